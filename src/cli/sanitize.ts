@@ -1,0 +1,25 @@
+/**
+ * Terminal safety for strings a process controls (its name, its command
+ * line): control characters, DEL, C1 controls and bidirectional overrides are
+ * shown as visible escapes so they cannot move the cursor, recolour the
+ * terminal or reorder what the user reads. Pure.
+ *
+ * @example
+ * ```ts
+ * forTerminal("evil\x1b[2Jname") // "evil\\x1b[2Jname"
+ * ```
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function forTerminal(s: string): string {
+  return s.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/** Shorten to `width` columns with a trailing "…" when cut. */
+export function fit(s: string, width: number): string {
+  return s.length <= width ? s : `${s.slice(0, Math.max(0, width - 1))}…`;
+}

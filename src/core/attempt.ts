@@ -1,0 +1,56 @@
+/**
+ * The lifecycle of one outbound connect attempt: it starts when the socket
+ * enters SYN_SENT (the process is captured then, because it may be gone
+ * later) and ends once, with one outcome. Pure.
+ *
+ *   connect ──► pending ──┬─► established   (SYN-ACK: left SYN_SENT for ESTABLISHED)
+ *                         ├─► refused       (RST received, then CLOSE)
+ *                         ├─► timeout       (CLOSE in interrupt context without RST:
+ *                         │                  SYN retries exhausted or ICMP error)
+ *                         ├─► aborted       (CLOSE by the process: close() or connect timeout)
+ *                         └─► unknown       (end never seen: events lost, socket reused)
+ */
+import type { Endpoint, IpFamily } from "./endpoint.js";
+import type { ProcessInfo } from "./events.js";
+import { TcpState } from "./tcp-state.js";
+
+export type Outcome = "pending" | "established" | "refused" | "timeout" | "aborted" | "unknown";
+
+/** The outcomes in display order. */
+export const OUTCOMES: readonly Outcome[] = ["established", "refused", "timeout", "aborted", "unknown", "pending"];
+
+export type OutcomeCounts = Record<Outcome, number>;
+
+export function emptyOutcomeCounts(): OutcomeCounts {
+  return { pending: 0, established: 0, refused: 0, timeout: 0, aborted: 0, unknown: 0 };
+}
+
+/** One connect attempt. `endedAt` is set once the outcome is no longer pending. */
+export interface Attempt {
+  id: number;
+  sock: string;
+  process: ProcessInfo;
+  /** Identity of the process across pid reuse: `pid` or `pid@startTime`. */
+  processKey: string;
+  family: IpFamily;
+  src: Endpoint;
+  dst: Endpoint;
+  startedAt: number;
+  endedAt?: number;
+  outcome: Outcome;
+  retransmits: number;
+  /** A RST was seen while in SYN_SENT. */
+  reset: boolean;
+}
+
+/** Key that tells two processes with the same pid apart. */
+export function processKeyOf(p: ProcessInfo): string {
+  return p.startTime === undefined ? String(p.pid) : `${p.pid}@${p.startTime}`;
+}
+
+/** The outcome of an attempt that left SYN_SENT for `newState`. */
+export function outcomeOnLeave(attempt: Attempt, newState: number, inInterrupt: boolean): Outcome {
+  if (newState !== TcpState.CLOSE) return "established";
+  if (attempt.reset) return "refused";
+  return inInterrupt ? "timeout" : "aborted";
+}

@@ -1,0 +1,89 @@
+/**
+ * The neutral event stream every platform source produces and the core
+ * consumes. Times are milliseconds on a monotonic clock (the Linux source
+ * uses CLOCK_MONOTONIC, the same clock as `process.hrtime`). Pure types.
+ */
+import type { Endpoint, IpFamily } from "./endpoint.js";
+
+/** What was known about a process when its first attempt was seen. */
+export interface ProcessInfo {
+  /** Process id (thread group id on Linux). */
+  pid: number;
+  /** Short name (Linux comm, at most 15 bytes). Controlled by the process: sanitize before display. */
+  name: string;
+  /** Executable path, when it could be read. */
+  exe?: string;
+  /** Command line arguments, when they could be read. Controlled by the process. */
+  cmdline?: string[];
+  uid?: number;
+  user?: string;
+  ppid?: number;
+  /** Network namespace inode (`/proc/PID/ns/net`). */
+  netns?: number;
+  /** Process start time in clock ticks since boot; with `pid` it identifies a process across pid reuse. */
+  startTime?: number;
+  /** True when the process was already gone and only the kernel's comm is known. */
+  partial?: boolean;
+}
+
+/** A socket moved CLOSE -> SYN_SENT: an outbound connect attempt started. */
+export interface ConnectEvent {
+  type: "connect";
+  time: number;
+  /** Kernel socket identity (skaddr on Linux); unique while the socket lives. */
+  sock: string;
+  /** Process id (thread group) that called connect(). */
+  pid: number;
+  /** Thread id that called connect(), when known. */
+  tid?: number;
+  family: IpFamily;
+  src: Endpoint;
+  dst: Endpoint;
+  process: ProcessInfo;
+}
+
+/** A socket left SYN_SENT. */
+export interface LeaveEvent {
+  type: "leave";
+  time: number;
+  sock: string;
+  /** New kernel TCP state (1 = ESTABLISHED, 7 = CLOSE, ...). */
+  newState: number;
+  /** Local port assigned by the kernel (0 at connect time). */
+  srcPort?: number;
+  /** True when the change ran in interrupt context (softirq): timer or packet, not the process. */
+  inInterrupt: boolean;
+}
+
+/** A RST arrived on the socket. */
+export interface ResetEvent {
+  type: "reset";
+  time: number;
+  sock: string;
+}
+
+/** The SYN was retransmitted (no answer yet). */
+export interface RetransmitEvent {
+  type: "retransmit";
+  time: number;
+  sock: string;
+}
+
+/** A process (whole thread group) exited. */
+export interface ExitEvent {
+  type: "exit";
+  time: number;
+  pid: number;
+  name: string;
+}
+
+/** The source lost events (ring buffer full). Counts are exact when the kernel stores them. */
+export interface LostEvent {
+  type: "lost";
+  time: number;
+  count: number;
+  /** CPU whose buffer overflowed, when known. */
+  cpu?: number;
+}
+
+export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent;

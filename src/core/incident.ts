@@ -1,0 +1,278 @@
+/**
+ * An incident: one episode of the host's half-open count above the limit,
+ * the Linux counterpart of Windows Event 4226, except that it names the
+ * processes. IncidentRecorder accumulates one episode with bounded memory;
+ * `report()` returns a plain, JSON-ready snapshot. Pure.
+ */
+import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
+import { type Endpoint, formatEndpoint } from "./endpoint.js";
+import type { ProcessInfo } from "./events.js";
+
+/** Bounds that keep a long incident (a worm running for hours) in constant memory. */
+export interface IncidentBounds {
+  /** Processes tracked one by one; further ones are only counted. Default 256. */
+  maxProcesses: number;
+  /** Sample attempts kept per process. Default 10. */
+  samplesPerProcess: number;
+  /** Distinct destinations counted exactly; past this the count is a lower bound. Default 65536. */
+  maxDestinations: number;
+  /** Destinations listed in `topDestinations`. Default 5. */
+  topDestinations: number;
+}
+
+export const DEFAULT_INCIDENT_BOUNDS: IncidentBounds = {
+  maxProcesses: 256,
+  samplesPerProcess: 10,
+  maxDestinations: 65_536,
+  topDestinations: 5,
+};
+
+/** One attempt as an incident lists it. */
+export interface AttemptSample {
+  src: string;
+  dst: string;
+  outcome: Outcome;
+  /** Milliseconds from the attempt's start to its end (or to the report, if pending). */
+  ageMs: number;
+  retransmits: number;
+}
+
+/** A process named by an incident. */
+export interface IncidentProcess extends ProcessInfo {
+  processKey: string;
+  /** Attempts of this process that belong to the incident. */
+  attempts: number;
+  /** Largest number of this process's attempts half-open at once during the incident. */
+  peakHalfOpen: number;
+  /** Of its attempts, how many are still half-open now. */
+  halfOpen: number;
+  outcomes: OutcomeCounts;
+  distinctDestinations: number;
+  exited: boolean;
+  /** Monotonic ms of the exit, when seen. */
+  exitedAt?: number;
+  sample: AttemptSample[];
+}
+
+export interface DestinationCount extends Endpoint {
+  attempts: number;
+}
+
+/** A JSON-ready incident. Times are monotonic milliseconds unless named `...Wall` (ms since the epoch). */
+export interface IncidentReport {
+  id: number;
+  state: "open" | "closed";
+  limit: number;
+  startedAt: number;
+  startedAtWall: number;
+  endedAt?: number;
+  endedAtWall?: number;
+  durationMs: number;
+  closedBy?: "quiet" | "shutdown";
+  /** The attempt that took the host above the limit. */
+  trigger: { attemptId: number; pid: number; name: string; time: number; dst: string };
+  peak: number;
+  peakAt: number;
+  attempts: number;
+  outcomes: OutcomeCounts;
+  distinctDestinations: number;
+  distinctHosts: number;
+  /** True when more distinct destinations were seen than `maxDestinations`. */
+  destinationsCapped: boolean;
+  topDestinations: DestinationCount[];
+  processes: IncidentProcess[];
+  /** Processes beyond `maxProcesses`, counted but not listed. */
+  otherProcesses: number;
+  /** Events the source lost while the incident was open. */
+  lostEvents: number;
+}
+
+interface ProcessEntry {
+  info: ProcessInfo;
+  processKey: string;
+  attempts: number;
+  peakHalfOpen: number;
+  halfOpen: number;
+  outcomes: OutcomeCounts;
+  destinations: Set<string>;
+  exitedAt?: number;
+  sample: Attempt[];
+}
+
+/** Records one incident. */
+export class IncidentRecorder {
+  readonly id: number;
+  readonly limit: number;
+  readonly startedAt: number;
+  readonly startedAtWall: number;
+  readonly bounds: IncidentBounds;
+  readonly trigger: IncidentReport["trigger"];
+  endedAt?: number;
+  endedAtWall?: number;
+  closedBy?: "quiet" | "shutdown";
+  peak = 0;
+  peakAt = 0;
+  attempts = 0;
+  lostEvents = 0;
+  otherProcesses = 0;
+  readonly outcomes: OutcomeCounts = emptyOutcomeCounts();
+  readonly #processes = new Map<string, ProcessEntry>();
+  readonly #otherKeys = new Set<string>();
+  readonly #pendingIds = new Set<number>();
+  readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number }>();
+  readonly #hosts = new Set<string>();
+  #destinationsCapped = false;
+
+  constructor(options: { id: number; limit: number; trigger: Attempt; wallOffsetMs: number; bounds?: Partial<IncidentBounds> }) {
+    this.id = options.id;
+    this.limit = options.limit;
+    this.startedAt = options.trigger.startedAt;
+    this.startedAtWall = options.trigger.startedAt + options.wallOffsetMs;
+    this.bounds = { ...DEFAULT_INCIDENT_BOUNDS, ...options.bounds };
+    const t = options.trigger;
+    this.trigger = { attemptId: t.id, pid: t.process.pid, name: t.process.name, time: t.startedAt, dst: formatEndpoint(t.dst) };
+  }
+
+  /** Add an attempt (pending at open, or started while open). */
+  add(attempt: Attempt, processHalfOpen: number): void {
+    if (this.#pendingIds.has(attempt.id)) return;
+    this.attempts++;
+    this.outcomes[attempt.outcome]++;
+    if (attempt.outcome === "pending") this.#pendingIds.add(attempt.id);
+    const dstKey = formatEndpoint(attempt.dst);
+    const dst = this.#destinations.get(dstKey);
+    if (dst) dst.attempts++;
+    else if (this.#destinations.size < this.bounds.maxDestinations) {
+      this.#destinations.set(dstKey, { endpoint: { ...attempt.dst }, attempts: 1 });
+    } else this.#destinationsCapped = true;
+    if (this.#hosts.size < this.bounds.maxDestinations) this.#hosts.add(attempt.dst.address);
+    const entry = this.#entryFor(attempt);
+    if (!entry) return;
+    entry.attempts++;
+    entry.outcomes[attempt.outcome]++;
+    if (attempt.outcome === "pending") entry.halfOpen++;
+    entry.peakHalfOpen = Math.max(entry.peakHalfOpen, processHalfOpen);
+    if (entry.destinations.size < this.bounds.maxDestinations) entry.destinations.add(dstKey);
+    if (entry.sample.length < this.bounds.samplesPerProcess) entry.sample.push(attempt);
+  }
+
+  /** An attempt ended; counted only if it was pending inside this incident. */
+  end(attempt: Attempt): void {
+    if (!this.#pendingIds.delete(attempt.id)) return;
+    this.outcomes.pending--;
+    this.outcomes[attempt.outcome]++;
+    const entry = this.#processes.get(attempt.processKey);
+    if (!entry) return;
+    entry.outcomes.pending--;
+    entry.outcomes[attempt.outcome]++;
+    entry.halfOpen--;
+  }
+
+  /** The host half-open count changed to `halfOpen` at `time`. */
+  observe(halfOpen: number, time: number): void {
+    if (halfOpen > this.peak) {
+      this.peak = halfOpen;
+      this.peakAt = time;
+    }
+  }
+
+  /** A process exited: every entry with this pid that has not exited yet is marked. */
+  exited(pid: number, time: number): void {
+    for (const entry of this.#processes.values()) {
+      if (entry.info.pid === pid && entry.exitedAt === undefined) entry.exitedAt = time;
+    }
+  }
+
+  close(time: number, wallOffsetMs: number, closedBy: "quiet" | "shutdown"): void {
+    this.endedAt = time;
+    this.endedAtWall = time + wallOffsetMs;
+    this.closedBy = closedBy;
+  }
+
+  /** A JSON-ready snapshot; `now` ages the still-pending sample attempts. */
+  report(now: number): IncidentReport {
+    const processes = [...this.#processes.values()].map((e) => this.#processReport(e, now));
+    processes.sort((a, b) => b.peakHalfOpen - a.peakHalfOpen || b.attempts - a.attempts || a.pid - b.pid);
+    const top = [...this.#destinations.values()]
+      .sort((a, b) => b.attempts - a.attempts)
+      .slice(0, this.bounds.topDestinations)
+      .map((d) => ({ ...d.endpoint, attempts: d.attempts }));
+    const end = this.endedAt ?? now;
+    const report: IncidentReport = {
+      id: this.id,
+      state: this.endedAt === undefined ? "open" : "closed",
+      limit: this.limit,
+      startedAt: this.startedAt,
+      startedAtWall: this.startedAtWall,
+      durationMs: end - this.startedAt,
+      trigger: { ...this.trigger },
+      peak: this.peak,
+      peakAt: this.peakAt,
+      attempts: this.attempts,
+      outcomes: { ...this.outcomes },
+      distinctDestinations: this.#destinations.size,
+      distinctHosts: this.#hosts.size,
+      destinationsCapped: this.#destinationsCapped,
+      topDestinations: top,
+      processes,
+      otherProcesses: this.otherProcesses,
+      lostEvents: this.lostEvents,
+    };
+    if (this.endedAt !== undefined) {
+      report.endedAt = this.endedAt;
+      report.endedAtWall = this.endedAtWall;
+      report.closedBy = this.closedBy;
+    }
+    return report;
+  }
+
+  #entryFor(attempt: Attempt): ProcessEntry | undefined {
+    let entry = this.#processes.get(attempt.processKey);
+    if (entry) {
+      // Details read later (exe, cmdline) may fill in a partial record.
+      if (entry.info.partial && !attempt.process.partial) entry.info = attempt.process;
+      return entry;
+    }
+    if (this.#processes.size >= this.bounds.maxProcesses) {
+      if (!this.#otherKeys.has(attempt.processKey) && this.#otherKeys.size < this.bounds.maxDestinations) {
+        this.#otherKeys.add(attempt.processKey);
+        this.otherProcesses++;
+      }
+      return undefined;
+    }
+    entry = {
+      info: attempt.process,
+      processKey: attempt.processKey,
+      attempts: 0,
+      peakHalfOpen: 0,
+      halfOpen: 0,
+      outcomes: emptyOutcomeCounts(),
+      destinations: new Set(),
+      sample: [],
+    };
+    this.#processes.set(attempt.processKey, entry);
+    return entry;
+  }
+
+  #processReport(e: ProcessEntry, now: number): IncidentProcess {
+    const p: IncidentProcess = {
+      ...e.info,
+      processKey: e.processKey,
+      attempts: e.attempts,
+      peakHalfOpen: e.peakHalfOpen,
+      halfOpen: e.halfOpen,
+      outcomes: { ...e.outcomes },
+      distinctDestinations: e.destinations.size,
+      exited: e.exitedAt !== undefined,
+      sample: e.sample.map((a) => ({
+        src: formatEndpoint(a.src),
+        dst: formatEndpoint(a.dst),
+        outcome: a.outcome,
+        ageMs: (a.endedAt ?? now) - a.startedAt,
+        retransmits: a.retransmits,
+      })),
+    };
+    if (e.exitedAt !== undefined) p.exitedAt = e.exitedAt;
+    return p;
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * HalfOpenMonitor: feeds the neutral event stream into the SynSentTracker and
+ * the limit detector, and reports incidents. Pure: time comes from the events
+ * and from `tick(now)`; nothing here reads a clock, a file or a socket.
+ *
+ * The limit detector opens one incident per episode:
+ *   - opens when the host half-open count goes above `limit` (the attempt
+ *     that does it is the trigger; every attempt pending then belongs to it);
+ *   - stays open while above, adding every attempt that starts;
+ *   - closes once the count has stayed at or below `limit` for `quietMs`.
+ */
+import { type Attempt, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
+import type { ConnectEvent, ConnectionEvent, ProcessInfo } from "./events.js";
+import { type IncidentBounds, IncidentRecorder, type IncidentReport } from "./incident.js";
+import { SynSentTracker } from "./tracker.js";
+
+export interface HalfOpenMonitorOptions {
+  /** Half-open attempts allowed at once, host-wide. Default 10 (Windows XP SP2). */
+  limit?: number;
+  /** How long the count must stay at or below the limit before an incident closes. Default 5000 ms. */
+  quietMs?: number;
+  /** See SynSentTrackerOptions.maxAgeMs. */
+  maxAgeMs?: number;
+  /** Only attempts for which this returns true are tracked (the `--pid` / `--comm` filters). */
+  filter?: (process: ProcessInfo) => boolean;
+  /** Added to monotonic times to get wall-clock ms since the epoch. Default 0. */
+  wallOffsetMs?: number;
+  incidentBounds?: Partial<IncidentBounds>;
+  /** Processes kept in the run totals; more are summed into one "other" row. Default 10000. */
+  maxTotalsProcesses?: number;
+}
+
+/** What the monitor reports as it goes. */
+export type MonitorOutput =
+  | { type: "incident-open"; incident: IncidentReport }
+  | { type: "incident"; incident: IncidentReport }
+  | { type: "lost"; time: number; count: number; cpu?: number };
+
+/** Counters for one summary period. */
+export interface MonitorSummary {
+  time: number;
+  periodMs: number;
+  halfOpen: number;
+  maxHalfOpen: number;
+  attempts: number;
+  outcomes: OutcomeCounts;
+  lostEvents: number;
+  openIncident?: number;
+  incidents: number;
+  top?: { pid: number; name: string; halfOpen: number };
+}
+
+/** Run totals of one process. */
+export interface ProcessTotals {
+  pid: number;
+  name: string;
+  processKey: string;
+  attempts: number;
+  outcomes: OutcomeCounts;
+}
+
+export interface MonitorTotals {
+  attempts: number;
+  outcomes: OutcomeCounts;
+  lostEvents: number;
+  unmatchedEnds: number;
+  incidents: number;
+  processes: ProcessTotals[];
+  /** Attempts of processes beyond `maxTotalsProcesses`. */
+  otherAttempts: number;
+}
+
+export class HalfOpenMonitor {
+  readonly limit: number;
+  readonly quietMs: number;
+  readonly tracker: SynSentTracker;
+  readonly #filter?: (process: ProcessInfo) => boolean;
+  readonly #wallOffsetMs: number;
+  readonly #bounds?: Partial<IncidentBounds>;
+  readonly #maxTotals: number;
+  #incident?: IncidentRecorder;
+  #belowSince?: number;
+  #incidents = 0;
+  #lastTime = 0;
+  // run totals
+  readonly #outcomes: OutcomeCounts = emptyOutcomeCounts();
+  #attempts = 0;
+  #lost = 0;
+  readonly #perProcess = new Map<string, ProcessTotals>();
+  #otherAttempts = 0;
+  // current summary period
+  #periodStart?: number;
+  #periodAttempts = 0;
+  #periodOutcomes: OutcomeCounts = emptyOutcomeCounts();
+  #periodMax = 0;
+  #periodLost = 0;
+
+  constructor(options: HalfOpenMonitorOptions = {}) {
+    this.limit = options.limit ?? 10;
+    this.quietMs = options.quietMs ?? 5000;
+    this.tracker = new SynSentTracker(options.maxAgeMs === undefined ? {} : { maxAgeMs: options.maxAgeMs });
+    if (options.filter) this.#filter = options.filter;
+    this.#wallOffsetMs = options.wallOffsetMs ?? 0;
+    if (options.incidentBounds) this.#bounds = options.incidentBounds;
+    this.#maxTotals = options.maxTotalsProcesses ?? 10_000;
+  }
+
+  /** The incident open now, if any. */
+  get openIncident(): IncidentReport | undefined {
+    return this.#incident?.report(this.#lastTime);
+  }
+
+  /** Feed one event; returns what it caused (usually nothing). */
+  handle(event: ConnectionEvent): MonitorOutput[] {
+    const out: MonitorOutput[] = [];
+    if (event.time > this.#lastTime) this.#lastTime = event.time;
+    this.#periodStart ??= event.time;
+    switch (event.type) {
+      case "connect":
+        this.#connect(event, out);
+        break;
+      case "leave": {
+        const attempt = this.tracker.leave(event);
+        if (attempt) this.#ended(attempt, event.time);
+        break;
+      }
+      case "reset":
+        this.tracker.reset(event.sock);
+        break;
+      case "retransmit":
+        this.tracker.retransmit(event.sock);
+        break;
+      case "exit":
+        this.#incident?.exited(event.pid, event.time);
+        break;
+      case "lost":
+        this.#lost += event.count;
+        this.#periodLost += event.count;
+        if (this.#incident) this.#incident.lostEvents += event.count;
+        out.push(event.cpu === undefined ? { type: "lost", time: event.time, count: event.count } : { type: "lost", time: event.time, count: event.count, cpu: event.cpu });
+        break;
+    }
+    return out;
+  }
+
+  /**
+   * Advance time: expires attempts whose end was never seen and closes the
+   * incident once the quiet period has passed. Call it periodically and after
+   * each batch of events.
+   */
+  tick(now: number): MonitorOutput[] {
+    if (now > this.#lastTime) this.#lastTime = now;
+    for (const attempt of this.tracker.expire(now)) this.#ended(attempt, now);
+    const incident = this.#incident;
+    if (incident && this.#belowSince !== undefined && now - this.#belowSince >= this.quietMs) {
+      incident.close(now, this.#wallOffsetMs, "quiet");
+      this.#incident = undefined;
+      this.#belowSince = undefined;
+      return [{ type: "incident", incident: incident.report(now) }];
+    }
+    return [];
+  }
+
+  /** Close the open incident now (on shutdown), reporting it. */
+  flush(now: number): MonitorOutput[] {
+    const incident = this.#incident;
+    if (!incident) return [];
+    incident.close(now, this.#wallOffsetMs, "shutdown");
+    this.#incident = undefined;
+    this.#belowSince = undefined;
+    return [{ type: "incident", incident: incident.report(now) }];
+  }
+
+  /** Counters since the previous call, and the current table. */
+  summary(now: number): MonitorSummary {
+    const start = this.#periodStart ?? now;
+    const top = this.tracker.perProcess()[0];
+    let topRow: MonitorSummary["top"];
+    if (top) {
+      const name = this.#perProcess.get(top.processKey)?.name ?? "?";
+      topRow = { pid: top.pid, name, halfOpen: top.halfOpen };
+    }
+    const s: MonitorSummary = {
+      time: now,
+      periodMs: now - start,
+      halfOpen: this.tracker.halfOpen,
+      maxHalfOpen: Math.max(this.#periodMax, this.tracker.halfOpen),
+      attempts: this.#periodAttempts,
+      outcomes: this.#periodOutcomes,
+      lostEvents: this.#periodLost,
+      incidents: this.#incidents,
+    };
+    if (this.#incident) s.openIncident = this.#incident.id;
+    if (topRow) s.top = topRow;
+    this.#periodStart = now;
+    this.#periodAttempts = 0;
+    this.#periodOutcomes = emptyOutcomeCounts();
+    this.#periodMax = this.tracker.halfOpen;
+    this.#periodLost = 0;
+    return s;
+  }
+
+  /** Totals since the monitor started; per process, most attempts first. */
+  totals(): MonitorTotals {
+    const outcomes = { ...this.#outcomes, pending: this.tracker.halfOpen };
+    return {
+      attempts: this.#attempts,
+      outcomes,
+      lostEvents: this.#lost,
+      unmatchedEnds: this.tracker.unmatched,
+      incidents: this.#incidents,
+      processes: [...this.#perProcess.values()]
+        .map((p) => ({ ...p, outcomes: { ...p.outcomes, pending: p.attempts - endedCount(p.outcomes) } }))
+        .sort((a, b) => b.attempts - a.attempts || a.pid - b.pid),
+      otherAttempts: this.#otherAttempts,
+    };
+  }
+
+  #connect(event: ConnectEvent, out: MonitorOutput[]): void {
+    if (this.#filter && !this.#filter(event.process)) return;
+    const { attempt, ended } = this.tracker.connect(event);
+    if (ended) this.#ended(ended, event.time);
+    this.#attempts++;
+    this.#periodAttempts++;
+    this.#countProcess(attempt);
+    const halfOpen = this.tracker.halfOpen;
+    if (halfOpen > this.#periodMax) this.#periodMax = halfOpen;
+    let incident = this.#incident;
+    if (!incident && halfOpen > this.limit) {
+      incident = new IncidentRecorder({
+        id: ++this.#incidents,
+        limit: this.limit,
+        trigger: attempt,
+        wallOffsetMs: this.#wallOffsetMs,
+        ...(this.#bounds ? { bounds: this.#bounds } : {}),
+      });
+      this.#incident = incident;
+      for (const pending of this.tracker.pending()) {
+        incident.add(pending, this.tracker.halfOpenOf(pending.processKey));
+      }
+      incident.observe(halfOpen, event.time);
+      out.push({ type: "incident-open", incident: incident.report(event.time) });
+    } else if (incident) {
+      incident.add(attempt, this.tracker.halfOpenOf(attempt.processKey));
+      incident.observe(halfOpen, event.time);
+    }
+    if (incident && halfOpen > this.limit) this.#belowSince = undefined;
+  }
+
+  #ended(attempt: Attempt, time: number): void {
+    this.#outcomes[attempt.outcome]++;
+    this.#periodOutcomes[attempt.outcome]++;
+    const totals = this.#perProcess.get(attempt.processKey);
+    if (totals) totals.outcomes[attempt.outcome]++;
+    const incident = this.#incident;
+    if (!incident) return;
+    incident.end(attempt);
+    if (this.tracker.halfOpen <= this.limit) this.#belowSince ??= time;
+  }
+
+  #countProcess(attempt: Attempt): void {
+    let totals = this.#perProcess.get(attempt.processKey);
+    if (!totals) {
+      if (this.#perProcess.size >= this.#maxTotals) {
+        this.#otherAttempts++;
+        return;
+      }
+      totals = { pid: attempt.process.pid, name: attempt.process.name, processKey: attempt.processKey, attempts: 0, outcomes: emptyOutcomeCounts() };
+      this.#perProcess.set(attempt.processKey, totals);
+    }
+    totals.attempts++;
+  }
+}
+
+function endedCount(o: OutcomeCounts): number {
+  return o.established + o.refused + o.timeout + o.aborted + o.unknown;
+}

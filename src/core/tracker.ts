@@ -1,0 +1,138 @@
+/**
+ * SynSentTracker: the live table of half-open (SYN_SENT) attempts, host-wide
+ * and per process, fed by the neutral event stream. Pure.
+ *
+ * Invariants:
+ *   - an attempt is in `pending` exactly while its outcome is "pending";
+ *   - `halfOpen` equals `pending.size`, and the per-process counts sum to it;
+ *   - every attempt ends exactly once (leave, superseded by a new connect on
+ *     the same socket, or expired after `maxAgeMs` with no end event).
+ * Events for sockets it never saw start (started before we did, or lost) are
+ * counted in `unmatched` and otherwise ignored.
+ */
+import { type Attempt, type Outcome, outcomeOnLeave, processKeyOf } from "./attempt.js";
+import type { ConnectEvent, LeaveEvent } from "./events.js";
+
+export interface SynSentTrackerOptions {
+  /**
+   * An attempt with no end event after this long is ended as "unknown".
+   * Default 300000 ms: with net.ipv4.tcp_syn_retries = 6 a silent attempt
+   * lasts about 127 s, so a pending attempt older than that lost its end event.
+   */
+  maxAgeMs?: number;
+}
+
+/** Per-process live counts. */
+export interface ProcessHalfOpen {
+  processKey: string;
+  pid: number;
+  halfOpen: number;
+}
+
+export class SynSentTracker {
+  readonly maxAgeMs: number;
+  readonly #pending = new Map<string, Attempt>();
+  readonly #perProcess = new Map<string, number>();
+  #nextId = 1;
+  /** End events whose socket was not being tracked. */
+  unmatched = 0;
+
+  constructor(options: SynSentTrackerOptions = {}) {
+    this.maxAgeMs = options.maxAgeMs ?? 300_000;
+  }
+
+  /** Host-wide number of attempts in SYN_SENT now. */
+  get halfOpen(): number {
+    return this.#pending.size;
+  }
+
+  /** Attempts in SYN_SENT now, oldest first. */
+  pending(): IterableIterator<Attempt> {
+    return this.#pending.values();
+  }
+
+  /** Half-open count of one process (by process key). */
+  halfOpenOf(processKey: string): number {
+    return this.#perProcess.get(processKey) ?? 0;
+  }
+
+  /** Per-process half-open counts, largest first. */
+  perProcess(): ProcessHalfOpen[] {
+    const rows: ProcessHalfOpen[] = [];
+    for (const [processKey, halfOpen] of this.#perProcess) {
+      rows.push({ processKey, pid: Number.parseInt(processKey, 10), halfOpen });
+    }
+    return rows.sort((a, b) => b.halfOpen - a.halfOpen || a.pid - b.pid);
+  }
+
+  /**
+   * Start an attempt. If the socket already had a pending attempt (its end
+   * event was lost), that one is ended as "unknown" and returned in `ended`.
+   */
+  connect(e: ConnectEvent): { attempt: Attempt; ended?: Attempt } {
+    let ended: Attempt | undefined;
+    const previous = this.#pending.get(e.sock);
+    if (previous) ended = this.#end(previous, "unknown", e.time);
+    const attempt: Attempt = {
+      id: this.#nextId++,
+      sock: e.sock,
+      process: e.process,
+      processKey: processKeyOf(e.process),
+      family: e.family,
+      src: { ...e.src },
+      dst: { ...e.dst },
+      startedAt: e.time,
+      outcome: "pending",
+      retransmits: 0,
+      reset: false,
+    };
+    this.#pending.set(e.sock, attempt);
+    this.#perProcess.set(attempt.processKey, (this.#perProcess.get(attempt.processKey) ?? 0) + 1);
+    return ended ? { attempt, ended } : { attempt };
+  }
+
+  /** The socket left SYN_SENT; returns the ended attempt, or undefined if it was not tracked. */
+  leave(e: LeaveEvent): Attempt | undefined {
+    const attempt = this.#pending.get(e.sock);
+    if (!attempt) {
+      this.unmatched++;
+      return undefined;
+    }
+    if (e.srcPort) attempt.src.port = e.srcPort;
+    return this.#end(attempt, outcomeOnLeave(attempt, e.newState, e.inInterrupt), e.time);
+  }
+
+  /** A RST arrived for the socket. */
+  reset(sock: string): void {
+    const attempt = this.#pending.get(sock);
+    if (attempt) attempt.reset = true;
+  }
+
+  /** The SYN was retransmitted. */
+  retransmit(sock: string): void {
+    const attempt = this.#pending.get(sock);
+    if (attempt) attempt.retransmits++;
+  }
+
+  /** End as "unknown" every attempt pending longer than `maxAgeMs`; returns them. */
+  expire(now: number): Attempt[] {
+    const expired: Attempt[] = [];
+    for (const attempt of this.#pending.values()) {
+      // Map iteration is insertion order, so the first young attempt ends the scan.
+      if (now - attempt.startedAt < this.maxAgeMs) break;
+      expired.push(attempt);
+    }
+    for (const attempt of expired) this.#end(attempt, "unknown", now);
+    return expired;
+  }
+
+  #end(attempt: Attempt, outcome: Outcome, time: number): Attempt {
+    this.#pending.delete(attempt.sock);
+    const left = (this.#perProcess.get(attempt.processKey) ?? 1) - 1;
+    if (left > 0) this.#perProcess.set(attempt.processKey, left);
+    else this.#perProcess.delete(attempt.processKey);
+    attempt.outcome = outcome;
+    attempt.endedAt = time;
+    return attempt;
+  }
+}

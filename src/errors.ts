@@ -1,0 +1,60 @@
+/**
+ * One error base for halfopen. Every error has a stable `code` (documented in
+ * docs/errors.md) and a message that says what failed and on which value.
+ * The CLI maps codes to exit codes (0 ok, 1 failure, 2 bad usage, 3 needs
+ * privileges) and prints `halfopen: <message>` without a stack trace.
+ *
+ * @example
+ * ```ts
+ * import { HalfOpenError } from "halfopen";
+ * try { parseLimit("x") } catch (e) { if (e instanceof HalfOpenError) console.log(e.code) }
+ * ```
+ */
+
+/** Stable error codes; never renamed once released. */
+export const ErrorCodes = {
+  /** A command-line value is not valid. Exit code 2. */
+  BAD_USAGE: "HALFOPEN_BAD_USAGE",
+  /** The operation needs root (or CAP_SYS_ADMIN / CAP_PERFMON). Exit code 3. */
+  NEEDS_PRIVILEGES: "HALFOPEN_NEEDS_PRIVILEGES",
+  /** tracefs is not mounted and cannot be mounted. Exit code 3. */
+  TRACEFS_UNAVAILABLE: "HALFOPEN_TRACEFS_UNAVAILABLE",
+  /** The kernel lacks the sock:inet_sock_set_state tracepoint (Linux < 4.16). Exit code 3. */
+  TRACEPOINT_MISSING: "HALFOPEN_TRACEPOINT_MISSING",
+  /** Setting up or reading the tracefs instance failed. Exit code 1. */
+  TRACEFS_FAILED: "HALFOPEN_TRACEFS_FAILED",
+  /** A tracefs format description could not be parsed. Exit code 1. */
+  BAD_FORMAT: "HALFOPEN_BAD_FORMAT",
+  /** A ring-buffer page is malformed. Exit code 1. */
+  BAD_PAGE: "HALFOPEN_BAD_PAGE",
+  /** No connection source works on this system. Exit code 3. */
+  NO_SOURCE: "HALFOPEN_NO_SOURCE",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Exit code the CLI uses for each error code. */
+export const exitCodeFor: Record<ErrorCode, number> = {
+  HALFOPEN_BAD_USAGE: 2,
+  HALFOPEN_NEEDS_PRIVILEGES: 3,
+  HALFOPEN_TRACEFS_UNAVAILABLE: 3,
+  HALFOPEN_TRACEPOINT_MISSING: 3,
+  HALFOPEN_TRACEFS_FAILED: 1,
+  HALFOPEN_BAD_FORMAT: 1,
+  HALFOPEN_BAD_PAGE: 1,
+  HALFOPEN_NO_SOURCE: 3,
+};
+
+/** Base class of every error halfopen throws on purpose. */
+export class HalfOpenError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "HalfOpenError";
+    this.code = code;
+  }
+  /** The process exit code the CLI should use for this error. */
+  get exitCode(): number {
+    return exitCodeFor[this.code];
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Decodes binary trace records of the events halfopen enables into typed
+ * records, using field offsets from the kernel's own `format` files:
+ *   sock:inet_sock_set_state   (Linux 4.16+)  every move into / out of SYN_SENT
+ *   tcp:tcp_receive_reset      (Linux 4.17+)  a RST arrived (refused)
+ *   tcp:tcp_retransmit_skb     (Linux 4.16+)  SYN retransmitted
+ *   sched:sched_process_exit                  a thread / process exited
+ *   sched:sched_process_exec                  a process exec'd (new name)
+ * Optional events whose format is missing are simply not decoded. Pure.
+ */
+import { type IpFamily, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import type { EventField, EventFormat } from "./tracefs-format.js";
+
+// From include/linux/trace_events.h (enum trace_flag_type): HARDIRQ 0x08, SOFTIRQ 0x10, NMI 0x40.
+const TRACE_FLAG_INTERRUPT = 0x08 | 0x10 | 0x40;
+// From include/linux/socket.h.
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+export type TracefsRecord =
+  | {
+      kind: "state";
+      timestampNs: number;
+      /** Thread that was running (the connecting thread for CLOSE -> SYN_SENT). */
+      tid: number;
+      inInterrupt: boolean;
+      sock: string;
+      oldState: number;
+      newState: number;
+      family: IpFamily;
+      sport: number;
+      dport: number;
+      saddr: string;
+      daddr: string;
+    }
+  | { kind: "reset"; timestampNs: number; sock: string }
+  | { kind: "retransmit"; timestampNs: number; sock: string; state: number }
+  | { kind: "exit"; timestampNs: number; tid: number; name: string; groupDead?: boolean }
+  | { kind: "exec"; timestampNs: number; pid: number; oldPid: number };
+
+/** The formats of the events we decode; only `setState` is required. */
+export interface TracefsFormats {
+  setState: EventFormat;
+  receiveReset?: EventFormat;
+  retransmit?: EventFormat;
+  processExit?: EventFormat;
+  processExec?: EventFormat;
+}
+
+type Decode = (buf: Buffer, off: number, ts: number) => TracefsRecord;
+
+function need(format: EventFormat, name: string): EventField {
+  const f = format.fields.get(name);
+  if (!f) throw new HalfOpenError(ErrorCodes.BAD_FORMAT, `Cannot decode tracepoint "${format.name}": field "${name}" is missing`);
+  return f;
+}
+
+function readUnsigned(buf: Buffer, off: number, f: EventField): number {
+  switch (f.size) {
+    case 1:
+      return buf.readUInt8(off + f.offset);
+    case 2:
+      return buf.readUInt16LE(off + f.offset);
+    case 4:
+      return f.signed ? buf.readInt32LE(off + f.offset) : buf.readUInt32LE(off + f.offset);
+    default:
+      return Number(buf.readBigUInt64LE(off + f.offset));
+  }
+}
+
+/** A pointer as a hex string key (no BigInt on the hot path). */
+function readPointer(buf: Buffer, off: number, f: EventField): string {
+  if (f.size === 4) return buf.readUInt32LE(off + f.offset).toString(16);
+  const lo = buf.readUInt32LE(off + f.offset);
+  const hi = buf.readUInt32LE(off + f.offset + 4);
+  return hi.toString(16) + lo.toString(16).padStart(8, "0");
+}
+
+function readCString(buf: Buffer, start: number, max: number): string {
+  let end = start;
+  while (end < start + max && buf[end] !== 0) end++;
+  return buf.toString("utf8", start, end);
+}
+
+/** Reads a `__data_loc char[]` field: u32 = length << 16 | offset (from the record start). */
+function readDataLoc(buf: Buffer, off: number, f: EventField): string {
+  const loc = buf.readUInt32LE(off + f.offset);
+  return readCString(buf, off + (loc & 0xffff), loc >>> 16);
+}
+
+/**
+ * Build a decoder for the given formats. The returned function maps a record
+ * payload to a TracefsRecord, or undefined for an event type it does not know.
+ */
+export function makeRecordDecoder(formats: TracefsFormats): (buf: Buffer, off: number, timestampNs: number) => TracefsRecord | undefined {
+  const byId = new Map<number, Decode>();
+  const s = formats.setState;
+  const commonPid = need(s, "common_pid");
+  const commonFlags = need(s, "common_flags");
+  const [skaddr, oldstate, newstate, sport, dport, family] = ["skaddr", "oldstate", "newstate", "sport", "dport", "family"].map((n) => need(s, n)) as [
+    EventField,
+    EventField,
+    EventField,
+    EventField,
+    EventField,
+    EventField,
+  ];
+  const [saddr, daddr, saddr6, daddr6] = ["saddr", "daddr", "saddr_v6", "daddr_v6"].map((n) => need(s, n)) as [EventField, EventField, EventField, EventField];
+  byId.set(s.id, (buf, off, ts) => {
+    const fam = readUnsigned(buf, off, family) === AF_INET6 ? 6 : 4;
+    return {
+      kind: "state",
+      timestampNs: ts,
+      tid: buf.readInt32LE(off + commonPid.offset),
+      inInterrupt: (buf.readUInt8(off + commonFlags.offset) & TRACE_FLAG_INTERRUPT) !== 0,
+      sock: readPointer(buf, off, skaddr),
+      oldState: readUnsigned(buf, off, oldstate),
+      newState: readUnsigned(buf, off, newstate),
+      family: fam,
+      sport: readUnsigned(buf, off, sport),
+      dport: readUnsigned(buf, off, dport),
+      saddr: fam === 4 ? formatIPv4(buf, off + saddr.offset) : formatIPv6(buf, off + saddr6.offset),
+      daddr: fam === 4 ? formatIPv4(buf, off + daddr.offset) : formatIPv6(buf, off + daddr6.offset),
+    };
+  });
+  if (formats.receiveReset) {
+    const sk = need(formats.receiveReset, "skaddr");
+    byId.set(formats.receiveReset.id, (buf, off, ts) => ({ kind: "reset", timestampNs: ts, sock: readPointer(buf, off, sk) }));
+  }
+  if (formats.retransmit) {
+    const sk = need(formats.retransmit, "skaddr");
+    const state = need(formats.retransmit, "state");
+    byId.set(formats.retransmit.id, (buf, off, ts) => ({ kind: "retransmit", timestampNs: ts, sock: readPointer(buf, off, sk), state: readUnsigned(buf, off, state) }));
+  }
+  if (formats.processExit) {
+    const f = formats.processExit;
+    const comm = need(f, "comm");
+    const pid = need(f, "pid");
+    const groupDead = f.fields.get("group_dead");
+    byId.set(f.id, (buf, off, ts) => {
+      const r: TracefsRecord = { kind: "exit", timestampNs: ts, tid: readUnsigned(buf, off, pid), name: readCString(buf, off + comm.offset, comm.size) };
+      if (groupDead) r.groupDead = buf.readUInt8(off + groupDead.offset) !== 0;
+      return r;
+    });
+  }
+  if (formats.processExec) {
+    const f = formats.processExec;
+    const pid = need(f, "pid");
+    const oldPid = need(f, "old_pid");
+    byId.set(f.id, (buf, off, ts) => ({ kind: "exec", timestampNs: ts, pid: readUnsigned(buf, off, pid), oldPid: readUnsigned(buf, off, oldPid) }));
+  }
+  const commonType = need(s, "common_type");
+  return (buf, off, ts) => byId.get(buf.readUInt16LE(off + commonType.offset))?.(buf, off, ts);
+}
+
+/** Exposed for tests: reads a `__data_loc` string. */
+export { readDataLoc as _readDataLoc };

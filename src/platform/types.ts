@@ -1,0 +1,29 @@
+/**
+ * The one interface every platform source implements: a stream of neutral
+ * connection events (src/core/events.ts), delivered in batches in time order.
+ */
+import type { ConnectionEvent } from "../core/events.js";
+
+/** Counters a source exposes for the summary and the stop record. */
+export interface SourceStats {
+  /** Events the kernel (or the source) lost. */
+  lostEvents: number;
+  /** Raw records decoded. */
+  records: number;
+}
+
+export interface ConnectionSource {
+  /** Short name: "tracefs", "procfs", ... */
+  readonly name: string;
+  /** What this source can and cannot see, said once at start (empty if nothing to say). */
+  readonly caveats: string[];
+  /** Acquire the OS resources; throws HalfOpenError with a stable code when it cannot. */
+  start(): Promise<void>;
+  /** Batches of events in time order, until `stop()` is called. */
+  events(): AsyncIterable<ConnectionEvent[]>;
+  /** Release everything; safe to call twice and from a signal handler. */
+  stop(): void;
+  stats(): SourceStats;
+  /** The source's clock in ms, on the same base as event times. */
+  now(): number;
+}
