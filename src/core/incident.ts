@@ -123,7 +123,18 @@ export class IncidentRecorder {
   readonly #hosts = new Set<string>();
   #destinationsCapped = false;
 
-  constructor(options: { id: number; limit: number; trigger: Attempt; wallOffsetMs: number; bounds?: Partial<IncidentBounds> }) {
+  readonly #exitedAt?: (processKey: string) => number | undefined;
+
+  constructor(options: {
+    id: number;
+    limit: number;
+    trigger: Attempt;
+    wallOffsetMs: number;
+    bounds?: Partial<IncidentBounds>;
+    /** When a process already exited before the incident listed it. */
+    exitedAt?: (processKey: string) => number | undefined;
+  }) {
+    if (options.exitedAt) this.#exitedAt = options.exitedAt;
     this.id = options.id;
     this.limit = options.limit;
     this.startedAt = options.trigger.startedAt;
@@ -250,6 +261,8 @@ export class IncidentRecorder {
       destinations: new Set(),
       sample: [],
     };
+    const exitedAt = this.#exitedAt?.(attempt.processKey);
+    if (exitedAt !== undefined) entry.exitedAt = exitedAt;
     this.#processes.set(attempt.processKey, entry);
     return entry;
   }

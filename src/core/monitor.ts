@@ -57,6 +57,8 @@ export interface ProcessTotals {
   processKey: string;
   attempts: number;
   outcomes: OutcomeCounts;
+  /** Monotonic ms of the process's exit, when seen. */
+  exitedAt?: number;
 }
 
 export interface MonitorTotals {
@@ -87,6 +89,8 @@ export class HalfOpenMonitor {
   #attempts = 0;
   #lost = 0;
   readonly #perProcess = new Map<string, ProcessTotals>();
+  /** The newest process key of each live pid, to apply exit events. */
+  readonly #lastKeyByPid = new Map<number, string>();
   #otherAttempts = 0;
   // current summary period
   #periodStart?: number;
@@ -130,9 +134,16 @@ export class HalfOpenMonitor {
       case "retransmit":
         this.tracker.retransmit(event.sock);
         break;
-      case "exit":
+      case "exit": {
+        const key = this.#lastKeyByPid.get(event.pid);
+        if (key !== undefined) {
+          this.#lastKeyByPid.delete(event.pid);
+          const totals = this.#perProcess.get(key);
+          if (totals) totals.exitedAt = event.time;
+        }
         this.#incident?.exited(event.pid, event.time);
         break;
+      }
       case "lost":
         this.#lost += event.count;
         this.#periodLost += event.count;
@@ -232,6 +243,7 @@ export class HalfOpenMonitor {
         limit: this.limit,
         trigger: attempt,
         wallOffsetMs: this.#wallOffsetMs,
+        exitedAt: (key) => this.#perProcess.get(key)?.exitedAt,
         ...(this.#bounds ? { bounds: this.#bounds } : {}),
       });
       this.#incident = incident;
@@ -268,6 +280,7 @@ export class HalfOpenMonitor {
       totals = { pid: attempt.process.pid, name: attempt.process.name, processKey: attempt.processKey, attempts: 0, outcomes: emptyOutcomeCounts() };
       this.#perProcess.set(attempt.processKey, totals);
     }
+    this.#lastKeyByPid.set(attempt.process.pid, attempt.processKey);
     totals.attempts++;
   }
 }

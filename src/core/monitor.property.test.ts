@@ -1,0 +1,90 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { HalfOpenMonitor } from "./monitor.js";
+import type { IncidentReport } from "./incident.js";
+import { TcpState } from "./tcp-state.js";
+import { proc } from "../../test/support/events.js";
+
+type Step =
+  | { kind: "connect"; pid: number; port: number; reuse: boolean }
+  | { kind: "leave"; pick: number; state: number; irq: boolean; reset: boolean }
+  | { kind: "exit"; pid: number }
+  | { kind: "advance"; ms: number };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant("connect" as const), pid: fc.integer({ min: 1, max: 4 }), port: fc.integer({ min: 1, max: 20 }), reuse: fc.boolean() }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("leave" as const), pick: fc.nat(), state: fc.constantFrom(TcpState.ESTABLISHED, TcpState.CLOSE), irq: fc.boolean(), reset: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("exit" as const), pid: fc.integer({ min: 1, max: 4 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 3000 }) }) },
+);
+
+test("monitor invariants hold for any event order", () => {
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 300 }), fc.integer({ min: 0, max: 8 }), (steps, limit) => {
+      const m = new HalfOpenMonitor({ limit, quietMs: 1000, maxAgeMs: 20_000 });
+      const live = new Map<string, number>(); // sock -> pid, our model of SYN_SENT
+      let now = 0;
+      let sockSeq = 0;
+      let open: number | undefined;
+      const closed: IncidentReport[] = [];
+      const onOutputs = (outs: ReturnType<HalfOpenMonitor["tick"]>) => {
+        for (const o of outs) {
+          if (o.type === "incident-open") {
+            assert.equal(open, undefined, "one incident at a time");
+            assert.ok(o.incident.peak > limit);
+            open = o.incident.id;
+          } else if (o.type === "incident") {
+            assert.equal(o.incident.id, open);
+            open = undefined;
+            closed.push(o.incident);
+          }
+        }
+      };
+      for (const s of steps) {
+        if (s.kind === "connect") {
+          const reuse = s.reuse && live.size > 0;
+          const sk = reuse ? ([...live.keys()][0] as string) : `s${++sockSeq}`;
+          live.set(sk, s.pid);
+          onOutputs(m.handle({ type: "connect", time: now, sock: sk, pid: s.pid, family: 4, src: { address: "198.18.0.1", port: 0 }, dst: { address: "198.18.0.1", port: s.port }, process: proc(s.pid) }));
+        } else if (s.kind === "leave") {
+          const keys = [...live.keys()];
+          const sk = keys.length > 0 ? (keys[s.pick % keys.length] as string) : "nope";
+          if (s.reset) m.handle({ type: "reset", time: now, sock: sk });
+          live.delete(sk);
+          onOutputs(m.handle({ type: "leave", time: now, sock: sk, newState: s.state, inInterrupt: s.irq }));
+        } else if (s.kind === "exit") {
+          onOutputs(m.handle({ type: "exit", time: now, pid: s.pid, name: "x" }));
+        } else {
+          now += s.ms;
+          const before = m.tracker.halfOpen;
+          onOutputs(m.tick(now));
+          // expiry may end attempts our model still holds
+          if (m.tracker.halfOpen !== before) for (const sk of [...live.keys()]) if (![...m.tracker.pending()].some((a) => a.sock === sk)) live.delete(sk);
+        }
+        assert.equal(m.tracker.halfOpen, live.size, "half-open count matches the model");
+        assert.equal(
+          m.tracker.perProcess().reduce((n, r) => n + r.halfOpen, 0),
+          m.tracker.halfOpen,
+          "per-process counts sum to the host count",
+        );
+        if (open === undefined) assert.equal(m.openIncident, undefined);
+      }
+      onOutputs(m.flush(now));
+      const t = m.totals();
+      const ended = t.outcomes.established + t.outcomes.refused + t.outcomes.timeout + t.outcomes.aborted + t.outcomes.unknown;
+      assert.equal(ended + t.outcomes.pending, t.attempts, "every attempt ends at most once");
+      for (const i of closed) {
+        const o = i.outcomes;
+        assert.equal(o.pending + o.established + o.refused + o.timeout + o.aborted + o.unknown, i.attempts);
+        assert.equal(
+          i.processes.reduce((n, p) => n + p.attempts, 0),
+          i.attempts,
+        );
+        assert.ok(i.processes.every((p) => p.peakHalfOpen <= i.peak));
+      }
+      assert.equal(closed.length, t.incidents);
+    }),
+    { numRuns: 300 },
+  );
+});

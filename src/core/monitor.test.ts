@@ -1,0 +1,222 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { HalfOpenMonitor, type MonitorOutput } from "./monitor.js";
+import type { ConnectionEvent } from "./events.js";
+import type { IncidentReport } from "./incident.js";
+import { burst, closed, connect, established, proc, sock } from "../../test/support/events.js";
+
+function run(m: HalfOpenMonitor, events: ConnectionEvent[], tickEveryMs = 100): MonitorOutput[] {
+  const out: MonitorOutput[] = [];
+  let nextTick = 0;
+  for (const e of events) {
+    while (nextTick <= e.time) {
+      out.push(...m.tick(nextTick));
+      nextTick += tickEveryMs;
+    }
+    out.push(...m.handle(e));
+  }
+  return out;
+}
+
+function incidents(out: MonitorOutput[]): IncidentReport[] {
+  return out.flatMap((o) => (o.type === "incident" ? [o.incident] : []));
+}
+
+test("50 half-open attempts of one process make exactly one incident naming it", () => {
+  const m = new HalfOpenMonitor({ limit: 10, quietMs: 1000 });
+  const p = proc(4242, "scan");
+  const events = burst(0, p, 50);
+  const out = run(m, events);
+  const opened = out.filter((o) => o.type === "incident-open");
+  assert.equal(opened.length, 1);
+  const open = (opened[0] as { incident: IncidentReport }).incident;
+  assert.equal(open.trigger.pid, 4242);
+  assert.equal(open.trigger.attemptId, 11, "the 11th attempt crosses limit 10");
+  assert.equal(open.attempts, 11);
+  // close them all, then wait out the quiet period
+  const ends = events.map((e, i) => closed(100 + i, e.sock, true));
+  const rest = run(m, ends).concat(m.tick(100 + 49 + 1000));
+  const done = incidents(rest);
+  assert.equal(done.length, 1);
+  const i = done[0] as IncidentReport;
+  assert.equal(i.id, 1);
+  assert.equal(i.peak, 50);
+  assert.equal(i.attempts, 50);
+  assert.equal(i.outcomes.timeout, 50);
+  assert.equal(i.closedBy, "quiet");
+  assert.equal(i.processes.length, 1);
+  assert.equal(i.processes[0]?.pid, 4242);
+  assert.equal(i.processes[0]?.name, "scan");
+  assert.equal(i.processes[0]?.peakHalfOpen, 50);
+  assert.equal(i.distinctDestinations, 50);
+  assert.equal(i.distinctHosts, 1);
+});
+
+test("5 attempts stay under the limit: no incident", () => {
+  const m = new HalfOpenMonitor({ limit: 10 });
+  const out = run(m, burst(0, proc(1), 5));
+  assert.equal(out.length, 0);
+  assert.equal(m.tracker.halfOpen, 5);
+  assert.equal(m.totals().incidents, 0);
+});
+
+test("exactly limit attempts do not open an incident; limit + 1 does", () => {
+  const m = new HalfOpenMonitor({ limit: 3 });
+  assert.equal(run(m, burst(0, proc(1), 3)).length, 0);
+  assert.equal(run(m, burst(10, proc(1), 1)).filter((o) => o.type === "incident-open").length, 1);
+});
+
+test("the incident stays open while above the limit and closes only after the quiet period", () => {
+  const m = new HalfOpenMonitor({ limit: 2, quietMs: 500 });
+  const ev = burst(0, proc(1), 3);
+  run(m, ev);
+  // drop to the limit at t=100: the quiet period starts
+  m.handle(closed(100, (ev[0] as { sock: string }).sock, true));
+  assert.deepEqual(m.tick(599), []);
+  // back above at t=300 cancels the quiet period
+  m.handle(connect(300, proc(1)));
+  assert.deepEqual(m.tick(900), []);
+  m.handle(closed(1000, (ev[1] as { sock: string }).sock, true));
+  assert.deepEqual(m.tick(1499), []);
+  const out = m.tick(1500);
+  assert.equal(out.length, 1);
+  const i = (out[0] as { incident: IncidentReport }).incident;
+  assert.equal(i.attempts, 4);
+  assert.equal(i.durationMs, 1500 - 2);
+});
+
+test("a process that exited before the incident closed is still named, marked exited", () => {
+  const m = new HalfOpenMonitor({ limit: 10, quietMs: 100 });
+  const p = proc(77, "worm", { exe: "/tmp/worm", cmdline: ["/tmp/worm", "--spread"] });
+  const ev = burst(0, p, 20);
+  run(m, ev);
+  m.handle({ type: "exit", time: 30, pid: 77, name: "worm" });
+  for (const [i, e] of ev.entries()) m.handle(closed(31 + i, e.sock, false));
+  const out = m.tick(1000);
+  const i = incidents(out)[0] as IncidentReport;
+  const named = i.processes[0];
+  assert.equal(named?.pid, 77);
+  assert.equal(named?.name, "worm");
+  assert.deepEqual(named?.cmdline, ["/tmp/worm", "--spread"]);
+  assert.equal(named?.exited, true);
+  assert.equal(named?.exitedAt, 30);
+  assert.equal(named?.outcomes.aborted, 20);
+});
+
+test("two processes sharing one burst are both named with their own counts", () => {
+  const m = new HalfOpenMonitor({ limit: 10 });
+  const a = proc(1, "a");
+  const b = proc(2, "b");
+  const events: ConnectionEvent[] = [];
+  for (let i = 0; i < 30; i++) events.push(connect(i, i % 3 === 0 ? b : a));
+  run(m, events);
+  const i = m.flush(100).flatMap((o) => (o.type === "incident" ? [o.incident] : []))[0] as IncidentReport;
+  assert.equal(i.closedBy, "shutdown");
+  const byPid = new Map(i.processes.map((p) => [p.pid, p]));
+  assert.equal(byPid.get(1)?.attempts, 20);
+  assert.equal(byPid.get(2)?.attempts, 10);
+  assert.equal(byPid.get(1)?.peakHalfOpen, 20);
+  assert.equal(byPid.get(2)?.peakHalfOpen, 10);
+  assert.equal(i.attempts, 30);
+  assert.equal(i.peak, 30);
+});
+
+test("interleaved processes: attempts that complete quickly never count toward the limit", () => {
+  const m = new HalfOpenMonitor({ limit: 5 });
+  const events: ConnectionEvent[] = [];
+  for (let i = 0; i < 100; i++) {
+    const s = sock();
+    events.push(connect(i * 2, proc(1 + (i % 4)), s), established(i * 2 + 1, s));
+  }
+  assert.equal(run(m, events).length, 0);
+  const t = m.totals();
+  assert.equal(t.attempts, 100);
+  assert.equal(t.outcomes.established, 100);
+  assert.deepEqual(
+    t.processes.map((p) => p.attempts),
+    [25, 25, 25, 25],
+  );
+});
+
+test("pid reuse: two processes with one pid are listed apart", () => {
+  const m = new HalfOpenMonitor({ limit: 3 });
+  const old = proc(500, "old", { startTime: 1 });
+  const neu = proc(500, "new", { startTime: 2 });
+  run(m, [...burst(0, old, 2), { type: "exit", time: 5, pid: 500, name: "old" }, ...burst(10, neu, 3)]);
+  const i = m.flush(50).flatMap((o) => (o.type === "incident" ? [o.incident] : []))[0] as IncidentReport;
+  assert.deepEqual(i.processes.map((p) => [p.name, p.attempts, p.exited]).sort(), [
+    ["new", 3, false],
+    ["old", 2, true],
+  ]);
+});
+
+test("missing end events: attempts expire as unknown and let the incident close", () => {
+  const m = new HalfOpenMonitor({ limit: 2, quietMs: 100, maxAgeMs: 1000 });
+  run(m, burst(0, proc(1), 5));
+  assert.deepEqual(m.tick(900), []);
+  const out = m.tick(1200);
+  assert.equal(m.tracker.halfOpen, 0);
+  assert.deepEqual(out, [], "quiet period starts at expiry");
+  const i = incidents(m.tick(1300))[0] as IncidentReport;
+  assert.equal(i.outcomes.unknown, 5);
+});
+
+test("clock edges: events with equal or out-of-order times are handled", () => {
+  const m = new HalfOpenMonitor({ limit: 1, quietMs: 0 });
+  const s1 = sock();
+  const s2 = sock();
+  m.handle(connect(100, proc(1), s1));
+  const out = m.handle(connect(100, proc(1), s2));
+  assert.equal(out[0]?.type, "incident-open");
+  m.handle(closed(99.5, s1, true)); // a slightly earlier stamp from another CPU
+  const closedOut = m.tick(100);
+  assert.equal(incidents(closedOut).length, 1);
+  assert.ok((incidents(closedOut)[0] as IncidentReport).durationMs >= 0);
+});
+
+test("the filter keeps other processes out of the count", () => {
+  const m = new HalfOpenMonitor({ limit: 5, filter: (p) => p.name === "target" });
+  assert.equal(run(m, burst(0, proc(1, "other"), 50)).length, 0);
+  assert.equal(run(m, burst(100, proc(2, "target"), 6)).filter((o) => o.type === "incident-open").length, 1);
+  assert.equal(m.totals().attempts, 6);
+});
+
+test("lost events are reported and charged to the open incident", () => {
+  const m = new HalfOpenMonitor({ limit: 1 });
+  run(m, burst(0, proc(1), 2));
+  const out = m.handle({ type: "lost", time: 5, count: 42, cpu: 1 });
+  assert.deepEqual(out, [{ type: "lost", time: 5, count: 42, cpu: 1 }]);
+  const i = incidents(m.flush(10))[0] as IncidentReport;
+  assert.equal(i.lostEvents, 42);
+  assert.equal(m.totals().lostEvents, 42);
+});
+
+test("incident memory is bounded: processes and destinations are capped", () => {
+  const m = new HalfOpenMonitor({ limit: 0, incidentBounds: { maxProcesses: 3, samplesPerProcess: 2, maxDestinations: 10 } });
+  const events: ConnectionEvent[] = [];
+  for (let i = 0; i < 100; i++) events.push(connect(i, proc(i % 5), sock(), { address: "198.18.0.1", port: 10_000 + i }));
+  run(m, events);
+  const i = incidents(m.flush(200))[0] as IncidentReport;
+  assert.equal(i.processes.length, 3);
+  assert.equal(i.otherProcesses, 2);
+  assert.ok(i.processes.every((p) => p.sample.length === 2));
+  assert.equal(i.distinctDestinations, 10);
+  assert.equal(i.destinationsCapped, true);
+  assert.equal(i.attempts, 100);
+});
+
+test("summary counts the period and resets", () => {
+  const m = new HalfOpenMonitor({ limit: 100 });
+  const ev = burst(0, proc(3, "x"), 4);
+  run(m, ev);
+  m.handle(established(5, (ev[0] as { sock: string }).sock));
+  const s = m.summary(10);
+  assert.equal(s.attempts, 4);
+  assert.equal(s.outcomes.established, 1);
+  assert.equal(s.halfOpen, 3);
+  assert.equal(s.maxHalfOpen, 4);
+  assert.deepEqual(s.top, { pid: 3, name: "x", halfOpen: 3 });
+  const s2 = m.summary(20);
+  assert.equal(s2.attempts, 0);
+  assert.equal(s2.maxHalfOpen, 3);
+});

@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { SynSentTracker } from "./tracker.js";
+import { closed, connect, established, proc, sock } from "../../test/support/events.js";
+
+test("an attempt ends once with the outcome of how it left SYN_SENT", () => {
+  const t = new SynSentTracker();
+  const p = proc(100);
+  const [a, b, c, d] = [sock(), sock(), sock(), sock()];
+  for (const s of [a, b, c, d]) t.connect(connect(0, p, s));
+  assert.equal(t.halfOpen, 4);
+  assert.equal(t.leave(established(1, a))?.outcome, "established");
+  t.reset(b);
+  assert.equal(t.leave(closed(2, b, false))?.outcome, "refused");
+  t.retransmit(c);
+  const timedOut = t.leave(closed(3, c, true));
+  assert.equal(timedOut?.outcome, "timeout");
+  assert.equal(timedOut?.retransmits, 1);
+  assert.equal(t.leave(closed(4, d, false))?.outcome, "aborted");
+  assert.equal(t.halfOpen, 0);
+  assert.equal(t.leave(closed(5, d, false)), undefined, "a second end is not counted");
+  assert.equal(t.unmatched, 1);
+});
+
+test("the local port is filled in when the attempt ends", () => {
+  const t = new SynSentTracker();
+  const s = sock();
+  t.connect(connect(0, proc(1), s));
+  assert.equal(t.leave(established(1, s))?.src.port, 40000);
+});
+
+test("a connect on a socket still pending ends the old attempt as unknown", () => {
+  const t = new SynSentTracker();
+  const s = sock();
+  const first = t.connect(connect(0, proc(1), s)).attempt;
+  const second = t.connect(connect(5, proc(2), s));
+  assert.equal(second.ended, first);
+  assert.equal(first.outcome, "unknown");
+  assert.equal(first.endedAt, 5);
+  assert.equal(t.halfOpen, 1);
+  assert.equal(t.halfOpenOf("1"), 0);
+  assert.equal(t.halfOpenOf("2"), 1);
+});
+
+test("attempts with no end event expire after maxAgeMs, oldest first", () => {
+  const t = new SynSentTracker({ maxAgeMs: 1000 });
+  t.connect(connect(0, proc(1)));
+  t.connect(connect(600, proc(1)));
+  assert.equal(t.expire(999).length, 0);
+  const expired = t.expire(1000);
+  assert.equal(expired.length, 1);
+  assert.equal(expired[0]?.outcome, "unknown");
+  assert.equal(t.halfOpen, 1);
+  assert.equal(t.expire(1600).length, 1);
+  assert.equal(t.halfOpen, 0);
+});
+
+test("per-process counts tell processes with the same pid apart by start time", () => {
+  const t = new SynSentTracker();
+  t.connect(connect(0, proc(7, "old", { startTime: 10 })));
+  t.connect(connect(1, proc(7, "new", { startTime: 99 })));
+  t.connect(connect(2, proc(7, "new", { startTime: 99 })));
+  assert.deepEqual(
+    t.perProcess().map((r) => [r.processKey, r.halfOpen]),
+    [
+      ["7@99", 2],
+      ["7@10", 1],
+    ],
+  );
+});

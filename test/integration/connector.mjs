@@ -1,0 +1,38 @@
+// Test workload: opens TCP connects from inside a lab namespace and reports.
+// Usage: node connector.mjs '{"title":"ho-x","host":"198.18.0.1","ports":[9,9],"holdMs":500,"listen":0}'
+// Prints {"ready":true,"pid":N} once every connect has been issued, then
+// {"done":true,"results":{"<port>#<i>":"connect|ECONNREFUSED|..."}} before exiting.
+import net from "node:net";
+
+const spec = JSON.parse(process.argv[2] ?? "{}");
+if (spec.title) process.title = spec.title;
+const results = {};
+const sockets = [];
+let server;
+
+function start() {
+  spec.ports.forEach((port, i) => {
+    const s = net.connect({ host: spec.host, port });
+    s.on("connect", () => {
+      results[`${port}#${i}`] = "connect";
+      s.end();
+    });
+    s.on("error", (e) => {
+      results[`${port}#${i}`] = e.code;
+    });
+    sockets.push(s);
+  });
+  process.stdout.write(`${JSON.stringify({ ready: true, pid: process.pid })}\n`);
+  setTimeout(() => {
+    for (const s of sockets) s.destroy();
+    server?.close();
+    process.stdout.write(`${JSON.stringify({ done: true, results })}\n`);
+    setTimeout(() => process.exit(0), 20);
+  }, spec.holdMs ?? 0);
+}
+
+if (spec.listen) {
+  server = net.createServer((c) => c.end()).listen(spec.listen, spec.host, start);
+} else {
+  start();
+}

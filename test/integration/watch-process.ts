@@ -1,0 +1,109 @@
+/**
+ * Runs `halfopen watch --json` as a child process (through tsx, from the
+ * sources) and collects its JSON lines for integration tests.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { spawnInLab, type Lab } from "./lab.js";
+
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+export const CLI = `${REPO}src/cli/main.ts`;
+
+export type JsonLine = Record<string, unknown> & { type: string };
+
+export class WatchProcess {
+  readonly child: ChildProcess;
+  readonly lines: JsonLine[] = [];
+  stderr = "";
+  readonly #waiters: { pred: (l: JsonLine) => boolean; resolve: (l: JsonLine) => void }[] = [];
+
+  constructor(args: string[], options: { uid?: number } = {}) {
+    const argv = [process.execPath, "--import", "tsx", CLI, "watch", "--json", ...args];
+    const cmd = options.uid === undefined ? argv : ["setpriv", `--reuid=${options.uid}`, `--regid=${options.uid}`, "--clear-groups", ...argv];
+    this.child = spawn(cmd[0] as string, cmd.slice(1), { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stderr?.on("data", (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    createInterface({ input: this.child.stdout! }).on("line", (text) => {
+      const line = JSON.parse(text) as JsonLine;
+      this.lines.push(line);
+      for (const w of [...this.#waiters]) {
+        if (w.pred(line)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+  }
+
+  /** Resolves with the first line (past or future) that matches. */
+  waitFor(pred: (l: JsonLine) => boolean, timeoutMs = 15_000): Promise<JsonLine> {
+    const seen = this.lines.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`Timed out waiting for a watch line; stderr: ${this.stderr}; lines: ${this.lines.map((l) => l.type).join(",")}`)), timeoutMs);
+      this.#waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** SIGINT (or the given signal), then wait for exit. */
+  async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const exited = once(this.child, "exit");
+    this.child.kill(signal);
+    const [code] = (await exited) as [number | null];
+    return code;
+  }
+
+  async exitCode(): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const [code] = (await once(this.child, "exit")) as [number | null];
+    return code;
+  }
+
+  incidents(type: "incident" | "incident-open" = "incident"): JsonLine[] {
+    return this.lines.filter((l) => l.type === type);
+  }
+}
+
+export interface ConnectorSpec {
+  title: string;
+  host: string;
+  ports: number[];
+  holdMs: number;
+  listen?: number;
+}
+
+export interface Connector {
+  pid: number;
+  done: Promise<Record<string, string>>;
+  exited: Promise<unknown>;
+}
+
+/** Start the connector workload in the lab; resolves once its connects are issued. */
+export async function runConnector(lab: Lab, spec: ConnectorSpec): Promise<Connector> {
+  const child = spawnInLab(lab, process.execPath, [`${REPO}test/integration/connector.mjs`, JSON.stringify(spec)]);
+  const rl = createInterface({ input: child.stdout! });
+  const exited = once(child, "exit");
+  let resolveDone: (r: Record<string, string>) => void = () => {};
+  const done = new Promise<Record<string, string>>((r) => {
+    resolveDone = r;
+  });
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.once("error", reject);
+    rl.on("line", (text) => {
+      const msg = JSON.parse(text) as { ready?: boolean; pid?: number; done?: boolean; results?: Record<string, string> };
+      if (msg.ready) resolve(msg.pid as number);
+      if (msg.done) resolveDone(msg.results ?? {});
+    });
+  });
+  return { pid, done, exited };
+}

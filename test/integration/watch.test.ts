@@ -1,0 +1,174 @@
+/**
+ * End-to-end tests of `halfopen watch` with the tracefs source, in a network
+ * namespace the test creates (see lab.ts). Root only; under CI a missing
+ * prerequisite fails the run instead of skipping.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_PORT, DROPPED_RANGE, REFUSED_PORT, type Lab } from "./lab.js";
+import { runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
+import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
+
+const skip = labSkipReason();
+if (skip) console.log(`# SKIP integration/watch: ${skip}`);
+
+type Proc = { pid: number; name: string; attempts: number; exited: boolean; peakHalfOpen: number; outcomes: Record<string, number> };
+
+function processesOf(incident: JsonLine): Proc[] {
+  return incident.processes as Proc[];
+}
+
+const dropped = (n: number) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + i);
+
+describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
+  let lab: Lab;
+  before(() => {
+    lab = createLab("howatch");
+  });
+  after(() => destroyLab(lab));
+
+  async function watching(args: string[], body: (w: WatchProcess) => Promise<void>): Promise<WatchProcess> {
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", ...args]);
+    try {
+      await w.waitFor((l) => l.type === "start");
+      await body(w);
+    } finally {
+      await w.stop();
+    }
+    return w;
+  }
+
+  test("a process opening 50 half-open connects is named in exactly one incident", async () => {
+    let pid = 0;
+    const w = await watching([], async (w) => {
+      const c = await runConnector(lab, { title: "ho-burst50", host: LAB_ADDRESS, ports: dropped(50), holdMs: 800 });
+      pid = c.pid;
+      await c.exited;
+      await w.waitFor((l) => l.type === "incident");
+    });
+    assert.equal(w.incidents("incident-open").length, 1);
+    const incidents = w.incidents();
+    assert.equal(incidents.length, 1);
+    const i = incidents[0] as JsonLine;
+    assert.equal(i.limit, 10);
+    assert.ok((i.peak as number) >= 50, `peak ${i.peak}`);
+    const named = processesOf(i).find((p) => p.pid === pid);
+    assert.ok(named, `pid ${pid} is named`);
+    assert.equal(named.name, "ho-burst50");
+    assert.equal(named.attempts, 50);
+    assert.equal(named.peakHalfOpen, 50);
+    assert.equal(named.outcomes.aborted, 50, "the process closed them itself");
+  });
+
+  test("a process making 5 attempts raises no incident", async () => {
+    const w = await watching([], async () => {
+      const c = await runConnector(lab, { title: "ho-five", host: LAB_ADDRESS, ports: dropped(5), holdMs: 300 });
+      await c.exited;
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    assert.equal(w.incidents("incident-open").length, 0);
+    assert.equal(w.incidents().length, 0);
+    const stop = w.lines.find((l) => l.type === "stop") as JsonLine;
+    const mine = (stop.processes as Proc[]).find((p) => p.name === "ho-five");
+    assert.equal(mine?.attempts, 5, "the attempts were seen, just not above the limit");
+  });
+
+  test("a process that exits before the incident closes is still named, as exited", async () => {
+    let pid = 0;
+    const w = await watching(["--quiet", "2"], async (w) => {
+      const c = await runConnector(lab, { title: "ho-gone", host: LAB_ADDRESS, ports: dropped(30), holdMs: 200 });
+      pid = c.pid;
+      await c.exited;
+      await w.waitFor((l) => l.type === "incident");
+    });
+    const i = w.incidents()[0] as JsonLine;
+    const named = processesOf(i).find((p) => p.pid === pid);
+    assert.equal(named?.name, "ho-gone");
+    assert.equal(named?.exited, true);
+    assert.equal(i.closedBy, "quiet");
+  });
+
+  test("IPv6 attempts count", async () => {
+    const w = await watching([], async (w) => {
+      const c = await runConnector(lab, { title: "ho-six", host: "::1", ports: Array(20).fill(DROPPED_PORT), holdMs: 500 });
+      await c.exited;
+      await w.waitFor((l) => l.type === "incident");
+    });
+    const i = w.incidents()[0] as JsonLine;
+    const named = processesOf(i).find((p) => p.name === "ho-six");
+    assert.equal(named?.attempts, 20);
+    assert.deepEqual(
+      (i.topDestinations as { address: string; port: number }[]).map((d) => `${d.address}:${d.port}`),
+      [`::1:${DROPPED_PORT}`],
+    );
+  });
+
+  test("two processes sharing one burst are both named with their own counts", async () => {
+    const w = await watching([], async (w) => {
+      const [a, b] = await Promise.all([
+        runConnector(lab, { title: "ho-a", host: LAB_ADDRESS, ports: dropped(20), holdMs: 700 }),
+        runConnector(lab, { title: "ho-b", host: LAB_ADDRESS, ports: dropped(15).map((p) => p + 100), holdMs: 700 }),
+      ]);
+      await Promise.all([a.exited, b.exited]);
+      await w.waitFor((l) => l.type === "incident");
+    });
+    assert.equal(w.incidents().length, 1);
+    const procs = processesOf(w.incidents()[0] as JsonLine);
+    assert.equal(procs.find((p) => p.name === "ho-a")?.attempts, 20);
+    assert.equal(procs.find((p) => p.name === "ho-b")?.attempts, 15);
+  });
+
+  test("refused, established and timed-out connects end with the right outcome", async () => {
+    labSysctl(lab, "net.ipv4.tcp_syn_retries", "1"); // a silent attempt times out after ~3 s
+    let results: Record<string, string> = {};
+    const w = await watching(["--limit", "100"], async () => {
+      const c = await runConnector(lab, { title: "ho-mixed", host: LAB_ADDRESS, ports: [REFUSED_PORT, 8080, DROPPED_PORT], holdMs: 5000, listen: 8080 });
+      results = await c.done;
+      await c.exited;
+      await new Promise((r) => setTimeout(r, 200));
+    });
+    labSysctl(lab, "net.ipv4.tcp_syn_retries", "6");
+    assert.equal(results[`${REFUSED_PORT}#0`], "ECONNREFUSED");
+    assert.equal(results["8080#1"], "connect");
+    assert.equal(results[`${DROPPED_PORT}#2`], "ETIMEDOUT");
+    const stop = w.lines.find((l) => l.type === "stop") as JsonLine;
+    const mine = (stop.processes as Proc[]).find((p) => p.name === "ho-mixed");
+    assert.deepEqual(mine?.outcomes, { pending: 0, established: 1, refused: 1, timeout: 1, aborted: 0, unknown: 0 });
+  });
+
+  test("--pid keeps other processes out", async () => {
+    const w = await watching(["--pid", "1"], async () => {
+      const c = await runConnector(lab, { title: "ho-filtered", host: LAB_ADDRESS, ports: dropped(20), holdMs: 300 });
+      await c.exited;
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    assert.equal(w.incidents().length, 0);
+    assert.equal((w.lines.find((l) => l.type === "stop") as JsonLine).attempts, 0);
+  });
+
+  test("the tracefs instance is removed on SIGTERM, and stale ones at start", async () => {
+    const root = findTracefs();
+    assert.ok(root, "tracefs is mounted after a watch ran");
+    const stale = `${root}/instances/halfopen-999999999`;
+    if (!existsSync(stale)) mkdirSync(stale);
+    const w = new WatchProcess(["--interval", "0"]);
+    const start = await w.waitFor((l) => l.type === "start");
+    const mine = `${root}/instances/halfopen-${start.pid}`;
+    assert.ok(existsSync(mine), "our instance exists while running");
+    assert.equal(existsSync(stale), false, "the stale instance was removed");
+    assert.equal(await w.stop("SIGTERM"), 0);
+    assert.equal(existsSync(mine), false, "our instance is gone after SIGTERM");
+  });
+});
+
+describe("halfopen watch without root", { skip: skip ?? (process.geteuid?.() !== 0 ? "needs root to drop to an unprivileged user" : undefined) }, () => {
+  test("exits 3 and says what is missing", async () => {
+    const w = new WatchProcess([], { uid: 65534 });
+    const code = await w.exitCode();
+    assert.equal(code, 3);
+    assert.match(w.stderr, /needs root/);
+    assert.match(w.stderr, /HALFOPEN_NEEDS_PRIVILEGES/);
+    assert.doesNotMatch(w.stderr, /\n\s+at /, "no stack trace");
+  });
+});
