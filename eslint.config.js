@@ -1,6 +1,7 @@
 // One lint configuration for the whole tree; `npm test` runs it through scripts/check.sh.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import globals from "globals";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/"] },
@@ -13,7 +14,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/*.js"],
-    languageOptions: { globals: { console: "readonly", process: "readonly" } },
+    files: ["**/*.js", "**/*.mjs"],
+    languageOptions: { globals: globals.node },
   },
 );

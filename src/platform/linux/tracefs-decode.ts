@@ -14,8 +14,7 @@ import type { EventField, EventFormat } from "./tracefs-format.js";
 
 // From include/linux/trace_events.h (enum trace_flag_type): HARDIRQ 0x08, SOFTIRQ 0x10, NMI 0x40.
 const TRACE_FLAG_INTERRUPT = 0x08 | 0x10 | 0x40;
-// From include/linux/socket.h.
-const AF_INET = 2;
+// From include/linux/socket.h (AF_INET is 2).
 const AF_INET6 = 10;
 
 export type TracefsRecord =

@@ -85,7 +85,7 @@ function isAlive(pid: number): boolean {
 export function removeStaleInstances(root: string): { removed: string[]; failed: string[] } {
   const removed: string[] = [];
   const failed: string[] = [];
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(`${root}/instances`);
   } catch {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The one quality gate: typecheck, lint, then every test (unit, property,
+# fixture and the root-only netns integration tests). `npm test` runs this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== typecheck"
+npx tsc -p tsconfig.json --noEmit
+
+echo "== lint"
+npx eslint .
+
+echo "== tests"
+mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
