@@ -18,16 +18,34 @@ function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
 
-export function formatIncidentOpen(i: IncidentReport): string {
-  const t = i.trigger;
-  return fit(`${clock(i.startedAtWall)} INCIDENT ${i.id} opened: ${i.limit + 1} half-open > limit ${i.limit}; ${forTerminal(t.name)}[${t.pid}] -> ${t.dst}`, 79);
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-const HEADER = "  PID      USER     PROCESS          TRIES  PEAK   EST   REF   T/O  PEND EXIT";
+/** Attempts that got no answer: timed out, abandoned by the process, or end unseen. */
+function failed(o: OutcomeCounts): number {
+  return o.timeout + o.aborted + o.unknown;
+}
+
+/** `first` then as many of `optional` as fit in `width` columns. */
+export function joinFitting(first: string, optional: string[], sep: string, width = 79): string {
+  let line = first;
+  for (const part of optional) {
+    if (line.length + sep.length + part.length > width) break;
+    line += sep + part;
+  }
+  return fit(line, width);
+}
+
+export function formatIncidentOpen(i: IncidentReport): string {
+  const t = i.trigger;
+  return fit(`${clock(i.startedAtWall)} INCIDENT ${i.id} open, ${i.limit + 1} > limit ${i.limit}: ${forTerminal(t.name)}[${t.pid}] -> ${t.dst}`, 79);
+}
+
+const HEADER = "  PID      USER     PROCESS          TRIES  PEAK   EST   REF  FAIL  PEND EXIT";
 
 function row(p: IncidentReport["processes"][number]): string {
   const user = p.user ?? (p.uid === undefined ? "?" : String(p.uid));
-  const ended = p.outcomes.timeout + p.outcomes.aborted + p.outcomes.unknown;
   const cells = [
     String(p.pid).padEnd(8),
     fit(forTerminal(user), 8).padEnd(8),
@@ -36,7 +54,7 @@ function row(p: IncidentReport["processes"][number]): string {
     String(p.peakHalfOpen).padStart(5),
     String(p.outcomes.established).padStart(5),
     String(p.outcomes.refused).padStart(5),
-    String(ended).padStart(5),
+    String(failed(p.outcomes)).padStart(5),
     String(p.outcomes.pending).padStart(5),
     p.exited ? " yes" : "  no",
   ];
@@ -44,7 +62,21 @@ function row(p: IncidentReport["processes"][number]): string {
 }
 
 function outcomesText(o: OutcomeCounts): string {
-  return `${o.established} est, ${o.refused} ref, ${o.timeout} t/o, ${o.aborted} abt, ${o.pending} pend`;
+  return `${o.established} est, ${o.refused} ref, ${failed(o)} fail, ${o.pending} pend`;
+}
+
+/** `to: a b c (+N more)`: as many sample destinations as fit, and how many were not shown. */
+function destinationsLine(to: string[], distinct: number): string {
+  let line = `           to: ${to[0]}`;
+  let shown = 1;
+  for (const d of to.slice(1)) {
+    const rest = distinct - shown - 1;
+    const tail = rest > 0 ? ` (+${rest} more)` : "";
+    if (line.length + 1 + d.length + tail.length > 79) break;
+    line += ` ${d}`;
+    shown++;
+  }
+  return distinct > shown ? `${line} (+${distinct - shown} more)` : line;
 }
 
 /** The block printed when an incident closes. */
@@ -52,38 +84,35 @@ export function formatIncident(i: IncidentReport): string {
   const lines: string[] = [];
   const end = i.endedAtWall ?? i.startedAtWall + i.durationMs;
   lines.push(`${clock(end)} INCIDENT ${i.id} closed after ${seconds(i.durationMs)}: peak ${i.peak} half-open (limit ${i.limit})`);
-  const dests = `${i.distinctDestinations}${i.destinationsCapped ? "+" : ""}`;
-  lines.push(fit(`  ${i.attempts} attempts to ${dests} destinations on ${i.distinctHosts} hosts; ${outcomesText(i.outcomes)}`, 79));
+  const dests = `${i.distinctDestinations}${i.destinationsCapped ? "+" : ""} destinations`;
+  lines.push(fit(`  ${i.attempts} attempts to ${dests} on ${plural(i.distinctHosts, "host")}: ${outcomesText(i.outcomes)}`, 79));
   if (i.lostEvents > 0) lines.push(`  WARNING: ${i.lostEvents} events lost while open; counts are lower bounds`);
   lines.push(HEADER);
   for (const p of i.processes) {
     lines.push(row(p));
-    const cmd = p.cmdline?.join(" ") ?? p.exe;
+    const cmd = (p.cmdline?.join(" ") ?? p.exe ?? "").trimEnd();
     if (cmd) lines.push(fit(`           cmd: ${forTerminal(cmd)}`, 79));
-    const to = [...new Set(p.sample.map((s) => s.dst))].slice(0, 3);
-    if (to.length > 0) lines.push(fit(`           to: ${to.join(" ")}${p.distinctDestinations > to.length ? ` (+${p.distinctDestinations - to.length})` : ""}`, 79));
+    const to = [...new Set(p.sample.map((s) => s.dst))];
+    if (to.length > 0) lines.push(destinationsLine(to, p.distinctDestinations));
   }
-  if (i.otherProcesses > 0) lines.push(`  ... and ${i.otherProcesses} more processes`);
+  if (i.otherProcesses > 0) lines.push(`  ... and ${plural(i.otherProcesses, "more process")}`);
   const top = i.topDestinations.map((d) => `${d.address.includes(":") ? `[${d.address}]` : d.address}:${d.port} x${d.attempts}`);
-  if (top.length > 0) lines.push(fit(`  top destinations: ${top.join(", ")}`, 79));
+  if (top.length > 0) lines.push(joinFitting(`  top destinations: ${top[0]}`, top.slice(1), ", "));
   return lines.join("\n");
 }
 
-/** The periodic one-line summary. */
+/** The periodic one-line summary: what is half-open now, and what the period brought. */
 export function formatSummary(s: MonitorSummary, wallMs: number): string {
   const o = s.outcomes;
-  const failed = o.timeout + o.aborted + o.unknown;
-  const parts = [
-    `${clock(wallMs)} half-open ${s.halfOpen} max ${s.maxHalfOpen}`,
-    `${s.attempts} tries/${seconds(s.periodMs)} ${o.established} est ${o.refused} ref ${failed} fail`,
-  ];
-  if (s.openIncident !== undefined) parts.push(`INCIDENT ${s.openIncident}`);
-  if (s.lostEvents > 0) parts.push(`LOST ${s.lostEvents}`);
-  if (s.top) parts.push(`${forTerminal(s.top.name)}[${s.top.pid}] ${s.top.halfOpen}`);
-  return fit(parts.join(" | "), 79);
+  const first = `${clock(wallMs)} half-open ${s.halfOpen} (max ${s.maxHalfOpen}) | ${s.attempts} new: ${o.established} est ${o.refused} ref ${failed(o)} fail`;
+  const optional: string[] = [];
+  if (s.openIncident !== undefined) optional.push(`INCIDENT ${s.openIncident}`);
+  if (s.lostEvents > 0) optional.push(`LOST ${s.lostEvents}`);
+  if (s.top) optional.push(`top ${forTerminal(s.top.name)}[${s.top.pid}] ${s.top.halfOpen}`);
+  return joinFitting(first, optional, " | ");
 }
 
 /** The last lines, on exit. */
 export function formatTotals(t: MonitorTotals): string {
-  return `halfopen: ${t.attempts} attempts (${outcomesText(t.outcomes)}), ${t.incidents} incidents, ${t.lostEvents} events lost`;
+  return `halfopen: ${plural(t.attempts, "attempt")}: ${outcomesText(t.outcomes)}\nhalfopen: ${plural(t.incidents, "incident")}, ${t.lostEvents} events lost`;
 }

@@ -29,7 +29,7 @@ export const WATCH_EXAMPLE = `
 Example:
   $ sudo halfopen watch --limit 10
   halfopen: watching outbound TCP connects with tracefs; limit 10 half-open
-  08:01:02 INCIDENT 1 opened: 11 half-open > limit 10; scan[4242] -> 198.18.0.1:9
+  08:01:02 INCIDENT 1 open, 11 > limit 10: scan[4242] -> 198.18.0.1:9
   08:01:12 INCIDENT 1 closed after 10.0s: peak 50 half-open (limit 10)
     50 attempts to 50 destinations on 1 hosts; 0 est, 0 ref, 0 t/o, 0 abt, 50 pend
     PID      USER     PROCESS          TRIES  PEAK   EST   REF   T/O  PEND EXIT

@@ -147,6 +147,25 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
     assert.equal((w.lines.find((l) => l.type === "stop") as JsonLine).attempts, 0);
   });
 
+  test("events lost to a full ring buffer are counted and reported, not silently dropped", async () => {
+    const w = new WatchProcess(["--interval", "0", "--buffer-kb", "64"]);
+    try {
+      await w.waitFor((l) => l.type === "start");
+      w.child.kill("SIGSTOP"); // the reader stalls; the kernel keeps writing
+      const c = await runConnector(lab, { title: "ho-flood", host: LAB_ADDRESS, ports: Array(3000).fill(REFUSED_PORT), holdMs: 300 });
+      await c.exited;
+      w.child.kill("SIGCONT");
+      const lost = await w.waitFor((l) => l.type === "lost");
+      assert.ok((lost.count as number) > 0);
+    } finally {
+      await w.stop();
+    }
+    const stop = w.lines.find((l) => l.type === "stop") as JsonLine;
+    assert.ok((stop.lostEvents as number) > 0, "the stop record carries the loss");
+    const seen = (stop.processes as Proc[]).find((p) => p.name === "ho-flood")?.attempts ?? 0;
+    assert.ok(seen < 3000, `fewer attempts than made were seen (${seen}), and the loss says so`);
+  });
+
   test("the tracefs instance is removed on SIGTERM, and stale ones at start", async () => {
     const root = findTracefs();
     assert.ok(root, "tracefs is mounted after a watch ran");

@@ -31,6 +31,8 @@ test("stat: start time is found past a comm containing ') ('", () => {
 test("cmdline, namespace links, passwd", () => {
   assert.deepEqual(parseCmdline(fixture("linux/proc/cmdline-node.bin")), ["node", "-e", "setTimeout(()=>{},1500)"]);
   assert.deepEqual(parseCmdline(Buffer.alloc(0)), []);
+  assert.deepEqual(parseCmdline("scanner\0\0\0\0\0\0"), ["scanner"], "NUL padding of a rewritten title");
+  assert.deepEqual(parseCmdline("cmd\0\0x\0"), ["cmd", "", "x"], "an empty argument inside is kept");
   assert.equal(parseNamespaceLink("net:[4026531840]"), 4026531840);
   assert.equal(parseNamespaceLink("nonsense"), undefined);
   const users = parsePasswd(fixtureText("linux/proc/passwd.txt"));

@@ -51,12 +51,16 @@ export function parseProcStatStartTime(text: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-/** /proc/PID/cmdline: NUL-separated arguments (a trailing NUL is dropped). */
+/**
+ * /proc/PID/cmdline: NUL-separated arguments. Trailing empty entries are
+ * dropped: a process that rewrites its title (setproctitle, Node's
+ * process.title) pads the old argv area with NULs. Empty arguments inside
+ * the list are kept.
+ */
 export function parseCmdline(buf: Buffer | string): string[] {
   const s = typeof buf === "string" ? buf : buf.toString("utf8");
-  if (s.length === 0) return [];
   const parts = s.split("\0");
-  if (parts[parts.length - 1] === "") parts.pop();
+  while (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
   return parts;
 }
 

@@ -1,0 +1,49 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { formatIncident, formatIncidentOpen, formatSummary, formatTotals } from "./format-watch.js";
+import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
+import type { IncidentReport } from "../core/incident.js";
+import { burst, connect, proc, sock } from "../../test/support/events.js";
+
+function incident(): { open: IncidentReport; closed: IncidentReport } {
+  const m = new HalfOpenMonitor({ limit: 10, wallOffsetMs: Date.UTC(2026, 10, 21, 8, 0, 0) });
+  const long = proc(123456, "a-very-long-process-name\x1b[2J", { user: "someverylongusername", cmdline: ["/usr/bin/x", "--flag=" + "y".repeat(200), "\u202etxt.exe"] });
+  const out: MonitorOutput[] = [];
+  for (const e of burst(0, long, 30)) out.push(...m.handle(e));
+  out.push(...m.handle(connect(40, proc(7, "v6"), sock(), { address: "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", port: 65535 })));
+  m.handle({ type: "lost", time: 41, count: 3 });
+  const open = (out.find((o) => o.type === "incident-open") as { incident: IncidentReport }).incident;
+  const closed = (m.flush(5000)[0] as { incident: IncidentReport }).incident;
+  return { open, closed };
+}
+
+test("every line of the text output fits in 79 columns, whatever the names", () => {
+  const { open, closed } = incident();
+  const m = new HalfOpenMonitor({ limit: 1 });
+  for (const e of burst(0, proc(99999999, "x".repeat(15)), 5)) m.handle(e);
+  m.handle({ type: "lost", time: 5, count: 123456 });
+  const text = [formatIncidentOpen(open), formatIncident(closed), formatSummary(m.summary(10), 0), formatTotals(m.totals())].join("\n");
+  for (const line of text.split("\n")) assert.ok(line.length <= 79, `too wide (${line.length}): ${line}`);
+});
+
+test("the incident block names the process, escapes what it controls, and warns of losses", () => {
+  const { closed } = incident();
+  const text = formatIncident(closed);
+  assert.match(text, /INCIDENT 1 closed after 5\.0s: peak 31 half-open \(limit 10\)/);
+  assert.match(text, /123456 {3}somever… a-very-long-pr…/);
+  assert.match(text, /a-very-long-pr…/);
+  assert.match(text, /cmd: \/usr\/bin\/x --flag=y/);
+  assert.doesNotMatch(text, /\x1b|\u202e/);
+  assert.match(text, /WARNING: 3 events lost while open/);
+  assert.match(text, /\[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff\]:65535/);
+  assert.match(text, /31 attempts to 31 destinations on 2 hosts: 0 est, 0 ref, 0 fail, 31 pend/);
+});
+
+test("the summary names the top process, but gives its room to an open incident", () => {
+  const quiet = new HalfOpenMonitor({ limit: 10 });
+  for (const e of burst(0, proc(4242, "scanner"), 3)) quiet.handle(e);
+  assert.match(formatSummary(quiet.summary(1000), 0), /half-open 3 \(max 3\) \| 3 new: 0 est 0 ref 0 fail \| top scanner\[4242\] 3$/);
+  const busy = new HalfOpenMonitor({ limit: 1 });
+  for (const e of burst(0, proc(4242, "scanner"), 3)) busy.handle(e);
+  assert.match(formatSummary(busy.summary(1000), 0), /\| INCIDENT 1$/);
+});

@@ -1,0 +1,27 @@
+/**
+ * halfopen: which process is flooding this machine with half-open TCP
+ * connection attempts. The public API, re-exported explicitly.
+ *
+ * @example
+ * ```ts
+ * import { HalfOpenMonitor, selectSource } from "halfopen";
+ * const source = selectSource();            // tracefs on Linux (root)
+ * await source.start();
+ * const monitor = new HalfOpenMonitor({ limit: 10 });
+ * for await (const batch of source.events()) {
+ *   for (const e of batch) for (const out of monitor.handle(e)) console.log(out.type);
+ * }
+ * ```
+ */
+export { HalfOpenError, ErrorCodes, exitCodeFor, type ErrorCode } from "./errors.js";
+export { VERSION } from "./version.js";
+export { TcpState, tcpStateName } from "./core/tcp-state.js";
+export { formatEndpoint, formatIPv4, formatIPv6, type Endpoint, type IpFamily } from "./core/endpoint.js";
+export type { ConnectionEvent, ConnectEvent, LeaveEvent, ResetEvent, RetransmitEvent, ExitEvent, LostEvent, ProcessInfo } from "./core/events.js";
+export { OUTCOMES, type Attempt, type Outcome, type OutcomeCounts } from "./core/attempt.js";
+export { SynSentTracker, type SynSentTrackerOptions, type ProcessHalfOpen } from "./core/tracker.js";
+export { IncidentRecorder, DEFAULT_INCIDENT_BOUNDS, type IncidentBounds, type IncidentReport, type IncidentProcess, type AttemptSample } from "./core/incident.js";
+export { HalfOpenMonitor, type HalfOpenMonitorOptions, type MonitorOutput, type MonitorSummary, type MonitorTotals, type ProcessTotals } from "./core/monitor.js";
+export type { ConnectionSource, SourceStats } from "./platform/types.js";
+export { selectSource, SOURCE_NAMES, type SourceName, type SelectOptions } from "./platform/select.js";
+export { TracefsSource, type TracefsSourceOptions } from "./platform/linux/tracefs-source.js";
