@@ -19,10 +19,8 @@ export class WatchProcess {
   stderr = "";
   readonly #waiters: { pred: (l: JsonLine) => boolean; resolve: (l: JsonLine) => void }[] = [];
 
-  constructor(args: string[], options: { uid?: number } = {}) {
-    const argv = [process.execPath, "--import", "tsx", CLI, "watch", "--json", ...args];
-    const cmd = options.uid === undefined ? argv : ["setpriv", `--reuid=${options.uid}`, `--regid=${options.uid}`, "--clear-groups", ...argv];
-    this.child = spawn(cmd[0] as string, cmd.slice(1), { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, ["--import", "tsx", CLI, "watch", "--json", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stderr?.on("data", (d: Buffer) => {
       this.stderr += d.toString();
     });

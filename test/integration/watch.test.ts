@@ -5,9 +5,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_PORT, DROPPED_RANGE, REFUSED_PORT, type Lab } from "./lab.js";
-import { runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
+import { REPO, runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
 
 const skip = labSkipReason();
@@ -182,12 +183,21 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
 });
 
 describe("halfopen watch without root", { skip: skip ?? (process.geteuid?.() !== 0 ? "needs root to drop to an unprivileged user" : undefined) }, () => {
-  test("exits 3 and says what is missing", async () => {
-    const w = new WatchProcess([], { uid: 65534 });
-    const code = await w.exitCode();
-    assert.equal(code, 3);
-    assert.match(w.stderr, /needs root/);
-    assert.match(w.stderr, /HALFOPEN_NEEDS_PRIVILEGES/);
-    assert.doesNotMatch(w.stderr, /\n\s+at /, "no stack trace");
+  test("exits 3 and says what is missing", () => {
+    // The clone may live where uid 65534 cannot read (/root): run a fresh build from a world-readable copy.
+    const dir = mkdtempSync("/tmp/halfopen-nonroot-");
+    try {
+      execFileSync(process.execPath, [`${REPO}node_modules/typescript/bin/tsc`, "-p", `${REPO}tsconfig.build.json`, "--outDir", `${dir}/dist`]);
+      cpSync(`${REPO}node_modules/commander`, `${dir}/node_modules/commander`, { recursive: true });
+      cpSync(`${REPO}package.json`, `${dir}/package.json`);
+      execFileSync("chmod", ["-R", "a+rX", dir]);
+      const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, `${dir}/dist/cli/main.js`, "watch"], { encoding: "utf8" });
+      assert.equal(r.status, 3, r.stderr);
+      assert.match(r.stderr, /needs root/);
+      assert.match(r.stderr, /HALFOPEN_NEEDS_PRIVILEGES/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
