@@ -1,2 +1,2 @@
-/** The package version, kept in step with package.json by the release check in scripts/check.sh. */
+/** The package version; scripts/check.sh fails when it differs from package.json. */
 export const VERSION = "0.1.0";

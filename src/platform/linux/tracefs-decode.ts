@@ -82,12 +82,6 @@ function readCString(buf: Buffer, start: number, max: number): string {
   return buf.toString("utf8", start, end);
 }
 
-/** Reads a `__data_loc char[]` field: u32 = length << 16 | offset (from the record start). */
-function readDataLoc(buf: Buffer, off: number, f: EventField): string {
-  const loc = buf.readUInt32LE(off + f.offset);
-  return readCString(buf, off + (loc & 0xffff), loc >>> 16);
-}
-
 /**
  * Build a decoder for the given formats. The returned function maps a record
  * payload to a TracefsRecord, or undefined for an event type it does not know.
@@ -152,6 +146,3 @@ export function makeRecordDecoder(formats: TracefsFormats): (buf: Buffer, off: n
   const commonType = need(s, "common_type");
   return (buf, off, ts) => byId.get(buf.readUInt16LE(off + commonType.offset))?.(buf, off, ts);
 }
-
-/** Exposed for tests: reads a `__data_loc` string. */
-export { readDataLoc as _readDataLoc };

@@ -191,6 +191,12 @@ export class TracefsSource implements ConnectionSource {
 
   stop(): void {
     if (this.#stopped) return;
+    // Drain what the kernel already holds, without waiting for the watermark.
+    try {
+      this.#poll(Number.POSITIVE_INFINITY);
+    } catch {
+      // a read error at shutdown loses only the tail
+    }
     this.#stopped = true;
     clearInterval(this.#timer);
     clearInterval(this.#statsTimer);
@@ -304,9 +310,9 @@ export class TracefsSource implements ConnectionSource {
     }
   }
 
-  #poll(): void {
+  /** Read every CPU's pages; release events older than `watermark` (ns) in time order. */
+  #poll(watermark = monotonicNs() - (this.#options.reorderMs ?? 1) * 1e6): void {
     if (this.#stopped || !this.#layout || !this.#decode) return;
-    const watermark = monotonicNs() - (this.#options.reorderMs ?? 1) * 1e6;
     let sawLostFlag = false;
     for (const { fd } of this.#fds) {
       for (let i = 0; i < MAX_PAGES_PER_CPU_PER_POLL; i++) {
