@@ -14,7 +14,7 @@
  * line arriving here, over repeated bursts, under 5k/s of background load.
  * Results: bench/RESULTS.md (overwritten) and bench/out/results.json.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -241,7 +241,7 @@ function pct(n: number, d: number): string {
 }
 
 async function main(): Promise<void> {
-  const skip = labSkipReason();
+  const skip = labSkipReason() ?? (spawnSync("bpftrace", ["--version"]).status === 0 ? undefined : "needs bpftrace for the in-kernel anchor (apt-get install bpftrace)");
   if (skip) {
     log(`cannot run: ${skip}`);
     process.exit(3);
