@@ -57,6 +57,11 @@ export function ensureTracefs(): string {
   const found = findTracefs();
   if (found) return found;
   const target = CANDIDATE_ROOTS[0] as string;
+  try {
+    mkdirSync(target, { recursive: true });
+  } catch {
+    // sysfs normally has it; mount says what is wrong if not
+  }
   const r = spawnSync("mount", ["-t", "tracefs", "nodev", target], { encoding: "utf8" });
   if (r.status === 0 && findTracefs()) return target;
   throw new HalfOpenError(
