@@ -29,6 +29,16 @@ export const ErrorCodes = {
   BAD_PAGE: "HALFOPEN_BAD_PAGE",
   /** No connection source works on this system. Exit code 3. */
   NO_SOURCE: "HALFOPEN_NO_SOURCE",
+  /** A library option is out of range (e.g. `maxHalfOpen: 0`). Exit code 2. */
+  INVALID_OPTION: "HALFOPEN_INVALID_OPTION",
+  /** A connect attempt's AbortSignal fired, while queued or while connecting. Exit code 1. */
+  ABORTED: "HALFOPEN_ABORTED",
+  /** A connect attempt waited in the limiter's queue longer than `maxQueueMs`. Exit code 1. */
+  QUEUE_TIMEOUT: "HALFOPEN_QUEUE_TIMEOUT",
+  /** The limiter's queue already holds `maxQueueLength` attempts. Exit code 1. */
+  QUEUE_FULL: "HALFOPEN_QUEUE_FULL",
+  /** A started connect attempt got no answer within `connectTimeoutMs`. Exit code 1. */
+  CONNECT_TIMEOUT: "HALFOPEN_CONNECT_TIMEOUT",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -43,6 +53,11 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_BAD_FORMAT: 1,
   HALFOPEN_BAD_PAGE: 1,
   HALFOPEN_NO_SOURCE: 3,
+  HALFOPEN_INVALID_OPTION: 2,
+  HALFOPEN_ABORTED: 1,
+  HALFOPEN_QUEUE_TIMEOUT: 1,
+  HALFOPEN_QUEUE_FULL: 1,
+  HALFOPEN_CONNECT_TIMEOUT: 1,
 };
 
 /** Base class of every error halfopen throws on purpose. */
