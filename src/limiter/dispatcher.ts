@@ -58,7 +58,7 @@ export function limitedConnector(limiter: HalfOpenLimiter, tlsOptions: Connectio
  * import { HalfOpenLimiter } from "halfopen/limiter";
  * const limiter = new HalfOpenLimiter({ maxHalfOpen: 10 });
  * const dispatcher = limiter.dispatcher();
- * const res = await fetch("http://127.0.0.1:8080/", { dispatcher } as RequestInit);
+ * const res = await fetch("http://127.0.0.1:8080/", { dispatcher } as unknown as RequestInit);
  * ```
  */
 export function limitedDispatcher(limiter: HalfOpenLimiter, options: LimitedDispatcherOptions = {}): Agent {
