@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 
+echo "== build (dist/, which the package-exports test imports)"
+npx tsc -p tsconfig.build.json
+
 echo "== version"
 node -e 'const v=require("./package.json").version; const s=require("fs").readFileSync("src/version.ts","utf8"); if(!s.includes(`"${v}"`)){console.error(`src/version.ts does not say ${v}`); process.exit(1)}'
 

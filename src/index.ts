@@ -25,3 +25,6 @@ export { HalfOpenMonitor, type HalfOpenMonitorOptions, type MonitorOutput, type 
 export type { ConnectionSource, SourceStats } from "./platform/types.js";
 export { selectSource, SOURCE_NAMES, type SourceName, type SelectOptions } from "./platform/select.js";
 export { TracefsSource, type TracefsSourceOptions } from "./platform/linux/tracefs-source.js";
+export { HalfOpenBudget, realClock, type BudgetClock, type BudgetStats, type HalfOpenBudgetOptions, type Lease, type LeaseState, type SlotRequest } from "./core/half-open-budget.js";
+export { HalfOpenLimiter, sharedBudget, LimitedHttpAgent, LimitedHttpsAgent, limitedConnector, limitedDispatcher, CHANNEL_NAMES } from "./limiter/index.js";
+export type { AttemptOptions, HalfOpenLimiterOptions, LimitedConnectOptions, LimitedTlsConnectOptions, LimiterEvents, LimiterStats, LimitedDispatcherOptions, AttemptMessage, QueuedMessage, StartedMessage, EstablishedMessage, FailedMessage, LimitReachedMessage } from "./limiter/index.js";

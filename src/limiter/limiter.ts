@@ -116,9 +116,6 @@ function targetOf(host: string, port: number): string {
 
 type Listener = () => void;
 
-/** Our options, removed before the rest go to Node (`timeout` is applied when the slot is granted). */
-const ATTEMPT_KEYS = ["priority", "signal", "maxQueueMs", "connectTimeoutMs", "timeout"] as const;
-
 const CHANNEL_OF = {
   queued: channels.queued,
   started: channels.started,
@@ -137,24 +134,29 @@ type NetLookup = NonNullable<net.TcpNetConnectOpts["lookup"]>;
  * The returned function must run after `socket.connect()`.
  */
 function holdWhileQueued(socket: net.Socket, initialTimeoutMs: number | undefined, holdEnd: boolean): () => void {
+  // Own properties that forward once released (never `delete`d: that would
+  // turn the socket into a slow dictionary-mode object).
+  const proto = Object.getPrototypeOf(socket) as net.Socket;
+  let held = true;
   let timeoutMs = initialTimeoutMs;
   let endArgs: unknown[] | undefined;
   socket.setTimeout = function heldSetTimeout(this: net.Socket, ms: number, callback?: () => void) {
+    if (!held) return proto.setTimeout.call(this, ms, callback);
     timeoutMs = ms;
     if (callback) this.once("timeout", callback);
     return this;
   };
   if (holdEnd) {
     socket.end = function heldEnd(this: net.Socket, ...args: unknown[]) {
+      if (!held) return (proto.end as (...a: unknown[]) => net.Socket).apply(this, args);
       endArgs ??= args;
       return this;
     } as net.Socket["end"];
   }
   return () => {
-    delete (socket as Partial<net.Socket>).setTimeout;
-    delete (socket as Partial<net.Socket>).end;
-    if (timeoutMs) socket.setTimeout(timeoutMs);
-    if (endArgs) (socket.end as (...a: unknown[]) => void)(...endArgs);
+    held = false;
+    if (timeoutMs) proto.setTimeout.call(socket, timeoutMs);
+    if (endArgs) (proto.end as (...a: unknown[]) => net.Socket).apply(socket, endArgs);
   };
 }
 
@@ -254,100 +256,99 @@ export class HalfOpenLimiter extends EventEmitter<LimiterEvents> {
   }
 
   #connect(options: LimitedConnectOptions, listener: Listener | undefined, onStart?: () => void): net.Socket {
+    const { priority, signal, maxQueueMs, connectTimeoutMs: attemptTimeoutMs, timeout, ...netOptions } = options;
     const host = options.host ?? "localhost";
     const port = validPort(options.port);
-    const connectTimeoutMs = validTimeout("connectTimeoutMs", options.connectTimeoutMs) ?? this.connectTimeoutMs;
-    const target = targetOf(host, port);
-    const { priority, signal, maxQueueMs, timeout } = options;
-    const netOptions: net.TcpNetConnectOpts = { ...options };
-    for (const key of ATTEMPT_KEYS) delete (netOptions as unknown as Record<string, unknown>)[key];
+    const connectTimeoutMs = validTimeout("connectTimeoutMs", attemptTimeoutMs) ?? this.connectTimeoutMs;
+    netOptions.host = host;
+    netOptions.port = port;
     const socket = new net.Socket(netOptions);
     if (listener) socket.once("connect", listener);
     this.#counts.attempts++;
 
-    // Until the slot is granted: look like a socket in DNS lookup.
-    (socket as { connecting: boolean }).connecting = true;
-    const releaseHeld = holdWhileQueued(socket, timeout, true);
-
     let lease: Lease | undefined;
     let connected = false;
-    let failure: Error | undefined;
     let connectTimer: ReturnType<typeof setTimeout> | undefined;
+    let releaseHeld: (() => void) | undefined;
+    const target = () => targetOf(host, port);
+    const base = () => ({ limiter: this.name, id: lease?.id ?? 0, target: target(), host, port, inFlight: this.budget.inFlight, queued: this.budget.queued });
+    /** Until the slot is granted, look like a socket whose DNS lookup is running. */
+    const hold = () => {
+      (socket as { connecting: boolean }).connecting = true;
+      releaseHeld = holdWhileQueued(socket, timeout, true);
+    };
 
-    const base = () => ({ limiter: this.name, id: lease?.id ?? 0, target, host, port, inFlight: this.budget.inFlight, queued: this.budget.queued });
-
-    const onAbortLater = () => {
+    const onAbort = () => {
       if (lease?.state !== "queued" && !socket.destroyed) {
-        const what = connected ? `Connection to ${target} aborted` : `Connect attempt to ${target} aborted while connecting`;
+        const what = connected ? `Connection to ${target()} aborted` : `Connect attempt to ${target()} aborted while connecting`;
         socket.destroy(new HalfOpenError(ErrorCodes.ABORTED, what, { cause: signal?.reason }));
       }
     };
-    signal?.addEventListener("abort", onAbortLater, { once: true });
+    signal?.addEventListener("abort", onAbort, { once: true });
 
-    socket.once("error", (error) => {
-      failure ??= error;
-    });
-    socket.once("connect", () => {
+    socket.on("connect", () => {
       connected = true;
       if (connectTimer) clearTimeout(connectTimer);
       this.#counts.established++;
-      const message: EstablishedMessage = { ...base(), waitedMs: lease?.waitedMs ?? 0, connectMs: this.budget.clock.now() - (lease?.startedAt ?? 0) };
-      this.#publish("established", message);
+      if (this.#wants("established")) {
+        this.#publish("established", { ...base(), waitedMs: lease?.waitedMs ?? 0, connectMs: this.budget.clock.now() - (lease?.startedAt ?? 0) });
+      }
       lease?.release();
     });
-    socket.once("close", () => {
+    socket.on("close", () => {
       if (connectTimer) clearTimeout(connectTimer);
-      signal?.removeEventListener("abort", onAbortLater);
+      signal?.removeEventListener("abort", onAbort);
       if (!connected) {
-        const code = (failure as NodeJS.ErrnoException | undefined)?.code ?? "DESTROYED";
+        const failure = socket.errored ?? undefined;
+        const code = (failure as NodeJS.ErrnoException | null | undefined)?.code ?? "DESTROYED";
         this.#counts.failed++;
         this.#failures[code] = (this.#failures[code] ?? 0) + 1;
-        this.#publish("failed", { ...base(), code, error: failure, started: lease?.startedAt !== undefined });
+        if (this.#wants("failed")) this.#publish("failed", { ...base(), code, error: failure, started: lease?.startedAt !== undefined });
       }
       lease?.release();
     });
 
-    const enqueue = (lookupReplay: NetLookup | undefined) => {
+    const start = (granted: Lease) => {
+      lease = granted;
+      if (socket.destroyed) {
+        granted.release();
+        return;
+      }
+      onStart?.();
+      if (connectTimeoutMs !== undefined) {
+        connectTimer = setTimeout(() => {
+          socket.destroy(new HalfOpenError(ErrorCodes.CONNECT_TIMEOUT, `Connect timeout (attempted address: ${target()}, timeout: ${connectTimeoutMs} ms)`));
+        }, connectTimeoutMs);
+      }
+      if (this.#wants("started")) this.#publish("started", { ...base(), waitedMs: granted.waitedMs });
+      try {
+        socket.connect(netOptions);
+        if (releaseHeld) releaseHeld();
+        else if (timeout) socket.setTimeout(timeout);
+      } catch (error) {
+        socket.destroy(error as Error);
+      }
+    };
+    const reject = (error: HalfOpenError) => {
+      socket.destroy(error);
+    };
+
+    const enqueue = () => {
       if (socket.destroyed) return;
-      lease = this.budget.request({
-        label: target,
-        priority,
-        signal,
-        maxQueueMs,
-        start: (granted) => {
-          lease = granted;
-          if (socket.destroyed) {
-            granted.release();
-            return;
-          }
-          onStart?.();
-          if (connectTimeoutMs !== undefined) {
-            connectTimer = setTimeout(() => {
-              socket.destroy(new HalfOpenError(ErrorCodes.CONNECT_TIMEOUT, `Connect timeout (attempted address: ${target}, timeout: ${connectTimeoutMs} ms)`));
-            }, connectTimeoutMs);
-          }
-          this.#publish("started", { ...base(), waitedMs: granted.waitedMs });
-          try {
-            socket.connect({ ...netOptions, host, port, ...(lookupReplay ? { lookup: lookupReplay } : {}) });
-            releaseHeld();
-          } catch (error) {
-            socket.destroy(error as Error);
-          }
-        },
-        reject: (error) => socket.destroy(error),
-      });
-      if (lease.state === "queued") {
-        this.#publish("queued", { ...base(), priority: priority ?? 0 });
-        if (lease.openedEpisode) {
-          this.#publish("limit-reached", { limiter: this.name, maxHalfOpen: this.budget.maxHalfOpen, inFlight: this.budget.inFlight, queued: this.budget.queued, target });
-        }
+      lease = this.budget.request({ label: target(), priority, signal, maxQueueMs, start, reject });
+      if (lease.state !== "queued") return;
+      if (!releaseHeld) hold();
+      if (this.#wants("queued")) this.#publish("queued", { ...base(), priority: priority ?? 0 });
+      if (lease.openedEpisode && this.#wants("limit-reached")) {
+        this.#publish("limit-reached", { limiter: this.name, maxHalfOpen: this.budget.maxHalfOpen, inFlight: this.budget.inFlight, queued: this.budget.queued, target: target() });
       }
     };
 
     if (net.isIP(host) !== 0) {
-      enqueue(undefined);
+      enqueue();
     } else {
       // Resolve now, outside the budget; hand Node the answer when the slot comes.
+      hold();
       const resolve = options.lookup ?? (dnsLookup as unknown as NetLookup);
       resolve(host, { family: options.family, hints: options.hints, all: true }, (error, addresses) => {
         if (error) {
@@ -356,18 +357,23 @@ export class HalfOpenLimiter extends EventEmitter<LimiterEvents> {
           return;
         }
         const list = addresses as unknown as LookupAddress[];
-        enqueue(((_name, opts, callback) => {
+        netOptions.lookup = ((_name, opts, callback) => {
           if (opts.all) (callback as (e: null, a: LookupAddress[]) => void)(null, list);
           else callback(null, list[0]!.address, list[0]!.family);
-        }) as NetLookup);
+        }) as NetLookup;
+        enqueue();
       });
     }
     return socket;
   }
 
+  #wants(event: keyof LimiterEvents): boolean {
+    return CHANNEL_OF[event].hasSubscribers || this.listenerCount(event) > 0;
+  }
+
   #publish<K extends keyof LimiterEvents>(event: K, message: LimiterEvents[K][0]): void {
     const channel = CHANNEL_OF[event];
     if (channel.hasSubscribers) channel.publish(message);
-    if (this.listenerCount(event) > 0) (this.emit as (e: K, m: LimiterEvents[K][0]) => boolean)(event, message);
+    (this.emit as (e: K, m: LimiterEvents[K][0]) => boolean)(event, message);
   }
 }
