@@ -8,7 +8,7 @@
 // - limiter-pool: the same workers, through HalfOpenLimiter(maxHalfOpen = concurrency).
 // - limiter-all: all `count` attempts submitted at once to the limiter.
 // On connect the socket is reset (resetAndDestroy, as nmap does), so no
-// TIME_WAIT piles up. Prints {"elapsedMs","connected","failed","codes"}.
+// TIME_WAIT piles up. Prints {"elapsedMs","cpuMs","connected","failed","codes"}.
 import net from "node:net";
 import { HalfOpenLimiter } from "../dist/limiter/index.js";
 
@@ -51,5 +51,7 @@ await new Promise((resolve) => {
   }
 });
 const elapsedMs = performance.now() - t0;
+const cpu = process.cpuUsage();
+const cpuMs = (cpu.user + cpu.system) / 1000;
 const failed = spec.count - connected;
-process.stdout.write(`${JSON.stringify({ elapsedMs, connected, failed, codes, peakInFlight: limiter?.stats().peakInFlight })}\n`);
+process.stdout.write(`${JSON.stringify({ elapsedMs, cpuMs, connected, failed, codes, peakInFlight: limiter?.stats().peakInFlight })}\n`);

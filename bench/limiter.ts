@@ -128,7 +128,7 @@ export async function runLimiterBench(quick: boolean): Promise<{ markdown: strin
     "",
     "### Throughput on loopback",
     "",
-    `${throughput.count.toLocaleString("en")} connects to a server process on 127.0.0.1, ${throughput.concurrency} in flight, each reset on connect. ${throughput.rounds} rounds, modes alternating; the ratio is of medians, plain (the anchor) over the mode. Failed connects: ${throughput.errors}. Goal: ratio ≥ 0.95.`,
+    `${throughput.count.toLocaleString("en")} connects to a server process on 127.0.0.1, ${throughput.concurrency} in flight, each reset on connect. ${throughput.rounds} rounds, modes alternating; the ratio is the mode's median throughput over the anchor's. Failed connects: ${throughput.errors}. Goal: ratio ≥ 0.95.`,
     "",
     "| mode | median | each round | throughput ratio |",
     "|---|---:|---|---:|",

@@ -65,8 +65,8 @@ export interface SlotRequest {
   signal?: AbortSignal;
   /** Overrides the budget's `maxQueueMs` for this request. */
   maxQueueMs?: number;
-  /** Names the attempt in error messages, e.g. "198.18.0.1:80". */
-  label?: string;
+  /** Names the attempt in error messages, e.g. "198.18.0.1:80" (a function is called only when a message needs it). */
+  label?: string | (() => string);
 }
 
 export type LeaseState = "queued" | "started" | "released" | "rejected" | "cancelled";
@@ -286,7 +286,9 @@ export class HalfOpenBudget {
   }
 
   #labelOf(lease: LeaseImpl): string {
-    return lease.request.label ? ` to ${lease.request.label}` : "";
+    const label = lease.request.label;
+    const text = typeof label === "function" ? label() : label;
+    return text ? ` to ${text}` : "";
   }
 
   #abortError(lease: LeaseImpl, signal: AbortSignal): HalfOpenError {

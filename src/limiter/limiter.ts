@@ -102,6 +102,7 @@ function validTimeout(name: string, value: number | undefined): number | undefin
 }
 
 function validPort(port: unknown): number {
+  if (typeof port === "number" && Number.isInteger(port) && port >= 0 && port <= 65535) return port;
   const n = typeof port === "string" && port.trim() !== "" ? Number(port) : port;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 65535) {
     throw new HalfOpenError(ErrorCodes.INVALID_OPTION, `Invalid port "${String(port)}": must be an integer 0-65535`);
@@ -335,7 +336,7 @@ export class HalfOpenLimiter extends EventEmitter<LimiterEvents> {
 
     const enqueue = () => {
       if (socket.destroyed) return;
-      lease = this.budget.request({ label: target(), priority, signal, maxQueueMs, start, reject });
+      lease = this.budget.request({ label: target, priority, signal, maxQueueMs, start, reject });
       if (lease.state !== "queued") return;
       if (!releaseHeld) hold();
       if (this.#wants("queued")) this.#publish("queued", { ...base(), priority: priority ?? 0 });
