@@ -287,7 +287,7 @@ export class HalfOpenBudget {
 
   #labelOf(lease: LeaseImpl): string {
     const label = lease.request.label;
-    const text = typeof label === "function" ? label() : label;
+    const text = typeof label === "function" ? label.call(lease.request) : label;
     return text ? ` to ${text}` : "";
   }
 
