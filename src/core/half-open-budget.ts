@@ -223,7 +223,7 @@ export class HalfOpenBudget {
       this.#reject(lease, this.#abortError(lease, request.signal));
       return lease;
     }
-    if (this.#queued === 0 && this.#inFlight < this.maxHalfOpen && this.#paceAllows(now, false)) {
+    if (this.#queued === 0 && this.#inFlight < this.maxHalfOpen) {
       this.#start(lease, now, false);
       return lease;
     }
@@ -240,7 +240,6 @@ export class HalfOpenBudget {
         this.#unlink(lease);
         this.#stats.rejected.queueTimeout++;
         this.#reject(lease, new HalfOpenError(ErrorCodes.QUEUE_TIMEOUT, `Connect attempt${this.#labelOf(lease)} waited ${Math.round(this.clock.now() - lease.requestedAt)} ms in the queue without starting (maxQueueMs ${maxQueueMs}, ${this.#inFlight} in flight, limit ${this.maxHalfOpen})`));
-        this.#drain();
       }, maxQueueMs);
     }
     const signal = request.signal;
@@ -250,12 +249,9 @@ export class HalfOpenBudget {
         this.#unlink(lease);
         this.#stats.rejected.aborted++;
         this.#reject(lease, this.#abortError(lease, signal));
-        this.#drain();
       };
       signal.addEventListener("abort", lease.onAbort, { once: true });
     }
-    // A pace timer may be needed even with free slots.
-    this.#drain();
     return lease;
   }
 
@@ -279,7 +275,6 @@ export class HalfOpenBudget {
       lease.state = "cancelled";
       this.#stats.cancelled++;
       this.#cleanup(lease);
-      this.#drain();
       return true;
     }
     return false;
@@ -295,9 +290,9 @@ export class HalfOpenBudget {
     return new HalfOpenError(ErrorCodes.ABORTED, `Connect attempt${this.#labelOf(lease)} aborted while queued (waited ${Math.round(this.clock.now() - lease.requestedAt)} ms)`, { cause: signal.reason });
   }
 
-  #paceAllows(now: number, fromQueue: boolean): boolean {
-    if (this.releasePerSecond === undefined || !fromQueue) return true;
-    return now - this.#lastQueuedStart >= 1000 / this.releasePerSecond;
+  /** Whether a queued lease may start now, given releasePerSecond. */
+  #paceAllows(now: number): boolean {
+    return this.releasePerSecond === undefined || now - this.#lastQueuedStart >= 1000 / this.releasePerSecond;
   }
 
   #start(lease: LeaseImpl, now: number, fromQueue: boolean): void {
@@ -333,7 +328,11 @@ export class HalfOpenBudget {
     }
   }
 
-  /** Start queued leases while slots are free and the pace allows; arm the pace timer otherwise. */
+  /**
+   * Start queued leases while slots are free and the pace allows; arm the pace
+   * timer otherwise. Runs when a slot frees or the pace timer fires; a lease
+   * leaving the queue (abort, timeout, withdrawal) frees nothing, so it does not.
+   */
   #drain(): void {
     // start() callbacks may release or request re-entrantly; the outer loop picks that up.
     if (this.#draining) return;
@@ -341,7 +340,7 @@ export class HalfOpenBudget {
     try {
       while (this.#head && this.#inFlight < this.maxHalfOpen) {
         const now = this.clock.now();
-        if (!this.#paceAllows(now, true)) {
+        if (!this.#paceAllows(now)) {
           if (this.#paceTimer === undefined) {
             const wait = this.#lastQueuedStart + 1000 / this.releasePerSecond! - now;
             this.#paceTimer = this.clock.setTimer(() => {

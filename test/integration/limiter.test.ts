@@ -7,12 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { createLab, destroyLab, labSkipReason, spawnInLab, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "./lab.js";
+import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "./lab.js";
 import type { AttemptResult } from "./limited-connector.js";
-import { REPO, WatchProcess, type JsonLine } from "./watch-process.js";
+import { REPO, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
 
 const skip = labSkipReason();
 if (skip) console.log(`# SKIP integration/limiter: ${skip}`);
@@ -26,26 +25,8 @@ interface Done {
   stats: { peakInFlight: number; established: number; failed: number };
 }
 
-async function runWorkload(lab: Lab, spec: Record<string, unknown>): Promise<{ pid: number; done: Promise<Done> }> {
-  const child = spawnInLab(lab, process.execPath, ["--import", "tsx", `${REPO}test/integration/limited-connector.ts`, JSON.stringify(spec)], { cwd: REPO });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: child.stdout! });
-  let resolveDone: (d: Done) => void = () => {};
-  const done = new Promise<Done>((resolve, reject) => {
-    resolveDone = resolve;
-    child.once("exit", (code) => setTimeout(() => reject(new Error(`workload exited ${code}: ${stderr}`)), 100));
-  });
-  const pid = await new Promise<number>((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", () => reject(new Error(`workload died: ${stderr}`)));
-    lines.on("line", (text) => {
-      const msg = JSON.parse(text) as { ready?: boolean; pid?: number; done?: boolean } & Done;
-      if (msg.ready) resolve(msg.pid as number);
-      if (msg.done) resolveDone(msg);
-    });
-  });
-  return { pid, done };
+function runWorkload(lab: Lab, spec: Record<string, unknown>): Promise<{ pid: number; done: Promise<Done> }> {
+  return runLabWorkload<Done>(lab, ["--import", "tsx", `${REPO}test/integration/limited-connector.ts`, JSON.stringify(spec)]);
 }
 
 /** Poll the namespace's SYN_SENT sockets until stopped; returns the largest count seen. */

@@ -86,22 +86,35 @@ export interface Connector {
   exited: Promise<unknown>;
 }
 
-/** Start the connector workload in the lab; resolves once its connects are issued. */
-export async function runConnector(lab: Lab, spec: ConnectorSpec): Promise<Connector> {
-  const child = spawnInLab(lab, process.execPath, [`${REPO}test/integration/connector.mjs`, JSON.stringify(spec)]);
-  const rl = createInterface({ input: child.stdout! });
+/**
+ * Start a workload script in the lab. It prints {"ready":true,"pid"} once its
+ * connects are issued, then one {"done":true,...} line; resolves at "ready".
+ */
+export async function runLabWorkload<Done>(lab: Lab, args: string[]): Promise<{ pid: number; done: Promise<Done>; exited: Promise<unknown> }> {
+  const child = spawnInLab(lab, process.execPath, args, { cwd: REPO });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, "exit");
-  let resolveDone: (r: Record<string, string>) => void = () => {};
-  const done = new Promise<Record<string, string>>((r) => {
-    resolveDone = r;
+  let resolveDone: (d: Done) => void = () => {};
+  const done = new Promise<Done>((resolve, reject) => {
+    resolveDone = resolve;
+    void exited.then(([code]) => setTimeout(() => reject(new Error(`workload exited ${String(code)} before "done": ${stderr}`)), 100));
   });
+  done.catch(() => {}); // callers that only await "ready" must not see an unhandled rejection
   const pid = await new Promise<number>((resolve, reject) => {
     child.once("error", reject);
-    rl.on("line", (text) => {
-      const msg = JSON.parse(text) as { ready?: boolean; pid?: number; done?: boolean; results?: Record<string, string> };
+    void exited.then(() => reject(new Error(`workload exited before "ready": ${stderr}`)));
+    createInterface({ input: child.stdout! }).on("line", (text) => {
+      const msg = JSON.parse(text) as { ready?: boolean; pid?: number; done?: boolean };
       if (msg.ready) resolve(msg.pid as number);
-      if (msg.done) resolveDone(msg.results ?? {});
+      if (msg.done) resolveDone(msg as Done);
     });
   });
   return { pid, done, exited };
+}
+
+/** Start the connector workload in the lab; resolves once its connects are issued. */
+export async function runConnector(lab: Lab, spec: ConnectorSpec): Promise<Connector> {
+  const w = await runLabWorkload<{ results?: Record<string, string> }>(lab, [`${REPO}test/integration/connector.mjs`, JSON.stringify(spec)]);
+  return { pid: w.pid, done: w.done.then((d) => d.results ?? {}), exited: w.exited };
 }
