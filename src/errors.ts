@@ -39,6 +39,10 @@ export const ErrorCodes = {
   QUEUE_FULL: "HALFOPEN_QUEUE_FULL",
   /** A started connect attempt got no answer within `connectTimeoutMs`. Exit code 1. */
   CONNECT_TIMEOUT: "HALFOPEN_CONNECT_TIMEOUT",
+  /** A tool a source needs (netstat, powershell, lsof, ...) is not installed or not on PATH. Exit code 3. */
+  TOOL_MISSING: "HALFOPEN_TOOL_MISSING",
+  /** A tool a source runs failed, timed out, or printed nothing halfopen can read. Exit code 1. */
+  TOOL_FAILED: "HALFOPEN_TOOL_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -58,6 +62,8 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_QUEUE_TIMEOUT: 1,
   HALFOPEN_QUEUE_FULL: 1,
   HALFOPEN_CONNECT_TIMEOUT: 1,
+  HALFOPEN_TOOL_MISSING: 3,
+  HALFOPEN_TOOL_FAILED: 1,
 };
 
 /** Base class of every error halfopen throws on purpose. */

@@ -18,8 +18,8 @@ function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
+function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
 }
 
 /** Attempts that got no answer: timed out, abandoned by the process, or end unseen. */
@@ -87,6 +87,11 @@ export function formatIncident(i: IncidentReport): string {
   const dests = `${i.distinctDestinations}${i.destinationsCapped ? "+" : ""} destinations`;
   lines.push(fit(`  ${i.attempts} attempts to ${dests} on ${plural(i.distinctHosts, "host")}: ${outcomesText(i.outcomes)}`, 79));
   if (i.lostEvents > 0) lines.push(`  WARNING: ${i.lostEvents} events lost while open; counts are lower bounds`);
+  const os = i.osEvents.length + i.osEventsDropped;
+  if (os > 0) {
+    const first = i.osEvents[0];
+    lines.push(fit(`  the OS logged its own limit ${plural(os, "time")}: ${first ? `${first.source}, first at ${clock(first.timeWall)}` : ""}`, 79));
+  }
   lines.push(HEADER);
   for (const p of i.processes) {
     lines.push(row(p));
@@ -95,10 +100,15 @@ export function formatIncident(i: IncidentReport): string {
     const to = [...new Set(p.sample.map((s) => s.dst))];
     if (to.length > 0) lines.push(destinationsLine(to, p.distinctDestinations));
   }
-  if (i.otherProcesses > 0) lines.push(`  ... and ${plural(i.otherProcesses, "more process")}`);
+  if (i.otherProcesses > 0) lines.push(`  ... and ${plural(i.otherProcesses, "more process", "more processes")}`);
   const top = i.topDestinations.map((d) => `${d.address.includes(":") ? `[${d.address}]` : d.address}:${d.port} x${d.attempts}`);
   if (top.length > 0) lines.push(joinFitting(`  top destinations: ${top[0]}`, top.slice(1), ", "));
   return lines.join("\n");
+}
+
+/** An OS limit event (Windows 4226) that came while no incident was open. */
+export function formatOsLimit(record: { timeWall: number; source: string; recordId?: number }): string {
+  return fit(`${clock(record.timeWall)} OS LIMIT: ${record.source}${record.recordId === undefined ? "" : ` record ${record.recordId}`}, no incident open`, 79);
 }
 
 /** The periodic one-line summary: what is half-open now, and what the period brought. */

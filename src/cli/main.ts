@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { HalfOpenError } from "../errors.js";
 import { VERSION } from "../version.js";
+import { registerLs } from "./ls.js";
 import { registerWatch } from "./watch.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerWatch(program);
+  registerLs(program);
   try {
     await program.parseAsync(argv);
     return 0;

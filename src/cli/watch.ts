@@ -6,9 +6,9 @@
 import type { Command } from "commander";
 import type { ProcessInfo } from "../core/events.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
-import { selectSource, SOURCE_NAMES, type SourceName } from "../platform/select.js";
+import { openWatchSource, SOURCE_NAMES, type SourceName } from "../platform/select.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { formatIncident, formatIncidentOpen, formatSummary, formatTotals, clock } from "./format-watch.js";
+import { formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, clock } from "./format-watch.js";
 import { collect, parseIntOption, parseSecondsOption } from "./options.js";
 import { forTerminal } from "./sanitize.js";
 
@@ -23,6 +23,7 @@ export interface WatchOptions {
   bufferKb?: number;
   duration?: number;
   maxAge: number;
+  poll: number;
 }
 
 export const WATCH_EXAMPLE = `
@@ -35,7 +36,11 @@ Example:
     PID      USER     PROCESS          TRIES  PEAK   EST   REF   T/O  PEND EXIT
     4242     root     scan                50    50     0     0     0    50  yes
 
-Exit codes: 0 ok, 1 failure, 2 bad usage, 3 needs root or tracefs.`;
+Without root (or where tracefs is missing) watch polls /proc instead and
+says so; on Windows it polls Get-NetTCPConnection (or netstat) and files
+Event 4226 under the incident; on macOS it polls lsof (or netstat).
+
+Exit codes: 0 ok, 1 failure, 2 bad usage, 3 needs privileges or a tool.`;
 
 export function registerWatch(program: Command): void {
   program
@@ -47,12 +52,8 @@ export function registerWatch(program: Command): void {
     .option("-p, --pid <pid>", "only attempts of this process (repeat or comma-separate)", collect(parseIntOption("--pid", 1)))
     .option("-c, --comm <name>", "only attempts of processes with this name (repeat or comma-separate)", collect((s: string) => s))
     .option("--json", "write JSON lines (types: start, incident-open, incident, summary, lost, warning, stop)")
-    .option("--source <name>", `connection source: ${SOURCE_NAMES.join(", ")} (default: detected)`, (v: string) => {
-      if (!(SOURCE_NAMES as readonly string[]).includes(v)) {
-        throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --source "${v}": expected one of ${SOURCE_NAMES.join(", ")}`);
-      }
-      return v as SourceName;
-    })
+    .option("--source <name>", `connection source: ${SOURCE_NAMES.join(", ")} (default: detected)`, parseSourceOption)
+    .option("--poll <seconds>", "polling sources (procfs, windows, macos): read the socket table this often", parseSecondsOption("--poll", 0.05, 3600), 1)
     .option("--buffer-kb <n>", "tracefs ring buffer per CPU, KiB", parseIntOption("--buffer-kb", 64, 1_048_576))
     .option("--duration <seconds>", "stop after this long", parseSecondsOption("--duration", 0, 31_536_000))
     .option("--max-age <seconds>", "end attempts with no end event after this long as unknown", parseSecondsOption("--max-age", 1, 86_400), 300)
@@ -60,6 +61,14 @@ export function registerWatch(program: Command): void {
     .action(async (opts: WatchOptions) => {
       await runWatch(opts);
     });
+}
+
+/** `--source` value, shared with ls. */
+export function parseSourceOption(v: string): SourceName {
+  if (!(SOURCE_NAMES as readonly string[]).includes(v)) {
+    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --source "${v}": expected one of ${SOURCE_NAMES.join(", ")}`);
+  }
+  return v as SourceName;
 }
 
 function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefined {
@@ -75,11 +84,11 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   const json = (record: object) => out(JSON.stringify(record));
-  const source = selectSource({
+  const { source, fallback } = await openWatchSource({
     ...(opts.source ? { source: opts.source } : {}),
     tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
+    intervalMs: opts.poll * 1000,
   });
-  await source.start();
   const wallOffsetMs = Date.now() - source.now();
   const filter = makeFilter(opts);
   const monitor = new HalfOpenMonitor({
@@ -102,20 +111,30 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     for (const o of outputs) {
       if (opts.json) {
         if (o.type === "lost") json({ ...o, timeWall: o.time + wallOffsetMs });
+        else if (o.type === "os-limit") json({ type: "os-limit", ...o.record, time: o.time });
         else json({ type: o.type, ...o.incident, emittedAt: source.now() });
       } else if (o.type === "incident-open") out(formatIncidentOpen(o.incident));
       else if (o.type === "incident") out(formatIncident(o.incident));
+      else if (o.type === "os-limit") out(formatOsLimit(o.record));
       else out(`${clock(o.time + wallOffsetMs)} WARNING: ${o.count} events lost${o.cpu === undefined ? "" : ` on cpu ${o.cpu}`}; attempts may be missing or end as unknown`);
     }
   };
 
   if (opts.json) {
     json({ type: "start", source: source.name, limit: opts.limit, quietMs: opts.quiet * 1000, pid: process.pid, time: source.now(), timeWall: Date.now() });
+    if (fallback) json({ type: "warning", message: fallback });
     for (const c of source.caveats) json({ type: "warning", message: c });
   } else {
+    if (fallback) out(`halfopen: note: ${forTerminal(fallback)}`);
     out(`halfopen: watching outbound TCP connects with ${source.name}; limit ${opts.limit} half-open${filter ? " (filtered)" : ""}; Ctrl-C stops`);
     for (const c of source.caveats) out(`halfopen: note: ${forTerminal(c)}`);
   }
+  const warn = () => {
+    for (const w of source.takeWarnings?.() ?? []) {
+      if (opts.json) json({ type: "warning", message: w });
+      else out(`halfopen: note: ${forTerminal(w)}`);
+    }
+  };
 
   const timers: NodeJS.Timeout[] = [];
   timers.push(setInterval(() => emit(monitor.tick(source.now())), 250));
@@ -133,6 +152,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
   for await (const batch of source.events()) {
     for (const event of batch) emit(monitor.handle(event));
     emit(monitor.tick(source.now()));
+    warn();
   }
   for (const t of timers) clearInterval(t);
   emit(monitor.flush(source.now()));

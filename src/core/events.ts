@@ -53,6 +53,11 @@ export interface LeaveEvent {
   srcPort?: number;
   /** True when the change ran in interrupt context (softirq): timer or packet, not the process. */
   inInterrupt: boolean;
+  /**
+   * Set by polling sources when the socket was simply gone at the next poll:
+   * the outcome (refused, timed out or closed) cannot be told, so it is "unknown".
+   */
+  vanished?: boolean;
 }
 
 /** A RST arrived on the socket. */
@@ -86,4 +91,21 @@ export interface LostEvent {
   cpu?: number;
 }
 
-export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent;
+/**
+ * The OS itself reported hitting its half-open limit: Windows Event 4226
+ * ("TCP/IP has reached the security limit imposed on the number of
+ * concurrent TCP connect attempts"). It names no process; the monitor files
+ * it beside the attempts it counted.
+ */
+export interface OsLimitEvent {
+  type: "os-limit";
+  time: number;
+  /** When the OS logged it, ms since the epoch. */
+  timeWall: number;
+  /** e.g. "Windows Event 4226 (Tcpip)". */
+  source: string;
+  /** Event log record number, when known. */
+  recordId?: number;
+}
+
+export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent | OsLimitEvent;

@@ -85,7 +85,20 @@ export interface IncidentReport {
   otherProcesses: number;
   /** Events the source lost while the incident was open. */
   lostEvents: number;
+  /** The OS's own limit events (Windows Event 4226) logged while the incident was open, at most 100. */
+  osEvents: OsLimitRecord[];
+  /** OS limit events beyond the 100 listed. */
+  osEventsDropped: number;
 }
+
+/** An OS limit event as an incident lists it. */
+export interface OsLimitRecord {
+  timeWall: number;
+  source: string;
+  recordId?: number;
+}
+
+const MAX_OS_EVENTS = 100;
 
 interface ProcessEntry {
   info: ProcessInfo;
@@ -115,6 +128,8 @@ export class IncidentRecorder {
   attempts = 0;
   lostEvents = 0;
   otherProcesses = 0;
+  readonly osEvents: OsLimitRecord[] = [];
+  osEventsDropped = 0;
   readonly outcomes: OutcomeCounts = emptyOutcomeCounts();
   readonly #processes = new Map<string, ProcessEntry>();
   readonly #otherKeys = new Set<string>();
@@ -228,6 +243,8 @@ export class IncidentRecorder {
       processes,
       otherProcesses: this.otherProcesses,
       lostEvents: this.lostEvents,
+      osEvents: this.osEvents.map((e) => ({ ...e })),
+      osEventsDropped: this.osEventsDropped,
     };
     if (this.endedAt !== undefined) {
       report.endedAt = this.endedAt;
@@ -235,6 +252,12 @@ export class IncidentRecorder {
       report.closedBy = this.closedBy;
     }
     return report;
+  }
+
+  /** File an OS limit event (Windows 4226) under this incident. */
+  osLimit(record: OsLimitRecord): void {
+    if (this.osEvents.length < MAX_OS_EVENTS) this.osEvents.push(record);
+    else this.osEventsDropped++;
   }
 
   #entryFor(attempt: Attempt): ProcessEntry | undefined {

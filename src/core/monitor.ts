@@ -11,7 +11,7 @@
  */
 import { type Attempt, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import type { ConnectEvent, ConnectionEvent, ProcessInfo } from "./events.js";
-import { type IncidentBounds, IncidentRecorder, type IncidentReport } from "./incident.js";
+import { type IncidentBounds, IncidentRecorder, type IncidentReport, type OsLimitRecord } from "./incident.js";
 import { SynSentTracker } from "./tracker.js";
 
 export interface HalfOpenMonitorOptions {
@@ -34,7 +34,9 @@ export interface HalfOpenMonitorOptions {
 export type MonitorOutput =
   | { type: "incident-open"; incident: IncidentReport }
   | { type: "incident"; incident: IncidentReport }
-  | { type: "lost"; time: number; count: number; cpu?: number };
+  | { type: "lost"; time: number; count: number; cpu?: number }
+  /** An OS limit event (Windows 4226) that arrived while no incident was open. */
+  | { type: "os-limit"; time: number; record: OsLimitRecord };
 
 /** Counters for one summary period. */
 export interface MonitorSummary {
@@ -66,6 +68,8 @@ export interface MonitorTotals {
   outcomes: OutcomeCounts;
   lostEvents: number;
   unmatchedEnds: number;
+  /** OS limit events (Windows 4226) seen. */
+  osLimitEvents: number;
   incidents: number;
   processes: ProcessTotals[];
   /** Attempts of processes beyond `maxTotalsProcesses`. */
@@ -98,6 +102,7 @@ export class HalfOpenMonitor {
   #periodOutcomes: OutcomeCounts = emptyOutcomeCounts();
   #periodMax = 0;
   #periodLost = 0;
+  #osEvents = 0;
 
   constructor(options: HalfOpenMonitorOptions = {}) {
     this.limit = options.limit ?? 10;
@@ -150,6 +155,14 @@ export class HalfOpenMonitor {
         if (this.#incident) this.#incident.lostEvents += event.count;
         out.push(event.cpu === undefined ? { type: "lost", time: event.time, count: event.count } : { type: "lost", time: event.time, count: event.count, cpu: event.cpu });
         break;
+      case "os-limit": {
+        const record: OsLimitRecord = { timeWall: event.timeWall, source: event.source };
+        if (event.recordId !== undefined) record.recordId = event.recordId;
+        this.#osEvents++;
+        if (this.#incident) this.#incident.osLimit(record);
+        else out.push({ type: "os-limit", time: event.time, record });
+        break;
+      }
     }
     return out;
   }
@@ -219,6 +232,7 @@ export class HalfOpenMonitor {
       outcomes,
       lostEvents: this.#lost,
       unmatchedEnds: this.tracker.unmatched,
+      osLimitEvents: this.#osEvents,
       incidents: this.#incidents,
       processes: [...this.#perProcess.values()]
         .map((p) => ({ ...p, outcomes: { ...p.outcomes, pending: p.attempts - endedCount(p.outcomes) } }))

@@ -99,7 +99,7 @@ export class SynSentTracker {
       return undefined;
     }
     if (e.srcPort) attempt.src.port = e.srcPort;
-    return this.#end(attempt, outcomeOnLeave(attempt, e.newState, e.inInterrupt), e.time);
+    return this.#end(attempt, e.vanished ? "unknown" : outcomeOnLeave(attempt, e.newState, e.inInterrupt), e.time);
   }
 
   /** A RST arrived for the socket. */

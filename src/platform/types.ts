@@ -26,4 +26,6 @@ export interface ConnectionSource {
   stats(): SourceStats;
   /** The source's clock in ms, on the same base as event times. */
   now(): number;
+  /** Warnings that arose while running (each said once), drained by the caller. */
+  takeWarnings?(): string[];
 }

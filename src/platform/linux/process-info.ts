@@ -88,6 +88,11 @@ export class ProcessInfoCache {
     }
   }
 
+  /** Pids of the processes read so far. */
+  knownPids(): number[] {
+    return [...this.#byPid.keys()];
+  }
+
   get size(): number {
     return this.#byTid.size;
   }

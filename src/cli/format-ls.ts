@@ -1,0 +1,113 @@
+/**
+ * Output of `halfopen ls`: an 80-column table, JSON, or CSV. Every string a
+ * process controls goes through forTerminal() on the terminal, and CSV cells
+ * that a spreadsheet would run as a formula are neutralized. Pure.
+ */
+import { stringify } from "csv-stringify/sync";
+import type { ProcessSockets } from "../core/socket-table.js";
+import { fit, forTerminal } from "./sanitize.js";
+
+export interface LsReport {
+  type: "ls";
+  source: string;
+  /** ms since the epoch. */
+  timeWall: number;
+  allStates: boolean;
+  /** Sockets in SYN_SENT on the host (all processes, before filters). */
+  hostHalfOpen: number;
+  /** Sockets listed (after filters). */
+  sockets: number;
+  processes: ProcessSockets[];
+  warnings: string[];
+}
+
+function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
+
+function oldest(p: ProcessSockets): string {
+  if (p.oldestAgeMs !== undefined) {
+    const s = p.oldestAgeMs / 1000;
+    return s < 100 ? `${s.toFixed(1)}s` : `${Math.round(s)}s`;
+  }
+  if (p.maxRetransmits !== undefined) return `${p.maxRetransmits} retr`;
+  return "-";
+}
+
+/** `a b (+N more)` within `width` columns. */
+function remotesCell(p: ProcessSockets, width: number): string {
+  if (p.remotes.length === 0) return "";
+  let line = p.remotes[0] ?? "";
+  let shown = 1;
+  for (const r of p.remotes.slice(1)) {
+    const rest = p.distinctRemotes - shown - 1;
+    const tail = rest > 0 ? ` +${rest}` : "";
+    if (line.length + 1 + r.length + tail.length > width) break;
+    line += ` ${r}`;
+    shown++;
+  }
+  const rest = p.distinctRemotes - shown;
+  return fit(rest > 0 ? `${line} +${rest}` : line, width);
+}
+
+function stateSummary(states: Record<string, number>): string {
+  const abbrev: Record<string, string> = { SYN_SENT: "SYN", ESTABLISHED: "EST", TIME_WAIT: "TW", CLOSE_WAIT: "CW", LISTEN: "LSN", FIN_WAIT1: "FW1", FIN_WAIT2: "FW2" };
+  return Object.entries(states)
+    .sort((a, b) => b[1] - a[1])
+    .map(([s, n]) => `${abbrev[s] ?? s} ${n}`)
+    .join(" ");
+}
+
+/** The table: a summary line, a header, one line per process. */
+export function formatLsText(r: LsReport): string {
+  const lines: string[] = [];
+  const procs = r.processes.filter((p) => p.pid !== undefined).length;
+  const unknown = r.processes.find((p) => p.pid === undefined);
+  const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${r.hostHalfOpen} half-open` : `${r.hostHalfOpen} half-open connect ${r.hostHalfOpen === 1 ? "attempt" : "attempts"}`;
+  lines.push(fit(`halfopen: ${what} (${r.source}); ${plural(procs, "process", "processes")}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
+  if (r.processes.length === 0) return lines.join("\n");
+  if (r.allStates) {
+    lines.push("    PID USER     PROCESS          HALF TOTAL STATES");
+    for (const p of r.processes) {
+      const head = `${String(p.pid ?? "-").padStart(7)} ${fit(forTerminal(p.user ?? (p.uid === undefined ? "?" : String(p.uid))), 8).padEnd(8)} ${fit(forTerminal(p.name), 15).padEnd(15)} ${String(p.halfOpen).padStart(5)} ${String(p.total).padStart(5)} `;
+      lines.push(fit(head + stateSummary(p.states), 79));
+    }
+  } else {
+    lines.push("    PID USER     PROCESS          HALF OLDEST REMOTES");
+    for (const p of r.processes) {
+      const head = `${String(p.pid ?? "-").padStart(7)} ${fit(forTerminal(p.user ?? (p.uid === undefined ? "?" : String(p.uid))), 8).padEnd(8)} ${fit(forTerminal(p.name), 15).padEnd(15)} ${String(p.halfOpen).padStart(5)} ${oldest(p).padStart(6)} `;
+      lines.push(head + remotesCell(p, 79 - head.length));
+    }
+  }
+  return lines.join("\n");
+}
+
+/**
+ * A cell a spreadsheet would evaluate as a formula (starting with =, +, @,
+ * tab, CR, or - before a digit, "=", "(" or "+") gets a leading apostrophe.
+ * A login shell's "-bash" is left alone.
+ */
+export function csvSafe(value: string): string {
+  return /^([=+@\t\r]|-[\d=(+])/.test(value) ? `'${value}` : value;
+}
+
+export const CSV_COLUMNS = ["pid", "name", "user", "uid", "half_open", "total", "distinct_remotes", "oldest_age_ms", "max_retransmits", "remotes", "exe", "cmdline"] as const;
+
+/** One row per process, with a header. */
+export function formatLsCsv(r: LsReport): string {
+  const rows = r.processes.map((p) => [
+    p.pid ?? "",
+    csvSafe(p.name),
+    csvSafe(p.user ?? ""),
+    p.uid ?? "",
+    p.halfOpen,
+    p.total,
+    p.distinctRemotes,
+    p.oldestAgeMs === undefined ? "" : Math.round(p.oldestAgeMs),
+    p.maxRetransmits ?? "",
+    p.remotes.join(" "),
+    csvSafe(p.exe ?? ""),
+    csvSafe(p.cmdline?.join(" ") ?? ""),
+  ]);
+  return stringify([[...CSV_COLUMNS], ...rows]);
+}

@@ -1,0 +1,126 @@
+/**
+ * Pure parsers for /proc/net/tcp and /proc/net/tcp6 (proc(5),
+ * net/ipv4/tcp_ipv4.c get_tcp4_sock) and for /proc/PID/fd links.
+ *
+ * A line: `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...`
+ * with addresses as hex of the kernel's in-memory bytes: an IPv4 address is
+ * one 32-bit word, an IPv6 address four, each printed as a host-order integer
+ * (so reversed byte by byte on little-endian machines). Ports are plain hex.
+ * Lines that do not parse are counted, never fatal.
+ */
+import { type IpFamily, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
+import type { SocketRow } from "../../core/socket-table.js";
+
+export interface ProcNetTcpResult {
+  rows: SocketRow[];
+  /** Lines that did not parse (truncated read, unknown format). */
+  badLines: number;
+  /** The first bad line, for the warning. */
+  firstBad?: string;
+}
+
+export interface ProcNetTcpOptions {
+  /** Byte order of the machine that printed the file. Default: little-endian (x86, arm64). */
+  littleEndian?: boolean;
+  /** Network namespace the file belongs to; keys and rows carry it. */
+  netns?: number;
+  /** Only rows with this state (kernel number), e.g. 2 for SYN_SENT. */
+  state?: number;
+}
+
+const HEX = /^[0-9A-Fa-f]+$/;
+
+function hexWordsToBytes(hex: string, littleEndian: boolean): Uint8Array | undefined {
+  if (hex.length % 8 !== 0 || !HEX.test(hex)) return undefined;
+  const out = new Uint8Array(hex.length / 2);
+  for (let w = 0; w < hex.length / 8; w++) {
+    for (let b = 0; b < 4; b++) {
+      const byte = Number.parseInt(hex.slice(w * 8 + b * 2, w * 8 + b * 2 + 2), 16);
+      out[w * 4 + (littleEndian ? 3 - b : b)] = byte;
+    }
+  }
+  return out;
+}
+
+/** `0100007F:1F90` -> { address: "127.0.0.1", port: 8080 } (family from the length). */
+export function parseProcAddress(text: string, littleEndian = true): { address: string; port: number; family: IpFamily } | undefined {
+  const colon = text.indexOf(":");
+  if (colon < 0) return undefined;
+  const addrHex = text.slice(0, colon);
+  const portHex = text.slice(colon + 1);
+  if (portHex.length === 0 || portHex.length > 4 || !HEX.test(portHex)) return undefined;
+  const bytes = hexWordsToBytes(addrHex, littleEndian);
+  if (!bytes) return undefined;
+  const port = Number.parseInt(portHex, 16);
+  if (bytes.length === 4) return { address: formatIPv4(bytes), port, family: 4 };
+  if (bytes.length === 16) return { address: formatIPv6(bytes), port, family: 6 };
+  return undefined;
+}
+
+/**
+ * Parse the text of /proc/net/tcp or /proc/net/tcp6. The header line is
+ * skipped; every other line either becomes a row or counts as bad.
+ * Row keys are `<netns>:<inode>` for owned sockets and the 4-tuple for
+ * sockets with inode 0 (TIME_WAIT, orphans), which no process owns.
+ */
+export function parseProcNetTcp(text: string, options: ProcNetTcpOptions = {}): ProcNetTcpResult {
+  const littleEndian = options.littleEndian ?? true;
+  const rows: SocketRow[] = [];
+  let badLines = 0;
+  let firstBad: string | undefined;
+  const bad = (line: string) => {
+    badLines++;
+    firstBad ??= line.trim().slice(0, 120);
+  };
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.trim() === "" || line.trimStart().startsWith("sl")) continue;
+    const f = line.trim().split(/\s+/);
+    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+    if (f.length < 10 || !f[0]?.endsWith(":")) {
+      bad(line);
+      continue;
+    }
+    const state = Number.parseInt(f[3] ?? "", 16);
+    if (!Number.isFinite(state) || !HEX.test(f[3] ?? "")) {
+      bad(line);
+      continue;
+    }
+    if (options.state !== undefined && state !== options.state) continue;
+    const local = parseProcAddress(f[1] ?? "", littleEndian);
+    const remote = parseProcAddress(f[2] ?? "", littleEndian);
+    const retransmits = Number.parseInt(f[6] ?? "", 16);
+    const uid = Number(f[7]);
+    const inode = Number(f[9]);
+    if (!local || !remote || local.family !== remote.family || !Number.isFinite(retransmits) || !Number.isSafeInteger(uid) || !Number.isSafeInteger(inode)) {
+      bad(line);
+      continue;
+    }
+    const ns = options.netns ?? 0;
+    const key = inode !== 0 ? `${ns}:${inode}` : `${ns}:${local.address}:${local.port}>${remote.address}:${remote.port}`;
+    const row: SocketRow = {
+      key,
+      family: local.family,
+      local: { address: local.address, port: local.port },
+      remote: { address: remote.address, port: remote.port },
+      state,
+      uid,
+      retransmits,
+    };
+    if (options.netns !== undefined) row.netns = options.netns;
+    if (inode !== 0) row.inode = inode;
+    rows.push(row);
+  }
+  return firstBad === undefined ? { rows, badLines } : { rows, badLines, firstBad };
+}
+
+/** The socket inode of a /proc/PID/fd link (`socket:[12345]`), or undefined. */
+export function parseSocketLink(link: string): number | undefined {
+  if (!link.startsWith("socket:[") || !link.endsWith("]")) return undefined;
+  const n = Number(link.slice(8, -1));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
