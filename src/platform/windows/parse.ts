@@ -9,8 +9,9 @@
  *   - Event 4226 as `wevtutil qe System /f:xml` prints it.
  * Lines or records that do not parse are counted and skipped, never fatal.
  */
+import { createRequire } from "node:module";
 import { parse as parseCsv } from "csv-parse/sync";
-import { XMLParser } from "fast-xml-parser";
+import type { XMLParser } from "fast-xml-parser";
 import type { Endpoint, IpFamily } from "../../core/endpoint.js";
 import type { SocketRow } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
@@ -323,7 +324,14 @@ export interface Event4226 {
   provider: string;
 }
 
-const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@", parseTagValue: false, isArray: (name) => name === "Event" });
+let xml: XMLParser | undefined;
+
+/** The XML parser, loaded on first use (only the Windows source reads XML). */
+function xmlParser(): XMLParser {
+  const { XMLParser: Parser } = createRequire(import.meta.url)("fast-xml-parser") as typeof import("fast-xml-parser");
+  xml ??= new Parser({ ignoreAttributes: false, attributeNamePrefix: "@", parseTagValue: false, isArray: (name) => name === "Event" });
+  return xml;
+}
 
 /**
  * `wevtutil qe System /q:"*[System[Provider[@Name='Tcpip'] and (EventID=4226)]]" /f:xml`
@@ -338,7 +346,7 @@ export function parseWevtutil4226(text: string): Parsed<Event4226[]> {
   if (body === "") return { value: out, skipped, unknownStates: [] };
   let doc: { Events?: { Event?: unknown[] } };
   try {
-    doc = xml.parse(`<Events>${body}</Events>`) as typeof doc;
+    doc = xmlParser().parse(`<Events>${body}</Events>`) as typeof doc;
   } catch {
     return { value: out, skipped: 1, firstSkipped: body.slice(0, 120), unknownStates: [] };
   }
