@@ -90,7 +90,8 @@ export class PollingSource implements ConnectionSource {
           this.#warnings.push(w);
         }
       }
-      const batch: ConnectionEvent[] = [...(read.osEvents ?? []), ...this.#differ.diff(read.snapshot, read.alivePids)];
+      // OS limit events after the attempts of the same read, so they join the incident those attempts open.
+      const batch: ConnectionEvent[] = [...this.#differ.diff(read.snapshot, read.alivePids), ...(read.osEvents ?? [])];
       yield batch; // empty batches too: the monitor ticks and warnings flow after each read
       const spent = this.#now() - started;
       if (spent > this.intervalMs) this.#slowReads++;

@@ -19,8 +19,9 @@ export class WatchProcess {
   stderr = "";
   readonly #waiters: { pred: (l: JsonLine) => boolean; resolve: (l: JsonLine) => void }[] = [];
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, ["--import", "tsx", CLI, "watch", "--json", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  /** `command` runs the CLI; default: this checkout's sources through tsx. */
+  constructor(args: string[], command: string[] = [process.execPath, "--import", "tsx", CLI]) {
+    this.child = spawn(command[0] as string, [...command.slice(1), "watch", "--json", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stderr?.on("data", (d: Buffer) => {
       this.stderr += d.toString();
     });

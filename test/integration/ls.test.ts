@@ -1,0 +1,145 @@
+/**
+ * `halfopen ls` and the /proc polling source end to end, in a network
+ * namespace the test creates (lab.ts): a child holding 30 half-open attempts
+ * is listed with its pid, name and count; `watch --source procfs` raises the
+ * incident for 50; without root, `watch` falls back to polling by itself.
+ * Root only; under CI a missing prerequisite fails the run instead of skipping.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, spawnInLab, type Lab } from "./lab.js";
+import { CLI, REPO, runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
+import { parse as parseCsv } from "csv-parse/sync";
+
+const skip = labSkipReason();
+if (skip) console.log(`# SKIP integration/ls: ${skip}`);
+
+const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
+
+type LsProcess = { pid?: number; name: string; halfOpen: number; total: number; user?: string; remotes: string[]; maxRetransmits?: number };
+type LsJson = { type: string; source: string; hostHalfOpen: number; processes: LsProcess[]; warnings: string[] };
+
+function ls(args: string[], inLab?: Lab): { status: number | null; stdout: string; stderr: string } {
+  const argv = [process.execPath, "--import", "tsx", CLI, "ls", ...args];
+  const r = inLab
+    ? spawnSync("ip", ["netns", "exec", inLab.name, ...argv], { cwd: REPO, encoding: "utf8" })
+    : spawnSync(argv[0] as string, argv.slice(1), { cwd: REPO, encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("halfopen ls and the procfs source (netns lab)", { skip }, () => {
+  let lab: Lab;
+  before(() => {
+    lab = createLab("hols");
+  });
+  after(() => destroyLab(lab));
+
+  test("a child holding 30 half-open attempts is listed with its pid, name and count 30, on the default path and from inside its namespace", async () => {
+    const c = await runConnector(lab, { title: "ho-ls30", host: LAB_ADDRESS, ports: dropped(30), holdMs: 8000 });
+    try {
+      // Default path: auto-selected reader, run from the host namespace (sees the lab through /proc/PID/net).
+      const d = ls(["--json"]);
+      assert.equal(d.status, 0, d.stderr);
+      const def = JSON.parse(d.stdout) as LsJson;
+      assert.equal(def.source, "procfs");
+      const mine = def.processes.find((p) => p.pid === c.pid);
+      assert.ok(mine, `pid ${c.pid} listed: ${d.stdout}`);
+      assert.equal(mine.name, "ho-ls30");
+      assert.equal(mine.halfOpen, 30);
+      assert.equal(mine.user, "root");
+      assert.ok(mine.remotes.every((r) => r.startsWith(`${LAB_ADDRESS}:`)));
+      assert.equal(def.processes[0]?.pid, c.pid, "the largest count comes first");
+
+      // Polling path forced, run inside the lab namespace.
+      const f = ls(["--source", "procfs", "--json"], lab);
+      assert.equal(f.status, 0, f.stderr);
+      const forced = JSON.parse(f.stdout) as LsJson;
+      assert.deepEqual(
+        forced.processes.filter((p) => p.pid === c.pid).map((p) => [p.name, p.halfOpen]),
+        [["ho-ls30", 30]],
+      );
+
+      // Text and CSV show the same.
+      const t = ls([]);
+      assert.match(t.stdout, new RegExp(`^\\s+${c.pid} root\\s+ho-ls30\\s+30 `, "m"));
+      for (const line of t.stdout.split("\n")) assert.ok(line.length <= 80, `fits 80 columns: ${line}`);
+      const csv = parseCsv(ls(["--csv", "--pid", String(c.pid)]).stdout, { columns: true }) as Record<string, string>[];
+      assert.deepEqual(csv.map((r) => [r.pid, r.name, r.half_open]), [[String(c.pid), "ho-ls30", "30"]]);
+
+      // --all-states adds the other sockets.
+      const all = JSON.parse(ls(["--json", "--all-states", "--pid", String(c.pid)]).stdout) as LsJson;
+      assert.equal(all.processes[0]?.halfOpen, 30);
+    } finally {
+      await c.done;
+    }
+  });
+
+  test("watch --source procfs raises the incident for 50 and names the process", async () => {
+    const w = new WatchProcess(["--source", "procfs", "--poll", "0.2", "--interval", "0", "--quiet", "0.5"]);
+    try {
+      const start = await w.waitFor((l) => l.type === "start");
+      assert.equal(start.source, "procfs");
+      await w.waitFor((l) => l.type === "warning" && /between two polls is not seen/.test(String(l.message)));
+      const c = await runConnector(lab, { title: "ho-poll50", host: LAB_ADDRESS, ports: dropped(50, 100), holdMs: 1500 });
+      await c.done;
+      const incident = await w.waitFor((l) => l.type === "incident");
+      const procs = incident.processes as { pid: number; name: string; attempts: number; exited: boolean }[];
+      assert.deepEqual(procs.map((p) => [p.pid, p.name, p.attempts]), [[c.pid, "ho-poll50", 50]]);
+      assert.equal(incident.peak, 50);
+    } finally {
+      await w.stop();
+    }
+    assert.equal(w.incidents().length, 1);
+  });
+});
+
+describe("halfopen watch without root falls back to /proc polling", { skip: skip ?? (process.geteuid?.() !== 0 ? "needs root to drop to an unprivileged user" : undefined) }, () => {
+  let lab: Lab;
+  let dir: string;
+  before(() => {
+    lab = createLab("hononroot");
+    // The clone may live where uid 65534 cannot read (/root): run a fresh build from a world-readable copy.
+    dir = mkdtempSync("/tmp/halfopen-nonroot-");
+    execFileSync(process.execPath, [`${REPO}node_modules/typescript/bin/tsc`, "-p", `${REPO}tsconfig.build.json`, "--outDir", `${dir}/dist`]);
+    for (const m of ["commander", "csv-parse", "csv-stringify"]) cpSync(`${REPO}node_modules/${m}`, `${dir}/node_modules/${m}`, { recursive: true });
+    cpSync(`${REPO}package.json`, `${dir}/package.json`);
+    cpSync(`${REPO}test/integration/connector.mjs`, `${dir}/connector.mjs`);
+    execFileSync("chmod", ["-R", "a+rX", dir]);
+  });
+  after(() => {
+    destroyLab(lab);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+
+  test("forced tracefs exits 3 and says what is missing", () => {
+    const r = spawnSync(asNobody[0] as string, [...asNobody.slice(1), process.execPath, `${dir}/dist/cli/main.js`, "watch", "--source", "tracefs"], { encoding: "utf8" });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /needs root/);
+    assert.match(r.stderr, /HALFOPEN_NEEDS_PRIVILEGES/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  });
+
+  test("default watch says why it polls, and still names a culprit of the same user", async () => {
+    const w = new WatchProcess(["--poll", "0.2", "--interval", "0", "--quiet", "0.5"], [...asNobody, process.execPath, `${dir}/dist/cli/main.js`]);
+    try {
+      const start = await w.waitFor((l) => l.type === "start");
+      assert.equal(start.source, "procfs");
+      await w.waitFor((l) => l.type === "warning" && /tracefs cannot be used \(Cannot open tracefs as uid 65534.*falling back to \/proc polling/.test(String(l.message)));
+      // The culprit runs as the same unprivileged user, in the lab namespace.
+      const spec = JSON.stringify({ title: "ho-nobody", host: LAB_ADDRESS, ports: dropped(40, 300), holdMs: 1500 });
+      const child = spawnInLab(lab, asNobody[0] as string, [...asNobody.slice(1), process.execPath, `${dir}/connector.mjs`, spec]);
+      let out = "";
+      child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+      const incident: JsonLine = await w.waitFor((l) => l.type === "incident");
+      const pid = Number(/"pid":(\d+)/.exec(out)?.[1]);
+      const procs = incident.processes as { pid: number; name: string; attempts: number; uid: number }[];
+      assert.deepEqual(procs.map((p) => [p.pid, p.name, p.attempts, p.uid]), [[pid, "ho-nobody", 40, 65534]]);
+    } finally {
+      await w.stop();
+    }
+  });
+});
