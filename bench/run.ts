@@ -5,7 +5,7 @@
  *
  *   npm run bench                      all parts (root: ~7 minutes)
  *   npm run bench -- --quick           shorter runs
- *   npm run bench -- --only limiter    one part (monitor | limiter)
+ *   npm run bench -- --only limiter    one part (monitor | limiter | ls)
  *
  * The monitor part needs root and bpftrace; the limiter's loopback part runs
  * anywhere, its netns part needs root. A part that cannot run says why.
@@ -16,12 +16,13 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { monitorBenchSkipReason, runMonitorBench } from "./monitor.js";
 import { runLimiterBench } from "./limiter.js";
+import { lsBenchSkipReason, runLsBench } from "./ls.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const RESULTS = `${REPO}bench/RESULTS.md`;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-const PARTS = ["monitor", "limiter"] as const;
+const PARTS = ["monitor", "limiter", "ls"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Replace (or append) the section between <!-- part:NAME --> markers. */
@@ -65,6 +66,16 @@ async function main(): Promise<void> {
         continue;
       }
       doc = updateSection(doc, part, await runMonitorBench(quick));
+    } else if (part === "ls") {
+      const skip = lsBenchSkipReason();
+      if (skip) {
+        log(`ls: cannot run: ${skip}`);
+        failed = true;
+        continue;
+      }
+      const { markdown, json } = await runLsBench(quick);
+      writeFileSync(`${REPO}bench/out/ls.json`, JSON.stringify(json, null, 2));
+      doc = updateSection(doc, part, markdown);
     } else {
       const { markdown, json } = await runLimiterBench(quick);
       writeFileSync(`${REPO}bench/out/limiter.json`, JSON.stringify(json, null, 2));

@@ -15,7 +15,7 @@
  * read: their sockets are still counted (with the uid the kernel prints), but
  * no pid or name is given, and other namespaces are not seen; a warning says so.
  */
-import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync, readdirSync, readlinkSync } from "node:fs";
 import type { ProcessInfo } from "../../core/events.js";
 import type { SocketRow, SocketSnapshot } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
@@ -51,11 +51,36 @@ function tryReadlink(path: string): string | undefined {
   }
 }
 
+let readBuffer = Buffer.allocUnsafe(1 << 20);
+
+/**
+ * A whole /proc file as latin1 text, read with large reads (the kernel
+ * regenerates /proc/net/tcp per read call, so fewer calls cost less).
+ */
 function tryRead(path: string): string | undefined {
+  let fd: number;
   try {
-    return readFileSync(path, "latin1");
+    fd = openSync(path, "r");
   } catch {
     return undefined;
+  }
+  try {
+    let off = 0;
+    for (;;) {
+      if (off === readBuffer.length) {
+        const bigger = Buffer.allocUnsafe(readBuffer.length * 2);
+        readBuffer.copy(bigger, 0, 0, off);
+        readBuffer = bigger;
+      }
+      const n = readSync(fd, readBuffer, off, readBuffer.length - off, null);
+      if (n === 0) break;
+      off += n;
+    }
+    return readBuffer.toString("latin1", 0, off);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -78,7 +103,9 @@ export class ProcfsReader implements SocketReader {
   }
 
   async probe(): Promise<void> {
-    if (tryRead(`${this.#proc}/net/tcp`) === undefined) {
+    try {
+      accessSync(`${this.#proc}/net/tcp`, constants.R_OK);
+    } catch {
       throw new HalfOpenError(ErrorCodes.NO_SOURCE, `Cannot read "${this.#proc}/net/tcp": the procfs source needs Linux with /proc mounted`);
     }
   }
