@@ -64,6 +64,7 @@ export async function runLsBench(quick: boolean): Promise<{ markdown: string; js
       log(`round ${r + 1}/${rounds}`);
     }
     holder.kill("SIGTERM");
+    if (counted !== ready.connecting) log(`WARNING: halfopen counted ${counted} half-open host-wide, the holder has ${ready.connecting}: other SYN_SENT sockets on this host distort the comparison`);
     await once(holder, "exit");
     const med = Object.fromEntries([...times].map(([n, xs]) => [n, median(xs)]));
     const ss = med["ss -tanp state syn-sent"] as number;
