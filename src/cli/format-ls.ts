@@ -66,16 +66,13 @@ export function formatLsText(r: LsReport): string {
   const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${r.hostHalfOpen} half-open` : `${r.hostHalfOpen} half-open connect ${r.hostHalfOpen === 1 ? "attempt" : "attempts"}`;
   lines.push(fit(`halfopen: ${what} (${r.source}); ${plural(procs, "process", "processes")}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
   if (r.processes.length === 0) return lines.join("\n");
-  if (r.allStates) {
-    lines.push("    PID USER     PROCESS          HALF TOTAL STATES");
-    for (const p of r.processes) {
-      const head = `${String(p.pid ?? "-").padStart(7)} ${fit(forTerminal(p.user ?? (p.uid === undefined ? "?" : String(p.uid))), 8).padEnd(8)} ${fit(forTerminal(p.name), 15).padEnd(15)} ${String(p.halfOpen).padStart(5)} ${String(p.total).padStart(5)} `;
-      lines.push(fit(head + stateSummary(p.states), 79));
-    }
-  } else {
-    lines.push("    PID USER     PROCESS          HALF OLDEST REMOTES");
-    for (const p of r.processes) {
-      const head = `${String(p.pid ?? "-").padStart(7)} ${fit(forTerminal(p.user ?? (p.uid === undefined ? "?" : String(p.uid))), 8).padEnd(8)} ${fit(forTerminal(p.name), 15).padEnd(15)} ${String(p.halfOpen).padStart(5)} ${oldest(p).padStart(6)} `;
+  lines.push(r.allStates ? "    PID USER     PROCESS          HALF TOTAL STATES" : "    PID USER     PROCESS          HALF OLDEST REMOTES");
+  for (const p of r.processes) {
+    const user = p.user ?? (p.uid === undefined ? "?" : String(p.uid));
+    const who = `${String(p.pid ?? "-").padStart(7)} ${fit(forTerminal(user), 8).padEnd(8)} ${fit(forTerminal(p.name), 15).padEnd(15)} ${String(p.halfOpen).padStart(5)} `;
+    if (r.allStates) lines.push(fit(`${who}${String(p.total).padStart(5)} ${stateSummary(p.states)}`, 79));
+    else {
+      const head = `${who}${oldest(p).padStart(6)} `;
       lines.push(head + remotesCell(p, 79 - head.length));
     }
   }

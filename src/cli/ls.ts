@@ -9,9 +9,8 @@ import { TcpState } from "../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { selectReader, type SourceName } from "../platform/select.js";
 import { type LsReport, formatLsCsv, formatLsText } from "./format-ls.js";
-import { collect, parseIntOption } from "./options.js";
+import { collect, parseIntOption, parseSourceOption } from "./options.js";
 import { forTerminal } from "./sanitize.js";
-import { parseSourceOption } from "./watch.js";
 
 export interface LsOptions {
   allStates?: boolean;

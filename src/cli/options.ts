@@ -3,6 +3,7 @@
  * HalfOpenError BAD_USAGE (exit code 2) that names the option and the value.
  */
 import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { SOURCE_NAMES, type SourceName } from "../platform/select.js";
 
 /** An integer within [min, max]. */
 export function parseIntOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
@@ -29,4 +30,12 @@ export function parseSecondsOption(name: string, min: number, max: number): (val
 /** Collects a repeatable option into an array. */
 export function collect<T>(parse: (v: string) => T): (value: string, previous: T[] | undefined) => T[] {
   return (value, previous) => [...(previous ?? []), ...value.split(",").filter(Boolean).map(parse)];
+}
+
+/** A `--source` value (watch and ls). */
+export function parseSourceOption(v: string): SourceName {
+  if (!(SOURCE_NAMES as readonly string[]).includes(v)) {
+    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --source "${v}": expected one of ${SOURCE_NAMES.join(", ")}`);
+  }
+  return v as SourceName;
 }

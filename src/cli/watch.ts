@@ -7,9 +7,8 @@ import type { Command } from "commander";
 import type { ProcessInfo } from "../core/events.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
 import { openWatchSource, SOURCE_NAMES, type SourceName } from "../platform/select.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, clock } from "./format-watch.js";
-import { collect, parseIntOption, parseSecondsOption } from "./options.js";
+import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "./options.js";
 import { forTerminal } from "./sanitize.js";
 
 export interface WatchOptions {
@@ -61,14 +60,6 @@ export function registerWatch(program: Command): void {
     .action(async (opts: WatchOptions) => {
       await runWatch(opts);
     });
-}
-
-/** `--source` value, shared with ls. */
-export function parseSourceOption(v: string): SourceName {
-  if (!(SOURCE_NAMES as readonly string[]).includes(v)) {
-    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --source "${v}": expected one of ${SOURCE_NAMES.join(", ")}`);
-  }
-  return v as SourceName;
 }
 
 function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefined {

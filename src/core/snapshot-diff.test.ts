@@ -9,7 +9,7 @@ import { HalfOpenMonitor } from "./monitor.js";
 import type { ProcessInfo } from "./events.js";
 
 function row(key: string, state: number, pid?: number, extra: Partial<SocketRow> = {}): SocketRow {
-  return { key, family: 4, local: { address: "10.0.0.1", port: 40000 }, remote: { address: "198.18.0.1", port: Number(key.replace(/\D/g, "")) || 9 }, state, ...(pid === undefined ? {} : { pid }), ...extra };
+  return { key, family: 4, local: { address: "198.18.0.2", port: 40000 }, remote: { address: "198.18.0.1", port: Number(key.replace(/\D/g, "")) || 9 }, state, ...(pid === undefined ? {} : { pid }), ...extra };
 }
 
 function snap(time: number, rows: SocketRow[], names: Record<number, string> = {}): SocketSnapshot {

@@ -51,7 +51,7 @@ test("windows: without PowerShell, netstat tcp and tcpv6 joined with tasklist; l
     {
       "netstat -ano -p tcp ": "",
       "netstat -ano -p tcpv6": "",
-      "netstat -ano -p tcp": fixtureText("windows/netstat-ano-server-findstr.txt") + "  TCP    10.0.0.1:5000    10.0.0.2:80    SYN_ENVIADO    4616\r\n",
+      "netstat -ano -p tcp": fixtureText("windows/netstat-ano-server-findstr.txt") + "  TCP    198.18.0.2:5000    198.18.0.1:80    SYN_ENVIADO    4616\r\n",
       tasklist: fixtureText("windows/tasklist-csv.txt"),
     },
     calls,
@@ -73,7 +73,7 @@ test("windows: Event 4226 records newer than the start are joined into the open 
   const calls: Call[] = [];
   let xml = fixtureText("windows/wevtutil-4226.xml").split("\r\n").slice(1).join("\r\n"); // at start: only record 20498
   const nowWall = Date.parse("2008-02-19T21:14:10Z");
-  const conns = Array.from({ length: 12 }, (_, i) => ({ LocalAddress: "10.0.0.1", LocalPort: 50000 + i, RemoteAddress: "198.18.0.1", RemotePort: 445, State: 3, OwningProcess: 666, CreationTime: "2008-02-19T21:14:06Z" }));
+  const conns = Array.from({ length: 12 }, (_, i) => ({ LocalAddress: "198.18.0.2", LocalPort: 50000 + i, RemoteAddress: "198.18.0.1", RemotePort: 445, State: 3, OwningProcess: 666, CreationTime: "2008-02-19T21:14:06Z" }));
   const run = fakeRunner({ powershell: JSON.stringify({ connections: conns, processes: [{ Id: 666, ProcessName: "worm" }] }), wevtutil: () => xml }, calls);
   const source = new PollingSource(new WindowsReader({ run, osEvents: true, nowWall: () => nowWall }), { intervalMs: 1, now: () => 1000 });
   await source.start();

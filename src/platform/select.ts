@@ -83,6 +83,11 @@ export function selectReader(options: SelectOptions = {}): SocketReader {
   return makeReader(options.source ?? defaultReaderName(options.platform), options);
 }
 
+/** A polling source over the named reader (Event 4226 included on Windows). */
+function pollingSource(name: ReaderName, options: SelectOptions): PollingSource {
+  return new PollingSource(makeReader(name, { ...options, osEvents: true }), options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs });
+}
+
 export interface OpenedSource {
   source: ConnectionSource;
   /** Why the preferred source was not used, when watch fell back. */
@@ -92,8 +97,7 @@ export interface OpenedSource {
 /** Start the source `watch` uses; on Linux, fall back from tracefs to /proc polling when tracefs cannot be used. */
 export async function openWatchSource(options: SelectOptions = {}): Promise<OpenedSource> {
   const platform = options.platform ?? process.platform;
-  const polling = (name: ReaderName) =>
-    new PollingSource(makeReader(name, { ...options, osEvents: true }), options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs });
+  const polling = (name: ReaderName) => pollingSource(name, options);
   const makeTracefs = options.makeTracefs ?? ((o: TracefsSourceOptions) => new TracefsSource(o));
 
   if (options.source !== undefined) {
@@ -129,6 +133,5 @@ export function selectSource(options: SelectOptions = {}): ConnectionSource {
   if (options.source === "tracefs" || (options.source === undefined && platform === "linux")) {
     return (options.makeTracefs ?? ((o: TracefsSourceOptions) => new TracefsSource(o)))(options.tracefs ?? {});
   }
-  const reader = makeReader(options.source ?? defaultReaderName(platform), { ...options, osEvents: true });
-  return new PollingSource(reader, options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs });
+  return pollingSource(options.source ?? defaultReaderName(platform), options);
 }

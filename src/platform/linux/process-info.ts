@@ -27,7 +27,8 @@ function tryRead(path: string): string | undefined {
   }
 }
 
-function tryReadlink(path: string): string | undefined {
+/** The target of a link, or undefined when it is gone or not ours to read. */
+export function tryReadlink(path: string): string | undefined {
   try {
     return readlinkSync(path);
   } catch {

@@ -15,14 +15,14 @@
  * read: their sockets are still counted (with the uid the kernel prints), but
  * no pid or name is given, and other namespaces are not seen; a warning says so.
  */
-import { accessSync, closeSync, constants, openSync, readSync, readdirSync, readlinkSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync, readdirSync } from "node:fs";
 import type { ProcessInfo } from "../../core/events.js";
 import type { SocketRow, SocketSnapshot } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ReadOptions, SocketRead, SocketReader } from "../polling-source.js";
 import { parseProcNetTcp, parseSocketLink } from "./proc-net-tcp.js";
-import { ProcessInfoCache } from "./process-info.js";
+import { ProcessInfoCache, tryReadlink } from "./process-info.js";
 import { parseNamespaceLink } from "./procfs-parse.js";
 
 export interface ProcfsReaderOptions {
@@ -41,14 +41,6 @@ export interface ProcfsReadStats {
   readlinks: number;
   /** Inodes whose owner came from the cache. */
   cached: number;
-}
-
-function tryReadlink(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 let readBuffer = Buffer.allocUnsafe(1 << 20);

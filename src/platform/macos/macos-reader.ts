@@ -9,7 +9,7 @@ import type { SocketSnapshot } from "../../core/socket-table.js";
 import { HalfOpenError } from "../../errors.js";
 import type { ReadOptions, SocketRead, SocketReader } from "../polling-source.js";
 import { type ToolRunner, runTool } from "../tools.js";
-import { noteSkipped } from "../windows/windows-reader.js";
+import { noteSkipped } from "../parsed.js";
 import { parseLsofF, parseNetstatAnv } from "./parse.js";
 
 export interface MacosReaderOptions {

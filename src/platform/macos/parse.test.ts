@@ -39,7 +39,7 @@ test("netstat -anv on recent macOS: process:pid with spaces in the name", () => 
 });
 
 test("netstat -anv SYN_SENT row without a header has no pid; garbage is skipped", () => {
-  const r = parseNetstatAnv("tcp4  0  1  10.0.0.2.5555  140.82.112.3.443  SYN_SENT  131072 131072  77  0\ntcp4 nonsense\n");
+  const r = parseNetstatAnv("tcp4  0  1  198.18.0.2.5555  198.18.0.1.443  SYN_SENT  131072 131072  77  0\ntcp4 nonsense\n");
   assert.equal(r.value.rows[0]?.state, TcpState.SYN_SENT);
   assert.equal(r.value.rows[0]?.pid, undefined);
   assert.equal(r.skipped, 1);

@@ -12,7 +12,7 @@ import type { Endpoint, IpFamily } from "../../core/endpoint.js";
 import type { ProcessInfo } from "../../core/events.js";
 import type { SocketRow } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
-import type { Parsed } from "../windows/parse.js";
+import { ParseLog, type Parsed, tupleRow } from "../parsed.js";
 
 /** BSD state names (netstat and lsof) -> kernel numbering. */
 const BSD_STATES: ReadonlyMap<string, number> = new Map([
@@ -48,14 +48,13 @@ function parseLsofEndpoint(text: string): (Endpoint & { family: IpFamily }) | un
 export function parseLsofF(text: string): Parsed<{ rows: SocketRow[]; processes: Map<number, ProcessInfo> }> {
   const rows: SocketRow[] = [];
   const processes = new Map<number, ProcessInfo>();
-  const unknown = new Set<string>();
-  let skipped = 0;
-  let firstSkipped: string | undefined;
-  let pid: number | undefined;
+  const log = new ParseLog();
+  /** The process of the last `p` line (undefined after a bad one). */
+  let current: ProcessInfo | undefined;
   let file: { fd?: string; proto?: string; name?: string; state?: string } | undefined;
 
   const flush = () => {
-    if (!file || pid === undefined) return;
+    if (!file || current === undefined) return;
     const f = file;
     file = undefined;
     if (f.proto !== undefined && f.proto !== "TCP") return;
@@ -66,23 +65,14 @@ export function parseLsofF(text: string): Parsed<{ rows: SocketRow[]; processes:
     const local = parseLsofEndpoint(l ?? "");
     const remote = r === undefined ? { address: "0.0.0.0", port: 0, family: local?.family ?? 4 } : parseLsofEndpoint(r);
     if (!local || !remote) {
-      skipped++;
-      firstSkipped ??= `n${f.name ?? ""}`;
+      log.skip(`n${f.name ?? ""}`);
       return;
     }
-    let state = BSD_STATES.get(f.state ?? "");
-    if (state === undefined) {
-      unknown.add(f.state ?? "(none)");
-      state = 0;
-    }
-    rows.push({
-      key: `${pid}/${f.fd ?? "?"}:${local.address}:${local.port}>${remote.address}:${remote.port}`,
-      family: local.family,
-      local: { address: local.address, port: local.port },
-      remote: { address: remote.address, port: remote.port },
-      state,
-      pid,
-    });
+    const row = tupleRow(local.family, local, remote, log.state(f.state ?? "(none)", BSD_STATES.get(f.state ?? "")));
+    // One process may hold the same 4-tuple twice (dup'ed fds): the fd makes the key unique.
+    row.key = `${current.pid}/${f.fd ?? "?"}:${row.key}`;
+    row.pid = current.pid;
+    rows.push(row);
   };
 
   for (const raw of text.split("\n")) {
@@ -95,29 +85,28 @@ export function parseLsofF(text: string): Parsed<{ rows: SocketRow[]; processes:
         flush();
         const n = Number(value);
         if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
-          pid = undefined;
-          skipped++;
-          firstSkipped ??= line.slice(0, 120);
+          current = undefined;
+          log.skip(line);
           break;
         }
-        pid = n;
-        processes.set(pid, { pid, name: "?" });
+        current = { pid: n, name: "?" };
+        processes.set(n, current);
         break;
       }
       case "c":
-        if (pid !== undefined) (processes.get(pid) as ProcessInfo).name = value;
+        if (current) current.name = value;
         break;
       case "L":
-        if (pid !== undefined) (processes.get(pid) as ProcessInfo).user = value;
+        if (current) current.user = value;
         break;
       case "u": {
         const uid = Number(value);
-        if (pid !== undefined && Number.isSafeInteger(uid)) (processes.get(pid) as ProcessInfo).uid = uid;
+        if (current && Number.isSafeInteger(uid)) current.uid = uid;
         break;
       }
       case "R": {
         const ppid = Number(value);
-        if (pid !== undefined && Number.isSafeInteger(ppid)) (processes.get(pid) as ProcessInfo).ppid = ppid;
+        if (current && Number.isSafeInteger(ppid)) current.ppid = ppid;
         break;
       }
       case "f":
@@ -139,12 +128,11 @@ export function parseLsofF(text: string): Parsed<{ rows: SocketRow[]; processes:
       case "l":
         break;
       default:
-        skipped++;
-        firstSkipped ??= line.slice(0, 120);
+        log.skip(line);
     }
   }
   flush();
-  return { value: { rows, processes }, skipped, ...(firstSkipped === undefined ? {} : { firstSkipped }), unknownStates: [...unknown] };
+  return log.result({ rows, processes });
 }
 
 /** `127.0.0.1.8000`, `*.80`, `::1.5002`, `fe80::1%lo0.123`, `*.*` -> endpoint (port 0 for `*`). */
@@ -169,18 +157,16 @@ function parseBsdEndpoint(text: string, family: IpFamily): Endpoint | undefined 
 export function parseNetstatAnv(text: string): Parsed<{ rows: SocketRow[]; processes: Map<number, ProcessInfo> }> {
   const rows: SocketRow[] = [];
   const processes = new Map<number, ProcessInfo>();
-  const unknown = new Set<string>();
-  let skipped = 0;
-  let firstSkipped: string | undefined;
-  let columns: string[] | undefined;
-  const skip = (line: string) => {
-    skipped++;
-    firstSkipped ??= line.slice(0, 120);
-  };
+  const log = new ParseLog();
+  // Column of `pid`, or of `process:pid`, from the header (-1: none).
+  let pidAt = -1;
+  let namedAt = -1;
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
     if (line.startsWith("Proto")) {
-      columns = line.replace("Local Address", "Local_Address").replace("Foreign Address", "Foreign_Address").split(/\s+/);
+      const columns = line.replace("Local Address", "Local_Address").replace("Foreign Address", "Foreign_Address").split(/\s+/);
+      pidAt = columns.indexOf("pid");
+      namedAt = columns.indexOf("process:pid");
       continue;
     }
     if (!/^tcp(4|6|46)?\s/.test(line)) continue;
@@ -193,46 +179,30 @@ export function parseNetstatAnv(text: string): Parsed<{ rows: SocketRow[]; proce
     const remote = parseBsdEndpoint(remoteText, remoteText.includes(":") ? 6 : family);
     const stateWord = t[5] ?? "";
     if (!local || !remote) {
-      skip(line);
+      log.skip(line);
       continue;
     }
-    let state = BSD_STATES.get(stateWord);
-    if (state === undefined) {
-      unknown.add(stateWord);
-      state = 0;
-    }
-    const row: SocketRow = {
-      key: `${local.address}:${local.port}>${remote.address}:${remote.port}`,
-      family: local.address.includes(":") ? 6 : 4,
-      local,
-      remote,
-      state,
-    };
-    if (columns) {
-      const pidAt = columns.indexOf("pid");
-      const namedAt = columns.indexOf("process:pid");
-      if (pidAt >= 0) {
-        const pid = Number(t[pidAt]);
-        if (Number.isSafeInteger(pid)) row.pid = pid;
-        else {
-          skip(line);
-          continue;
-        }
-      } else if (namedAt >= 0) {
-        // Tokens from namedAt on: the name (maybe with spaces) ending in ":<pid>".
-        let end = namedAt;
-        while (end < t.length && !/:\d+$/.test(t[end] ?? "")) end++;
-        const joined = t.slice(namedAt, end + 1).join(" ");
-        const m = /^(.*):(\d+)$/.exec(joined);
-        if (!m) {
-          skip(line);
-          continue;
-        }
-        row.pid = Number(m[2]);
-        processes.set(row.pid, { pid: row.pid, name: m[1] ?? "?" });
+    const row = tupleRow(local.address.includes(":") ? 6 : 4, local, remote, log.state(stateWord, BSD_STATES.get(stateWord)));
+    if (pidAt >= 0) {
+      const pid = Number(t[pidAt]);
+      if (!Number.isSafeInteger(pid)) {
+        log.skip(line);
+        continue;
       }
+      row.pid = pid;
+    } else if (namedAt >= 0) {
+      // Tokens from namedAt on: the name (maybe with spaces) ending in ":<pid>".
+      let end = namedAt;
+      while (end < t.length && !/:\d+$/.test(t[end] ?? "")) end++;
+      const m = /^(.*):(\d+)$/.exec(t.slice(namedAt, end + 1).join(" "));
+      if (!m) {
+        log.skip(line);
+        continue;
+      }
+      row.pid = Number(m[2]);
+      processes.set(row.pid, { pid: row.pid, name: m[1] ?? "?" });
     }
     rows.push(row);
   }
-  return { value: { rows, processes }, skipped, ...(firstSkipped === undefined ? {} : { firstSkipped }), unknownStates: [...unknown] };
+  return log.result({ rows, processes });
 }

@@ -51,7 +51,7 @@ test("localized netstat: German (UTF-8 and code page 850 read as UTF-8), French 
 });
 
 test("an unknown localized state word is reported, and the row kept", () => {
-  const r = parseNetstatAno("  TCP    10.0.0.1:5000    10.0.0.2:80    受信待ち    42\r\n");
+  const r = parseNetstatAno("  TCP    198.18.0.2:5000    198.18.0.1:80    受信待ち    42\r\n");
   assert.deepEqual(r.unknownStates, ["受信待ち"]);
   assert.equal(r.value[0]?.pid, 42);
   assert.equal(r.value[0]?.state, 0);
@@ -99,7 +99,7 @@ test("halfopen's combined PowerShell query: named state, ISO time, processes", (
 });
 
 test("PowerShell output edge cases: one object, empty, not JSON", () => {
-  const one = parseNetTcpConnectionJson('{"LocalAddress":"10.0.0.1","LocalPort":5,"RemoteAddress":"10.0.0.2","RemotePort":80,"State":3,"OwningProcess":9}', 0);
+  const one = parseNetTcpConnectionJson('{"LocalAddress":"198.18.0.2","LocalPort":5,"RemoteAddress":"198.18.0.1","RemotePort":80,"State":3,"OwningProcess":9}', 0);
   assert.equal(one.value.rows.length, 1);
   assert.equal(parseNetTcpConnectionJson("", 0).value.rows.length, 0);
   const bad = parseNetTcpConnectionJson("Get-NetTCPConnection : No MSFT_NetTCPConnection objects found", 0);

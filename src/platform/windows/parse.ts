@@ -15,16 +15,9 @@ import type { XMLParser } from "fast-xml-parser";
 import type { Endpoint, IpFamily } from "../../core/endpoint.js";
 import type { SocketRow } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
+import { ParseLog, type Parsed, tupleRow } from "../parsed.js";
 
-/** A parse result: what was read, and what was not. */
-export interface Parsed<T> {
-  value: T;
-  /** Lines or records skipped, with the first one for the warning. */
-  skipped: number;
-  firstSkipped?: string;
-  /** State words that were not recognized (localized netstat in a language not in the table). */
-  unknownStates: string[];
-}
+export type { Parsed } from "../parsed.js";
 
 /**
  * Normalizes a state word for lookup: upper case, accents removed, and each
@@ -124,9 +117,7 @@ export function parseWindowsEndpoint(text: string): (Endpoint & { family: IpFami
  */
 export function parseNetstatAno(text: string): Parsed<SocketRow[]> {
   const rows: SocketRow[] = [];
-  const unknown = new Set<string>();
-  let skipped = 0;
-  let firstSkipped: string | undefined;
+  const log = new ParseLog();
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
     if (!/^TCP\s/i.test(line)) continue;
@@ -136,27 +127,15 @@ export function parseNetstatAno(text: string): Parsed<SocketRow[]> {
     const local = parseWindowsEndpoint(t[1] ?? "");
     const remote = parseWindowsEndpoint(t[2] ?? "");
     if (!local || !remote || stateTokens.length === 0) {
-      skipped++;
-      firstSkipped ??= line.slice(0, 120);
+      log.skip(line);
       continue;
     }
     const word = stateTokens.join(" ");
-    let state = netstatState(word);
-    if (state === undefined) {
-      unknown.add(word);
-      state = 0;
-    }
-    const row: SocketRow = {
-      key: `${local.address}:${local.port}>${remote.address}:${remote.port}`,
-      family: local.family,
-      local: { address: local.address, port: local.port },
-      remote: { address: remote.address, port: remote.port },
-      state,
-    };
+    const row = tupleRow(local.family, local, remote, log.state(word, netstatState(word)));
     if (hasPid) row.pid = Number(t[t.length - 1]);
     rows.push(row);
   }
-  return { value: rows, skipped, ...(firstSkipped === undefined ? {} : { firstSkipped }), unknownStates: [...unknown] };
+  return log.result(rows);
 }
 
 /** One process of `tasklist /fo csv /nh`. */
@@ -169,8 +148,7 @@ export interface TasklistEntry {
 /** `tasklist /fo csv /nh` (with or without the header row). Lines that are not CSV rows (INFO: ...) are skipped. */
 export function parseTasklistCsv(text: string): Parsed<Map<number, TasklistEntry>> {
   const out = new Map<number, TasklistEntry>();
-  let skipped = 0;
-  let firstSkipped: string | undefined;
+  const log = new ParseLog();
   for (const raw of text.replace(/^\uFEFF/, "").split(/\r?\n/)) {
     const line = raw.trim();
     if (line === "") continue;
@@ -183,17 +161,14 @@ export function parseTasklistCsv(text: string): Parsed<Map<number, TasklistEntry
     }
     const pid = Number(fields?.[1]);
     if (!fields || fields.length < 2 || !/^\d+$/.test(fields[1] ?? "") || !Number.isSafeInteger(pid)) {
-      if (!/^"?Image Name"?,/i.test(line)) {
-        skipped++;
-        firstSkipped ??= line.slice(0, 120);
-      }
+      if (!/^"?Image Name"?,/i.test(line)) log.skip(line);
       continue;
     }
     const entry: TasklistEntry = { pid, name: fields[0] ?? "?" };
     if (fields[2]) entry.session = fields[2];
     out.set(pid, entry);
   }
-  return { value: out, skipped, ...(firstSkipped === undefined ? {} : { firstSkipped }), unknownStates: [] };
+  return log.result(out);
 }
 
 /** MSFT_NetTCPConnection State values (numbers as ConvertTo-Json writes them, names with -EnumsAsStrings). */
@@ -263,15 +238,14 @@ export function parseNetTcpConnectionJson(
   const body = text.replace(/^\uFEFF/, "").trim();
   const rows: SocketRow[] = [];
   const processes = new Map<number, PowerShellProcess>();
-  const unknown = new Set<string>();
-  let skipped = 0;
-  let firstSkipped: string | undefined;
-  if (body === "") return { value: { rows, processes }, skipped, unknownStates: [] };
+  const log = new ParseLog();
+  if (body === "") return log.result({ rows, processes });
   let doc: unknown;
   try {
     doc = JSON.parse(body);
   } catch {
-    return { value: { rows, processes }, skipped: 1, firstSkipped: body.slice(0, 120), unknownStates: [] };
+    log.skip(body);
+    return log.result({ rows, processes });
   }
   const combined = doc !== null && typeof doc === "object" && !Array.isArray(doc) && "connections" in doc;
   const connections = combined ? asArray((doc as { connections: unknown }).connections) : asArray(doc);
@@ -281,24 +255,12 @@ export function parseNetTcpConnectionJson(
     const remote = parseWindowsEndpoint(`[${String(o.RemoteAddress ?? "")}]:${String(o.RemotePort ?? "")}`);
     const pid = Number(o.OwningProcess);
     if (!local || !remote || !Number.isSafeInteger(pid)) {
-      skipped++;
-      firstSkipped ??= JSON.stringify(c).slice(0, 120);
+      log.skip(JSON.stringify(c));
       continue;
     }
     const stateKey = String(o.State ?? "").toUpperCase().replace(/[^A-Z0-9]/g, "");
-    let state = PS_STATES.get(stateKey);
-    if (state === undefined) {
-      unknown.add(String(o.State));
-      state = 0;
-    }
-    const row: SocketRow = {
-      key: `${local.address}:${local.port}>${remote.address}:${remote.port}`,
-      family: local.family,
-      local: { address: local.address, port: local.port },
-      remote: { address: remote.address, port: remote.port },
-      state,
-      pid,
-    };
+    const row = tupleRow(local.family, local, remote, log.state(String(o.State), PS_STATES.get(stateKey)));
+    row.pid = pid;
     const created = parsePowerShellDate(o.CreationTime);
     if (created !== undefined) row.ageMs = Math.max(0, nowWall - created);
     rows.push(row);
@@ -313,7 +275,7 @@ export function parseNetTcpConnectionJson(
       processes.set(pid, entry);
     }
   }
-  return { value: { rows, processes }, skipped, ...(firstSkipped === undefined ? {} : { firstSkipped }), unknownStates: [...unknown] };
+  return log.result({ rows, processes });
 }
 
 /** One Event 4226 record. */
@@ -340,15 +302,15 @@ function xmlParser(): XMLParser {
  */
 export function parseWevtutil4226(text: string): Parsed<Event4226[]> {
   const out: Event4226[] = [];
-  let skipped = 0;
-  let firstSkipped: string | undefined;
+  const log = new ParseLog();
   const body = text.replace(/^\uFEFF/, "").replace(/<\?xml[^>]*\?>/g, "").trim();
-  if (body === "") return { value: out, skipped, unknownStates: [] };
+  if (body === "") return log.result(out);
   let doc: { Events?: { Event?: unknown[] } };
   try {
     doc = xmlParser().parse(`<Events>${body}</Events>`) as typeof doc;
   } catch {
-    return { value: out, skipped: 1, firstSkipped: body.slice(0, 120), unknownStates: [] };
+    log.skip(body);
+    return log.result(out);
   }
   for (const ev of doc.Events?.Event ?? []) {
     const sys = ((ev ?? {}) as { System?: Record<string, unknown> }).System ?? {};
@@ -358,12 +320,11 @@ export function parseWevtutil4226(text: string): Parsed<Event4226[]> {
     const time = Date.parse(String(((sys.TimeCreated ?? {}) as Record<string, unknown>)["@SystemTime"] ?? ""));
     const recordId = Number(sys.EventRecordID);
     if (!Number.isFinite(time) || !Number.isSafeInteger(recordId) || !Number.isFinite(id)) {
-      skipped++;
-      firstSkipped ??= JSON.stringify(ev).slice(0, 120);
+      log.skip(JSON.stringify(ev));
       continue;
     }
     if ((id & 0xffff) !== 4226) continue;
     out.push({ recordId, timeWall: time, provider });
   }
-  return { value: out, skipped, ...(firstSkipped === undefined ? {} : { firstSkipped }), unknownStates: [] };
+  return log.result(out);
 }

@@ -16,7 +16,8 @@ import type { SocketRow, SocketSnapshot } from "../../core/socket-table.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ReadOptions, SocketRead, SocketReader } from "../polling-source.js";
 import { type ToolRunner, runTool } from "../tools.js";
-import { type Parsed, parseNetTcpConnectionJson, parseNetstatAno, parseTasklistCsv, parseWevtutil4226 } from "./parse.js";
+import { noteSkipped } from "../parsed.js";
+import { parseNetTcpConnectionJson, parseNetstatAno, parseTasklistCsv, parseWevtutil4226 } from "./parse.js";
 
 export interface WindowsReaderOptions {
   run?: ToolRunner;
@@ -121,7 +122,7 @@ export class WindowsReader implements SocketReader {
     return read;
   }
 
-  async #powershell(allStates: boolean): Promise<Parsed<ReturnType<typeof parseNetTcpConnectionJson>["value"]>> {
+  async #powershell(allStates: boolean): Promise<ReturnType<typeof parseNetTcpConnectionJson>> {
     const { stdout } = await this.#run("powershell", ["-NoProfile", "-NonInteractive", "-Command", powerShellScript(allStates)]);
     const parsed = parseNetTcpConnectionJson(stdout, this.#nowWall());
     if (parsed.skipped > 0 && parsed.value.rows.length === 0 && stdout.trim() !== "") {
@@ -151,15 +152,5 @@ export class WindowsReader implements SocketReader {
       source: `Windows Event 4226 (${e.provider || "Tcpip"})`,
       recordId: e.recordId,
     }));
-  }
-}
-
-/** Adds a warning for skipped lines and unknown (localized) state words. */
-export function noteSkipped(parsed: Parsed<unknown>, what: string, warnings: string[]): void {
-  if (parsed.skipped > 0) warnings.push(`skipped ${parsed.skipped} unreadable line(s) of ${what}: "${parsed.firstSkipped ?? ""}"`);
-  if (parsed.unknownStates.length > 0) {
-    warnings.push(
-      `${what} printed state words halfopen does not know (${parsed.unknownStates.join(", ")}); on a non-English Windows some SYN_SENT rows may be missed`,
-    );
   }
 }
