@@ -59,7 +59,7 @@ describe("HalfOpenLimiter in the netns lab", { skip }, () => {
   after(() => destroyLab(lab));
 
   async function witnessed(spec: Record<string, unknown>): Promise<{ done: Done; watch: WatchProcess; ss: { max: number; polls: number }; pid: number }> {
-    const watch = new WatchProcess(["--interval", "0", "--quiet", "0.3", "--limit", "10", "--comm", String(spec.title)]);
+    const watch = new WatchProcess(["--interval", "0.5", "--quiet", "0.3", "--limit", "10", "--comm", String(spec.title)]);
     try {
       await watch.waitFor((l) => l.type === "start");
       const ssPoll = pollSynSent(lab);
@@ -83,9 +83,14 @@ describe("HalfOpenLimiter in the netns lab", { skip }, () => {
     const stop = watch.lines.find((l) => l.type === "stop") as JsonLine;
     const mine = (stop.processes as { pid: number; attempts: number }[]).find((p) => p.pid === pid);
     assert.equal(mine?.attempts, 200);
-    // ss inside the namespace agrees.
+    // The exact witness of the peak: the monitor's per-period maximum, in kernel order.
+    const peaks = watch.lines.filter((l) => l.type === "summary").map((l) => Number(l.maxHalfOpen));
+    assert.ok(peaks.length >= 5, `${peaks.length} summaries`);
+    assert.ok(Math.max(...peaks) <= 10 && Math.max(...peaks) >= 5, `the monitor saw at most ${Math.max(...peaks)} half-open`);
+    // ss inside the namespace sees the same load. Its netlink dump is not atomic (a socket closed
+    // during the dump and one opened after it can both be counted), so it is not the upper bound.
     assert.ok(ss.polls >= 5, `ss polled ${ss.polls} times`);
-    assert.ok(ss.max <= 10 && ss.max >= 5, `ss saw at most ${ss.max} SYN_SENT`);
+    assert.ok(ss.max >= 5, `ss saw at most ${ss.max} SYN_SENT`);
     // 200 / 10 slots × 200 ms each: at least 4 s.
     assert.ok(done.elapsedMs >= 3900, `took ${Math.round(done.elapsedMs)} ms`);
   });
