@@ -43,6 +43,26 @@ export const ErrorCodes = {
   TOOL_MISSING: "HALFOPEN_TOOL_MISSING",
   /** A tool a source runs failed, timed out, or printed nothing halfopen can read. Exit code 1. */
   TOOL_FAILED: "HALFOPEN_TOOL_FAILED",
+  /** The incident database does not exist yet (nothing was stored at that path). Exit code 1. */
+  DB_MISSING: "HALFOPEN_DB_MISSING",
+  /** The incident database file is corrupt, or is not a halfopen database. Exit code 1. */
+  DB_CORRUPT: "HALFOPEN_DB_CORRUPT",
+  /** The incident database cannot be written: read-only file, directory or file system. Exit code 1. */
+  DB_READONLY: "HALFOPEN_DB_READONLY",
+  /** The disk (or quota) holding the incident database is full. Exit code 1. */
+  DB_FULL: "HALFOPEN_DB_FULL",
+  /** The database was written by a newer halfopen (its schema version is unknown here). Exit code 1. */
+  DB_VERSION: "HALFOPEN_DB_VERSION",
+  /** Any other database failure (locked too long, I/O error). Exit code 1. */
+  DB_FAILED: "HALFOPEN_DB_FAILED",
+  /** No incident with that id, or no process with that pid. Exit code 1. */
+  NOT_FOUND: "HALFOPEN_NOT_FOUND",
+  /** halfopen refused an action because it would be unsafe (PID 1, itself, its parent, a reused PID). Exit code 1. */
+  REFUSED: "HALFOPEN_REFUSED",
+  /** An action needs confirmation: stdin is not a terminal and --yes was not given. Exit code 2. */
+  NEEDS_CONFIRMATION: "HALFOPEN_NEEDS_CONFIRMATION",
+  /** The kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY is off), so `close` cannot work. Exit code 3. */
+  UNSUPPORTED: "HALFOPEN_UNSUPPORTED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -64,6 +84,16 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_CONNECT_TIMEOUT: 1,
   HALFOPEN_TOOL_MISSING: 3,
   HALFOPEN_TOOL_FAILED: 1,
+  HALFOPEN_DB_MISSING: 1,
+  HALFOPEN_DB_CORRUPT: 1,
+  HALFOPEN_DB_READONLY: 1,
+  HALFOPEN_DB_FULL: 1,
+  HALFOPEN_DB_VERSION: 1,
+  HALFOPEN_DB_FAILED: 1,
+  HALFOPEN_NOT_FOUND: 1,
+  HALFOPEN_REFUSED: 1,
+  HALFOPEN_NEEDS_CONFIRMATION: 2,
+  HALFOPEN_UNSUPPORTED: 3,
 };
 
 /** Base class of every error halfopen throws on purpose. */

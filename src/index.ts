@@ -23,7 +23,7 @@ export { SnapshotDiffer, UNKNOWN_OWNER_PID } from "./core/snapshot-diff.js";
 export { OUTCOMES, type Attempt, type Outcome, type OutcomeCounts } from "./core/attempt.js";
 export { SynSentTracker, type SynSentTrackerOptions, type ProcessHalfOpen } from "./core/tracker.js";
 export { IncidentRecorder, DEFAULT_INCIDENT_BOUNDS, type IncidentBounds, type IncidentReport, type IncidentProcess, type AttemptSample } from "./core/incident.js";
-export { HalfOpenMonitor, type HalfOpenMonitorOptions, type MonitorOutput, type MonitorSummary, type MonitorTotals, type ProcessTotals } from "./core/monitor.js";
+export { HalfOpenMonitor, type HalfOpenMonitorOptions, type MonitorOutput, type MonitorSummary, type MonitorTotals, type MonitorCounters, type ProcessTotals } from "./core/monitor.js";
 export type { ConnectionSource, SourceStats } from "./platform/types.js";
 export { selectSource, openWatchSource, selectReader, makeReader, defaultReaderName, SOURCE_NAMES, type SourceName, type ReaderName, type SelectOptions, type OpenedSource } from "./platform/select.js";
 export { PollingSource, type PollingSourceOptions, type SocketReader, type SocketRead, type ReadOptions } from "./platform/polling-source.js";

@@ -14,7 +14,7 @@ export function clock(wallMs: number): string {
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
 }
 
-function seconds(ms: number): string {
+export function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
 
@@ -81,9 +81,13 @@ function destinationsLine(to: string[], distinct: number): string {
 
 /** The block printed when an incident closes. */
 export function formatIncident(i: IncidentReport): string {
-  const lines: string[] = [];
   const end = i.endedAtWall ?? i.startedAtWall + i.durationMs;
-  lines.push(`${clock(end)} INCIDENT ${i.id} closed after ${seconds(i.durationMs)}: peak ${i.peak} half-open (limit ${i.limit})`);
+  return [`${clock(end)} INCIDENT ${i.id} closed after ${seconds(i.durationMs)}: peak ${i.peak} half-open (limit ${i.limit})`, ...incidentBody(i)].join("\n");
+}
+
+/** An incident's lines after its title: counts, OS events, the process table, destinations. */
+export function incidentBody(i: IncidentReport): string[] {
+  const lines: string[] = [];
   const dests = `${i.distinctDestinations}${i.destinationsCapped ? "+" : ""} destinations`;
   lines.push(fit(`  ${i.attempts} attempts to ${dests} on ${plural(i.distinctHosts, "host")}: ${outcomesText(i.outcomes)}`, 79));
   if (i.lostEvents > 0) lines.push(`  WARNING: ${i.lostEvents} events lost while open; counts are lower bounds`);
@@ -103,7 +107,7 @@ export function formatIncident(i: IncidentReport): string {
   if (i.otherProcesses > 0) lines.push(`  ... and ${plural(i.otherProcesses, "more process", "more processes")}`);
   const top = i.topDestinations.map((d) => `${d.address.includes(":") ? `[${d.address}]` : d.address}:${d.port} x${d.attempts}`);
   if (top.length > 0) lines.push(joinFitting(`  top destinations: ${top[0]}`, top.slice(1), ", "));
-  return lines.join("\n");
+  return lines;
 }
 
 /** An OS limit event (Windows 4226) that came while no incident was open. */

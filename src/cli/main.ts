@@ -7,6 +7,8 @@
 import { Command, CommanderError } from "commander";
 import { HalfOpenError } from "../errors.js";
 import { VERSION } from "../version.js";
+import { registerActions } from "./act.js";
+import { registerIncidents } from "./incidents.js";
 import { registerLs } from "./ls.js";
 import { registerWatch } from "./watch.js";
 
@@ -18,6 +20,8 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerWatch(program);
   registerLs(program);
+  registerIncidents(program);
+  registerActions(program);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -2,6 +2,7 @@
  * Parsers for command-line values, shared by every command. Each throws a
  * HalfOpenError BAD_USAGE (exit code 2) that names the option and the value.
  */
+import { isIP } from "node:net";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { SOURCE_NAMES, type SourceName } from "../platform/select.js";
 
@@ -38,4 +39,24 @@ export function parseSourceOption(v: string): SourceName {
     throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --source "${v}": expected one of ${SOURCE_NAMES.join(", ")}`);
   }
   return v as SourceName;
+}
+
+/** `ADDR`, `ADDR:PORT`, `[V6]:PORT` or a bare IPv6 address (`--dst`). */
+export function parseDestination(v: string): { address: string; port: number | undefined } {
+  const bad = () => new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --dst "${v}": expected an address, ADDRESS:PORT or [IPv6]:PORT`);
+  let address = v.trim();
+  let port: number | undefined;
+  const bracket = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(address);
+  if (bracket) {
+    address = bracket[1] ?? "";
+    if (bracket[2] !== undefined) port = Number(bracket[2]);
+  } else if (/^[\d.]+:\d+$/.test(address)) {
+    const i = address.lastIndexOf(":");
+    port = Number(address.slice(i + 1));
+    address = address.slice(0, i);
+  }
+  if (isIP(address) === 0 || (port !== undefined && (port < 1 || port > 65_535))) throw bad();
+  // The WHATWG URL parser writes IPv6 in the compressed form the socket table uses.
+  if (isIP(address) === 6) address = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  return { address, port };
 }

@@ -63,6 +63,18 @@ export interface ProcessTotals {
   exitedAt?: number;
 }
 
+/** Counters since the monitor started (see `counters()`). */
+export interface MonitorCounters {
+  halfOpen: number;
+  attempts: number;
+  /** Attempts that ended, by outcome (`pending` is 0 here). */
+  ended: OutcomeCounts;
+  lostEvents: number;
+  osLimitEvents: number;
+  incidents: number;
+  incidentOpen: boolean;
+}
+
 export interface MonitorTotals {
   attempts: number;
   outcomes: OutcomeCounts;
@@ -222,6 +234,37 @@ export class HalfOpenMonitor {
     this.#periodMax = this.tracker.halfOpen;
     this.#periodLost = 0;
     return s;
+  }
+
+  /** Run counters without the per-process list: cheap enough for every metrics scrape. */
+  counters(): MonitorCounters {
+    return {
+      halfOpen: this.tracker.halfOpen,
+      attempts: this.#attempts,
+      ended: { ...this.#outcomes, pending: 0 },
+      lostEvents: this.#lost,
+      osLimitEvents: this.#osEvents,
+      incidents: this.#incidents,
+      incidentOpen: this.#incident !== undefined,
+    };
+  }
+
+  /**
+   * Half-open attempts now, summed per process name: the `top` largest names,
+   * then everything else as one `other` entry (omitted when zero). Bounds the
+   * label values a metrics system sees, whatever names processes choose.
+   */
+  halfOpenByName(top: number): { name: string; halfOpen: number; other?: true }[] {
+    const byName = new Map<string, number>();
+    for (const p of this.tracker.perProcess()) {
+      const name = this.#perProcess.get(p.processKey)?.name ?? "?";
+      byName.set(name, (byName.get(name) ?? 0) + p.halfOpen);
+    }
+    const sorted = [...byName].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const rows: { name: string; halfOpen: number; other?: true }[] = sorted.slice(0, top).map(([name, halfOpen]) => ({ name, halfOpen }));
+    const rest = sorted.slice(top).reduce((n, [, v]) => n + v, 0);
+    if (rest > 0) rows.push({ name: "other", halfOpen: rest, other: true });
+    return rows;
   }
 
   /** Totals since the monitor started; per process, most attempts first. */

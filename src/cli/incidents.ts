@@ -1,0 +1,123 @@
+/**
+ * `halfopen incidents`: the history `watch` stored. `list` (the default)
+ * filters by time, process name and pid; `show ID` prints one incident in
+ * full, and with `--kill` ends its top process once confirmed, only if that
+ * pid still belongs to the same process (same start time). Reads the
+ * database read-only, so it works while `watch` is writing.
+ */
+import type { Command } from "commander";
+import { parseTimePoint } from "../core/duration.js";
+import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { SIGNALS, assertKillable } from "../platform/actions.js";
+import { isAlive } from "../platform/process-identity.js";
+import type { IncidentStore, StoredIncident } from "../store/incident-store.js";
+import { type KillOptions, killConfirmed, parseSignal } from "./act.js";
+import { formatIncidentCsv, formatIncidentList, formatIncidentShow } from "./format-incidents.js";
+import { collect, parseIntOption, parseSecondsOption } from "./options.js";
+
+interface ListOptions {
+  db?: string;
+  since?: string;
+  until?: string;
+  comm?: string[];
+  pid?: number[];
+  limit: number;
+  json?: boolean;
+  csv?: boolean;
+}
+
+interface ShowOptions extends Partial<KillOptions> {
+  db?: string;
+  json?: boolean;
+  kill?: boolean;
+}
+
+async function openReadOnly(db: string | undefined): Promise<IncidentStore> {
+  const { IncidentStore, defaultDbPath } = await import("../store/incident-store.js");
+  return IncidentStore.open({ path: db ?? defaultDbPath(), readonly: true, isRunAlive: isAlive });
+}
+
+/** A stored incident as JSON: the report, with the database id in `id`. */
+export function incidentJson(s: StoredIncident): object {
+  return { ...s.report, id: s.id, state: s.state, runId: s.runId, runIncident: s.runIncident, hostname: s.hostname, source: s.source };
+}
+
+const LIST_EXAMPLE = `
+Example:
+  $ sudo halfopen incidents --since 1d
+      ID STARTED        DURATION PEAK/LIMIT  TRIES PROCESS           STATE
+      17 11-21 08:01:02    10.0s      50/10     50 scan[4242]        closed
+  $ sudo halfopen incidents show 17
+
+--since and --until take a duration ago (90s, 15m, 1h, 2d, 1w) or an ISO
+date or date-time (2026-11-21, 2026-11-21T08:00, 2026-11-21T08:00Z).
+Exit codes: 0 ok, 1 no database or a database error, 2 bad usage.`;
+
+export function registerIncidents(program: Command): void {
+  const incidents = program
+    .command("incidents")
+    .description("the incident history watch stored: list, show one in full, end its culprit");
+  incidents
+    .command("list", { isDefault: true })
+    .description("list stored incidents, newest first")
+    .option("--db <path>", "incident database (default: the one watch writes)")
+    .option("--since <when>", "only incidents that started at or after this (1h, 2d, 2026-11-21T08:00)")
+    .option("--until <when>", "only incidents that started at or before this")
+    .option("-c, --comm <name>", "only incidents naming a process with this name (repeat or comma-separate)", collect((s: string) => s))
+    .option("-p, --pid <pid>", "only incidents naming this pid (repeat or comma-separate)", collect(parseIntOption("--pid", 1)))
+    .option("-n, --limit <n>", "at most this many (0: all)", parseIntOption("--limit", 0), 50)
+    .option("--json", "write one JSON object: { incidents: [...] } with every field")
+    .option("--csv", "write CSV, one row per incident")
+    .addHelpText("after", LIST_EXAMPLE)
+    .action(async (opts: ListOptions) => {
+      if (opts.json && opts.csv) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --json and --csv together: choose one");
+      const now = Date.now();
+      const since = opts.since === undefined ? undefined : parseTimePoint("--since", opts.since, now);
+      const until = opts.until === undefined ? undefined : parseTimePoint("--until", opts.until, now);
+      if (since !== undefined && until !== undefined && since > until) {
+        throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --since "${opts.since}" with --until "${opts.until}": the start is after the end`);
+      }
+      const store = await openReadOnly(opts.db);
+      try {
+        const list = store.list({
+          ...(since === undefined ? {} : { since }),
+          ...(until === undefined ? {} : { until }),
+          ...(opts.comm ? { comm: opts.comm } : {}),
+          ...(opts.pid ? { pid: opts.pid } : {}),
+          ...(opts.limit > 0 ? { limit: opts.limit } : {}),
+        });
+        if (opts.json) process.stdout.write(`${JSON.stringify({ type: "incidents", db: store.path, incidents: list.map(incidentJson) })}\n`);
+        else if (opts.csv) process.stdout.write(formatIncidentCsv(list));
+        else process.stdout.write(`${formatIncidentList(list)}\n`);
+      } finally {
+        store.close();
+      }
+    });
+  incidents
+    .command("show")
+    .description("one incident in full: processes, command lines, destinations, sampled attempts")
+    .argument("<id>", "incident id (from the list)", parseIntOption("<id>", 1))
+    .option("--db <path>", "incident database (default: the one watch writes)")
+    .option("--json", "write the incident as one JSON object")
+    .option("--kill", "end the incident's top process, if that pid still belongs to it (asks first)")
+    .option("-y, --yes", "with --kill: do not ask (required when stdin is not a terminal)")
+    .option("-s, --signal <name>", `with --kill: signal (${SIGNALS.join(", ")})`, parseSignal, "TERM")
+    .option("--wait <seconds>", "with --kill: wait this long for the process to exit", parseSecondsOption("--wait", 0, 600), 5)
+    .action(async (id: number, opts: ShowOptions) => {
+      const store = await openReadOnly(opts.db);
+      let incident: StoredIncident | undefined;
+      try {
+        incident = store.get(id);
+      } finally {
+        store.close();
+      }
+      if (!incident) throw new HalfOpenError(ErrorCodes.NOT_FOUND, `No incident ${id} in ${store.path} ("halfopen incidents" lists them)`);
+      if (opts.json) process.stdout.write(`${JSON.stringify(incidentJson(incident))}\n`);
+      else process.stdout.write(`${formatIncidentShow(incident)}\n`);
+      if (!opts.kill) return;
+      const top = incident.report.processes.find((p) => !p.exited);
+      if (!top) throw new HalfOpenError(ErrorCodes.NOT_FOUND, `Every process of incident ${id} has exited; nothing to end`);
+      const target = assertKillable(top.pid, { name: top.name, ...(top.startTime === undefined ? {} : { startTime: top.startTime }) }, true);
+      await killConfirmed(target, { yes: opts.yes ?? false, signal: opts.signal ?? "TERM", wait: opts.wait ?? 5, ...(opts.json ? { json: true } : {}) }, ` (top process of incident ${id}, peak ${top.peakHalfOpen} half-open)`);
+    });
+}

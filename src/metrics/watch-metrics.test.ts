@@ -1,0 +1,100 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { HalfOpenMonitor } from "../core/monitor.js";
+import { burst, closed, proc } from "../../test/support/events.js";
+import { WatchMetrics, labelValue, serveMetrics } from "./watch-metrics.js";
+
+function sample(text: string, name: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+test("gauges read the monitor at scrape time; counters advance by what happened between scrapes", async () => {
+  const monitor = new HalfOpenMonitor({ limit: 10, quietMs: 0 });
+  const metrics = new WatchMetrics({ monitor, source: "tracefs", mode: "exact", processMetrics: false });
+  let { body } = await metrics.render();
+  assert.equal(sample(body, "halfopen_half_open"), 0);
+  assert.equal(sample(body, "halfopen_half_open_limit"), 10);
+  assert.match(body, /halfopen_connect_outcomes_total\{outcome="refused"\} 0/, "every outcome series exists from the start");
+  const events = burst(0, proc(4242, "scan"), 30);
+  for (const e of events) monitor.handle(e);
+  ({ body } = await metrics.render());
+  assert.equal(sample(body, "halfopen_half_open"), 30);
+  assert.equal(sample(body, "halfopen_connect_attempts_total"), 30);
+  assert.equal(sample(body, "halfopen_incidents_total"), 1);
+  assert.equal(sample(body, "halfopen_incident_open"), 1);
+  assert.match(body, /halfopen_process_half_open\{name="scan"\} 30/);
+  for (const e of events.slice(0, 25)) monitor.handle(closed(50, e.sock, false));
+  monitor.tick(60);
+  ({ body } = await metrics.render());
+  assert.equal(sample(body, "halfopen_half_open"), 5);
+  assert.match(body, /halfopen_connect_outcomes_total\{outcome="aborted"\} 25/);
+  assert.equal(sample(body, "halfopen_incident_open"), 0);
+  ({ body } = await metrics.render());
+  assert.equal(sample(body, "halfopen_connect_attempts_total"), 30, "a second scrape adds nothing");
+});
+
+test("process-name labels are bounded: the top N names and one 'other'; control characters removed", async () => {
+  const monitor = new HalfOpenMonitor({ limit: 1000 });
+  for (let i = 0; i < 25; i++) for (const e of burst(i * 100, proc(100 + i, `w${String(i).padStart(2, "0")}`), i + 1)) monitor.handle(e);
+  for (const e of burst(5000, proc(999, "evil\x1b[2J\nname"), 40)) monitor.handle(e);
+  const metrics = new WatchMetrics({ monitor, source: "procfs", mode: "polling", topNames: 5, processMetrics: false });
+  const { body } = await metrics.render();
+  const series = body.split("\n").filter((l) => l.startsWith("halfopen_process_half_open{"));
+  assert.deepEqual(series, [
+    'halfopen_process_half_open{name="evil[2Jname"} 40',
+    'halfopen_process_half_open{name="w24"} 25',
+    'halfopen_process_half_open{name="w23"} 24',
+    'halfopen_process_half_open{name="w22"} 23',
+    'halfopen_process_half_open{name="w21"} 22',
+    `halfopen_process_half_open{name="other"} ${Array.from({ length: 21 }, (_, i) => i + 1).reduce((a, b) => a + b)}`,
+  ]);
+  assert.equal(labelValue("\x00\x01"), "?");
+  assert.equal(labelValue("a".repeat(100)).length, 64);
+});
+
+test("OpenMetrics when the scraper asks for it, the Prometheus text format otherwise", async () => {
+  const metrics = new WatchMetrics({ monitor: new HalfOpenMonitor(), source: "tracefs", mode: "exact", processMetrics: false });
+  const om = await metrics.render("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5");
+  assert.match(om.contentType, /^application\/openmetrics-text/);
+  assert.match(om.body, /# EOF\n?$/);
+  assert.match(om.body, /# TYPE halfopen_connect_attempts counter\nhalfopen_connect_attempts_total 0/);
+  const text = await metrics.render("text/plain");
+  assert.match(text.contentType, /^text\/plain; version=0\.0\.4/);
+  assert.doesNotMatch(text.body, /# EOF/);
+  assert.match(text.body, /# TYPE halfopen_connect_attempts_total counter/, "rendering OpenMetrics first does not rename the text format's counters");
+});
+
+test("the HTTP server answers /metrics, 404 elsewhere, 405 for other methods, and names a port in use", async () => {
+  const metrics = new WatchMetrics({ monitor: new HalfOpenMonitor(), source: "tracefs", mode: "exact" });
+  const server = await serveMetrics(metrics, "127.0.0.1", 0);
+  const port = (server.address() as { port: number }).port;
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(r.status, 200);
+    const body = await r.text();
+    assert.match(body, /halfopen_half_open 0/);
+    assert.match(body, /process_cpu_user_seconds_total/, "default process metrics");
+    assert.equal((await fetch(`http://127.0.0.1:${port}/nope`)).status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`, { method: "POST" })).status, 405);
+    await assert.rejects(serveMetrics(metrics, "127.0.0.1", port), (e: unknown) => (e as { code?: string }).code === "HALFOPEN_BAD_USAGE" && /in use/.test((e as Error).message));
+  } finally {
+    server.close();
+  }
+});
+
+const promtool = spawnSync("promtool", ["--version"]).status === 0;
+const noPromtool = promtool ? undefined : "needs promtool (Debian package prometheus)";
+if (noPromtool && process.env.CI) throw new Error(`promtool test cannot run under CI: ${noPromtool}; .ci/run must install it`);
+if (noPromtool) console.log(`# SKIP promtool check metrics: ${noPromtool}`);
+
+test("promtool check metrics accepts the exposition, hostile names included", { skip: noPromtool }, async () => {
+  const monitor = new HalfOpenMonitor({ limit: 2 });
+  for (const e of burst(0, proc(1, 'a"b\\c\nd'), 5)) monitor.handle(e);
+  const metrics = new WatchMetrics({ monitor, source: "tracefs", mode: "exact", store: () => ({ failures: 1, unstored: 1 }) });
+  const { body } = await metrics.render();
+  const r = spawnSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8" });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.equal(`${r.stdout}${r.stderr}`.trim(), "", "no lint warnings");
+});

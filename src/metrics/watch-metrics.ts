@@ -1,0 +1,227 @@
+/**
+ * Fleet monitoring for `halfopen watch --metrics-port N`: prom-client
+ * metrics served on `/metrics`, in OpenMetrics when the scraper asks for it
+ * (Prometheus does) and in the Prometheus text format otherwise (curl,
+ * promtool). Values are read from the monitor at scrape time, so a scrape
+ * costs nothing between scrapes.
+ *
+ * Label cardinality is bounded: per-name gauges carry the `topNames` largest
+ * process names and one `other`; names are chosen by the processes (malware
+ * included), so control characters are removed and length is capped.
+ *
+ * Needs: a TCP listening socket (node:http). Binds 127.0.0.1 unless told.
+ */
+import { createServer, type Server } from "node:http";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { OUTCOMES, emptyOutcomeCounts } from "../core/attempt.js";
+import type { HalfOpenMonitor } from "../core/monitor.js";
+import { ErrorCodes, HalfOpenError } from "../errors.js";
+
+export interface WatchMetricsOptions {
+  monitor: HalfOpenMonitor;
+  source: string;
+  /** "exact" (tracefs) or "polling". */
+  mode: "exact" | "polling";
+  /** Process names exported one by one; the rest are summed as "other". Default 20. */
+  topNames?: number;
+  /** Unstored incidents and store failures, when the store is on. */
+  store?: () => { failures: number; unstored: number };
+  /** Default process metrics (CPU, memory, event loop). Default true. */
+  processMetrics?: boolean;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** A process name as a label value: no control characters, at most 64 characters, never empty. */
+export function labelValue(name: string): string {
+  const clean = name.replace(CONTROL, "").slice(0, 64);
+  return clean === "" ? "?" : clean;
+}
+
+const LINT_FAILING_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
+/** The registries (OpenMetrics and Prometheus text) holding halfopen's metrics. */
+export class WatchMetrics {
+  readonly openMetrics = new Registry<"application/openmetrics-text; version=1.0.0; charset=utf-8">();
+  readonly text = new Registry();
+
+  constructor(options: WatchMetricsOptions) {
+    this.openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    // One set of metric objects per registry: prom-client renames a counter
+    // in place when it renders OpenMetrics, so the two cannot share them.
+    for (const registry of [this.openMetrics, this.text] as Registry[]) define(registry, options);
+  }
+
+  /** The exposition for an HTTP Accept header: OpenMetrics when asked for, else the Prometheus text format. */
+  async render(accept = ""): Promise<{ contentType: string; body: string }> {
+    const registry = /application\/openmetrics-text/i.test(accept) ? this.openMetrics : this.text;
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  }
+}
+
+/** Registers halfopen's metrics in one registry; each reads the monitor when scraped. */
+function define(registry: Registry, options: WatchMetricsOptions): void {
+  const registers = [registry];
+  const { monitor } = options;
+  const top = options.topNames ?? 20;
+  let last = monitor.counters();
+  const lastEnded = { ...emptyOutcomeCounts() };
+  let lastStore = { failures: 0, unstored: 0 };
+  const counters = () => {
+    last = monitor.counters();
+    return last;
+  };
+  // Counters are advanced by the difference since the previous scrape.
+  const advance = (c: Counter, now: number, before: number, labels?: Record<string, string>) => {
+    if (now <= before) return;
+  if (labels) c.inc(labels, now - before);
+  else c.inc(now - before);
+  };
+  let attemptsSeen = 0;
+  let incidentsSeen = 0;
+  let lostSeen = 0;
+  let osSeen = 0;
+
+  new Gauge({
+    name: "halfopen_half_open",
+    help: "Outbound TCP connect attempts half-open (SYN_SENT) now, host-wide, after --pid/--comm filters",
+    registers,
+    collect() {
+      this.set(counters().halfOpen);
+    },
+  });
+  new Gauge({ name: "halfopen_half_open_limit", help: "The half-open limit watch compares against (--limit)", registers }).set(monitor.limit);
+  new Gauge({
+    name: "halfopen_process_half_open",
+    help: `Half-open attempts now per process name: the ${top} largest names, the rest summed as name="other"`,
+    labelNames: ["name"],
+    registers,
+    collect() {
+      this.reset();
+      for (const row of monitor.halfOpenByName(top)) this.set({ name: row.other ? "other" : labelValue(row.name) }, row.halfOpen);
+    },
+  });
+  new Counter({
+    name: "halfopen_connect_attempts_total",
+    help: "Outbound TCP connect attempts seen",
+    registers,
+    collect() {
+      advance(this, counters().attempts, attemptsSeen);
+      attemptsSeen = last.attempts;
+    },
+  });
+  const outcomes = OUTCOMES.filter((o) => o !== "pending");
+  const outcomeCounter = new Counter({
+    name: "halfopen_connect_outcomes_total",
+    help: "Connect attempts that ended, by outcome: established, refused, timeout, aborted (closed by the process), unknown (end not seen)",
+    labelNames: ["outcome"],
+    registers,
+    collect() {
+      const now = counters().ended;
+      for (const o of outcomes) {
+        advance(this, now[o], lastEnded[o], { outcome: o });
+        lastEnded[o] = now[o];
+      }
+    },
+  });
+  // Every outcome series exists from the first scrape (a rate over a series that appears later misses its first step).
+  for (const o of outcomes) outcomeCounter.inc({ outcome: o }, 0);
+  new Counter({
+    name: "halfopen_incidents_total",
+    help: "Incidents: episodes of the host's half-open count above the limit",
+    registers,
+    collect() {
+      advance(this, counters().incidents, incidentsSeen);
+      incidentsSeen = last.incidents;
+    },
+  });
+  new Gauge({
+    name: "halfopen_incident_open",
+    help: "1 while an incident is open",
+    registers,
+    collect() {
+      this.set(counters().incidentOpen ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: "halfopen_events_lost_total",
+    help: "Events the source dropped (tracefs ring buffer overflow); counts are lower bounds when this rises",
+    registers,
+    collect() {
+      advance(this, counters().lostEvents, lostSeen);
+      lostSeen = last.lostEvents;
+    },
+  });
+  new Counter({
+    name: "halfopen_os_limit_events_total",
+    help: "The OS's own half-open limit events seen (Windows Event 4226)",
+    registers,
+    collect() {
+      advance(this, counters().osLimitEvents, osSeen);
+      osSeen = last.osLimitEvents;
+    },
+  });
+  new Gauge({
+    name: "halfopen_source_info",
+    help: "The connection source watch reads (value 1); mode exact (every attempt) or polling (may miss short ones)",
+    labelNames: ["source", "mode"],
+    registers,
+  }).set({ source: options.source, mode: options.mode }, 1);
+  if (options.store) {
+    const store = options.store;
+    new Counter({
+      name: "halfopen_store_failures_total",
+      help: "Writes to the incident database that failed (disk full, read-only, ...); the incidents are kept in memory and retried",
+      registers,
+      collect() {
+        const now = store();
+        advance(this, now.failures, lastStore.failures);
+        lastStore = now;
+      },
+    });
+    new Gauge({
+      name: "halfopen_incidents_unstored",
+      help: "Incidents held in memory because the database could not take them",
+      registers,
+      collect() {
+        this.set(store().unstored);
+      },
+    });
+  }
+  if (options.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    // Gauges named *_total: promtool's linter rejects them, and they say little about halfopen.
+    for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
+  }
+}
+
+/** Serve `/metrics` on host:port. Resolves once listening; the error names the address when it cannot bind. */
+export async function serveMetrics(metrics: WatchMetrics, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    if (path !== "/metrics") {
+      res.writeHead(path === "/" ? 200 : 404, { "content-type": "text/plain; charset=utf-8" }).end(path === "/" ? "halfopen: metrics are at /metrics\n" : "not found\n");
+      return;
+    }
+    metrics.render(req.headers.accept).then(
+      ({ contentType, body }) => {
+        res.writeHead(200, { "content-type": contentType }).end(req.method === "HEAD" ? undefined : body);
+      },
+      (e: unknown) => {
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`${(e as Error).message}\n`);
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) => {
+      reject(new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot serve metrics on ${host}:${port}: ${e.code === "EADDRINUSE" ? "the port is in use" : e.code === "EACCES" ? "no permission to bind it" : e.message}`));
+    });
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,428 @@
+/**
+ * The incident history: an embedded SQLite database (better-sqlite3, built
+ * from source) in WAL mode, so `halfopen incidents` reads while `watch`
+ * writes. One row per incident holds the full report as JSON (with its
+ * bounded sample of attempts: at most `samplesPerProcess` per process), and
+ * the processes it names are indexed for `--comm` and `--pid`.
+ *
+ * - Schema migrations are numbered (`PRAGMA user_version`) and run in a
+ *   transaction each; a database from a newer halfopen is refused, never
+ *   altered. `application_id` marks the file as ours, so an unrelated SQLite
+ *   file passed to `--db` is refused instead of gaining tables.
+ * - Every write commits with `synchronous=FULL`: an incident `watch` reports
+ *   as stored survives `kill -9` and a power cut.
+ * - Retention: closed incidents older than `maxAgeMs` are deleted, then the
+ *   oldest closed ones until the file's live pages fit `maxBytes`; freed
+ *   pages go back to the file system (`auto_vacuum=INCREMENTAL`).
+ * - SQLite failures become HalfOpenErrors with stable codes (DB_CORRUPT,
+ *   DB_READONLY, DB_FULL, DB_VERSION, DB_MISSING, DB_FAILED).
+ *
+ * Needs: fs (creates the directory). Not part of the pure core.
+ */
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join } from "node:path";
+import Database from "better-sqlite3";
+import type { IncidentReport } from "../core/incident.js";
+import { ErrorCodes, HalfOpenError } from "../errors.js";
+
+/** "HOPN": marks a SQLite file as a halfopen incident database. */
+export const APPLICATION_ID = 0x484f504e;
+
+/** Schema migrations; index + 1 is the `user_version` each one produces. Never edit a released one: append. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE runs (
+     id INTEGER PRIMARY KEY,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     pid INTEGER NOT NULL,
+     pid_start_time INTEGER,
+     hostname TEXT NOT NULL,
+     source TEXT NOT NULL,
+     half_open_limit INTEGER NOT NULL,
+     version TEXT NOT NULL
+   );
+   CREATE TABLE incidents (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     run_id INTEGER NOT NULL REFERENCES runs(id),
+     run_incident INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     half_open_limit INTEGER NOT NULL,
+     peak INTEGER NOT NULL,
+     attempts INTEGER NOT NULL,
+     trigger_pid INTEGER NOT NULL,
+     trigger_name TEXT NOT NULL,
+     report TEXT NOT NULL,
+     updated_at INTEGER NOT NULL,
+     UNIQUE (run_id, run_incident)
+   );
+   CREATE INDEX incidents_started_at ON incidents(started_at);
+   CREATE TABLE incident_processes (
+     incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+     process_key TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     start_time INTEGER,
+     uid INTEGER,
+     attempts INTEGER NOT NULL,
+     peak_half_open INTEGER NOT NULL,
+     PRIMARY KEY (incident_id, process_key)
+   ) WITHOUT ROWID;
+   CREATE INDEX incident_processes_name ON incident_processes(name);
+   CREATE INDEX incident_processes_pid ON incident_processes(pid);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface RetentionPolicy {
+  /** Closed incidents that ended longer ago than this are deleted. Default 30 days. */
+  maxAgeMs: number;
+  /** The oldest closed incidents are deleted until the live data fits. Default 256 MiB. */
+  maxBytes: number;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { maxAgeMs: 30 * 86_400_000, maxBytes: 256 * 1024 * 1024 };
+
+export interface RunInfo {
+  startedAt: number;
+  pid: number;
+  pidStartTime?: number;
+  hostname: string;
+  source: string;
+  limit: number;
+  version: string;
+}
+
+/** An incident as stored. `state` "interrupted": left open by a watch that is no longer running. */
+export interface StoredIncident {
+  id: number;
+  runId: number;
+  runIncident: number;
+  state: "open" | "closed" | "interrupted";
+  hostname: string;
+  source: string;
+  report: IncidentReport;
+}
+
+export interface IncidentFilter {
+  /** Incidents that started at or after this (ms since the epoch). */
+  since?: number;
+  /** Incidents that started at or before this. */
+  until?: number;
+  comm?: string[];
+  pid?: number[];
+  /** Newest first, at most this many. */
+  limit?: number;
+}
+
+export interface StoreOpenOptions {
+  path: string;
+  /** Open for reading only (`halfopen incidents`); the file must exist. */
+  readonly?: boolean;
+  retention?: Partial<RetentionPolicy>;
+  /** Tells whether a run's process still runs (for "interrupted"). Default: assume it does. */
+  isRunAlive?: (pid: number, startTime?: number) => boolean;
+  /** How long to wait for another connection's write lock. Default 5000 ms. */
+  busyTimeoutMs?: number;
+  /** Run `PRAGMA quick_check` when opening for writing. Default true. */
+  check?: boolean;
+}
+
+/** Where the database lives when `--db` is not given. */
+export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, uid = process.geteuid?.(), platform = process.platform): string {
+  if (env.HALFOPEN_DB) return env.HALFOPEN_DB;
+  if (platform === "win32") return join(env.LOCALAPPDATA ?? join(homedir(), "AppData", "Local"), "halfopen", "incidents.db");
+  if (uid === 0) return "/var/lib/halfopen/incidents.db";
+  const state = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");
+  return join(state, "halfopen", "incidents.db");
+}
+
+/** Turns a SQLite or fs failure into a HalfOpenError with a stable code. */
+export function storeError(e: unknown, path: string, action: string): HalfOpenError {
+  if (e instanceof HalfOpenError) return e;
+  const code = String((e as { code?: unknown }).code ?? "");
+  const message = (e as Error)?.message ?? String(e);
+  const say = (c: (typeof ErrorCodes)[keyof typeof ErrorCodes], what: string) => new HalfOpenError(c, `Cannot ${action} ${path}: ${what} (${message})`, { cause: e });
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) return say(ErrorCodes.DB_CORRUPT, "the file is corrupt or is not a SQLite database; move it aside (nothing was changed) or use --db");
+  if (code.startsWith("SQLITE_READONLY") || code === "EROFS" || code === "EACCES" || code === "EPERM") return say(ErrorCodes.DB_READONLY, "it cannot be written (read-only file, directory or file system, or no permission)");
+  if (code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT") return say(ErrorCodes.DB_FULL, "the disk is full");
+  if (code.startsWith("SQLITE_CANTOPEN")) return say(ErrorCodes.DB_READONLY, "the file or its directory cannot be opened (permissions, or a read-only file system)");
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return say(ErrorCodes.DB_FAILED, "another process kept the database locked");
+  return say(ErrorCodes.DB_FAILED, "the database failed");
+}
+
+interface IncidentRow {
+  id: number;
+  run_id: number;
+  run_incident: number;
+  state: "open" | "closed";
+  report: string;
+  hostname: string;
+  source: string;
+  run_pid: number;
+  pid_start_time: number | null;
+  run_ended_at: number | null;
+}
+
+export class IncidentStore {
+  readonly path: string;
+  readonly retention: RetentionPolicy;
+  readonly #db: Database.Database;
+  readonly #isRunAlive: (pid: number, startTime?: number) => boolean;
+  readonly #aliveCache = new Map<number, boolean>();
+
+  private constructor(path: string, db: Database.Database, options: StoreOpenOptions) {
+    this.path = path;
+    this.#db = db;
+    this.retention = { ...DEFAULT_RETENTION, ...options.retention };
+    this.#isRunAlive = options.isRunAlive ?? (() => true);
+  }
+
+  /** Open (creating the file and directory when writing) and migrate. */
+  static open(options: StoreOpenOptions): IncidentStore {
+    const path = options.path;
+    if (options.readonly && !existsSync(path)) {
+      throw new HalfOpenError(ErrorCodes.DB_MISSING, `No incident database at ${path}: "halfopen watch" has not stored anything there yet (use --db PATH${process.geteuid?.() === 0 ? "" : ", or sudo to read the one root's watch writes in /var/lib/halfopen"})`);
+    }
+    let db: Database.Database | undefined;
+    try {
+      if (!options.readonly) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      try {
+        db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 5000 });
+        if (options.readonly) db.pragma("schema_version"); // a WAL file opens lazily: fail here, not later
+      } catch (e) {
+        if (!options.readonly || !String((e as { code?: unknown }).code).startsWith("SQLITE_CANTOPEN")) throw e;
+        db?.close();
+        db = IncidentStore.#snapshot(path);
+      }
+      const store = new IncidentStore(path, db, options);
+      store.#prepare(options);
+      return store;
+    } catch (e) {
+      db?.close();
+      throw storeError(e, path, options.readonly ? "read the incident database" : "open the incident database");
+    }
+  }
+
+  /**
+   * A WAL database on a read-only file system (a forensic copy, a read-only
+   * mount) cannot be opened in place: SQLite needs to create its -shm file.
+   * Read a copy into memory instead, marked as a rollback-journal file (header
+   * bytes 18-19), which is how SQLite reads a checkpointed WAL database.
+   * Frames still in a -wal file are not included; watch checkpoints on exit.
+   */
+  static #snapshot(path: string): Database.Database {
+    if (statSync(path).size > 1024 * 1024 * 1024) throw Object.assign(new Error("the file is over 1 GiB"), { code: "SQLITE_CANTOPEN" });
+    const bytes = readFileSync(path);
+    if (bytes.length >= 100 && bytes.toString("latin1", 0, 16) === "SQLite format 3\0" && bytes[18] === 2) {
+      bytes[18] = 1;
+      bytes[19] = 1;
+    }
+    return new Database(bytes, { readonly: true });
+  }
+
+  #prepare(options: StoreOpenOptions): void {
+    const db = this.#db;
+    const appId = db.pragma("application_id", { simple: true }) as number;
+    const version = db.pragma("user_version", { simple: true }) as number;
+    const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n;
+    if (appId !== APPLICATION_ID && (tables > 0 || version > 0)) {
+      throw new HalfOpenError(ErrorCodes.DB_CORRUPT, `${this.path} is a SQLite database, but not a halfopen one (application_id ${appId}); halfopen will not change it. Use another --db`);
+    }
+    if (version > SCHEMA_VERSION) {
+      throw new HalfOpenError(ErrorCodes.DB_VERSION, `${this.path} has schema version ${version}, written by a newer halfopen; this one knows up to ${SCHEMA_VERSION}. Upgrade halfopen (the file was not changed)`);
+    }
+    if (options.readonly) {
+      if (version < SCHEMA_VERSION) {
+        throw new HalfOpenError(ErrorCodes.DB_VERSION, `${this.path} has schema version ${version}; run "halfopen watch" once with this version to migrate it to ${SCHEMA_VERSION}`);
+      }
+      return;
+    }
+    if (tables === 0) db.pragma("auto_vacuum = INCREMENTAL"); // only takes effect on an empty file
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("journal_size_limit = 4194304");
+    if (options.check !== false && tables > 0) {
+      const result = db.pragma("quick_check", { simple: true });
+      if (result !== "ok") throw new HalfOpenError(ErrorCodes.DB_CORRUPT, `${this.path} failed SQLite's integrity check (${String(result)}); move it aside (nothing was changed) or use --db`);
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[v] ?? "");
+        db.pragma(`application_id = ${APPLICATION_ID}`);
+        db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  get schemaVersion(): number {
+    return this.#db.pragma("user_version", { simple: true }) as number;
+  }
+
+  /** Record a watch run; incidents belong to it. */
+  beginRun(run: RunInfo): number {
+    return this.#write("record the watch run in", () => {
+      const r = this.#db
+        .prepare("INSERT INTO runs (started_at, pid, pid_start_time, hostname, source, half_open_limit, version) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .run(run.startedAt, run.pid, run.pidStartTime ?? null, run.hostname, run.source, run.limit, run.version);
+      return Number(r.lastInsertRowid);
+    });
+  }
+
+  endRun(runId: number, endedAt: number): void {
+    this.#write("close the watch run in", () => {
+      this.#db.prepare("UPDATE runs SET ended_at = ? WHERE id = ?").run(endedAt, runId);
+    });
+  }
+
+  /**
+   * Insert or update an incident of a run (keyed by the run's own incident
+   * number). Returns the database id, which `halfopen incidents show` takes.
+   * Committed (fsync'd) when this returns.
+   */
+  saveIncident(runId: number, report: IncidentReport, nowWall = Date.now()): number {
+    return this.#write("store an incident in", () =>
+      this.#db.transaction(() => {
+        const values = {
+          runId,
+          runIncident: report.id,
+          state: report.state,
+          startedAt: Math.round(report.startedAtWall),
+          endedAt: report.endedAtWall === undefined ? null : Math.round(report.endedAtWall),
+          limit: report.limit,
+          peak: report.peak,
+          attempts: report.attempts,
+          triggerPid: report.trigger.pid,
+          triggerName: report.trigger.name,
+          report: JSON.stringify(report),
+          now: nowWall,
+        };
+        // Not an upsert: INSERT ... ON CONFLICT would spend an AUTOINCREMENT id on every update.
+        const existing = this.#db.prepare("SELECT id FROM incidents WHERE run_id = ? AND run_incident = ?").get(runId, report.id) as { id: number } | undefined;
+        let row: { id: number };
+        if (existing) {
+          this.#db
+            .prepare("UPDATE incidents SET state = @state, ended_at = @endedAt, peak = @peak, attempts = @attempts, report = @report, updated_at = @now WHERE id = @id")
+            .run({ ...values, id: existing.id });
+          row = existing;
+        } else {
+          row = this.#db
+            .prepare(
+              `INSERT INTO incidents (run_id, run_incident, state, started_at, ended_at, half_open_limit, peak, attempts, trigger_pid, trigger_name, report, updated_at)
+               VALUES (@runId, @runIncident, @state, @startedAt, @endedAt, @limit, @peak, @attempts, @triggerPid, @triggerName, @report, @now) RETURNING id`,
+            )
+            .get(values) as { id: number };
+        }
+        this.#db.prepare("DELETE FROM incident_processes WHERE incident_id = ?").run(row.id);
+        const insert = this.#db.prepare(
+          "INSERT OR IGNORE INTO incident_processes (incident_id, process_key, pid, name, start_time, uid, attempts, peak_half_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        for (const p of report.processes) insert.run(row.id, p.processKey, p.pid, p.name, p.startTime ?? null, p.uid ?? null, p.attempts, p.peakHalfOpen);
+        return row.id;
+      }).immediate(),
+    );
+  }
+
+  /** Incidents matching the filter, newest first. */
+  list(filter: IncidentFilter = {}): StoredIncident[] {
+    const where: string[] = [];
+    const params: Record<string, unknown> = {};
+    if (filter.since !== undefined) {
+      where.push("i.started_at >= @since");
+      params.since = filter.since;
+    }
+    if (filter.until !== undefined) {
+      where.push("i.started_at <= @until");
+      params.until = filter.until;
+    }
+    if (filter.comm && filter.comm.length > 0) {
+      where.push("EXISTS (SELECT 1 FROM incident_processes p WHERE p.incident_id = i.id AND p.name IN (SELECT value FROM json_each(@comm)))");
+      params.comm = JSON.stringify(filter.comm);
+    }
+    if (filter.pid && filter.pid.length > 0) {
+      where.push("EXISTS (SELECT 1 FROM incident_processes p WHERE p.incident_id = i.id AND p.pid IN (SELECT value FROM json_each(@pid)))");
+      params.pid = JSON.stringify(filter.pid);
+    }
+    params.limit = filter.limit ?? -1;
+    const sql = `${SELECT_INCIDENT} ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY i.started_at DESC, i.id DESC LIMIT @limit`;
+    return this.#read(() => (this.#db.prepare(sql).all(params) as IncidentRow[]).map((r) => this.#incident(r)));
+  }
+
+  get(id: number): StoredIncident | undefined {
+    return this.#read(() => {
+      const row = this.#db.prepare(`${SELECT_INCIDENT} WHERE i.id = ?`).get(id) as IncidentRow | undefined;
+      return row ? this.#incident(row) : undefined;
+    });
+  }
+
+  count(): number {
+    return this.#read(() => (this.#db.prepare("SELECT count(*) AS n FROM incidents").get() as { n: number }).n);
+  }
+
+  /** Bytes the database's live pages take (what `maxBytes` bounds). */
+  usedBytes(): number {
+    const pageSize = this.#db.pragma("page_size", { simple: true }) as number;
+    const pages = this.#db.pragma("page_count", { simple: true }) as number;
+    const free = this.#db.pragma("freelist_count", { simple: true }) as number;
+    return (pages - free) * pageSize;
+  }
+
+  /** Apply the retention policy; returns how many incidents were deleted. */
+  enforceRetention(nowWall = Date.now()): number {
+    return this.#write("apply retention to", () => {
+      let deleted = this.#db.prepare("DELETE FROM incidents WHERE state = 'closed' AND ended_at < ?").run(nowWall - this.retention.maxAgeMs).changes;
+      const oldest = this.#db.prepare("DELETE FROM incidents WHERE id IN (SELECT id FROM incidents WHERE state = 'closed' ORDER BY started_at, id LIMIT ?)");
+      for (let round = 0; round < 64 && this.usedBytes() > this.retention.maxBytes; round++) {
+        const closed = (this.#db.prepare("SELECT count(*) AS n FROM incidents WHERE state = 'closed'").get() as { n: number }).n;
+        if (closed === 0) break;
+        deleted += oldest.run(Math.max(1, Math.ceil(closed / 10))).changes;
+      }
+      if (deleted > 0) {
+        this.#db.prepare("DELETE FROM runs WHERE ended_at IS NOT NULL AND id NOT IN (SELECT DISTINCT run_id FROM incidents)").run();
+        this.#db.pragma("incremental_vacuum");
+      }
+      return deleted;
+    });
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #incident(r: IncidentRow): StoredIncident {
+    let state: StoredIncident["state"] = r.state;
+    if (state === "open" && (r.run_ended_at !== null || !this.#runAlive(r.run_id, r.run_pid, r.pid_start_time ?? undefined))) state = "interrupted";
+    return { id: r.id, runId: r.run_id, runIncident: r.run_incident, state, hostname: r.hostname, source: r.source, report: JSON.parse(r.report) as IncidentReport };
+  }
+
+  #runAlive(runId: number, pid: number, startTime?: number): boolean {
+    let alive = this.#aliveCache.get(runId);
+    if (alive === undefined) {
+      alive = this.#isRunAlive(pid, startTime);
+      this.#aliveCache.set(runId, alive);
+    }
+    return alive;
+  }
+
+  #write<T>(action: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(e, this.path, action);
+    }
+  }
+
+  #read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(e, this.path, "read the incident database");
+    }
+  }
+}
+
+const SELECT_INCIDENT = `SELECT i.id, i.run_id, i.run_incident, i.state, i.report, r.hostname, r.source, r.pid AS run_pid, r.pid_start_time, r.ended_at AS run_ended_at
+  FROM incidents i JOIN runs r ON r.id = i.run_id`;
