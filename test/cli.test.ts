@@ -59,3 +59,115 @@ test("ls --json always has a processes array, even with nothing half-open", () =
   assert.equal(typeof j.hostHalfOpen, "number");
   assert.equal(j.source, "procfs");
 });
+
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { IncidentStore } from "../src/store/incident-store.js";
+import { makeIncident } from "./support/incidents.js";
+import { proc } from "./support/events.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "halfopen-cli-"));
+
+function noStack(stderr: string): void {
+  assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+}
+
+test("incidents: bad --since, --until and combinations exit 2 with a stable code", () => {
+  for (const [args, pattern] of [
+    [["incidents", "--since", "yesterday"], /Cannot use --since "yesterday": expected a duration ago/],
+    [["incidents", "--until", "2026-13-40"], /Cannot use --until "2026-13-40"/],
+    [["incidents", "--since", "1h", "--until", "2h"], /the start is after the end/],
+    [["incidents", "--json", "--csv"], /--json and --csv together/],
+    [["incidents", "show", "x"], /Cannot use <id> "x"/],
+    [["watch", "--retain", "forever"], /Cannot use --retain "forever"/],
+    [["watch", "--metrics-port", "70000"], /Cannot use --metrics-port "70000"/],
+    [["kill", "1", "--signal", "USR9"], /Cannot use --signal "USR9"/],
+    [["close", "1", "--dst", "not-an-ip"], /Cannot use --dst "not-an-ip"/],
+  ] as const) {
+    const r = cli(...args, "--db", join(tmp, "unused.db"));
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.match(r.stderr, /\[HALFOPEN_BAD_USAGE\]/);
+    noStack(r.stderr);
+  }
+});
+
+test("incidents: a missing, a corrupt and a foreign database each get their own code and exit 1", () => {
+  const missing = cli("incidents", "--db", join(tmp, "nothing-here.db"));
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /No incident database at .*nothing-here\.db.*\[HALFOPEN_DB_MISSING\]/);
+  const garbage = join(tmp, "garbage.db");
+  writeFileSync(garbage, "GIF89a not sqlite at all ".repeat(100));
+  const corrupt = cli("incidents", "--db", garbage);
+  assert.equal(corrupt.status, 1);
+  assert.match(corrupt.stderr, /corrupt or is not a SQLite database.*\[HALFOPEN_DB_CORRUPT\]/);
+  noStack(corrupt.stderr);
+  const show = cli("incidents", "show", "1", "--db", garbage);
+  assert.equal(show.status, 1);
+  assert.match(show.stderr, /HALFOPEN_DB_CORRUPT/);
+});
+
+test("incidents: list, CSV, JSON and show read what was stored; an unknown id is NOT_FOUND", () => {
+  const db = join(tmp, "history.db");
+  const store = IncidentStore.open({ path: db });
+  const run = store.beginRun({ startedAt: Date.now(), pid: 1, hostname: "lab", source: "tracefs", limit: 10, version: "test" });
+  const now = Date.now();
+  const a = store.saveIncident(run, makeIncident(proc(4242, "scan", { cmdline: ["./scan", "198.18.0.0/15"] }), 30, now - 7_200_000));
+  const b = store.saveIncident(run, { ...makeIncident(proc(666, "=x\x1b[2J|calc"), 12, now - 60_000), id: 2 });
+  store.close();
+  const list = cli("incidents", "--db", db);
+  assert.equal(list.status, 0, list.stderr);
+  const lines = list.stdout.trimEnd().split("\n");
+  assert.equal(lines.length, 3);
+  assert.ok(lines.every((l) => l.length <= 80), list.stdout);
+  assert.match(lines[1] ?? "", new RegExp(`^\\s+${b} .* 12 .*\\\\x1b\\[2J`), "newest first; escape shown, not sent");
+  assert.match(lines[2] ?? "", new RegExp(`^\\s+${a} .* 30 scan\\[4242\\]`));
+  assert.ok(!list.stdout.includes("\x1b"), "no raw escape reaches the terminal");
+  const recent = cli("incidents", "--db", db, "--since", "1h", "--json");
+  const json = JSON.parse(recent.stdout) as { incidents: { id: number; attempts: number; processes: { name: string }[] }[] };
+  assert.deepEqual(json.incidents.map((i) => [i.id, i.attempts]), [[b, 12]]);
+  const byComm = JSON.parse(cli("incidents", "--db", db, "--comm", "scan", "--json").stdout) as typeof json;
+  assert.deepEqual(byComm.incidents.map((i) => i.id), [a]);
+  const csv = cli("incidents", "--db", db, "--csv").stdout.split("\n");
+  assert.match(csv[0] ?? "", /^id,state,started,ended,duration_s,limit,peak,attempts,/);
+  assert.ok((csv[1] ?? "").includes(",'=x\x1b[2J|calc,"), "a formula-looking name is neutralized in CSV");
+  const show = cli("incidents", "show", String(a), "--db", db);
+  assert.equal(show.status, 0, show.stderr);
+  assert.match(show.stdout, new RegExp(`^INCIDENT ${a} \\(closed\\): peak 30 half-open \\(limit 10\\)`));
+  assert.match(show.stdout, /cmd: \.\/scan 198\.18\.0\.0\/15/);
+  assert.match(show.stdout, /sampled attempts:\n {2}scan\[4242\], 10 of 30/);
+  assert.ok(show.stdout.split("\n").every((l) => l.length <= 80));
+  const none = cli("incidents", "show", "999", "--db", db);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /No incident 999 .*\[HALFOPEN_NOT_FOUND\]/);
+});
+
+test("kill refuses PID 1 and its own parent, and without a terminal asks for --yes", async () => {
+  const init = cli("kill", "1", "--yes");
+  assert.equal(init.status, 1);
+  assert.match(init.stderr, /Will not end PID 1: PID 1 is init.*\[HALFOPEN_REFUSED\]/);
+  const parent = cli("kill", String(process.pid), "--yes");
+  assert.equal(parent.status, 1);
+  assert.match(parent.stderr, /halfopen's parent.*\[HALFOPEN_REFUSED\]/);
+  const sleeper = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+  try {
+    const r = cli("kill", String(sleeper.pid));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /stdin is not a terminal.*--yes.*\[HALFOPEN_NEEDS_CONFIRMATION\]/);
+    assert.equal(sleeper.exitCode, null);
+    assert.equal(sleeper.signalCode, null, "not signalled");
+    const yes = cli("kill", String(sleeper.pid), "--yes", "--json");
+    assert.equal(yes.status, 0, yes.stderr);
+    assert.deepEqual(JSON.parse(yes.stdout), { type: "kill", pid: sleeper.pid, name: "node", signal: "SIGTERM", result: "exited", waitedMs: (JSON.parse(yes.stdout) as { waitedMs: number }).waitedMs });
+    const [, signal] = (await once(sleeper, "exit")) as [number | null, string | null];
+    assert.equal(signal, "SIGTERM");
+  } finally {
+    sleeper.kill("SIGKILL");
+  }
+  const gone = cli("kill", "4194304", "--yes");
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /no process has PID 4194304.*\[HALFOPEN_NOT_FOUND\]/);
+});

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, spawnInLab, type Lab } from "./lab.js";
 import { CLI, REPO, runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { parse as parseCsv } from "csv-parse/sync";
@@ -103,10 +103,14 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
     // The clone may live where uid 65534 cannot read (/root): run a fresh build from a world-readable copy.
     dir = mkdtempSync("/tmp/halfopen-nonroot-");
     execFileSync(process.execPath, [`${REPO}node_modules/typescript/bin/tsc`, "-p", `${REPO}tsconfig.build.json`, "--outDir", `${dir}/dist`]);
-    for (const m of ["commander", "csv-parse", "csv-stringify"]) cpSync(`${REPO}node_modules/${m}`, `${dir}/node_modules/${m}`, { recursive: true });
+    // Every production dependency (better-sqlite3's native build included), as npm resolves them.
+    const prod = execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], { cwd: REPO, encoding: "utf8" }).split("\n").filter((p) => p.includes("/node_modules/"));
+    for (const p of prod) cpSync(p, `${dir}/node_modules/${p.slice(p.lastIndexOf("node_modules/") + "node_modules/".length)}`, { recursive: true });
+    mkdirSync(`${dir}/state`, { mode: 0o777 });
     cpSync(`${REPO}package.json`, `${dir}/package.json`);
     cpSync(`${REPO}test/integration/connector.mjs`, `${dir}/connector.mjs`);
     execFileSync("chmod", ["-R", "a+rX", dir]);
+    chmodSync(`${dir}/state`, 0o777); // where the unprivileged watch keeps its incident database
   });
   after(() => {
     destroyLab(lab);
@@ -124,7 +128,7 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
   });
 
   test("default watch says why it polls, and still names a culprit of the same user", async () => {
-    const w = new WatchProcess(["--poll", "0.2", "--interval", "0", "--quiet", "0.5"], [...asNobody, process.execPath, `${dir}/dist/cli/main.js`]);
+    const w = new WatchProcess(["--poll", "0.2", "--interval", "0", "--quiet", "0.5"], [...asNobody, process.execPath, `${dir}/dist/cli/main.js`], { HALFOPEN_DB: `${dir}/state/incidents.db` });
     try {
       const start = await w.waitFor((l) => l.type === "start");
       assert.equal(start.source, "procfs");
@@ -138,6 +142,7 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
       const pid = Number(/"pid":(\d+)/.exec(out)?.[1]);
       const procs = incident.processes as { pid: number; name: string; attempts: number; uid: number }[];
       assert.deepEqual(procs.map((p) => [p.pid, p.name, p.attempts, p.uid]), [[pid, "ho-nobody", 40, 65534]]);
+      assert.equal(incident.stored, true, "an unprivileged watch stores its incidents too");
     } finally {
       await w.stop();
     }

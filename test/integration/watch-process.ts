@@ -4,6 +4,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { spawnInLab, type Lab } from "./lab.js";
@@ -19,9 +22,17 @@ export class WatchProcess {
   stderr = "";
   readonly #waiters: { pred: (l: JsonLine) => boolean; resolve: (l: JsonLine) => void }[] = [];
 
+  /** The incident database this watch writes (a fresh temporary one unless HALFOPEN_DB is given). */
+  readonly db: string;
+
   /** `command` runs the CLI; default: this checkout's sources through tsx. */
-  constructor(args: string[], command: string[] = [process.execPath, "--import", "tsx", CLI]) {
-    this.child = spawn(command[0] as string, [...command.slice(1), "watch", "--json", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  constructor(args: string[], command: string[] = [process.execPath, "--import", "tsx", CLI], env: NodeJS.ProcessEnv = {}) {
+    this.db = env.HALFOPEN_DB ?? join(mkdtempSync(join(tmpdir(), "halfopen-test-")), "incidents.db");
+    this.child = spawn(command[0] as string, [...command.slice(1), "watch", "--json", ...args], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env, HALFOPEN_DB: this.db },
+    });
     this.child.stderr?.on("data", (d: Buffer) => {
       this.stderr += d.toString();
     });
@@ -55,7 +66,7 @@ export class WatchProcess {
 
   /** SIGINT (or the given signal), then wait for exit. */
   async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
     const exited = once(this.child, "exit");
     this.child.kill(signal);
     const [code] = (await exited) as [number | null];
@@ -63,7 +74,7 @@ export class WatchProcess {
   }
 
   async exitCode(): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
     const [code] = (await once(this.child, "exit")) as [number | null];
     return code;
   }
@@ -117,5 +128,7 @@ export async function runLabWorkload<Done>(lab: Lab, args: string[]): Promise<{ 
 /** Start the connector workload in the lab; resolves once its connects are issued. */
 export async function runConnector(lab: Lab, spec: ConnectorSpec): Promise<Connector> {
   const w = await runLabWorkload<{ results?: Record<string, string> }>(lab, [`${REPO}test/integration/connector.mjs`, JSON.stringify(spec)]);
-  return { pid: w.pid, done: w.done.then((d) => d.results ?? {}), exited: w.exited };
+  const done = w.done.then((d) => d.results ?? {});
+  done.catch(() => {}); // a test that kills the connector never awaits "done"
+  return { pid: w.pid, done, exited: w.exited };
 }
