@@ -102,7 +102,7 @@ export function registerActions(program: Command): void {
     .option("-s, --signal <name>", `signal: ${SIGNALS.join(", ")}`, parseSignal, "TERM")
     .option("--wait <seconds>", "wait this long for the process to exit", parseSecondsOption("--wait", 0, 600), 5)
     .option("--json", "write the result as one JSON object")
-    .addHelpText("after", "\nExample:\n  $ sudo halfopen kill 4242\n  End scan[4242], user root, 50 half-open now, ./scan 198.18.0.0/15 with SIGTERM? [y/N] y\n  halfopen: sent SIGTERM to scan[4242]; it exited after 0.01s\n\nExit codes: 0 ended, 1 refused, not found or still running, 2 bad usage or\nnot confirmed, 3 needs privileges.")
+    .addHelpText("after", "\nExample:\n  $ sudo halfopen kill 4242\n  End scan[4242], user root, 50 half-open now, ./scan with SIGTERM? [y/N] y\n  halfopen: sent SIGTERM to scan[4242]; it exited after 0.01s\n\nExit codes: 0 ended, 1 refused, not found or still running, 2 bad usage or\nnot confirmed, 3 needs privileges.")
     .action(async (pid: number, opts: KillOptions) => {
       const target = assertKillable(pid);
       await killConfirmed(target, opts);

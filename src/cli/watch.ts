@@ -34,7 +34,7 @@ export interface WatchOptions {
   poll: number;
   store: boolean;
   db?: string;
-  retain: number;
+  retain?: number;
   retainSize: number;
   metricsPort?: number;
   metricsHost: string;
@@ -48,8 +48,8 @@ Example:
   halfopen: watching outbound TCP connects with tracefs; limit 10 half-open
   08:01:02 INCIDENT 1 open, 11 > limit 10: scan[4242] -> 198.18.0.1:9
   08:01:12 INCIDENT 1 closed after 10.0s: peak 50 half-open (limit 10)
-    50 attempts to 50 destinations on 1 hosts; 0 est, 0 ref, 0 t/o, 0 abt, 50 pend
-    PID      USER     PROCESS          TRIES  PEAK   EST   REF   T/O  PEND EXIT
+    50 attempts to 50 destinations on 1 host: 0 est, 0 ref, 0 fail, 50 pend
+    PID      USER     PROCESS          TRIES  PEAK   EST   REF  FAIL  PEND EXIT
     4242     root     scan                50    50     0     0     0    50  yes
 
 Incidents are stored in /var/lib/halfopen/incidents.db (root) or
@@ -79,7 +79,7 @@ export function registerWatch(program: Command): void {
     .option("--max-age <seconds>", "end attempts with no end event after this long as unknown", parseSecondsOption("--max-age", 1, 86_400), 300)
     .option("--db <path>", "incident database (default: /var/lib/halfopen/incidents.db as root, else $XDG_STATE_HOME/halfopen/incidents.db)")
     .option("--no-store", "do not store incidents")
-    .option("--retain <duration>", "delete closed incidents older than this (e.g. 30d, 12h)", (v: string) => parseDuration("--retain", v), 30 * 86_400_000)
+    .option("--retain <duration>", "delete closed incidents older than this, e.g. 12h, 90d (default: 30d)", (v: string) => parseDuration("--retain", v))
     .option("--retain-size <MiB>", "delete the oldest closed incidents while the database holds more than this", parseIntOption("--retain-size", 1, 1_048_576), 256)
     .option("--metrics-port <port>", "serve Prometheus/OpenMetrics metrics on http://HOST:PORT/metrics", parseIntOption("--metrics-port", 0, 65_535))
     .option("--metrics-host <address>", "address the metrics server binds (0.0.0.0 or :: for every interface)", "127.0.0.1")
@@ -104,7 +104,7 @@ async function openStore(opts: WatchOptions, sourceName: string): Promise<StoreW
   const { StoreWriter } = await import("../store/store-writer.js");
   const path = opts.db ?? defaultDbPath();
   try {
-    const store = IncidentStore.open({ path, retention: { maxAgeMs: opts.retain, maxBytes: opts.retainSize * 1024 * 1024 }, isRunAlive: isAlive });
+    const store = IncidentStore.open({ path, retention: { maxAgeMs: opts.retain ?? 30 * 86_400_000, maxBytes: opts.retainSize * 1024 * 1024 }, isRunAlive: isAlive });
     const self = readIdentity(process.pid);
     return new StoreWriter(store, {
       startedAt: Date.now(),

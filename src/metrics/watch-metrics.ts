@@ -65,23 +65,28 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   const registers = [registry];
   const { monitor } = options;
   const top = options.topNames ?? 20;
-  let last = monitor.counters();
   const lastEnded = { ...emptyOutcomeCounts() };
-  let lastStore = { failures: 0, unstored: 0 };
-  const counters = () => {
-    last = monitor.counters();
-    return last;
-  };
+  const counters = () => monitor.counters();
   // Counters are advanced by the difference since the previous scrape.
   const advance = (c: Counter, now: number, before: number, labels?: Record<string, string>) => {
     if (now <= before) return;
-  if (labels) c.inc(labels, now - before);
-  else c.inc(now - before);
+    if (labels) c.inc(labels, now - before);
+    else c.inc(now - before);
   };
-  let attemptsSeen = 0;
-  let incidentsSeen = 0;
-  let lostSeen = 0;
-  let osSeen = 0;
+  /** A counter that follows a running total read at scrape time. */
+  const total = (name: string, help: string, read: () => number) => {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const now = read();
+        advance(this, now, seen);
+        seen = Math.max(seen, now);
+      },
+    });
+  };
 
   new Gauge({
     name: "halfopen_half_open",
@@ -102,15 +107,7 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
       for (const row of monitor.halfOpenByName(top)) this.set({ name: row.other ? "other" : labelValue(row.name) }, row.halfOpen);
     },
   });
-  new Counter({
-    name: "halfopen_connect_attempts_total",
-    help: "Outbound TCP connect attempts seen",
-    registers,
-    collect() {
-      advance(this, counters().attempts, attemptsSeen);
-      attemptsSeen = last.attempts;
-    },
-  });
+  total("halfopen_connect_attempts_total", "Outbound TCP connect attempts seen", () => counters().attempts);
   const outcomes = OUTCOMES.filter((o) => o !== "pending");
   const outcomeCounter = new Counter({
     name: "halfopen_connect_outcomes_total",
@@ -127,15 +124,7 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   });
   // Every outcome series exists from the first scrape (a rate over a series that appears later misses its first step).
   for (const o of outcomes) outcomeCounter.inc({ outcome: o }, 0);
-  new Counter({
-    name: "halfopen_incidents_total",
-    help: "Incidents: episodes of the host's half-open count above the limit",
-    registers,
-    collect() {
-      advance(this, counters().incidents, incidentsSeen);
-      incidentsSeen = last.incidents;
-    },
-  });
+  total("halfopen_incidents_total", "Incidents: episodes of the host's half-open count above the limit", () => counters().incidents);
   new Gauge({
     name: "halfopen_incident_open",
     help: "1 while an incident is open",
@@ -144,24 +133,8 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
       this.set(counters().incidentOpen ? 1 : 0);
     },
   });
-  new Counter({
-    name: "halfopen_events_lost_total",
-    help: "Events the source dropped (tracefs ring buffer overflow); counts are lower bounds when this rises",
-    registers,
-    collect() {
-      advance(this, counters().lostEvents, lostSeen);
-      lostSeen = last.lostEvents;
-    },
-  });
-  new Counter({
-    name: "halfopen_os_limit_events_total",
-    help: "The OS's own half-open limit events seen (Windows Event 4226)",
-    registers,
-    collect() {
-      advance(this, counters().osLimitEvents, osSeen);
-      osSeen = last.osLimitEvents;
-    },
-  });
+  total("halfopen_events_lost_total", "Events the source dropped (tracefs ring buffer overflow); counts are lower bounds when this rises", () => counters().lostEvents);
+  total("halfopen_os_limit_events_total", "The OS's own half-open limit events seen (Windows Event 4226)", () => counters().osLimitEvents);
   new Gauge({
     name: "halfopen_source_info",
     help: "The connection source watch reads (value 1); mode exact (every attempt) or polling (may miss short ones)",
@@ -170,16 +143,7 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   }).set({ source: options.source, mode: options.mode }, 1);
   if (options.store) {
     const store = options.store;
-    new Counter({
-      name: "halfopen_store_failures_total",
-      help: "Writes to the incident database that failed (disk full, read-only, ...); the incidents are kept in memory and retried",
-      registers,
-      collect() {
-        const now = store();
-        advance(this, now.failures, lastStore.failures);
-        lastStore = now;
-      },
-    });
+    total("halfopen_store_failures_total", "Writes to the incident database that failed (disk full, read-only, ...); the incidents are kept in memory and retried", () => store().failures);
     new Gauge({
       name: "halfopen_incidents_unstored",
       help: "Incidents held in memory because the database could not take them",
