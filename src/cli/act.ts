@@ -132,6 +132,6 @@ export function registerActions(program: Command): void {
         return;
       }
       assertKillable(pid, { name: target.name, ...(target.startTime === undefined ? {} : { startTime: target.startTime }) });
-      printClose(await closeHalfOpen(pid, opts.dst ? { dst: opts.dst } : {}), target.name, opts);
+      printClose(await closeHalfOpen(pid, opts.dst ? { dst: opts.dst } : {}, undefined, rows), target.name, opts);
     });
 }

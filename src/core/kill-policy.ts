@@ -17,6 +17,8 @@ export interface ProcessIdentity {
   startTime?: number;
   ppid?: number;
   uid?: number;
+  /** One-letter process state (Linux: "Z" is a zombie, already dead). */
+  state?: string;
 }
 
 export type KillCheck =

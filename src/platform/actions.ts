@@ -12,7 +12,6 @@
  * Needs: kill(2); for close, root (CAP_NET_ADMIN), iproute2's ss and
  * util-linux's nsenter.
  */
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Endpoint } from "../core/endpoint.js";
 import { type ProcessIdentity, checkKill } from "../core/kill-policy.js";
@@ -62,23 +61,11 @@ export async function endProcess(confirmed: ProcessIdentity, signal: SignalName,
   const started = Date.now();
   for (;;) {
     const now = readIdentity(confirmed.pid);
-    const gone = !now || (confirmed.startTime !== undefined && now.startTime !== confirmed.startTime) || stateOf(confirmed.pid) === "Z";
+    const gone = !now || (confirmed.startTime !== undefined && now.startTime !== confirmed.startTime) || now.state === "Z";
     const waited = Date.now() - started;
     if (gone) return { pid: confirmed.pid, name: confirmed.name, signal: `SIG${signal}`, result: "exited", waitedMs: waited };
     if (waited >= waitMs) return { pid: confirmed.pid, name: confirmed.name, signal: `SIG${signal}`, result: "running", waitedMs: waited };
     await sleep(Math.min(50, waitMs - waited));
-  }
-}
-
-/** The one-letter state of a Linux process ("Z" for a zombie), or undefined. */
-function stateOf(pid: number): string | undefined {
-  if (process.platform !== "linux") return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = stat.lastIndexOf(")");
-    return close < 0 ? undefined : stat.charAt(close + 2);
-  } catch {
-    return undefined;
   }
 }
 
@@ -131,11 +118,12 @@ export function ssKillArgs(rows: SocketRow[]): string[][] {
  * Destroy the half-open sockets of `pid` (matching the filter). Throws
  * UNSUPPORTED when the kernel destroyed none of them while they stayed.
  */
-export async function closeHalfOpen(pid: number, filter: CloseFilter = {}, run: ToolRunner = runTool): Promise<CloseResult> {
+export async function closeHalfOpen(pid: number, filter: CloseFilter = {}, run: ToolRunner = runTool, found?: SocketRow[]): Promise<CloseResult> {
   if (process.platform !== "linux") throw new HalfOpenError(ErrorCodes.UNSUPPORTED, "halfopen close works on Linux only (it uses the kernel's socket destroy); end the process instead with halfopen kill");
   if (process.geteuid?.() !== 0) throw new HalfOpenError(ErrorCodes.NEEDS_PRIVILEGES, "halfopen close needs root (CAP_NET_ADMIN) to destroy sockets; run it with sudo");
   const reader = new ProcfsReader();
-  const rows = await halfOpenSocketsOf(pid, filter, reader);
+  // `found`: the sockets the user just confirmed, so /proc is not read twice before acting.
+  const rows = found ?? (await halfOpenSocketsOf(pid, filter, reader));
   if (rows.length === 0) return { pid, found: 0, closed: 0, remaining: 0, sockets: [] };
   const ourNs = parseNamespaceLink(tryReadlink("/proc/self/ns/net") ?? "");
   const theirNs = parseNamespaceLink(tryReadlink(`/proc/${pid}/ns/net`) ?? "");

@@ -29,8 +29,11 @@ export function readIdentity(pid: number, procRoot = "/proc"): ProcessIdentity |
     const name = (tryRead(`${procRoot}/${pid}/comm`) ?? status.name).replace(/\n$/, "");
     const id: ProcessIdentity = { pid, name, ppid: status.ppid };
     if (status.uid >= 0) id.uid = status.uid;
-    const start = parseProcStatStartTime(tryRead(`${procRoot}/${pid}/stat`) ?? "");
+    const stat = tryRead(`${procRoot}/${pid}/stat`) ?? "";
+    const start = parseProcStatStartTime(stat);
     if (start !== undefined) id.startTime = start;
+    const close = stat.lastIndexOf(")");
+    if (close >= 0 && stat.length > close + 2) id.state = stat.charAt(close + 2);
     return id;
   }
   try {
