@@ -5,7 +5,7 @@
  */
 import { stringify } from "csv-stringify/sync";
 import type { StoredIncident } from "../store/incident-store.js";
-import { csvSafe } from "./format-ls.js";
+import { csvSafe } from "./format-csv.js";
 import { incidentBody, seconds } from "./format-watch.js";
 import { fit, forTerminal } from "./sanitize.js";
 

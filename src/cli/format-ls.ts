@@ -1,15 +1,16 @@
 /**
  * Output of `halfopen ls`: an 80-column table, JSON, or CSV. Every string a
- * process controls goes through forTerminal() on the terminal, and CSV cells
- * that a spreadsheet would run as a formula are neutralized. Pure.
+ * process controls goes through forTerminal() on the terminal (CSV: format-csv.ts).
+ * Pure.
  */
-import { stringify } from "csv-stringify/sync";
 import type { ProcessSockets } from "../core/socket-table.js";
 import { fit, forTerminal } from "./sanitize.js";
 
 export interface LsReport {
   type: "ls";
   source: string;
+  /** How the source read the table, when it has more than one way (procfs: sock_diag or proc_net_tcp). */
+  method?: string;
   /** ms since the epoch. */
   timeWall: number;
   allStates: boolean;
@@ -77,34 +78,4 @@ export function formatLsText(r: LsReport): string {
     }
   }
   return lines.join("\n");
-}
-
-/**
- * A cell a spreadsheet would evaluate as a formula (starting with =, +, @,
- * tab, CR, or - before a digit, "=", "(" or "+") gets a leading apostrophe.
- * A login shell's "-bash" is left alone.
- */
-export function csvSafe(value: string): string {
-  return /^([=+@\t\r]|-[\d=(+])/.test(value) ? `'${value}` : value;
-}
-
-export const CSV_COLUMNS = ["pid", "name", "user", "uid", "half_open", "total", "distinct_remotes", "oldest_age_ms", "max_retransmits", "remotes", "exe", "cmdline"] as const;
-
-/** One row per process, with a header. */
-export function formatLsCsv(r: LsReport): string {
-  const rows = r.processes.map((p) => [
-    p.pid ?? "",
-    csvSafe(p.name),
-    csvSafe(p.user ?? ""),
-    p.uid ?? "",
-    p.halfOpen,
-    p.total,
-    p.distinctRemotes,
-    p.oldestAgeMs === undefined ? "" : Math.round(p.oldestAgeMs),
-    p.maxRetransmits ?? "",
-    p.remotes.join(" "),
-    csvSafe(p.exe ?? ""),
-    csvSafe(p.cmdline?.join(" ") ?? ""),
-  ]);
-  return stringify([[...CSV_COLUMNS], ...rows]);
 }

@@ -4,13 +4,8 @@
  * outbound connect attempts in progress, grouped by process, largest first.
  */
 import type { Command } from "commander";
-import { groupByProcess } from "../core/socket-table.js";
-import { TcpState } from "../core/tcp-state.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { selectReader, type SourceName } from "../platform/select.js";
-import { type LsReport, formatLsCsv, formatLsText } from "./format-ls.js";
+import type { SourceName } from "../platform/source-names.js";
 import { collect, parseIntOption, parseSourceOption } from "./options.js";
-import { forTerminal } from "./sanitize.js";
 
 export interface LsOptions {
   allStates?: boolean;
@@ -34,6 +29,10 @@ Example:
   the SYN retransmissions it has made so far (Linux). Without root, sockets
   of other users' processes are counted with "owner unknown".
 
+  On Linux the table comes from the kernel's sock_diag through a helper
+  compiled at install, else from /proc/net/tcp (HALFOPEN_NATIVE=0 forces
+  it); --json says which in "method".
+
 Exit codes: 0 ok, 1 failure, 2 bad usage, 3 no source or tool.`;
 
 export function registerLs(program: Command): void {
@@ -49,37 +48,7 @@ export function registerLs(program: Command): void {
     .option("--sample <n>", "remote endpoints listed per process", parseIntOption("--sample", 0, 1000), 3)
     .addHelpText("after", LS_EXAMPLE)
     .action(async (opts: LsOptions) => {
+      const { runLs } = await import("./ls-run.js");
       await runLs(opts);
     });
-}
-
-/** Read the table once and print it. */
-export async function runLs(opts: LsOptions): Promise<void> {
-  if (opts.json && opts.csv) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --json and --csv together: choose one");
-  const reader = selectReader(opts.source ? { source: opts.source } : {});
-  await reader.probe();
-  const read = await reader.read(0, { allStates: opts.allStates ?? false });
-  const { rows, processes, warnings } = read.snapshot;
-  const hostHalfOpen = rows.filter((r) => r.state === TcpState.SYN_SENT).length;
-  const pids = opts.pid && opts.pid.length > 0 ? new Set(opts.pid) : undefined;
-  const comms = opts.comm && opts.comm.length > 0 ? new Set(opts.comm) : undefined;
-  const groups = groupByProcess(rows, processes, { allStates: opts.allStates ?? false, sampleSize: opts.sample }).filter(
-    (g) => (!pids || (g.pid !== undefined && pids.has(g.pid))) && (!comms || comms.has(g.name)),
-  );
-  const report: LsReport = {
-    type: "ls",
-    source: reader.name,
-    timeWall: Date.now(),
-    allStates: opts.allStates ?? false,
-    hostHalfOpen,
-    sockets: groups.reduce((n, g) => n + g.total, 0),
-    processes: groups,
-    warnings: [...reader.caveats, ...warnings],
-  };
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(report)}\n`);
-    return;
-  }
-  process.stdout.write(opts.csv ? formatLsCsv(report) : `${formatLsText(report)}\n`);
-  for (const w of report.warnings) process.stderr.write(`halfopen: note: ${forTerminal(w)}\n`);
 }

@@ -1,43 +1,29 @@
 #!/usr/bin/env node
 /**
- * halfopen command line. Maps HalfOpenError codes to exit codes
- * (0 ok, 1 failure, 2 bad usage, 3 needs privileges) and prints expected
- * failures as one line, without a stack trace.
+ * The `halfopen` executable. For `halfopen ls` on Linux it first starts, on
+ * other threads (native helper), the /proc fd walk that names socket owners
+ * and the sock_diag dump of this namespace, so they run while Node loads the
+ * rest of the CLI; then it runs the program (program.ts). If the options turn
+ * out to want something else, the reader does not take them.
  */
-import { Command, CommanderError } from "commander";
-import { HalfOpenError } from "../errors.js";
-import { VERSION } from "../version.js";
-import { registerActions } from "./act.js";
-import { registerIncidents } from "./incidents.js";
-import { registerLs } from "./ls.js";
-import { registerWatch } from "./watch.js";
+import { TcpState } from "../core/tcp-state.js";
+import { ALL_STATES_MASK, stateMask } from "../platform/linux/inet-diag.js";
+import { prefetchSocketScan } from "../platform/linux/native.js";
 
-export async function main(argv: string[]): Promise<number> {
-  const program = new Command("halfopen")
-    .description("which process is flooding this machine with half-open TCP connection attempts")
-    .version(VERSION)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  registerWatch(program);
-  registerLs(program);
-  registerIncidents(program);
-  registerActions(program);
-  try {
-    await program.parseAsync(argv);
-    return 0;
-  } catch (e) {
-    if (e instanceof HalfOpenError) {
-      process.stderr.write(`halfopen: ${e.message} [${e.code}]\n`);
-      return e.exitCode;
-    }
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
-      return 2;
-    }
-    throw e;
-  }
+/** `ls` reading /proc (the default on Linux, or --source procfs). */
+function lsReadsProc(argv: readonly string[]): boolean {
+  if (process.platform !== "linux" || argv[2] !== "ls") return false;
+  const i = argv.findIndex((a) => a === "--source" || a.startsWith("--source="));
+  if (i < 0) return true;
+  const arg = argv[i] as string;
+  return (arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[i + 1]) === "procfs";
 }
 
+if (lsReadsProc(process.argv)) {
+  const all = process.argv.some((a) => a === "--all-states" || /^-[a-z]*a[a-z]*$/.test(a));
+  prefetchSocketScan(all ? ALL_STATES_MASK : stateMask([TcpState.SYN_SENT]));
+}
+const { main } = await import("./program.js");
 main(process.argv).then(
   (code) => {
     process.exitCode = code;

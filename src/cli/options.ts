@@ -4,7 +4,7 @@
  */
 import { isIP } from "node:net";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { SOURCE_NAMES, type SourceName } from "../platform/select.js";
+import { SOURCE_NAMES, type SourceName } from "../platform/source-names.js";
 
 /** An integer within [min, max]. */
 export function parseIntOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {

@@ -11,6 +11,10 @@
  */
 
 /** What identifies a running process. `startTime` is in clock ticks since boot on Linux. */
+/** Signals `kill` may send. */
+export const SIGNALS = ["TERM", "KILL", "INT", "HUP", "QUIT"] as const;
+export type SignalName = (typeof SIGNALS)[number];
+
 export interface ProcessIdentity {
   pid: number;
   name: string;

@@ -83,6 +83,43 @@ export function selectRows(rows: readonly SocketRow[], allStates = false): Socke
   return rows.filter((r) => (allStates ? true : r.state === TcpState.SYN_SENT));
 }
 
+/** What groupByProcess sums for one process. */
+interface GroupTotals {
+  total: number;
+  halfOpen: number;
+  /** Count per kernel state number (sparse). */
+  states: number[];
+  /** address -> port -> count: no endpoint text is built for the thousands of rows a scanner has. */
+  remotes: Map<string, Map<number, number>>;
+  distinctRemotes: number;
+  /** The uid every socket shares; null when they differ. */
+  uid: number | null | undefined;
+  oldestAgeMs?: number;
+  maxRetransmits?: number;
+}
+
+/** More frequent first; ties by address text, then port number. */
+function remoteBefore(a: { address: string; port: number; n: number }, b: { address: string; port: number; n: number }): boolean {
+  return a.n !== b.n ? a.n > b.n : a.address !== b.address ? a.address < b.address : a.port < b.port;
+}
+
+/** The `k` most frequent remote endpoints, in order, without sorting them all. */
+function topRemotes(counts: ReadonlyMap<string, ReadonlyMap<number, number>>, k: number): Endpoint[] {
+  const top: { address: string; port: number; n: number }[] = [];
+  if (k <= 0) return [];
+  for (const [address, ports] of counts) {
+    for (const [port, n] of ports) {
+      const c = { address, port, n };
+      if (top.length === k && !remoteBefore(c, top[k - 1] as (typeof top)[number])) continue;
+      let i = top.length < k ? top.length : k - 1;
+      while (i > 0 && remoteBefore(c, top[i - 1] as (typeof top)[number])) i--;
+      top.splice(i, 0, c);
+      if (top.length > k) top.pop();
+    }
+  }
+  return top.map(({ address, port }) => ({ address, port }));
+}
+
 /**
  * Group rows by owning process, sorted by half-open count (then total, then
  * pid). Sockets without a known owner form one group with no pid, so they
@@ -94,55 +131,54 @@ export function groupByProcess(
   options: GroupOptions = {},
 ): ProcessSockets[] {
   const sampleSize = options.sampleSize ?? 3;
-  const groups = new Map<number | undefined, { rows: SocketRow[] }>();
-  for (const row of selectRows(rows, options.allStates)) {
-    const g = groups.get(row.pid);
-    if (g) g.rows.push(row);
-    else groups.set(row.pid, { rows: [row] });
+  const allStates = options.allStates ?? false;
+  // One pass, one accumulator per process: `ls` groups tens of thousands of rows.
+  const groups = new Map<number | undefined, GroupTotals>();
+  for (const r of rows) {
+    if (!allStates && r.state !== TcpState.SYN_SENT) continue;
+    let g = groups.get(r.pid);
+    if (!g) groups.set(r.pid, (g = { total: 0, halfOpen: 0, states: [], remotes: new Map(), distinctRemotes: 0, uid: undefined }));
+    g.total++;
+    g.states[r.state] = (g.states[r.state] ?? 0) + 1;
+    // The one uid all its sockets share; null once two differ.
+    if (r.uid !== undefined && g.uid !== null) g.uid = g.uid === undefined || g.uid === r.uid ? r.uid : null;
+    if (r.state === TcpState.SYN_SENT) {
+      g.halfOpen++;
+      if (r.retransmits !== undefined && !(r.retransmits <= (g.maxRetransmits ?? -1))) g.maxRetransmits = r.retransmits;
+    }
+    if (r.ageMs !== undefined && !(r.ageMs <= (g.oldestAgeMs ?? -1))) g.oldestAgeMs = r.ageMs;
+    if (r.state !== TcpState.LISTEN) {
+      const remote = r.remote; // read once: a row may build it on demand
+      let ports = g.remotes.get(remote.address);
+      if (!ports) g.remotes.set(remote.address, (ports = new Map()));
+      const n = ports.get(remote.port);
+      if (n === undefined) g.distinctRemotes++;
+      ports.set(remote.port, (n ?? 0) + 1);
+    }
   }
   const out: ProcessSockets[] = [];
   for (const [pid, g] of groups) {
     const info = pid === undefined ? undefined : processes.get(pid);
     const states: Record<string, number> = {};
-    const remoteCounts = new Map<string, number>();
-    let halfOpen = 0;
-    let oldest: number | undefined;
-    let maxRetransmits: number | undefined;
-    const uids = new Set<number>();
-    for (const r of g.rows) {
-      const s = tcpStateName(r.state);
-      states[s] = (states[s] ?? 0) + 1;
-      if (r.uid !== undefined) uids.add(r.uid);
-      if (r.state === TcpState.SYN_SENT) {
-        halfOpen++;
-        if (r.retransmits !== undefined) maxRetransmits = Math.max(maxRetransmits ?? 0, r.retransmits);
-      }
-      if (r.ageMs !== undefined) oldest = Math.max(oldest ?? 0, r.ageMs);
-      if (r.state !== TcpState.LISTEN) {
-        const remote = formatEndpoint(r.remote);
-        remoteCounts.set(remote, (remoteCounts.get(remote) ?? 0) + 1);
-      }
-    }
-    const remotes = [...remoteCounts.entries()]
-      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-      .slice(0, sampleSize)
-      .map(([r]) => r);
+    g.states.forEach((n, state) => {
+      states[tcpStateName(state)] = n;
+    });
     const group: ProcessSockets = {
       name: info?.name ?? (pid === undefined ? "(owner unknown)" : "?"),
-      halfOpen,
-      total: g.rows.length,
+      halfOpen: g.halfOpen,
+      total: g.total,
       states,
-      remotes,
-      distinctRemotes: remoteCounts.size,
+      remotes: topRemotes(g.remotes, sampleSize).map(formatEndpoint),
+      distinctRemotes: g.distinctRemotes,
     };
     if (pid !== undefined) group.pid = pid;
-    const uid = info?.uid ?? (uids.size === 1 ? [...uids][0] : undefined);
+    const uid = info?.uid ?? g.uid ?? undefined;
     if (uid !== undefined) group.uid = uid;
     if (info?.user) group.user = info.user;
     if (info?.exe) group.exe = info.exe;
     if (info?.cmdline) group.cmdline = info.cmdline;
-    if (oldest !== undefined) group.oldestAgeMs = oldest;
-    if (maxRetransmits !== undefined) group.maxRetransmits = maxRetransmits;
+    if (g.oldestAgeMs !== undefined) group.oldestAgeMs = g.oldestAgeMs;
+    if (g.maxRetransmits !== undefined) group.maxRetransmits = g.maxRetransmits;
     out.push(group);
   }
   return out.sort((a, b) => b.halfOpen - a.halfOpen || b.total - a.total || (a.pid ?? Infinity) - (b.pid ?? Infinity));

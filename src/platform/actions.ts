@@ -14,7 +14,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Endpoint } from "../core/endpoint.js";
-import { type ProcessIdentity, checkKill } from "../core/kill-policy.js";
+import { type ProcessIdentity, SIGNALS, type SignalName, checkKill } from "../core/kill-policy.js";
 import { type SocketRow } from "../core/socket-table.js";
 import { TcpState } from "../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
@@ -24,8 +24,7 @@ import { ProcfsReader } from "./linux/procfs-reader.js";
 import { readIdentity } from "./process-identity.js";
 import { type ToolRunner, runTool } from "./tools.js";
 
-export const SIGNALS = ["TERM", "KILL", "INT", "HUP", "QUIT"] as const;
-export type SignalName = (typeof SIGNALS)[number];
+export { SIGNALS, type SignalName };
 
 export interface EndResult {
   pid: number;

@@ -30,6 +30,8 @@ export interface SocketReader {
   readonly name: string;
   /** What this reader cannot see, said once. */
   readonly caveats: string[];
+  /** How the last read was made, where a reader has more than one way (procfs: "sock_diag" or "proc_net_tcp"). */
+  readonly method?: string;
   /** Check that the tools or files exist; throws HalfOpenError (TOOL_MISSING, ...) when not. */
   probe(): Promise<void>;
   /** One read of the socket table. `now` is the time stamped on the snapshot. */

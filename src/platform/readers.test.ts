@@ -155,7 +155,7 @@ test("watch on Linux: tracefs when it starts, /proc polling with the reason when
   const win = await openWatchSource({ platform: "win32", run: fakeRunner({ powershell: "", wevtutil: "" }, []) });
   assert.equal(win.source.name, "windows");
   win.source.stop();
-  assert.throws(() => selectReader({ source: "tracefs" }), /tracefs sees attempts as they start/);
-  assert.equal(selectReader({ platform: "darwin" }).name, "macos");
-  assert.throws(() => selectReader({ platform: "aix" }), /HALFOPEN_NO_SOURCE|supports Linux, Windows and macOS/);
+  await assert.rejects(selectReader({ source: "tracefs" }), /tracefs sees attempts as they start/);
+  assert.equal((await selectReader({ platform: "darwin" })).name, "macos");
+  await assert.rejects(selectReader({ platform: "aix" }), /HALFOPEN_NO_SOURCE|supports Linux, Windows and macOS/);
 });

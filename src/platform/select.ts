@@ -8,18 +8,18 @@
  *   - macOS: lsof (else netstat -anv).
  * `--source` forces one. `ls` reads the socket table, so it uses the
  * polling readers only.
+ *
+ * Each platform's modules are imported when chosen, so a command loads only
+ * its own OS's code (it shows in `halfopen ls` start-up time).
  */
 import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { ProcfsReader } from "./linux/procfs-reader.js";
-import { TracefsSource, type TracefsSourceOptions } from "./linux/tracefs-source.js";
-import { MacosReader } from "./macos/macos-reader.js";
-import { PollingSource, type SocketReader } from "./polling-source.js";
+import type { TracefsSourceOptions } from "./linux/tracefs-source.js";
+import type { PollingSource, SocketReader } from "./polling-source.js";
+import { SOURCE_NAMES, type SourceName } from "./source-names.js";
 import type { ToolRunner } from "./tools.js";
 import type { ConnectionSource } from "./types.js";
-import { WindowsReader } from "./windows/windows-reader.js";
 
-export const SOURCE_NAMES = ["tracefs", "procfs", "windows", "macos"] as const;
-export type SourceName = (typeof SOURCE_NAMES)[number];
+export { SOURCE_NAMES, type SourceName };
 
 /** Snapshot readers (everything but tracefs). */
 export type ReaderName = Exclude<SourceName, "tracefs">;
@@ -60,20 +60,32 @@ export function defaultReaderName(platform: NodeJS.Platform = process.platform):
 }
 
 /** A socket-table reader, for `ls` and for polling `watch`. */
-export function makeReader(name: ReaderName, options: SelectOptions & { osEvents?: boolean } = {}): SocketReader {
+export async function makeReader(name: ReaderName, options: SelectOptions & { osEvents?: boolean } = {}): Promise<SocketReader> {
   const run = options.run ? { run: options.run } : {};
   switch (name) {
-    case "procfs":
+    case "procfs": {
+      const { ProcfsReader } = await import("./linux/procfs-reader.js");
       return new ProcfsReader(options.procRoot ? { procRoot: options.procRoot } : {});
-    case "windows":
+    }
+    case "windows": {
+      const { WindowsReader } = await import("./windows/windows-reader.js");
       return new WindowsReader({ ...run, osEvents: options.osEvents ?? false });
-    case "macos":
+    }
+    case "macos": {
+      const { MacosReader } = await import("./macos/macos-reader.js");
       return new MacosReader(run);
+    }
   }
 }
 
+async function tracefsMaker(options: SelectOptions): Promise<(o: TracefsSourceOptions) => ConnectionSource> {
+  if (options.makeTracefs) return options.makeTracefs;
+  const { TracefsSource } = await import("./linux/tracefs-source.js");
+  return (o) => new TracefsSource(o);
+}
+
 /** The reader `ls` uses: forced, or the platform's. tracefs cannot list existing sockets. */
-export function selectReader(options: SelectOptions = {}): SocketReader {
+export async function selectReader(options: SelectOptions = {}): Promise<SocketReader> {
   if (options.source === "tracefs") {
     throw new HalfOpenError(
       ErrorCodes.BAD_USAGE,
@@ -84,8 +96,9 @@ export function selectReader(options: SelectOptions = {}): SocketReader {
 }
 
 /** A polling source over the named reader (Event 4226 included on Windows). */
-function pollingSource(name: ReaderName, options: SelectOptions): PollingSource {
-  return new PollingSource(makeReader(name, { ...options, osEvents: true }), options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs });
+async function pollingSource(name: ReaderName, options: SelectOptions): Promise<PollingSource> {
+  const { PollingSource } = await import("./polling-source.js");
+  return new PollingSource(await makeReader(name, { ...options, osEvents: true }), options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs });
 }
 
 export interface OpenedSource {
@@ -98,14 +111,14 @@ export interface OpenedSource {
 export async function openWatchSource(options: SelectOptions = {}): Promise<OpenedSource> {
   const platform = options.platform ?? process.platform;
   const polling = (name: ReaderName) => pollingSource(name, options);
-  const makeTracefs = options.makeTracefs ?? ((o: TracefsSourceOptions) => new TracefsSource(o));
+  const makeTracefs = platform === "linux" || options.source === "tracefs" ? await tracefsMaker(options) : undefined;
 
   if (options.source !== undefined) {
-    const source = options.source === "tracefs" ? makeTracefs(options.tracefs ?? {}) : polling(options.source);
+    const source = options.source === "tracefs" && makeTracefs ? makeTracefs(options.tracefs ?? {}) : await polling(options.source as ReaderName);
     await source.start();
     return { source };
   }
-  if (platform === "linux") {
+  if (platform === "linux" && makeTracefs) {
     const tracefs = makeTracefs(options.tracefs ?? {});
     try {
       await tracefs.start();
@@ -113,12 +126,12 @@ export async function openWatchSource(options: SelectOptions = {}): Promise<Open
     } catch (e) {
       if (!(e instanceof HalfOpenError) || !TRACEFS_FALLBACK.has(e.code)) throw e;
       tracefs.stop();
-      const source = polling("procfs");
+      const source = await polling("procfs");
       await source.start();
       return { source, fallback: `tracefs cannot be used (${e.message}); falling back to /proc polling` };
     }
   }
-  const source = polling(defaultReaderName(platform));
+  const source = await polling(defaultReaderName(platform));
   await source.start();
   return { source };
 }
@@ -128,10 +141,10 @@ export async function openWatchSource(options: SelectOptions = {}): Promise<Open
  * the platform's polling source elsewhere, or the one forced. Kept for API
  * compatibility; `openWatchSource` adds the Linux fallback.
  */
-export function selectSource(options: SelectOptions = {}): ConnectionSource {
+export async function selectSource(options: SelectOptions = {}): Promise<ConnectionSource> {
   const platform = options.platform ?? process.platform;
   if (options.source === "tracefs" || (options.source === undefined && platform === "linux")) {
-    return (options.makeTracefs ?? ((o: TracefsSourceOptions) => new TracefsSource(o)))(options.tracefs ?? {});
+    return (await tracefsMaker(options))(options.tracefs ?? {});
   }
   return pollingSource(options.source ?? defaultReaderName(platform), options);
 }

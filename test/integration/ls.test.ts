@@ -6,12 +6,14 @@
  * Root only; under CI a missing prerequisite fails the run instead of skipping.
  */
 import { after, before, describe, test } from "node:test";
+import { once } from "node:events";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, spawnInLab, type Lab } from "./lab.js";
 import { CLI, REPO, runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { parse as parseCsv } from "csv-parse/sync";
+import { loadNative } from "../../src/platform/linux/native.js";
 
 const skip = labSkipReason();
 if (skip) console.log(`# SKIP integration/ls: ${skip}`);
@@ -19,13 +21,15 @@ if (skip) console.log(`# SKIP integration/ls: ${skip}`);
 const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
 
 type LsProcess = { pid?: number; name: string; halfOpen: number; total: number; user?: string; remotes: string[]; maxRetransmits?: number };
-type LsJson = { type: string; source: string; hostHalfOpen: number; processes: LsProcess[]; warnings: string[] };
+type LsJson = { type: string; source: string; method?: string; hostHalfOpen: number; processes: LsProcess[]; warnings: string[] };
 
-function ls(args: string[], inLab?: Lab): { status: number | null; stdout: string; stderr: string } {
+/** The native helper loads here (it must under CI: native.test.ts fails the run otherwise). */
+const haveNative = loadNative() !== undefined;
+
+function ls(args: string[], inLab?: Lab, env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const argv = [process.execPath, "--import", "tsx", CLI, "ls", ...args];
-  const r = inLab
-    ? spawnSync("ip", ["netns", "exec", inLab.name, ...argv], { cwd: REPO, encoding: "utf8" })
-    : spawnSync(argv[0] as string, argv.slice(1), { cwd: REPO, encoding: "utf8" });
+  const options = { cwd: REPO, encoding: "utf8" as const, env: { ...process.env, ...env } };
+  const r = inLab ? spawnSync("ip", ["netns", "exec", inLab.name, ...argv], options) : spawnSync(argv[0] as string, argv.slice(1), options);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -51,6 +55,16 @@ describe("halfopen ls and the procfs source (netns lab)", { skip }, () => {
       assert.equal(mine.user, "root");
       assert.ok(mine.remotes.every((r) => r.startsWith(`${LAB_ADDRESS}:`)));
       assert.equal(def.processes[0]?.pid, c.pid, "the largest count comes first");
+      // The lab is another namespace: read by joining it (sock_diag) when the helper is built.
+      assert.equal(def.method, haveNative ? "sock_diag" : "proc_net_tcp");
+
+      // Without the helper: /proc/net/tcp and the fd walk in Node, the same answer.
+      const t0 = JSON.parse(ls(["--json"], undefined, { HALFOPEN_NATIVE: "0" }).stdout) as LsJson;
+      assert.equal(t0.method, "proc_net_tcp");
+      assert.deepEqual(
+        t0.processes.filter((p) => p.pid === c.pid).map((p) => [p.name, p.halfOpen, p.user]),
+        [["ho-ls30", 30, "root"]],
+      );
 
       // Polling path forced, run inside the lab namespace.
       const f = ls(["--source", "procfs", "--json"], lab);
@@ -109,6 +123,7 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
     mkdirSync(`${dir}/state`, { mode: 0o777 });
     cpSync(`${REPO}package.json`, `${dir}/package.json`);
     cpSync(`${REPO}test/integration/connector.mjs`, `${dir}/connector.mjs`);
+    if (haveNative) cpSync(`${REPO}build/Release/halfopen_native.node`, `${dir}/build/Release/halfopen_native.node`);
     execFileSync("chmod", ["-R", "a+rX", dir]);
     chmodSync(`${dir}/state`, 0o777); // where the unprivileged watch keeps its incident database
   });
@@ -125,6 +140,26 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
     assert.match(r.stderr, /needs root/);
     assert.match(r.stderr, /HALFOPEN_NEEDS_PRIVILEGES/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  });
+
+  test("ls without root names a culprit of the same user in another namespace (joining it is refused: /proc/net/tcp there)", async () => {
+    const spec = JSON.stringify({ title: "ho-nobody-ls", host: LAB_ADDRESS, ports: dropped(30, 500), holdMs: 6000 });
+    const child = spawnInLab(lab, asNobody[0] as string, [...asNobody.slice(1), process.execPath, `${dir}/connector.mjs`, spec]);
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; i < 100 && !/"pid":\d+/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+      const pid = Number(/"pid":(\d+)/.exec(out)?.[1]);
+      const r = spawnSync(asNobody[0] as string, [...asNobody.slice(1), process.execPath, `${dir}/dist/cli/main.js`, "ls", "--json"], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as LsJson;
+      assert.deepEqual(j.processes.filter((p) => p.pid === pid).map((p) => [p.name, p.halfOpen]), [["ho-nobody-ls", 30]]);
+      // Our own namespace through sock_diag; the lab's, which uid 65534 may not join, through its /proc/PID/net/tcp.
+      assert.equal(j.method, haveNative ? "sock_diag+proc_net_tcp" : "proc_net_tcp");
+    } finally {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
   });
 
   test("default watch says why it polls, and still names a culprit of the same user", async () => {

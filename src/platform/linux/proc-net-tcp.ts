@@ -134,20 +134,42 @@ export function parseProcNetTcp(text: string, options: ProcNetTcpOptions = {}): 
       bad(line);
       continue;
     }
-    const row: SocketRow = {
-      key: inode !== 0 ? `${ns}:${inode}` : `${ns}:${local.address}:${localPort}>${remote.address}:${remotePort}`,
-      family: local.family,
-      local: { address: local.address, port: localPort },
-      remote: { address: remote.address, port: remotePort },
-      state,
-      uid,
-      retransmits,
-    };
-    if (options.netns !== undefined) row.netns = options.netns;
-    if (inode !== 0) row.inode = inode;
-    rows.push(row);
+    rows.push(
+      socketRow(ns, options.netns !== undefined, {
+        family: local.family,
+        local: { address: local.address, port: localPort },
+        remote: { address: remote.address, port: remotePort },
+        state,
+        uid,
+        retransmits,
+        inode,
+      }),
+    );
   }
   return firstBad === undefined ? { rows, badLines } : { rows, badLines, firstBad };
+}
+
+/** A socket's fields, as both /proc/net/tcp and sock_diag give them. */
+export type SocketFields = Required<Pick<SocketRow, "family" | "local" | "remote" | "state" | "uid" | "retransmits" | "inode">>;
+
+/**
+ * A row keyed `<netns>:<inode>`, or by its 4-tuple when the inode is 0
+ * (TIME_WAIT, orphans: no process owns it). `withNetns`: the row says its
+ * namespace; inode 0 is left out of the row.
+ */
+export function socketRow(ns: number, withNetns: boolean, f: SocketFields): SocketRow {
+  const row: SocketRow = {
+    key: f.inode !== 0 ? `${ns}:${f.inode}` : `${ns}:${f.local.address}:${f.local.port}>${f.remote.address}:${f.remote.port}`,
+    family: f.family,
+    local: f.local,
+    remote: f.remote,
+    state: f.state,
+    uid: f.uid,
+    retransmits: f.retransmits,
+  };
+  if (withNetns) row.netns = ns;
+  if (f.inode !== 0) row.inode = f.inode;
+  return row;
 }
 
 /** The socket inode of a /proc/PID/fd link (`socket:[12345]`), or undefined. */

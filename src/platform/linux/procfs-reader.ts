@@ -4,12 +4,16 @@
  * Mechanism:
  *   1. list /proc/PID and read each /proc/PID/ns/net: one representative pid
  *      per network namespace (containers included, where readable);
- *   2. parse /proc/<rep>/net/tcp and tcp6 of each namespace, keeping only
- *      SYN_SENT rows unless every state is asked for;
+ *   2. each namespace's TCP sockets: with the native helper (native.ts), a
+ *      sock_diag dump with the state filter in the kernel, joining the
+ *      namespace on a helper thread (root) for namespaces other than ours;
+ *      else, or when that is refused, /proc/<rep>/net/tcp and tcp6 parsed,
+ *      keeping only SYN_SENT rows unless every state is asked for. Both give
+ *      the same rows;
  *   3. join socket inodes to processes through /proc/PID/fd/* links. Owners
  *      found before are cached by inode, so only new inodes cost a walk; the
  *      walk visits recent owners first and stops as soon as every new inode
- *      has an owner.
+ *      has an owner. The native helper walks in threads.
  *
  * Needs: Linux /proc. Without root, other users' fd and ns links cannot be
  * read: their sockets are still counted (with the uid the kernel prints), but
@@ -21,6 +25,8 @@ import type { SocketRow, SocketSnapshot } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ReadOptions, SocketRead, SocketReader } from "../polling-source.js";
+import { ALL_STATES_MASK, BOTH_FAMILIES, parseInetDiag, stateMask } from "./inet-diag.js";
+import { type NativeHelper, WALK_THREADS, listPids, loadNative, takeSocketDump, takeSocketScan } from "./native.js";
 import { parseProcNetTcp, parseSocketLink } from "./proc-net-tcp.js";
 import { ProcessInfoCache, tryReadlink } from "./process-info.js";
 import { parseNamespaceLink } from "./procfs-parse.js";
@@ -29,7 +35,15 @@ export interface ProcfsReaderOptions {
   procRoot?: string;
   /** Read other namespaces too (default true; needs root to see them). */
   allNamespaces?: boolean;
+  /**
+   * The native helper: default loadNative() when procRoot is /proc; null
+   * reads /proc/net/tcp and walks fds in Node.
+   */
+  native?: NativeHelper | null;
 }
+
+/** How a read got its tables: the kernel's sock_diag, /proc/net/tcp, or both (per namespace). */
+export type TableMethod = "sock_diag" | "proc_net_tcp" | "sock_diag+proc_net_tcp";
 
 /** Counters of the last read, for benchmarks and `--json`. */
 export interface ProcfsReadStats {
@@ -41,6 +55,13 @@ export interface ProcfsReadStats {
   readlinks: number;
   /** Inodes whose owner came from the cache. */
   cached: number;
+  /** Namespaces read through sock_diag, and through /proc/net/tcp. */
+  diagNamespaces: number;
+  textNamespaces: number;
+}
+
+function emptyStats(): ProcfsReadStats {
+  return { namespaces: 0, pids: 0, walkedPids: 0, readlinks: 0, cached: 0, diagNamespaces: 0, textNamespaces: 0 };
 }
 
 let readBuffer = Buffer.allocUnsafe(1 << 20);
@@ -86,12 +107,22 @@ export class ProcfsReader implements SocketReader {
   #owners = new Map<number, number>();
   /** Pids that owned sockets at the last read: walked first. */
   #recentOwners: number[] = [];
-  lastStats: ProcfsReadStats = { namespaces: 0, pids: 0, walkedPids: 0, readlinks: 0, cached: 0 };
+  readonly #native: NativeHelper | undefined;
+  /** Set when a dump failed for a reason other than permission: use /proc/net/tcp from then on. */
+  #diagBroken = false;
+  lastStats: ProcfsReadStats = emptyStats();
 
   constructor(options: ProcfsReaderOptions = {}) {
     this.#proc = options.procRoot ?? "/proc";
     this.#allNamespaces = options.allNamespaces ?? true;
     this.#info = new ProcessInfoCache({ procRoot: this.#proc });
+    this.#native = options.native === null ? undefined : (options.native ?? (this.#proc === "/proc" ? loadNative() : undefined));
+  }
+
+  /** How the last read got its tables. */
+  get method(): TableMethod {
+    const { diagNamespaces: d, textNamespaces: t } = this.lastStats;
+    return d > 0 && t > 0 ? "sock_diag+proc_net_tcp" : d > 0 ? "sock_diag" : "proc_net_tcp";
   }
 
   async probe(): Promise<void> {
@@ -104,17 +135,20 @@ export class ProcfsReader implements SocketReader {
 
   async read(now: number, options: ReadOptions = {}): Promise<SocketRead> {
     const warnings: string[] = [];
-    const stats: ProcfsReadStats = { namespaces: 0, pids: 0, walkedPids: 0, readlinks: 0, cached: 0 };
-    const pids: number[] = [];
-    for (const name of readdirSync(this.#proc)) {
-      const c = name.charCodeAt(0);
-      if (c >= 48 && c <= 57) pids.push(Number(name));
-    }
+    const stats = emptyStats();
+    const pids = listPids(this.#proc);
     stats.pids = pids.length;
+    // With nothing cached (ls, a first poll), walk every fd on other threads
+    // while the tables are read (or take the walk `ls` started at launch).
+    const scan =
+      this.#native && this.#owners.size === 0
+        ? (takeSocketScan(this.#proc) ?? this.#native.scanSockets(this.#proc, Int32Array.from(pids), WALK_THREADS))
+        : undefined;
 
     // 1. One readable pid per network namespace; our own first.
     const namespaces = new Map<number, number[]>();
-    const selfNs = parseNamespaceLink(tryReadlink(`${this.#proc}/self/ns/net`) ?? "");
+    const selfLink = tryReadlink(`${this.#proc}/self/ns/net`) ?? "";
+    const selfNs = parseNamespaceLink(selfLink);
     let unreadableNs = 0;
     if (this.#allNamespaces) {
       for (const pid of pids) {
@@ -145,31 +179,82 @@ export class ProcfsReader implements SocketReader {
         badLines += parsed.badLines;
         firstBad ??= parsed.firstBad;
       }
+      if (any) stats.textNamespaces++;
       return any;
     };
+    const mask = state === undefined ? ALL_STATES_MASK : stateMask([state]);
+    // Our own namespace may have been dumped at launch (`ls`), off the JS thread.
+    const early = this.#native ? takeSocketDump(this.#proc, selfLink, mask) : undefined;
+    /** sock_diag in namespace `netns` (joined through `pid`'s link unless it is ours); false: use the text. */
+    const dumpTables = async (netns: number | undefined, pid: number | undefined): Promise<boolean> => {
+      const native = this.#native;
+      if (!native || this.#diagBroken) return false;
+      const path = pid === undefined ? undefined : `${this.#proc}/${pid}/ns/net`;
+      let parsed;
+      try {
+        const taken = pid === undefined ? await early?.catch(() => undefined) : undefined;
+        parsed = parseInetDiag(taken ?? native.sockDiag(BOTH_FAMILIES, mask, path), netns === undefined ? {} : { netns });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // EPERM/EACCES: joining another namespace needs root; ENOENT: pid gone. Other errors: no sock_diag here.
+        if (code !== "EPERM" && code !== "EACCES" && code !== "ENOENT") this.#diagBroken = true;
+        return false;
+      }
+      if (!parsed.done || parsed.errno !== undefined || parsed.badMessages > 0) {
+        // A kernel without tcp_diag answers ENOENT; anything odd: the text is the reference.
+        this.#diagBroken = true;
+        return false;
+      }
+      for (const r of parsed.rows) rows.push(r);
+      stats.diagNamespaces++;
+      return true;
+    };
+    const readTextOf = (ns: number, members: number[]) => members.some((pid) => readTables(`${this.#proc}/${pid}`, ns));
     if (namespaces.size === 0) {
-      readTables(this.#proc, selfNs);
+      if (!(await dumpTables(selfNs, undefined))) readTables(this.#proc, selfNs);
       stats.namespaces = 1;
     } else {
       for (const [ns, members] of namespaces) {
         // A member may exit between the listing and the read: try the next.
-        if (members.some((pid) => readTables(`${this.#proc}/${pid}`, ns))) stats.namespaces++;
+        let read = false;
+        if (ns === selfNs) read = (await dumpTables(ns, undefined)) || readTextOf(ns, members);
+        else for (const pid of members) if ((read = (await dumpTables(ns, pid)) || readTables(`${this.#proc}/${pid}`, ns))) break;
+        if (read) stats.namespaces++;
       }
     }
     if (badLines > 0) warnings.push(`skipped ${badLines} unreadable line(s) of /proc/net/tcp*: "${firstBad ?? ""}"`);
 
-    // 3. Owners: cached inodes first, then walk fd directories for the new ones.
-    const owners = new Map<number, number>();
-    const wanted = new Set<number>();
-    for (const r of rows) {
-      if (!r.inode) continue;
-      const cached = this.#owners.get(r.inode);
-      if (cached !== undefined) {
-        owners.set(r.inode, cached);
-        stats.cached++;
-      } else wanted.add(r.inode);
+    // 3. Owners. After a full scan: every socket link's owner. Else cached
+    //    inodes first, then a walk of the fd directories for the new ones.
+    let owners: Map<number, number>;
+    if (scan) {
+      const all = await scan;
+      owners = new Map();
+      for (let i = 0; i < all.inodes.length; i++) owners.set(all.inodes[i] as number, all.pids[i] as number);
+      stats.walkedPids += all.walkedPids;
+      stats.readlinks += all.readlinks;
+      // A socket made after the walk passed its process has no owner yet:
+      // look for those (the ones this user could see) once more.
+      const euid = process.geteuid?.();
+      const late = new Set<number>();
+      for (const r of rows) if (r.inode && !owners.has(r.inode) && (euid === 0 || r.uid === euid)) late.add(r.inode);
+      if (late.size > 0) this.#walkNative(this.#native as NativeHelper, pids, late, owners, stats);
+    } else {
+      owners = new Map();
+      const wanted = new Set<number>();
+      for (const r of rows) {
+        if (!r.inode) continue;
+        const cached = this.#owners.get(r.inode);
+        if (cached !== undefined) {
+          owners.set(r.inode, cached);
+          stats.cached++;
+        } else wanted.add(r.inode);
+      }
+      if (wanted.size > 0) {
+        if (this.#native) this.#walkNative(this.#native, pids, wanted, owners, stats);
+        else this.#walk(pids, wanted, owners, stats);
+      }
     }
-    if (wanted.size > 0) this.#walk(pids, wanted, owners, stats);
     this.#owners = owners;
 
     const processes = new Map<number, ProcessInfo>();
@@ -204,9 +289,24 @@ export class ProcfsReader implements SocketReader {
     return { snapshot, alivePids: alive };
   }
 
-  #walk(pids: number[], wanted: Set<number>, owners: Map<number, number>, stats: ProcfsReadStats): void {
+  #walkOrder(pids: number[]): number[] {
     const recent = new Set(this.#recentOwners);
-    const order = [...this.#recentOwners, ...pids.filter((p) => !recent.has(p))];
+    return [...this.#recentOwners, ...pids.filter((p) => !recent.has(p))];
+  }
+
+  #walkNative(native: NativeHelper, pids: number[], wanted: Set<number>, owners: Map<number, number>, stats: ProcfsReadStats): void {
+    const inodes = Uint32Array.from(wanted);
+    const found = native.socketOwners(this.#proc, Int32Array.from(this.#walkOrder(pids)), inodes, WALK_THREADS);
+    for (let i = 0; i < inodes.length; i++) {
+      const pid = found.owners[i] as number;
+      if (pid > 0) owners.set(inodes[i] as number, pid);
+    }
+    stats.walkedPids += found.walkedPids;
+    stats.readlinks += found.readlinks;
+  }
+
+  #walk(pids: number[], wanted: Set<number>, owners: Map<number, number>, stats: ProcfsReadStats): void {
+    const order = this.#walkOrder(pids);
     for (const pid of order) {
       if (wanted.size === 0) return;
       const dir = `${this.#proc}/${pid}/fd`;

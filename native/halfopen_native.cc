@@ -1,0 +1,485 @@
+// halfopen_native: the two things `halfopen ls` and the procfs source need
+// from Linux that Node cannot do fast, or at all:
+//
+//   sockDiag(family, states, netnsPath?)  -> Buffer
+//     One NETLINK_SOCK_DIAG dump (inet_diag, the interface `ss` uses) of the
+//     TCP sockets whose state is in the `states` bit mask, with the filter
+//     applied in the kernel: of one address family, or of both in one walk
+//     (family 0, the TCPDIAG_GETSOCK request `ss -t` sends). With `netnsPath`
+//     (/proc/PID/ns/net) the dump runs on a thread that first joins that
+//     network namespace (setns, CAP_SYS_ADMIN), so other namespaces are read
+//     without touching the Node threads. The result is the raw netlink
+//     messages, parsed in TypeScript by a pure parser (inet-diag.ts).
+//
+//   sockDiagAsync(family, states, netnsPath?) -> Promise<Buffer>
+//     The same dump off the JS thread.
+//
+//   socketOwners(procRoot, pids, wanted, threads) -> { owners, walkedPids, readlinks }
+//     Which process holds each wanted socket inode: the /proc/PID/fd walk that
+//     `ss -p` does, spread over `threads` threads, using readlinkat on an open
+//     fd directory, and stopping once every wanted inode has an owner.
+//     `owners[i]` is the pid holding wanted[i], or 0.
+//
+//   scanSockets(procRoot, pids, threads) -> Promise<{ inodes, pids, walkedPids, readlinks }>
+//     The same walk for every socket link, off the JS thread (libuv's pool
+//     plus threads of its own), so the caller dumps and parses meanwhile.
+//     One entry per inode, sorted; a shared socket goes to the lowest pid.
+//
+// Errors are thrown as JS errors with `code` set to the errno name (EPERM, ...).
+// Nothing here is passed to a shell; no input is interpreted beyond numbers and
+// one path.
+#include <napi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace {
+
+struct Failure {
+  int err = 0;
+  std::string what;
+};
+
+Napi::Value ThrowErrno(Napi::Env env, const Failure& f) {
+  const char* name = f.err == EPERM ? "EPERM" : f.err == EACCES ? "EACCES" : f.err == ENOENT ? "ENOENT"
+                   : f.err == EINVAL ? "EINVAL" : f.err == EPROTONOSUPPORT ? "EPROTONOSUPPORT" : "EIO";
+  Napi::Error e = Napi::Error::New(env, f.what + ": " + std::strerror(f.err));
+  e.Set("code", Napi::String::New(env, name));
+  e.Set("errno", Napi::Number::New(env, f.err));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// One inet_diag dump in the calling thread's network namespace.
+bool Dump(int family, uint32_t states, std::string& out, Failure& fail) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) {
+    fail = {errno, "socket(NETLINK_SOCK_DIAG)"};
+    return false;
+  }
+  // family 0: the original TCPDIAG_GETSOCK request, which the kernel answers
+  // for both address families in one walk of its hash tables (what
+  // `ss -t` sends); else SOCK_DIAG_BY_FAMILY for one family.
+  struct {
+    nlmsghdr nh;
+    union {
+      inet_diag_req_v2 v2;
+      inet_diag_req v1;
+    } r;
+  } req;
+  std::memset(&req, 0, sizeof req);
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.nh.nlmsg_seq = 1;
+  if (family == 0) {
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(inet_diag_req));
+    req.nh.nlmsg_type = TCPDIAG_GETSOCK;
+    req.r.v1.idiag_states = states;
+  } else {
+    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(inet_diag_req_v2));
+    req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.r.v2.sdiag_family = static_cast<uint8_t>(family);
+    req.r.v2.sdiag_protocol = IPPROTO_TCP;
+    req.r.v2.idiag_states = states;
+  }
+  sockaddr_nl kernel;
+  std::memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, &req, req.nh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    fail = {errno, "sendto(NETLINK_SOCK_DIAG)"};
+    close(fd);
+    return false;
+  }
+  std::vector<char> buf(1 << 17);
+  for (;;) {
+    ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail = {errno, "recv(NETLINK_SOCK_DIAG)"};
+      close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    // Keep every message but stop after NLMSG_DONE or an error message; the
+    // parser reads the error code from the NLMSG_ERROR payload.
+    bool done = false;
+    int len = static_cast<int>(n);
+    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) done = true;
+    }
+    out.append(buf.data(), static_cast<size_t>(n));
+    if (done) break;
+  }
+  close(fd);
+  return true;
+}
+
+// One dump, in the namespace of `path` when given: setns changes the
+// namespace of the calling thread only, so that is done on a thread of our
+// own, which then ends (never on a JS or libuv thread).
+bool DumpIn(int family, uint32_t states, const std::string& path, std::string& out, Failure& fail) {
+  if (path.empty()) return Dump(family, states, out, fail);
+  bool ok = false;
+  std::thread t([&] {
+    int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) {
+      fail = {errno, "open(" + path + ")"};
+      return;
+    }
+    if (setns(nsfd, CLONE_NEWNET) != 0) {
+      fail = {errno, "setns(" + path + ")"};
+      close(nsfd);
+      return;
+    }
+    close(nsfd);
+    ok = Dump(family, states, out, fail);
+  });
+  t.join();
+  return ok;
+}
+
+bool DumpArgs(const Napi::CallbackInfo& info, const char* usage, int& family, uint32_t& states, std::string& path) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+    return false;
+  }
+  family = info[0].As<Napi::Number>().Int32Value();
+  states = info[1].As<Napi::Number>().Uint32Value();
+  if (family != 0 && family != AF_INET && family != AF_INET6) {
+    Napi::TypeError::New(env, "sockDiag: family must be 0 (both), AF_INET (2) or AF_INET6 (10)").ThrowAsJavaScriptException();
+    return false;
+  }
+  path = info.Length() >= 3 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+  return true;
+}
+
+Napi::Value SockDiag(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int family;
+  uint32_t states;
+  std::string path;
+  if (!DumpArgs(info, "sockDiag(family, states, netnsPath?)", family, states, path)) return env.Undefined();
+  std::string out;
+  Failure fail;
+  if (!DumpIn(family, states, path, out, fail)) return ThrowErrno(env, fail);
+  return Napi::Buffer<char>::Copy(env, out.data(), out.size());
+}
+
+// sockDiagAsync(family, states, netnsPath?) -> Promise<Buffer>: the same dump off the JS thread.
+class DumpWorker : public Napi::AsyncWorker {
+ public:
+  DumpWorker(Napi::Env env, int family, uint32_t states, std::string path)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), family_(family), states_(states), path_(std::move(path)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { ok_ = DumpIn(family_, states_, path_, out_, fail_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (ok_) {
+      deferred_.Resolve(Napi::Buffer<char>::Copy(env, out_.data(), out_.size()));
+      return;
+    }
+    ThrowErrno(env, fail_);
+    Napi::Value e = env.GetAndClearPendingException().Value();
+    deferred_.Reject(e);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int family_;
+  uint32_t states_;
+  std::string path_;
+  std::string out_;
+  Failure fail_;
+  bool ok_ = false;
+};
+
+Napi::Value SockDiagAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int family;
+  uint32_t states;
+  std::string path;
+  if (!DumpArgs(info, "sockDiagAsync(family, states, netnsPath?)", family, states, path)) return env.Undefined();
+  auto* worker = new DumpWorker(env, family, states, std::move(path));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// "socket:[12345]" -> 12345, else 0.
+uint32_t SocketInode(const char* link, ssize_t n) {
+  static const char kPrefix[] = "socket:[";
+  if (n < 10 || std::memcmp(link, kPrefix, 8) != 0 || link[n - 1] != ']') return 0;
+  uint64_t v = 0;
+  for (ssize_t i = 8; i < n - 1; i++) {
+    char c = link[i];
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+    if (v > 0xffffffffULL) return 0;
+  }
+  return static_cast<uint32_t>(v);
+}
+
+struct ProcFds {
+  int pid = 0;
+  int dirfd = -1;
+  std::vector<std::string> fds;
+};
+
+// Which wanted inodes have been found, shared by the walking threads.
+struct Wanted {
+  std::unordered_map<uint32_t, size_t> index;
+  std::vector<std::atomic<int32_t>> owners;
+  std::atomic<int64_t> remaining{0};
+  explicit Wanted(const uint32_t* inodes, size_t n) : owners(n) {
+    index.reserve(n * 2);
+    for (size_t i = 0; i < n; i++) index.emplace(inodes[i], i);
+    for (auto& o : owners) o.store(0, std::memory_order_relaxed);
+    remaining.store(static_cast<int64_t>(index.size()));
+  }
+};
+
+struct WalkResult {
+  // Every socket link seen (only when walking without a wanted set).
+  std::vector<uint32_t> inodes;
+  std::vector<int32_t> pids;
+  int64_t walked = 0;
+  int64_t readlinks = 0;
+};
+
+template <typename Fn>
+void RunThreads(int threads, Fn fn) {
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; t++) pool.emplace_back(fn);
+  fn();
+  for (auto& t : pool) t.join();
+}
+
+// The /proc/PID/fd walk. Phase 1 lists each process's fd directory (threads
+// take processes in turn); phase 2 reads the links in chunks of 512, any
+// thread any chunk, with readlinkat on the open directory. With `wanted`, it
+// records owners of those inodes and stops once all are found; without, it
+// collects every socket link.
+void WalkFds(const std::string& proc, const std::vector<int32_t>& pids, int threads, Wanted* wanted, WalkResult& out) {
+  const size_t nPids = pids.size();
+  std::vector<ProcFds> procs(nPids);
+  for (size_t i = 0; i < nPids; i++) procs[i].pid = pids[i];
+  std::atomic<size_t> nextPid(0);
+  std::atomic<int64_t> walked(0);
+  RunThreads(threads, [&] {
+    for (;;) {
+      size_t i = nextPid.fetch_add(1);
+      if (i >= nPids) return;
+      ProcFds& p = procs[i];
+      std::string dir = proc + "/" + std::to_string(p.pid) + "/fd";
+      int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0) continue;  // gone, or not ours to read
+      int listfd = dup(dfd);
+      DIR* d = listfd >= 0 ? fdopendir(listfd) : nullptr;
+      if (!d) {
+        if (listfd >= 0) close(listfd);
+        close(dfd);
+        continue;
+      }
+      walked.fetch_add(1);
+      while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        p.fds.emplace_back(e->d_name);
+      }
+      closedir(d);
+      p.dirfd = dfd;
+    }
+  });
+  struct Chunk {
+    size_t proc, from, to;
+  };
+  std::vector<Chunk> chunks;
+  const size_t kChunk = 512;
+  for (size_t i = 0; i < procs.size(); i++) {
+    if (procs[i].dirfd < 0) continue;
+    for (size_t f = 0; f < procs[i].fds.size(); f += kChunk) chunks.push_back({i, f, std::min(procs[i].fds.size(), f + kChunk)});
+  }
+  std::atomic<size_t> nextChunk(0);
+  std::atomic<int64_t> readlinks(0);
+  std::mutex merge;
+  RunThreads(threads, [&] {
+    char link[64];
+    std::vector<uint32_t> myInodes;
+    std::vector<int32_t> myPids;
+    int64_t n = 0;
+    for (;;) {
+      if (wanted && wanted->remaining.load(std::memory_order_relaxed) <= 0) break;
+      size_t c = nextChunk.fetch_add(1);
+      if (c >= chunks.size()) break;
+      const Chunk& ch = chunks[c];
+      const ProcFds& p = procs[ch.proc];
+      for (size_t k = ch.from; k < ch.to; k++) {
+        ssize_t len = readlinkat(p.dirfd, p.fds[k].c_str(), link, sizeof link);
+        n++;
+        if (len <= 0) continue;
+        uint32_t inode = SocketInode(link, len);
+        if (inode == 0) continue;
+        if (!wanted) {
+          myInodes.push_back(inode);
+          myPids.push_back(p.pid);
+          continue;
+        }
+        auto it = wanted->index.find(inode);
+        if (it == wanted->index.end()) continue;
+        int32_t expected = 0;
+        if (wanted->owners[it->second].compare_exchange_strong(expected, p.pid) && wanted->remaining.fetch_sub(1) <= 1) break;
+      }
+    }
+    readlinks.fetch_add(n);
+    if (!wanted) {
+      std::lock_guard<std::mutex> lock(merge);
+      out.inodes.insert(out.inodes.end(), myInodes.begin(), myInodes.end());
+      out.pids.insert(out.pids.end(), myPids.begin(), myPids.end());
+    }
+  });
+  for (auto& p : procs)
+    if (p.dirfd >= 0) close(p.dirfd);
+  if (!wanted && !out.inodes.empty()) {
+    // One owner per socket, the lowest pid when a socket is shared (fork,
+    // fd passing), whatever order the threads met them in.
+    std::vector<std::pair<uint32_t, int32_t>> pairs(out.inodes.size());
+    for (size_t i = 0; i < pairs.size(); i++) pairs[i] = {out.inodes[i], out.pids[i]};
+    std::sort(pairs.begin(), pairs.end());
+    out.inodes.clear();
+    out.pids.clear();
+    for (size_t i = 0; i < pairs.size(); i++) {
+      if (i > 0 && pairs[i].first == pairs[i - 1].first) continue;
+      out.inodes.push_back(pairs[i].first);
+      out.pids.push_back(pairs[i].second);
+    }
+  }
+  out.walked = walked.load();
+  out.readlinks = readlinks.load();
+}
+
+bool ReadPids(const Napi::Env& env, const Napi::Value& v, std::vector<int32_t>& pids) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    Napi::TypeError::New(env, "pids must be an Int32Array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  pids.assign(a.Data(), a.Data() + a.ElementLength());
+  return true;
+}
+
+int Threads(const Napi::Value& v) {
+  int t = v.IsNumber() ? v.As<Napi::Number>().Int32Value() : 1;
+  return t < 1 ? 1 : t > 16 ? 16 : t;
+}
+
+// socketOwners(procRoot, pids, wanted, threads): owner pid of each wanted inode (0: none).
+Napi::Value SocketOwners(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "socketOwners(procRoot, pids: Int32Array, wanted: Uint32Array, threads)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<int32_t> pids;
+  if (!ReadPids(env, info[1], pids)) return env.Undefined();
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    Napi::TypeError::New(env, "socketOwners: wanted must be a Uint32Array").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint32Array wantArr = info[2].As<Napi::Uint32Array>();
+  const size_t nWanted = wantArr.ElementLength();
+  Wanted wanted(wantArr.Data(), nWanted);
+  WalkResult walk;
+  if (!wanted.index.empty()) WalkFds(info[0].As<Napi::String>().Utf8Value(), pids, Threads(info[3]), &wanted, walk);
+  Napi::Int32Array result = Napi::Int32Array::New(env, nWanted);
+  // Duplicate wanted inodes share the first slot's answer.
+  for (size_t i = 0; i < nWanted; i++) {
+    auto it = wanted.index.find(wantArr[i]);
+    result[i] = it == wanted.index.end() ? 0 : wanted.owners[it->second].load();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("owners", result);
+  out.Set("walkedPids", Napi::Number::New(env, static_cast<double>(walk.walked)));
+  out.Set("readlinks", Napi::Number::New(env, static_cast<double>(walk.readlinks)));
+  return out;
+}
+
+// scanSockets(procRoot, pids, threads) -> Promise<{ inodes, pids, walkedPids, readlinks }>:
+// every socket link of every process, walked off the JS thread, so the
+// caller can dump and parse the socket tables meanwhile.
+class ScanWorker : public Napi::AsyncWorker {
+ public:
+  ScanWorker(Napi::Env env, std::string proc, std::vector<int32_t> pids, int threads)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), proc_(std::move(proc)), pids_(std::move(pids)), threads_(threads) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { WalkFds(proc_, pids_, threads_, nullptr, result_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    const size_t n = result_.inodes.size();
+    Napi::Uint32Array inodes = Napi::Uint32Array::New(env, n);
+    Napi::Int32Array pids = Napi::Int32Array::New(env, n);
+    if (n > 0) {
+      std::memcpy(inodes.Data(), result_.inodes.data(), n * sizeof(uint32_t));
+      std::memcpy(pids.Data(), result_.pids.data(), n * sizeof(int32_t));
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("inodes", inodes);
+    out.Set("pids", pids);
+    out.Set("walkedPids", Napi::Number::New(env, static_cast<double>(result_.walked)));
+    out.Set("readlinks", Napi::Number::New(env, static_cast<double>(result_.readlinks)));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string proc_;
+  std::vector<int32_t> pids_;
+  int threads_;
+  WalkResult result_;
+};
+
+Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "scanSockets(procRoot, pids: Int32Array, threads)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<int32_t> pids;
+  if (!ReadPids(env, info[1], pids)) return env.Undefined();
+  auto* worker = new ScanWorker(env, info[0].As<Napi::String>().Utf8Value(), std::move(pids), Threads(info[2]));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sockDiag", Napi::Function::New(env, SockDiag));
+  exports.Set("socketOwners", Napi::Function::New(env, SocketOwners));
+  exports.Set("scanSockets", Napi::Function::New(env, ScanSockets));
+  exports.Set("sockDiagAsync", Napi::Function::New(env, SockDiagAsync));
+  exports.Set("abi", Napi::Number::New(env, 1));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(halfopen_native, Init)

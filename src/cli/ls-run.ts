@@ -1,0 +1,46 @@
+/**
+ * What `halfopen ls` does once its options are parsed (ls.ts), loaded only
+ * when it runs.
+ */
+import { groupByProcess } from "../core/socket-table.js";
+import { TcpState } from "../core/tcp-state.js";
+import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { selectReader } from "../platform/select.js";
+import { type LsReport, formatLsText } from "./format-ls.js";
+import type { LsOptions } from "./ls.js";
+import { forTerminal } from "./sanitize.js";
+
+/** Read the table once and print it. */
+export async function runLs(opts: LsOptions): Promise<void> {
+  if (opts.json && opts.csv) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --json and --csv together: choose one");
+  const reader = await selectReader(opts.source ? { source: opts.source } : {});
+  await reader.probe();
+  const read = await reader.read(0, { allStates: opts.allStates ?? false });
+  const { rows, processes, warnings } = read.snapshot;
+  const hostHalfOpen = rows.filter((r) => r.state === TcpState.SYN_SENT).length;
+  const pids = opts.pid && opts.pid.length > 0 ? new Set(opts.pid) : undefined;
+  const comms = opts.comm && opts.comm.length > 0 ? new Set(opts.comm) : undefined;
+  const groups = groupByProcess(rows, processes, { allStates: opts.allStates ?? false, sampleSize: opts.sample }).filter(
+    (g) => (!pids || (g.pid !== undefined && pids.has(g.pid))) && (!comms || comms.has(g.name)),
+  );
+  const report: LsReport = {
+    type: "ls",
+    source: reader.name,
+    ...(reader.method ? { method: reader.method } : {}),
+    timeWall: Date.now(),
+    allStates: opts.allStates ?? false,
+    hostHalfOpen,
+    sockets: groups.reduce((n, g) => n + g.total, 0),
+    processes: groups,
+    warnings: [...reader.caveats, ...warnings],
+  };
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  if (opts.csv) {
+    const { formatLsCsv } = await import("./format-csv.js");
+    process.stdout.write(formatLsCsv(report));
+  } else process.stdout.write(`${formatLsText(report)}\n`);
+  for (const w of report.warnings) process.stderr.write(`halfopen: note: ${forTerminal(w)}\n`);
+}

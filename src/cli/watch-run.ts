@@ -1,0 +1,225 @@
+/**
+ * What `halfopen watch` does once its options are parsed (watch.ts), loaded
+ * only when it runs.
+ */
+import type { Server } from "node:http";
+import { hostname } from "node:os";
+import { parseDuration } from "../core/duration.js";
+import type { ProcessInfo } from "../core/events.js";
+import type { IncidentReport } from "../core/incident.js";
+import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
+import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { isAlive, readIdentity } from "../platform/process-identity.js";
+import { openWatchSource } from "../platform/select.js";
+import type { StoreWriter } from "../store/store-writer.js";
+import { VERSION } from "../version.js";
+import { JsonLog } from "./json-log.js";
+import { formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, clock } from "./format-watch.js";
+import { forTerminal } from "./sanitize.js";
+import type { WatchOptions } from "./watch.js";
+
+function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefined {
+  const pids = opts.pid && opts.pid.length > 0 ? new Set(opts.pid) : undefined;
+  const comms = opts.comm && opts.comm.length > 0 ? new Set(opts.comm) : undefined;
+  if (!pids && !comms) return undefined;
+  return (p) => (pids ? pids.has(p.pid) : true) && (comms ? comms.has(p.name) : true);
+}
+
+/** Open the incident database for writing, or fail at start with a clear error. Loaded only when storing. */
+async function openStore(opts: WatchOptions, retainMs: number | undefined, sourceName: string): Promise<StoreWriter> {
+  const { IncidentStore, defaultDbPath } = await import("../store/incident-store.js");
+  const { StoreWriter } = await import("../store/store-writer.js");
+  const path = opts.db ?? defaultDbPath();
+  try {
+    const store = IncidentStore.open({ path, retention: { maxAgeMs: retainMs ?? 30 * 86_400_000, maxBytes: opts.retainSize * 1024 * 1024 }, isRunAlive: isAlive });
+    const self = readIdentity(process.pid);
+    return new StoreWriter(store, {
+      startedAt: Date.now(),
+      pid: process.pid,
+      ...(self?.startTime === undefined ? {} : { pidStartTime: self.startTime }),
+      hostname: hostname(),
+      source: sourceName,
+      limit: opts.limit,
+      version: VERSION,
+    });
+  } catch (e) {
+    if (e instanceof HalfOpenError) throw new HalfOpenError(e.code, `${e.message}; or watch with --no-store`, { cause: e });
+    throw e;
+  }
+}
+
+/** Run the monitor until SIGINT/SIGTERM or `--duration`. */
+export async function runWatch(opts: WatchOptions): Promise<void> {
+  const retainMs = opts.retain === undefined ? undefined : parseDuration("--retain", opts.retain);
+  const out = (line: string) => {
+    process.stdout.write(`${line}\n`);
+  };
+  const note = (message: string) => {
+    if (opts.json) out(JSON.stringify({ type: "warning", message }));
+    else out(`halfopen: note: ${forTerminal(message)}`);
+  };
+  const log = opts.logFile ? new JsonLog(opts.logFile, (m) => process.stderr.write(`halfopen: warning: ${m}\n`)) : undefined;
+  /** A JSON record: to stdout with --json, and to the log file. */
+  const json = (record: object) => {
+    if (opts.json) out(JSON.stringify(record));
+    log?.write(record);
+  };
+  const { source, fallback } = await openWatchSource({
+    ...(opts.source ? { source: opts.source } : {}),
+    tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
+    intervalMs: opts.poll * 1000,
+  });
+  let writer: StoreWriter | undefined;
+  let server: Server | undefined;
+  try {
+    writer = opts.store ? await openStore(opts, retainMs, source.name) : undefined;
+  } catch (e) {
+    source.stop();
+    log?.close();
+    throw e;
+  }
+  const wallOffsetMs = Date.now() - source.now();
+  const filter = makeFilter(opts);
+  const monitor = new HalfOpenMonitor({
+    limit: opts.limit,
+    quietMs: opts.quiet * 1000,
+    maxAgeMs: opts.maxAge * 1000,
+    wallOffsetMs,
+    ...(filter ? { filter } : {}),
+  });
+  if (opts.metricsPort !== undefined) {
+    const { WatchMetrics, serveMetrics } = await import("../metrics/watch-metrics.js");
+    const metrics = new WatchMetrics({
+      monitor,
+      source: source.name,
+      mode: source.name === "tracefs" ? "exact" : "polling",
+      topNames: opts.metricsTopNames,
+      ...(writer ? { store: () => ({ failures: writer?.failures ?? 0, unstored: writer?.unstored ?? 0 }) } : {}),
+    });
+    try {
+      server = await serveMetrics(metrics, opts.metricsHost, opts.metricsPort);
+    } catch (e) {
+      source.stop();
+      writer?.close();
+      log?.close();
+      throw e;
+    }
+  }
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    source.stop();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  const onHup = () => log?.reopen();
+  process.on("SIGHUP", onHup);
+  process.stdout.on("error", stop); // EPIPE: the reader went away
+
+  let lastSave = 0;
+  /** Say which incidents that had waited for the database are stored now. */
+  const reportLate = () => {
+    for (const done of writer?.takeLate() ?? []) {
+      json({ type: "stored", id: done.id, runIncident: done.report.id, state: done.report.state });
+      if (!opts.json) out(`halfopen: note: incident ${done.report.id} of this run is stored now, as incident ${done.id}`);
+    }
+  };
+  /** Store an incident (when storing) and return it with its database id, for printing. */
+  const save = (incident: IncidentReport): { incident: IncidentReport; extra: Record<string, unknown>; problem?: string } => {
+    if (!writer) return { incident, extra: {} };
+    const result = writer.save(incident);
+    reportLate();
+    if (result.stored) return { incident: { ...incident, id: result.id }, extra: { runIncident: incident.id, stored: true } };
+    const problem = result.firstOfKind ? `incident ${incident.id} was not stored: ${result.error.message} [${result.error.code}]; it is kept in memory and retried` : undefined;
+    return { incident, extra: { runIncident: incident.id, stored: false, storeError: result.error.code }, ...(problem ? { problem } : {}) };
+  };
+  const emit = (outputs: MonitorOutput[]) => {
+    for (const o of outputs) {
+      if (o.type === "lost") {
+        json({ ...o, timeWall: o.time + wallOffsetMs });
+        if (!opts.json) out(`${clock(o.time + wallOffsetMs)} WARNING: ${o.count} events lost${o.cpu === undefined ? "" : ` on cpu ${o.cpu}`}; attempts may be missing or end as unknown`);
+      } else if (o.type === "os-limit") {
+        json({ type: "os-limit", ...o.record, time: o.time });
+        if (!opts.json) out(formatOsLimit(o.record));
+      } else {
+        const { incident, extra, problem } = save(o.incident);
+        if (o.type === "incident-open") lastSave = Date.now();
+        json({ type: o.type, ...incident, ...extra, emittedAt: source.now() });
+        if (!opts.json) out(o.type === "incident-open" ? formatIncidentOpen(incident) : formatIncident(incident));
+        if (problem) {
+          if (opts.json) json({ type: "warning", message: problem });
+          else process.stderr.write(`halfopen: warning: ${forTerminal(problem)}\n`);
+        }
+      }
+    }
+  };
+
+  json({ type: "start", source: source.name, limit: opts.limit, quietMs: opts.quiet * 1000, pid: process.pid, time: source.now(), timeWall: Date.now(), ...(writer ? { db: writer.store.path, runId: writer.runId } : {}), ...(server ? { metrics: metricsUrl(opts) } : {}) });
+  if (opts.json) {
+    if (fallback) json({ type: "warning", message: fallback });
+    for (const c of source.caveats) json({ type: "warning", message: c });
+  } else {
+    if (fallback) out(`halfopen: note: ${forTerminal(fallback)}`);
+    out(`halfopen: watching outbound TCP connects with ${source.name}; limit ${opts.limit} half-open${filter ? " (filtered)" : ""}; Ctrl-C stops`);
+    for (const c of source.caveats) out(`halfopen: note: ${forTerminal(c)}`);
+    out(`halfopen: ${writer ? `storing incidents in ${writer.store.path}` : "not storing incidents (--no-store)"}${server ? `; metrics at ${metricsUrl(opts)}` : ""}`);
+  }
+  const warn = () => {
+    for (const w of source.takeWarnings?.() ?? []) note(w);
+  };
+
+  // An open incident is saved again every 5 s, so a crash loses at most that much of it.
+  const timers: NodeJS.Timeout[] = [];
+  timers.push(
+    setInterval(() => {
+      emit(monitor.tick(source.now()));
+      if (writer && Date.now() - lastSave >= 5000) {
+        lastSave = Date.now();
+        const open = monitor.openIncident;
+        if (open) save(open);
+        else {
+          writer.retry();
+          reportLate();
+        }
+      }
+    }, 250),
+  );
+  if (opts.interval > 0) {
+    timers.push(
+      setInterval(() => {
+        const s = monitor.summary(source.now());
+        json({ type: "summary", ...s, timeWall: s.time + wallOffsetMs });
+        if (!opts.json) out(formatSummary(s, s.time + wallOffsetMs));
+      }, opts.interval * 1000),
+    );
+  }
+  if (opts.duration !== undefined) timers.push(setTimeout(stop, opts.duration * 1000));
+
+  try {
+    for await (const batch of source.events()) {
+      for (const event of batch) emit(monitor.handle(event));
+      emit(monitor.tick(source.now()));
+      warn();
+    }
+  } finally {
+    for (const t of timers) clearInterval(t);
+    process.off("SIGHUP", onHup);
+    server?.close();
+  }
+  emit(monitor.flush(source.now()));
+  const totals = monitor.totals();
+  const unstored = writer?.close() ?? [];
+  json({ type: "stop", ...totals, source: source.stats(), time: source.now(), timeWall: Date.now(), ...(writer ? { unstored: unstored.length } : {}) });
+  if (!opts.json) out(formatTotals(totals));
+  log?.close();
+  if (unstored.length > 0) {
+    const ids = unstored.map((r) => r.id).join(", ");
+    throw new HalfOpenError(ErrorCodes.DB_FAILED, `${unstored.length} incident${unstored.length === 1 ? " was" : "s were"} not stored in ${writer?.store.path} (run incident ${ids}); they were printed above`);
+  }
+}
+
+function metricsUrl(opts: WatchOptions): string {
+  const host = opts.metricsHost.includes(":") ? `[${opts.metricsHost}]` : opts.metricsHost;
+  return `http://${host}:${opts.metricsPort}/metrics`;
+}

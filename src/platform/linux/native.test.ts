@@ -1,0 +1,139 @@
+/**
+ * The native helper against this process's own sockets (no root needed): the
+ * sock_diag dump, the owner walk and the off-thread scan name what Node
+ * opened, and the procfs reader gives the same rows with and without it.
+ * The helper is built by `npm install`; under CI its absence fails the run.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { readlinkSync } from "node:fs";
+import net from "node:net";
+import { TcpState } from "../../core/tcp-state.js";
+import { ALL_STATES_MASK, BOTH_FAMILIES, AF_INET, parseInetDiag, stateMask } from "./inet-diag.js";
+import { listPids, loadNative, nativeUnavailableReason, prefetchSocketScan, takeSocketDump, takeSocketScan, WALK_THREADS } from "./native.js";
+import { ProcfsReader } from "./procfs-reader.js";
+
+const helper = process.platform === "linux" ? loadNative() : undefined;
+const skip = helper ? undefined : `native helper unavailable: ${nativeUnavailableReason() ?? "not Linux"}`;
+if (skip) {
+  if (process.env.CI && process.platform === "linux" && process.env.HALFOPEN_NATIVE !== "0") {
+    throw new Error(`The native helper must build under CI (npm install compiles it): ${skip}`);
+  }
+  console.log(`# SKIP native helper: ${skip}`);
+}
+
+describe("native helper: sock_diag and the fd walk, on this process's sockets", { skip }, () => {
+  const native = helper as NonNullable<typeof helper>;
+  let server: net.Server;
+  let client: net.Socket;
+  let port = 0;
+  before(async () => {
+    server = net.createServer((s) => s.on("error", () => {}));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    port = (server.address() as net.AddressInfo).port;
+    client = net.connect(port, "127.0.0.1");
+    await once(client, "connect");
+  });
+  after(() => {
+    client.destroy();
+    server.close();
+  });
+
+  const mine = () => {
+    const rows = parseInetDiag(native.sockDiag(BOTH_FAMILIES, ALL_STATES_MASK)).rows;
+    const listener = rows.find((r) => r.state === TcpState.LISTEN && r.local.port === port && r.local.address === "127.0.0.1");
+    const outbound = rows.find((r) => r.state === TcpState.ESTABLISHED && r.remote.port === port && r.local.port === client.localPort);
+    const inbound = rows.find((r) => r.state === TcpState.ESTABLISHED && r.local.port === port && r.remote.port === client.localPort);
+    return { rows, listener, outbound, inbound };
+  };
+
+  test("a dump of every state has our listener and both ends of our connection, with inodes and our uid", () => {
+    const { listener, outbound, inbound } = mine();
+    for (const r of [listener, outbound, inbound]) {
+      assert.ok(r, "found in the dump");
+      assert.ok((r.inode ?? 0) > 0);
+      assert.equal(r.uid, process.geteuid?.());
+    }
+  });
+
+  test("the kernel's state filter: a LISTEN-only dump of IPv4 has the listener and no established socket", () => {
+    const rows = parseInetDiag(native.sockDiag(AF_INET, stateMask([TcpState.LISTEN]))).rows;
+    assert.ok(rows.some((r) => r.local.port === port));
+    assert.ok(rows.every((r) => r.state === TcpState.LISTEN));
+  });
+
+  test("socketOwners and scanSockets name this process as the owner of its three sockets", async () => {
+    const { listener, outbound, inbound } = mine();
+    const inodes = Uint32Array.from([listener?.inode ?? 0, outbound?.inode ?? 0, inbound?.inode ?? 0, 4_000_000_000]);
+    const found = native.socketOwners("/proc", Int32Array.from(listPids("/proc")), inodes, WALK_THREADS);
+    assert.deepEqual([...found.owners], [process.pid, process.pid, process.pid, 0], "the last inode belongs to nobody");
+    assert.ok(found.readlinks > 0 && found.walkedPids > 0);
+    const scan = await native.scanSockets("/proc", Int32Array.from([process.pid]), 2);
+    const owner = new Map([...scan.inodes].map((inode, i) => [inode, scan.pids[i]]));
+    for (const inode of inodes.subarray(0, 3)) assert.equal(owner.get(inode), process.pid);
+    assert.deepEqual([...scan.inodes], [...scan.inodes].sort((a, b) => a - b), "one entry per inode, sorted");
+  });
+
+  test("bad arguments are TypeErrors; a missing namespace is ENOENT with the path", () => {
+    assert.throws(() => native.sockDiag(99, 1), TypeError);
+    assert.throws(() => native.socketOwners("/proc", new Int32Array(0), new Int32Array(0) as unknown as Uint32Array, 1), TypeError);
+    assert.throws(() => native.sockDiag(BOTH_FAMILIES, 4, "/proc/self/ns/no-such-thing"), (e: NodeJS.ErrnoException) => e.code === "ENOENT" && /no-such-thing/.test(e.message));
+  });
+
+  test("the procfs reader gives the same rows and owners through sock_diag as through /proc/net/tcp", async () => {
+    const pick = (rows: { key: string; state: number; pid?: number }[]) =>
+      rows.filter((r) => r.pid === process.pid).map((r) => `${r.key} ${r.state} ${r.pid}`).sort();
+    const viaDiag = new ProcfsReader({ native });
+    const viaText = new ProcfsReader({ native: null });
+    const a = await viaDiag.read(0, { allStates: true });
+    const b = await viaText.read(0, { allStates: true });
+    assert.equal(viaDiag.method.startsWith("sock_diag"), true, viaDiag.method);
+    assert.equal(viaText.method, "proc_net_tcp");
+    assert.ok(pick(a.snapshot.rows).length >= 3);
+    assert.deepEqual(pick(a.snapshot.rows), pick(b.snapshot.rows));
+    // A second read uses the owners it cached and walks only for new inodes.
+    await viaDiag.read(0, { allStates: true });
+    assert.ok(viaDiag.lastStats.cached >= 3, JSON.stringify(viaDiag.lastStats));
+  });
+
+  test("a socket made after the walk `ls` starts at launch still gets its owner", async () => {
+    prefetchSocketScan(ALL_STATES_MASK);
+    await new Promise((r) => setTimeout(r, 300)); // the walk is done: it cannot have seen the next socket
+    // Take the early dump away, so the reader dumps after the late socket exists but uses the older walk.
+    assert.ok(takeSocketDump("/proc", readlinkSync("/proc/self/ns/net"), ALL_STATES_MASK));
+    const late = net.connect(port, "127.0.0.1");
+    await once(late, "connect");
+    try {
+      const reader = new ProcfsReader({ native });
+      const read = await reader.read(0, { allStates: true });
+      assert.equal(takeSocketScan("/proc"), undefined, "the reader took the prefetched walk");
+      const row = read.snapshot.rows.find((r) => r.state === TcpState.ESTABLISHED && r.local.port === late.localPort && r.remote.port === port);
+      assert.ok(row, "the late socket is in the table");
+      assert.equal(row.pid, process.pid);
+    } finally {
+      late.destroy();
+    }
+  });
+
+  test("the reader takes the launch-time dump of its own namespace only when it asks for the same states", async () => {
+    const self = readlinkSync("/proc/self/ns/net");
+    prefetchSocketScan(stateMask([TcpState.SYN_SENT]));
+    await new ProcfsReader({ native }).read(0, { allStates: true });
+    assert.ok(takeSocketDump("/proc", self, stateMask([TcpState.SYN_SENT])), "an all-states read leaves a SYN_SENT-only dump alone");
+    prefetchSocketScan(ALL_STATES_MASK);
+    const read = await new ProcfsReader({ native }).read(0, { allStates: true });
+    assert.equal(takeSocketDump("/proc", self, ALL_STATES_MASK), undefined, "taken by the read");
+    assert.ok(read.snapshot.rows.some((r) => r.state === TcpState.LISTEN && r.local.port === port && r.pid === process.pid));
+  });
+
+  test("a row of a dump serializes like a row of /proc/net/tcp", () => {
+    const row = parseInetDiag(native.sockDiag(BOTH_FAMILIES, ALL_STATES_MASK), { netns: 7 }).rows.find((r) => r.state === TcpState.LISTEN && r.local.port === port);
+    assert.ok(row);
+    const json = JSON.parse(JSON.stringify(row)) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(json).sort(), ["family", "inode", "key", "local", "netns", "remote", "retransmits", "state", "uid"]);
+    assert.deepEqual(json.local, { address: "127.0.0.1", port });
+    assert.equal(json.key, `7:${row.inode}`);
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * The optional native helper (native/halfopen_native.cc), compiled from source
+ * by `npm install` on Linux: a sock_diag dump of one namespace's TCP sockets
+ * with the state filter applied in the kernel, and the /proc/PID/fd walk in
+ * threads. Without it halfopen reads /proc/net/tcp and walks fds in Node;
+ * results are the same, only slower with many sockets.
+ *
+ *   HALFOPEN_NATIVE=0        never load it (the /proc/net/tcp path);
+ *   HALFOPEN_NATIVE=require  fail with HALFOPEN_NO_SOURCE if it cannot load.
+ */
+import { readdirSync, readlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { performance } from "node:perf_hooks";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+
+/** What scanSockets resolves to: one owner per socket inode. */
+export interface SocketScan {
+  inodes: Uint32Array;
+  pids: Int32Array;
+  walkedPids: number;
+  readlinks: number;
+}
+
+/** Threads of the native fd walk: readlink is kernel work, which spreads over cores. */
+export const WALK_THREADS = Math.min(4, availableParallelism());
+
+export interface NativeHelper {
+  /** Raw netlink messages of one dump (see inet-diag.ts); throws with `code` = errno name. */
+  sockDiag(family: number, states: number, netnsPath?: string): Buffer;
+  /** Owner pid of each wanted inode (0: none found). */
+  socketOwners(procRoot: string, pids: Int32Array, wanted: Uint32Array, threads: number): { owners: Int32Array; walkedPids: number; readlinks: number };
+  /** sockDiag off the JS thread. */
+  sockDiagAsync(family: number, states: number, netnsPath?: string): Promise<Buffer>;
+  /** Every socket link of the processes (inode and pid pairs), walked off the JS thread. */
+  scanSockets(procRoot: string, pids: Int32Array, threads: number): Promise<SocketScan>;
+  readonly abi: number;
+}
+
+/** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
+const ADDON = "../../../build/Release/halfopen_native.node";
+const ABI = 1;
+
+let loaded: { helper?: NativeHelper; why?: string } | undefined;
+
+/** The helper, or undefined with the reason in `nativeUnavailableReason()`. */
+export function loadNative(): NativeHelper | undefined {
+  if (!loaded) {
+    const mode = process.env.HALFOPEN_NATIVE;
+    if (process.platform !== "linux") loaded = { why: "not Linux" };
+    else if (mode === "0") loaded = { why: "HALFOPEN_NATIVE=0" };
+    else {
+      try {
+        const helper = createRequire(import.meta.url)(ADDON) as NativeHelper;
+        loaded = helper.abi === ABI ? { helper } : { why: `native helper has ABI ${helper.abi}, expected ${ABI}: run npm rebuild` };
+      } catch (e) {
+        loaded = { why: `native helper not built (${(e as Error).message.split("\n")[0] ?? ""})` };
+      }
+    }
+    if (!loaded.helper && mode === "require") {
+      throw new HalfOpenError(ErrorCodes.NO_SOURCE, `HALFOPEN_NATIVE=require, but the native helper cannot be used: ${loaded.why ?? ""}; build it with \`npm rebuild halfopen\` (needs g++, make, python3 and Node's headers)`);
+    }
+  }
+  return loaded.helper;
+}
+
+export function nativeUnavailableReason(): string | undefined {
+  loadNative();
+  return loaded?.why;
+}
+
+/** The numeric entries of /proc: every process. */
+export function listPids(procRoot: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync(procRoot)) {
+    const c = name.charCodeAt(0);
+    if (c >= 48 && c <= 57) pids.push(Number(name));
+  }
+  return pids;
+}
+
+interface Prefetched {
+  procRoot: string;
+  started: number;
+  /** Each is handed out once. */
+  scan: Promise<SocketScan> | undefined;
+  /** This process's network namespace link (`net:[N]`) and a dump of it. */
+  netns: string;
+  states: number;
+  dump: Promise<Buffer> | undefined;
+}
+
+let prefetched: Prefetched | undefined;
+
+/**
+ * Start, on other threads, what a read of the socket table is about to
+ * need: the fd walk of every process and a sock_diag dump (`states` mask,
+ * both families) of this process's namespace. `halfopen ls` calls it before
+ * loading the rest of the CLI, so both run while Node compiles modules.
+ * Does nothing without the helper; never throws.
+ */
+export function prefetchSocketScan(states: number, procRoot = "/proc"): void {
+  try {
+    const helper = loadNative();
+    if (!helper) return;
+    const netns = readlinkSync(`${procRoot}/self/ns/net`);
+    const dump = helper.sockDiagAsync(0, states);
+    const scan = helper.scanSockets(procRoot, Int32Array.from(listPids(procRoot)), WALK_THREADS);
+    // The reader sees a rejection if it takes them; nobody else must.
+    dump.catch(() => undefined);
+    scan.catch(() => undefined);
+    prefetched = { procRoot, started: performance.now(), scan, netns, states, dump };
+  } catch {
+    // the reader reports what is wrong when it runs
+  }
+}
+
+function fresh(procRoot: string, maxAgeMs: number): Prefetched | undefined {
+  const p = prefetched;
+  return p && p.procRoot === procRoot && performance.now() - p.started <= maxAgeMs ? p : undefined;
+}
+
+/** The prefetched walk, once, if it is of `procRoot` and started less than `maxAgeMs` ago. */
+export function takeSocketScan(procRoot: string, maxAgeMs = 2000): Promise<SocketScan> | undefined {
+  const p = fresh(procRoot, maxAgeMs);
+  const scan = p?.scan;
+  if (p) p.scan = undefined;
+  return scan;
+}
+
+/** The prefetched dump, once, if it is of namespace link `netns` with exactly these `states`. */
+export function takeSocketDump(procRoot: string, netns: string, states: number, maxAgeMs = 2000): Promise<Buffer> | undefined {
+  const p = fresh(procRoot, maxAgeMs);
+  if (!p || p.netns !== netns || p.states !== states) return undefined;
+  const dump = p.dump;
+  p.dump = undefined;
+  return dump;
+}
