@@ -31,7 +31,7 @@ function median(xs: number[]): number {
 
 export async function runLsBench(quick: boolean): Promise<{ markdown: string; json: object }> {
   const count = quick ? 3000 : 15_000;
-  const rounds = quick ? 3 : 7;
+  const rounds = quick ? 3 : 11;
   const lab = createLab("hobenchls");
   try {
     execFileSync("ip", ["netns", "exec", lab.name, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=8"]);

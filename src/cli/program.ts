@@ -7,14 +7,20 @@ import { createRequire } from "node:module";
 import type * as commander from "commander";
 import { HalfOpenError } from "../errors.js";
 import { VERSION } from "../version.js";
-import { registerActions } from "./act.js";
-import { registerIncidents } from "./incidents.js";
-import { registerLs } from "./ls.js";
-import { registerWatch } from "./watch.js";
 
 // commander is CommonJS: require() loads it in ~2 ms, `import` through Node's
 // ESM interop in ~10 ms, a tenth of `halfopen ls`'s budget on a busy host.
 const { Command, CommanderError } = createRequire(import.meta.url)("commander") as typeof commander;
+
+type Register = (program: commander.Command) => void;
+
+/** Each command's options, in the order `--help` lists them; loaded on demand. */
+const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
+  [["watch"], async () => (await import("./watch.js")).registerWatch],
+  [["ls"], async () => (await import("./ls.js")).registerLs],
+  [["incidents"], async () => (await import("./incidents.js")).registerIncidents],
+  [["kill", "close"], async () => (await import("./act.js")).registerActions],
+];
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("halfopen")
@@ -22,10 +28,9 @@ export async function main(argv: string[]): Promise<number> {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  registerWatch(program);
-  registerLs(program);
-  registerIncidents(program);
-  registerActions(program);
+  // `halfopen ls ...` needs only ls's options; anything else (--help, a typo) gets every command.
+  const named = COMMANDS.filter(([names]) => names.includes(argv[2] ?? ""));
+  for (const [, load] of named.length > 0 ? named : COMMANDS) (await load())(program);
   try {
     await program.parseAsync(argv);
     return 0;
