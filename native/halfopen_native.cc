@@ -57,6 +57,12 @@ struct Failure {
   std::string what;
 };
 
+// Throw a TypeError for a bad argument; returns undefined for the caller to return.
+Napi::Value BadArgument(Napi::Env env, const char* what) {
+  Napi::TypeError::New(env, what).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 Napi::Value ThrowErrno(Napi::Env env, const Failure& f) {
   const char* name = f.err == EPERM ? "EPERM" : f.err == EACCES ? "EACCES" : f.err == ENOENT ? "ENOENT"
                    : f.err == EINVAL ? "EINVAL" : f.err == EPROTONOSUPPORT ? "EPROTONOSUPPORT" : "EIO";
@@ -394,14 +400,12 @@ int Threads(const Napi::Value& v) {
 Napi::Value SocketOwners(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "socketOwners(procRoot, pids: Int32Array, wanted: Uint32Array, threads)").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return BadArgument(env, "socketOwners(procRoot, pids: Int32Array, wanted: Uint32Array, threads)");
   }
   std::vector<int32_t> pids;
   if (!ReadPids(env, info[1], pids)) return env.Undefined();
   if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
-    Napi::TypeError::New(env, "socketOwners: wanted must be a Uint32Array").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return BadArgument(env, "socketOwners: wanted must be a Uint32Array");
   }
   Napi::Uint32Array wantArr = info[2].As<Napi::Uint32Array>();
   const size_t nWanted = wantArr.ElementLength();
@@ -460,8 +464,7 @@ class ScanWorker : public Napi::AsyncWorker {
 Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString()) {
-    Napi::TypeError::New(env, "scanSockets(procRoot, pids: Int32Array, threads)").ThrowAsJavaScriptException();
-    return env.Undefined();
+    return BadArgument(env, "scanSockets(procRoot, pids: Int32Array, threads)");
   }
   std::vector<int32_t> pids;
   if (!ReadPids(env, info[1], pids)) return env.Undefined();

@@ -2,8 +2,10 @@
  * The optional native helper (native/halfopen_native.cc), compiled from source
  * by `npm install` on Linux: a sock_diag dump of one namespace's TCP sockets
  * with the state filter applied in the kernel, and the /proc/PID/fd walk in
- * threads. Without it halfopen reads /proc/net/tcp and walks fds in Node;
- * results are the same, only slower with many sockets.
+ * threads, each also off the JS thread (a promise). `prefetchSocketScan`
+ * starts both at launch for `ls`; the procfs reader takes them. Without the
+ * helper halfopen reads /proc/net/tcp and walks fds in Node; results are the
+ * same, only slower with many sockets.
  *
  *   HALFOPEN_NATIVE=0        never load it (the /proc/net/tcp path);
  *   HALFOPEN_NATIVE=require  fail with HALFOPEN_NO_SOURCE if it cannot load.

@@ -110,6 +110,8 @@ export class ProcfsReader implements SocketReader {
   readonly #native: NativeHelper | undefined;
   /** Set when a dump failed for a reason other than permission: use /proc/net/tcp from then on. */
   #diagBroken = false;
+  /** Namespaces we may not join (no root): read through /proc/PID/net/tcp without asking again. */
+  readonly #refused = new Set<number>();
   lastStats: ProcfsReadStats = emptyStats();
 
   constructor(options: ProcfsReaderOptions = {}) {
@@ -188,7 +190,7 @@ export class ProcfsReader implements SocketReader {
     /** sock_diag in namespace `netns` (joined through `pid`'s link unless it is ours); false: use the text. */
     const dumpTables = async (netns: number | undefined, pid: number | undefined): Promise<boolean> => {
       const native = this.#native;
-      if (!native || this.#diagBroken) return false;
+      if (!native || this.#diagBroken || (pid !== undefined && netns !== undefined && this.#refused.has(netns))) return false;
       const path = pid === undefined ? undefined : `${this.#proc}/${pid}/ns/net`;
       let parsed;
       try {
@@ -197,7 +199,8 @@ export class ProcfsReader implements SocketReader {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         // EPERM/EACCES: joining another namespace needs root; ENOENT: pid gone. Other errors: no sock_diag here.
-        if (code !== "EPERM" && code !== "EACCES" && code !== "ENOENT") this.#diagBroken = true;
+        if ((code === "EPERM" || code === "EACCES") && netns !== undefined) this.#refused.add(netns);
+        else if (code !== "ENOENT") this.#diagBroken = true;
         return false;
       }
       if (!parsed.done || parsed.errno !== undefined || parsed.badMessages > 0) {
