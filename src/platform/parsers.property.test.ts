@@ -20,7 +20,7 @@ const count = (v: unknown): number => {
 
 const PARSERS: [string, (t: string) => unknown, string[]][] = [
   ["proc/net/tcp", (t) => parseProcNetTcp(t).rows, ["linux/proc/net-tcp.txt", "linux/proc/net-tcp6.txt"]],
-  ["netstat -ano", (t) => parseNetstatAno(t).value, ["windows/netstat-ano-win10.txt", "windows/netstat-ano-de.txt", "windows/netstat-ano-fr.txt"]],
+  ["netstat -ano", (t) => parseNetstatAno(t).value, ["windows/netstat-ano-win10.txt", "windows/netstat-ano-de.txt", "windows/netstat-ano-fr.txt", "windows/netstat-anob-xp-sp2.txt"]],
   ["tasklist", (t) => parseTasklistCsv(t).value, ["windows/tasklist-csv.txt"]],
   ["Get-NetTCPConnection", (t) => parseNetTcpConnectionJson(t, 0).value, ["windows/get-nettcpconnection-ps51.json"]],
   ["wevtutil", (t) => parseWevtutil4226(t).value, ["windows/wevtutil-4226.xml"]],

@@ -16,6 +16,21 @@ test("netstat -ano, Windows 10: TCP rows with IPv6, UDP ignored", () => {
   assert.equal(r.value.filter((x) => x.state === TcpState.ESTABLISHED).length, 2);
 });
 
+test("netstat on Windows XP SP2 with -o and -b: the TCP rows and their pids; executable lines between them are not rows", () => {
+  const r = parseNetstatAno(fixtureText("windows/netstat-anob-xp-sp2.txt"));
+  assert.equal(r.skipped, 0);
+  assert.deepEqual(r.unknownStates, []);
+  assert.deepEqual(
+    r.value.map((x) => [x.local.address, x.local.port, x.state, x.pid]),
+    [
+      ["0.0.0.0", 135, TcpState.LISTEN, 988],
+      ["0.0.0.0", 445, TcpState.LISTEN, 4],
+      ["127.0.0.1", 1027, TcpState.LISTEN, 1244],
+      ["192.168.0.104", 139, TcpState.LISTEN, 4],
+    ],
+  );
+});
+
 test("netstat -ano with a SYN_SENT row names its pid", () => {
   const r = parseNetstatAno(fixtureText("windows/netstat-ano-win10-syn-sent.txt"));
   const syn = r.value.filter((x) => x.state === TcpState.SYN_SENT);
