@@ -6,8 +6,6 @@
  * rest of the CLI; then it runs the program (program.ts). If the options turn
  * out to want something else, the reader does not take them.
  */
-import { TcpState } from "../core/tcp-state.js";
-import { ALL_STATES_MASK, stateMask } from "../platform/linux/inet-diag.js";
 import { prefetchSocketScan } from "../platform/linux/native.js";
 
 /** `ls` reading /proc (the default on Linux, or --source procfs). */
@@ -20,6 +18,8 @@ function lsReadsProc(argv: readonly string[]): boolean {
 }
 
 if (lsReadsProc(process.argv)) {
+  // Loaded here, not above: other commands need none of it.
+  const [{ TcpState }, { ALL_STATES_MASK, stateMask }] = await Promise.all([import("../core/tcp-state.js"), import("../platform/linux/inet-diag.js")]);
   const all = process.argv.some((a) => a === "--all-states" || /^-[a-z]*a[a-z]*$/.test(a));
   prefetchSocketScan(all ? ALL_STATES_MASK : stateMask([TcpState.SYN_SENT]));
 }

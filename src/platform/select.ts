@@ -111,15 +111,15 @@ export interface OpenedSource {
 export async function openWatchSource(options: SelectOptions = {}): Promise<OpenedSource> {
   const platform = options.platform ?? process.platform;
   const polling = (name: ReaderName) => pollingSource(name, options);
-  const makeTracefs = platform === "linux" || options.source === "tracefs" ? await tracefsMaker(options) : undefined;
+  const makeTracefs = async () => (await tracefsMaker(options))(options.tracefs ?? {});
 
   if (options.source !== undefined) {
-    const source = options.source === "tracefs" && makeTracefs ? makeTracefs(options.tracefs ?? {}) : await polling(options.source as ReaderName);
+    const source = options.source === "tracefs" ? await makeTracefs() : await polling(options.source);
     await source.start();
     return { source };
   }
-  if (platform === "linux" && makeTracefs) {
-    const tracefs = makeTracefs(options.tracefs ?? {});
+  if (platform === "linux") {
+    const tracefs = await makeTracefs();
     try {
       await tracefs.start();
       return { source: tracefs };

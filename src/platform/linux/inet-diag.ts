@@ -71,7 +71,12 @@ class DiagTable {
     readonly keyPrefix: string,
   ) {}
 
-  address(family: IpFamily, at: number): string {
+  /** One end of the socket whose inet_diag_msg starts at `at`: the source (`local`) or the destination. */
+  endpoint(family: IpFamily, at: number, local: boolean): Endpoint {
+    return { address: this.#address(family, at + (local ? 8 : 24)), port: this.view.getUint16(at + (local ? 4 : 6), false) };
+  }
+
+  #address(family: IpFamily, at: number): string {
     if (family === 6) return formatIPv6(this.data, at);
     const a = this.view.getUint32(at, false);
     let t = this.v4.get(a);
@@ -111,10 +116,10 @@ class DiagRow implements SocketRow {
     return this.#table.keyPrefix + this.inode;
   }
   get local(): Endpoint {
-    return { address: this.#table.address(this.family, this.#at + 8), port: this.#table.view.getUint16(this.#at + 4, false) };
+    return this.#table.endpoint(this.family, this.#at, true);
   }
   get remote(): Endpoint {
-    return { address: this.#table.address(this.family, this.#at + 24), port: this.#table.view.getUint16(this.#at + 6, false) };
+    return this.#table.endpoint(this.family, this.#at, false);
   }
   /** The same fields as a row of /proc/net/tcp, for JSON. */
   toJSON(): SocketRow {
@@ -168,8 +173,8 @@ export function parseInetDiag(data: Uint8Array, options: InetDiagOptions = {}): 
           rows.push(
             socketRow(ns, withNetns, {
               family: ipFamily,
-              local: { address: table.address(ipFamily, m + 8), port: view.getUint16(m + 4, false) },
-              remote: { address: table.address(ipFamily, m + 24), port: view.getUint16(m + 6, false) },
+              local: table.endpoint(ipFamily, m, true),
+              remote: table.endpoint(ipFamily, m, false),
               state,
               retransmits,
               uid,
