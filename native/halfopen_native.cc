@@ -25,6 +25,17 @@
 //     plus threads of its own), so the caller dumps and parses meanwhile.
 //     One entry per inode, sorted; a shared socket goes to the lowest pid.
 //
+//   watchReadable(fds, onReadable) -> { rearm(), stop() }
+//     A thread of its own that poll()s the fds (tracefs trace_pipe_raw files)
+//     and calls onReadable() on the JS thread once any is readable, then
+//     waits until rearm() before it polls again, so the JS side reads at its
+//     own pace and is never woken twice for the same data. stop() wakes the
+//     thread through an eventfd and joins it. This is how `watch` sleeps
+//     while the host is idle instead of reading the buffers every 10 ms.
+//
+//   raiseNofileLimit() -> { soft, hard, before }
+//     setrlimit(RLIMIT_NOFILE): the soft limit raised to the hard limit.
+//
 // Errors are thrown as JS errors with `code` set to the errno name (EPERM, ...).
 // Nothing here is passed to a shell; no input is interpreted beyond numbers and
 // one path.
@@ -33,6 +44,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -46,7 +58,10 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,7 +79,7 @@ Napi::Value BadArgument(Napi::Env env, const char* what) {
 }
 
 Napi::Value ThrowErrno(Napi::Env env, const Failure& f) {
-  const char* name = f.err == EPERM ? "EPERM" : f.err == EACCES ? "EACCES" : f.err == ENOENT ? "ENOENT"
+  const char* name = f.err == EPERM ? "EPERM" : f.err == EACCES ? "EACCES" : f.err == ENOENT ? "ENOENT" : f.err == EMFILE ? "EMFILE"
                    : f.err == EINVAL ? "EINVAL" : f.err == EPROTONOSUPPORT ? "EPROTONOSUPPORT" : "EIO";
   Napi::Error e = Napi::Error::New(env, f.what + ": " + std::strerror(f.err));
   e.Set("code", Napi::String::New(env, name));
@@ -474,12 +489,121 @@ Napi::Value ScanSockets(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// The poll thread of watchReadable. States: armed (polling or about to),
+// fired (told JS, waiting for rearm), stopped.
+class ReadableWatcher {
+ public:
+  ReadableWatcher(std::vector<int> fds, int wakeFd, Napi::ThreadSafeFunction tsfn)
+      : fds_(std::move(fds)), wake_(wakeFd), tsfn_(std::move(tsfn)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Rearm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = true;
+    cv_.notify_one();
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      cv_.notify_one();
+    }
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_, &one, sizeof one);
+    (void)ignored;
+    if (thread_.joinable()) thread_.join();
+    close(wake_);
+  }
+
+ private:
+  void Run() {
+    std::vector<pollfd> p(fds_.size() + 1);
+    for (size_t i = 0; i < fds_.size(); i++) p[i] = {fds_[i], POLLIN, 0};
+    p[fds_.size()] = {wake_, POLLIN, 0};
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return armed_ || stopped_; });
+        if (stopped_) break;
+      }
+      for (auto& q : p) q.revents = 0;
+      int n = poll(p.data(), p.size(), -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (p[fds_.size()].revents != 0) break;
+      if (n < 0) {
+        // Cannot poll (should not happen): wake JS anyway, so it reads on its timer.
+        usleep(10000);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopped_) break;
+        armed_ = false;
+      }
+      tsfn_.NonBlockingCall();
+    }
+    tsfn_.Release();
+  }
+
+  std::vector<int> fds_;
+  int wake_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = true;
+  bool stopped_ = false;
+};
+
+Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[1].IsFunction()) {
+    return BadArgument(env, "watchReadable(fds: Int32Array, onReadable: () => void)");
+  }
+  Napi::Int32Array a = info[0].As<Napi::Int32Array>();
+  std::vector<int> fds(a.Data(), a.Data() + a.ElementLength());
+  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) return ThrowErrno(env, {errno, "eventfd"});
+  Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "halfopen.watchReadable", 0, 1);
+  auto* w = new ReadableWatcher(std::move(fds), wake, tsfn);
+  Napi::Object handle = Napi::Object::New(env);
+  auto stopped = std::make_shared<bool>(false);
+  handle.Set("rearm", Napi::Function::New(env, [w, stopped](const Napi::CallbackInfo&) {
+    if (!*stopped) w->Rearm();
+  }));
+  handle.Set("stop", Napi::Function::New(env, [w, stopped](const Napi::CallbackInfo&) {
+    if (*stopped) return;
+    *stopped = true;
+    w->Stop();
+    delete w;
+  }));
+  return handle;
+}
+
+Napi::Value RaiseNofileLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return ThrowErrno(env, {errno, "getrlimit(RLIMIT_NOFILE)"});
+  double before = static_cast<double>(r.rlim_cur);
+  if (r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0) return ThrowErrno(env, {errno, "setrlimit(RLIMIT_NOFILE)"});
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("before", Napi::Number::New(env, before));
+  out.Set("soft", Napi::Number::New(env, static_cast<double>(r.rlim_cur)));
+  out.Set("hard", Napi::Number::New(env, static_cast<double>(r.rlim_max)));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
+  exports.Set("raiseNofileLimit", Napi::Function::New(env, RaiseNofileLimit));
   exports.Set("sockDiag", Napi::Function::New(env, SockDiag));
   exports.Set("socketOwners", Napi::Function::New(env, SocketOwners));
   exports.Set("scanSockets", Napi::Function::New(env, ScanSockets));
   exports.Set("sockDiagAsync", Napi::Function::New(env, SockDiagAsync));
-  exports.Set("abi", Napi::Number::New(env, 1));
+  exports.Set("abi", Napi::Number::New(env, 2));
   return exports;
 }
 

@@ -47,6 +47,12 @@ export const ErrorCodes = {
   DB_MISSING: "HALFOPEN_DB_MISSING",
   /** The incident database file is corrupt, or is not a halfopen database. Exit code 1. */
   DB_CORRUPT: "HALFOPEN_DB_CORRUPT",
+  /** The incident database file cannot be read (no permission). Exit code 1. */
+  DB_UNREADABLE: "HALFOPEN_DB_UNREADABLE",
+  /** Another running watch already stores its incidents in this database. Exit code 1. */
+  DB_IN_USE: "HALFOPEN_DB_IN_USE",
+  /** Standard output (or the file it goes to) failed: the reader closed the pipe (EPIPE) or the disk is full. Exit code 1. */
+  OUTPUT_FAILED: "HALFOPEN_OUTPUT_FAILED",
   /** The incident database cannot be written: read-only file, directory or file system. Exit code 1. */
   DB_READONLY: "HALFOPEN_DB_READONLY",
   /** The disk (or quota) holding the incident database is full. Exit code 1. */
@@ -86,6 +92,9 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_TOOL_FAILED: 1,
   HALFOPEN_DB_MISSING: 1,
   HALFOPEN_DB_CORRUPT: 1,
+  HALFOPEN_DB_UNREADABLE: 1,
+  HALFOPEN_DB_IN_USE: 1,
+  HALFOPEN_OUTPUT_FAILED: 1,
   HALFOPEN_DB_READONLY: 1,
   HALFOPEN_DB_FULL: 1,
   HALFOPEN_DB_VERSION: 1,

@@ -21,7 +21,7 @@ test("bad values exit 2 with the option, the value and a stable code, no stack",
   }
   const unknown = cli("watch", "--bogus");
   assert.equal(unknown.status, 2);
-  assert.match(unknown.stderr, /unknown option '--bogus'/);
+  assert.match(unknown.stderr, /^halfopen: Unknown option '--bogus'; see --help \[HALFOPEN_BAD_USAGE\]\n$/);
 });
 
 test("--help documents the watch options and exit codes", () => {
@@ -133,7 +133,8 @@ test("incidents: list, CSV, JSON and show read what was stored; an unknown id is
   assert.deepEqual(byComm.incidents.map((i) => i.id), [a]);
   const csv = cli("incidents", "--db", db, "--csv").stdout.split("\n");
   assert.match(csv[0] ?? "", /^id,state,started,ended,duration_s,limit,peak,attempts,/);
-  assert.ok((csv[1] ?? "").includes(",'=x\x1b[2J|calc,"), "a formula-looking name is neutralized in CSV");
+  assert.ok((csv[1] ?? "").includes(",'=x\\x1b[2J|calc,"), "a formula-looking name is neutralized in CSV, its escape shown, not sent");
+  assert.ok(!csv.join("\n").includes("\x1b"), "no raw escape byte in CSV");
   const show = cli("incidents", "show", String(a), "--db", db);
   assert.equal(show.status, 0, show.stderr);
   assert.match(show.stdout, new RegExp(`^INCIDENT ${a} \\(closed\\): peak 30 half-open \\(limit 10\\)`));

@@ -6,14 +6,18 @@
  */
 import { stringify } from "csv-stringify/sync";
 import type { LsReport } from "./format-ls.js";
+import { forTerminal } from "./sanitize.js";
 
 /**
- * A cell a spreadsheet would evaluate as a formula (starting with =, +, @,
- * tab, CR, or - before a digit, "=", "(" or "+") gets a leading apostrophe.
- * A login shell's "-bash" is left alone.
+ * Control characters and bidirectional overrides are written as visible
+ * escapes (as on the terminal: `cat` of the file must not run an escape
+ * sequence), then a cell a spreadsheet would evaluate as a formula (starting
+ * with =, +, @, or - before a digit, "=", "(" or "+") gets a leading
+ * apostrophe. A login shell's "-bash" is left alone.
  */
 export function csvSafe(value: string): string {
-  return /^([=+@\t\r]|-[\d=(+])/.test(value) ? `'${value}` : value;
+  const v = forTerminal(value);
+  return /^([=+@]|-[\d=(+])/.test(v) ? `'${v}` : v;
 }
 
 export const CSV_COLUMNS = ["pid", "name", "user", "uid", "half_open", "total", "distinct_remotes", "oldest_age_ms", "max_retransmits", "remotes", "exe", "cmdline"] as const;

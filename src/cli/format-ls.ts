@@ -18,6 +18,10 @@ export interface LsReport {
   hostHalfOpen: number;
   /** Sockets listed (after filters). */
   sockets: number;
+  /** Half-open sockets listed (after filters). */
+  halfOpen: number;
+  /** True when --pid or --comm selected processes: the header then counts theirs, with the host's beside it. */
+  filtered: boolean;
   processes: ProcessSockets[];
   warnings: string[];
 }
@@ -64,8 +68,10 @@ export function formatLsText(r: LsReport): string {
   const lines: string[] = [];
   const procs = r.processes.filter((p) => p.pid !== undefined).length;
   const unknown = r.processes.find((p) => p.pid === undefined);
-  const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${r.hostHalfOpen} half-open` : `${r.hostHalfOpen} half-open connect ${r.hostHalfOpen === 1 ? "attempt" : "attempts"}`;
-  lines.push(fit(`halfopen: ${what} (${r.source}); ${plural(procs, "process", "processes")}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
+  const halfOpen = r.filtered ? r.halfOpen : r.hostHalfOpen;
+  const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${halfOpen} half-open` : `${halfOpen} half-open connect ${halfOpen === 1 ? "attempt" : "attempts"}`;
+  const scope = r.filtered ? ` of ${r.hostHalfOpen} on the host` : "";
+  lines.push(fit(`halfopen: ${what}${scope} (${r.source}); ${plural(procs, "process", "processes")}${r.filtered ? " selected" : ""}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
   if (r.processes.length === 0) return lines.join("\n");
   lines.push(r.allStates ? "    PID USER     PROCESS          HALF TOTAL STATES" : "    PID USER     PROCESS          HALF OLDEST REMOTES");
   for (const p of r.processes) {

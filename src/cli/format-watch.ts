@@ -91,6 +91,7 @@ export function incidentBody(i: IncidentReport): string[] {
   const dests = `${i.distinctDestinations}${i.destinationsCapped ? "+" : ""} destinations`;
   lines.push(fit(`  ${i.attempts} attempts to ${dests} on ${plural(i.distinctHosts, "host")}: ${outcomesText(i.outcomes)}`, 79));
   if (i.lostEvents > 0) lines.push(`  WARNING: ${i.lostEvents} events lost while open; counts are lower bounds`);
+  if ((i.blindMs ?? 0) > 0) lines.push(`  WARNING: blind for up to ${seconds(i.blindMs ?? 0)} while open; counts are lower bounds`);
   const os = i.osEvents.length + i.osEventsDropped;
   if (os > 0) {
     const first = i.osEvents[0];
@@ -128,5 +129,6 @@ export function formatSummary(s: MonitorSummary, wallMs: number): string {
 
 /** The last lines, on exit. */
 export function formatTotals(t: MonitorTotals): string {
-  return `halfopen: ${plural(t.attempts, "attempt")}: ${outcomesText(t.outcomes)}\nhalfopen: ${plural(t.incidents, "incident")}, ${t.lostEvents} events lost`;
+  const blind = t.blindMs > 0 ? `; BLIND for up to ${seconds(t.blindMs)} (attempts then were not seen)` : "";
+  return `halfopen: ${plural(t.attempts, "attempt")}: ${outcomesText(t.outcomes)}\nhalfopen: ${plural(t.incidents, "incident")}, ${t.lostEvents} events lost${blind}`;
 }

@@ -31,6 +31,8 @@ export async function runLs(opts: LsOptions): Promise<void> {
     allStates: opts.allStates ?? false,
     hostHalfOpen,
     sockets: groups.reduce((n, g) => n + g.total, 0),
+    halfOpen: groups.reduce((n, g) => n + g.halfOpen, 0),
+    filtered: pids !== undefined || comms !== undefined,
     processes: groups,
     warnings: [...reader.caveats, ...warnings],
   };

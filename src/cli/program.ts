@@ -5,7 +5,7 @@
  */
 import { createRequire } from "node:module";
 import type * as commander from "commander";
-import { HalfOpenError } from "../errors.js";
+import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { VERSION } from "../version.js";
 
 // commander is CommonJS: require() loads it in ~2 ms, `import` through Node's
@@ -22,12 +22,45 @@ const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
   [["kill", "close"], async () => (await import("./act.js")).registerActions],
 ];
 
+/**
+ * commander's own message ("error: unknown option '--x'\n(Did you mean
+ * --y?)") as one halfopen line with the stable code: `halfopen: Unknown
+ * option '--x' (did you mean --y?) [HALFOPEN_BAD_USAGE]`.
+ */
+export function usageError(message: string): string {
+  const parts = message
+    .trim()
+    .replace(/^error:\s*/i, "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const [first = "bad usage", ...rest] = parts;
+  const head = (first.charAt(0).toUpperCase() + first.slice(1)).replace(/\.$/, "");
+  const hints = rest.map((r) => r.replace(/^\((.*)\)$/, "$1").replace(/^Did/, "did"));
+  return `halfopen: ${head}${hints.length > 0 ? ` (${hints.join("; ")})` : "; see --help"} [${ErrorCodes.BAD_USAGE}]`;
+}
+
+let stdoutFailedOnce = false;
+/** stdout of a one-shot command failed (EPIPE into `head`): one line, exit 1, no stack trace. */
+function stdoutFailed(e: NodeJS.ErrnoException): void {
+  if (stdoutFailedOnce) return;
+  stdoutFailedOnce = true;
+  const why = e.code === "EPIPE" ? "the reader closed it" : e.message;
+  try {
+    process.stderr.write(`halfopen: Cannot write to standard output (${e.code ?? "error"}): ${why} [${ErrorCodes.OUTPUT_FAILED}]\n`);
+  } finally {
+    process.exit(1);
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("halfopen")
     .description("which process is flooding this machine with half-open TCP connection attempts")
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s) => process.stderr.write(`${usageError(s)}\n`) });
+  // `watch` handles a failed stdout itself (it stops cleanly and says so); the other commands stop at once.
+  if (argv[2] !== "watch") process.stdout.on("error", stdoutFailed);
   // `halfopen ls ...` needs only ls's options; anything else (--help, a typo) gets every command.
   const named = COMMANDS.filter(([names]) => names.includes(argv[2] ?? ""));
   for (const [, load] of named.length > 0 ? named : COMMANDS) (await load())(program);

@@ -9,11 +9,10 @@
  * forTerminal("evil\x1b[2Jname") // "evil\\x1b[2Jname"
  * ```
  */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+import { UNSAFE_TEXT } from "../core/process-text.js";
 
 export function forTerminal(s: string): string {
-  return s.replace(UNSAFE, (c) => {
+  return s.replace(UNSAFE_TEXT, (c) => {
     const code = c.charCodeAt(0);
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
   });

@@ -14,7 +14,7 @@ import { openWatchSource } from "../platform/select.js";
 import type { StoreWriter } from "../store/store-writer.js";
 import { VERSION } from "../version.js";
 import { JsonLog } from "./json-log.js";
-import { formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, clock } from "./format-watch.js";
+import { formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, clock, seconds } from "./format-watch.js";
 import { forTerminal } from "./sanitize.js";
 import type { WatchOptions } from "./watch.js";
 
@@ -30,8 +30,18 @@ async function openStore(opts: WatchOptions, retainMs: number | undefined, sourc
   const { IncidentStore, defaultDbPath } = await import("../store/incident-store.js");
   const { StoreWriter } = await import("../store/store-writer.js");
   const path = opts.db ?? defaultDbPath();
+  // Only the default location is created; a path the user gave must be in a directory that exists.
+  const createDirectory = opts.db === undefined && !process.env.HALFOPEN_DB;
   try {
-    const store = IncidentStore.open({ path, retention: { maxAgeMs: retainMs ?? 30 * 86_400_000, maxBytes: opts.retainSize * 1024 * 1024 }, isRunAlive: isAlive });
+    const store = IncidentStore.open({ path, createDirectory, retention: { maxAgeMs: retainMs ?? 30 * 86_400_000, maxBytes: opts.retainSize * 1024 * 1024 }, isRunAlive: isAlive });
+    const other = store.liveRuns()[0];
+    if (other) {
+      store.close();
+      throw new HalfOpenError(
+        ErrorCodes.DB_IN_USE,
+        `Cannot store incidents in ${path}: the watch with pid ${other.pid} (started ${new Date(other.startedAt).toISOString()}) already stores there, and both would store every incident; stop it, or give this one another --db`,
+      );
+    }
     const self = readIdentity(process.pid);
     return new StoreWriter(store, {
       startedAt: Date.now(),
@@ -48,12 +58,60 @@ async function openStore(opts: WatchOptions, retainMs: number | undefined, sourc
   }
 }
 
+/**
+ * Raise the soft limit of open files to the hard one (a flood of metrics
+ * clients or sockets must not leave watch unable to read /proc). Returns a
+ * note when that cannot be done.
+ */
+async function raiseFileLimit(): Promise<string | undefined> {
+  if (process.platform !== "linux") return undefined;
+  const { loadNative } = await import("../platform/linux/native.js");
+  const helper = loadNative();
+  if (!helper) return "the native helper is not built: the open-file limit stays as it is (ulimit -n)";
+  try {
+    helper.raiseNofileLimit();
+    return undefined;
+  } catch (e) {
+    return `cannot raise the open-file limit: ${(e as Error).message}`;
+  }
+}
+
+/**
+ * Tell `onClosed` when stdout is a pipe whose reader has gone, even while
+ * nothing is written (`--interval 0` on a quiet host): the native poll thread
+ * sees POLLERR on the pipe's write end. Returns a stop function.
+ */
+async function watchStdoutPipe(onClosed: () => void): Promise<() => void> {
+  const { fstatSync } = await import("node:fs");
+  let fifo: boolean;
+  try {
+    fifo = fstatSync(1).isFIFO();
+  } catch {
+    return () => {};
+  }
+  if (!fifo || process.platform !== "linux") return () => {};
+  const { loadNative } = await import("../platform/linux/native.js");
+  const helper = loadNative();
+  if (!helper) return () => {};
+  const w = helper.watchReadable(Int32Array.of(1), onClosed);
+  return () => w.stop();
+}
+
 /** Run the monitor until SIGINT/SIGTERM or `--duration`. */
 export async function runWatch(opts: WatchOptions): Promise<void> {
   const retainMs = opts.retain === undefined ? undefined : parseDuration("--retain", opts.retain);
+  let outputError: NodeJS.ErrnoException | undefined;
+  let stopSource = () => {};
+  const outputFailed = (e: NodeJS.ErrnoException) => {
+    outputError ??= e;
+    stopSource();
+  };
   const out = (line: string) => {
+    if (outputError) return;
     process.stdout.write(`${line}\n`);
   };
+  process.stdout.on("error", outputFailed);
+  const fileLimitNote = await raiseFileLimit();
   const note = (message: string) => {
     if (opts.json) out(JSON.stringify({ type: "warning", message }));
     else out(`halfopen: note: ${forTerminal(message)}`);
@@ -111,11 +169,13 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     stopping = true;
     source.stop();
   };
+  stopSource = stop;
+  if (outputError) stop();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   const onHup = () => log?.reopen();
   process.on("SIGHUP", onHup);
-  process.stdout.on("error", stop); // EPIPE: the reader went away
+  const stopPipeWatch = await watchStdoutPipe(() => outputFailed(Object.assign(new Error("the reader of standard output closed it"), { code: "EPIPE" })));
 
   let lastSave = 0;
   /** Say which incidents that had waited for the database are stored now. */
@@ -139,6 +199,10 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
       if (o.type === "lost") {
         json({ ...o, timeWall: o.time + wallOffsetMs });
         if (!opts.json) out(`${clock(o.time + wallOffsetMs)} WARNING: ${o.count} events lost${o.cpu === undefined ? "" : ` on cpu ${o.cpu}`}; attempts may be missing or end as unknown`);
+      } else if (o.type === "blind") {
+        json({ ...o, timeWall: o.time + wallOffsetMs });
+        if (!opts.json) out(`${clock(o.time + wallOffsetMs)} WARNING: BLIND for up to ${seconds(o.durationMs)}: ${forTerminal(o.reason)}; attempts in that time were not seen`);
+        else process.stderr.write(`halfopen: warning: blind for up to ${seconds(o.durationMs)}: ${forTerminal(o.reason)}\n`);
       } else if (o.type === "os-limit") {
         json({ type: "os-limit", ...o.record, time: o.time });
         if (!opts.json) out(formatOsLimit(o.record));
@@ -155,7 +219,9 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     }
   };
 
-  json({ type: "start", source: source.name, limit: opts.limit, quietMs: opts.quiet * 1000, pid: process.pid, time: source.now(), timeWall: Date.now(), ...(writer ? { db: writer.store.path, runId: writer.runId } : {}), ...(server ? { metrics: metricsUrl(opts) } : {}) });
+  const metricsAt = server ? metricsUrl(opts.metricsHost, server) : undefined;
+  json({ type: "start", source: source.name, limit: opts.limit, quietMs: opts.quiet * 1000, pid: process.pid, time: source.now(), timeWall: Date.now(), ...(writer ? { db: writer.store.path, runId: writer.runId } : {}), ...(metricsAt ? { metrics: metricsAt } : {}) });
+  if (fileLimitNote) note(fileLimitNote);
   if (opts.json) {
     if (fallback) json({ type: "warning", message: fallback });
     for (const c of source.caveats) json({ type: "warning", message: c });
@@ -163,7 +229,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     if (fallback) out(`halfopen: note: ${forTerminal(fallback)}`);
     out(`halfopen: watching outbound TCP connects with ${source.name}; limit ${opts.limit} half-open${filter ? " (filtered)" : ""}; Ctrl-C stops`);
     for (const c of source.caveats) out(`halfopen: note: ${forTerminal(c)}`);
-    out(`halfopen: ${writer ? `storing incidents in ${writer.store.path}` : "not storing incidents (--no-store)"}${server ? `; metrics at ${metricsUrl(opts)}` : ""}`);
+    out(`halfopen: ${writer ? `storing incidents in ${writer.store.path}` : "not storing incidents (--no-store)"}${metricsAt ? `; metrics at ${metricsAt}` : ""}`);
   }
   const warn = () => {
     for (const w of source.takeWarnings?.() ?? []) note(w);
@@ -205,7 +271,9 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
   } finally {
     for (const t of timers) clearInterval(t);
     process.off("SIGHUP", onHup);
+    stopPipeWatch();
     server?.close();
+    server?.closeAllConnections();
   }
   emit(monitor.flush(source.now()));
   const totals = monitor.totals();
@@ -213,13 +281,18 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
   json({ type: "stop", ...totals, source: source.stats(), time: source.now(), timeWall: Date.now(), ...(writer ? { unstored: unstored.length } : {}) });
   if (!opts.json) out(formatTotals(totals));
   log?.close();
+  if (outputError) {
+    throw new HalfOpenError(ErrorCodes.OUTPUT_FAILED, `Cannot write to standard output (${outputError.code ?? outputError.message}): ${outputError.code === "EPIPE" ? "the reader closed it" : outputError.message}; watch stopped${writer ? ", and the incidents so far are stored" : ""}`);
+  }
   if (unstored.length > 0) {
     const ids = unstored.map((r) => r.id).join(", ");
     throw new HalfOpenError(ErrorCodes.DB_FAILED, `${unstored.length} incident${unstored.length === 1 ? " was" : "s were"} not stored in ${writer?.store.path} (run incident ${ids}); they were printed above`);
   }
 }
 
-function metricsUrl(opts: WatchOptions): string {
-  const host = opts.metricsHost.includes(":") ? `[${opts.metricsHost}]` : opts.metricsHost;
-  return `http://${host}:${opts.metricsPort}/metrics`;
+/** The URL of the metrics server, with the port it really bound (`--metrics-port 0` picks one). */
+function metricsUrl(metricsHost: string, server: Server): string {
+  const host = metricsHost.includes(":") ? `[${metricsHost}]` : metricsHost;
+  const address = server.address();
+  return `http://${host}:${typeof address === "object" && address ? address.port : "?"}/metrics`;
 }

@@ -5,7 +5,20 @@
  */
 import type { Command } from "commander";
 import { SOURCE_NAMES, type SourceName } from "../platform/source-names.js";
+import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "./options.js";
+
+/** The smallest summary period: a faster one floods the terminal and says nothing more. */
+export const MIN_INTERVAL_S = 0.5;
+
+/** `--interval`: 0 (never), or from MIN_INTERVAL_S to a day. */
+export function parseIntervalOption(value: string): number {
+  const n = parseSecondsOption("--interval", 0, 86_400)(value);
+  if (n !== 0 && n < MIN_INTERVAL_S) {
+    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --interval "${value}": expected 0 (no summaries) or seconds from ${MIN_INTERVAL_S} to 86400`);
+  }
+  return n;
+}
 
 export interface WatchOptions {
   limit: number;
@@ -56,7 +69,7 @@ export function registerWatch(program: Command): void {
     .description("watch outbound TCP connect attempts live; report each burst of half-open attempts above the limit as an incident naming the processes")
     .option("-l, --limit <n>", "half-open attempts allowed at once, host-wide (Windows XP SP2: 10)", parseIntOption("--limit", 0, 1_000_000), 10)
     .option("-q, --quiet <seconds>", "close an incident after the count stays at or below the limit this long", parseSecondsOption("--quiet", 0, 86_400), 5)
-    .option("-i, --interval <seconds>", "print a summary line this often (0: never)", parseSecondsOption("--interval", 0, 86_400), 10)
+    .option("-i, --interval <seconds>", "print a summary line this often: 0 (never) or 0.5 to 86400", parseIntervalOption, 10)
     .option("-p, --pid <pid>", "only attempts of this process (repeat or comma-separate)", collect(parseIntOption("--pid", 1)))
     .option("-c, --comm <name>", "only attempts of processes with this name (repeat or comma-separate)", collect((s: string) => s))
     .option("--json", "write JSON lines (types: start, incident-open, incident, summary, lost, warning, stop)")

@@ -22,8 +22,10 @@ export interface ProcessInfo {
   netns?: number;
   /** Process start time in clock ticks since boot; with `pid` it identifies a process across pid reuse. */
   startTime?: number;
-  /** True when the process was already gone and only the kernel's comm is known. */
+  /** True when the process was already gone (or being reaped) and only some details are known. */
   partial?: boolean;
+  /** Fields cut to MAX_PROCESS_TEXT_BYTES (core/process-text.ts), e.g. ["cmdline"]. */
+  truncated?: string[];
 }
 
 /** A socket moved CLOSE -> SYN_SENT: an outbound connect attempt started. */
@@ -92,6 +94,23 @@ export interface LostEvent {
 }
 
 /**
+ * The source was blind for a while: it could not see attempts at all (for
+ * the tracefs source, someone switched its instance's tracing off). Unlike
+ * `lost`, the number of attempts missed is unknown.
+ */
+export interface BlindEvent {
+  type: "blind";
+  /** When the source noticed (and, unless `ongoing`, repaired) it. */
+  time: number;
+  /** The earliest time it may have started. */
+  since: number;
+  durationMs: number;
+  reason: string;
+  /** Still blind: the source could not repair it. */
+  ongoing?: boolean;
+}
+
+/**
  * The OS itself reported hitting its half-open limit: Windows Event 4226
  * ("TCP/IP has reached the security limit imposed on the number of
  * concurrent TCP connect attempts"). It names no process; the monitor files
@@ -108,4 +127,4 @@ export interface OsLimitEvent {
   recordId?: number;
 }
 
-export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent | OsLimitEvent;
+export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent | BlindEvent | OsLimitEvent;

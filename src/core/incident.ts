@@ -7,6 +7,7 @@
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import { type Endpoint, formatEndpoint } from "./endpoint.js";
 import type { ProcessInfo } from "./events.js";
+import { INCIDENT_TEXT_BUDGET_BYTES, SHORT_CMDLINE_BYTES, argsBytes, capArgs } from "./process-text.js";
 
 /** Bounds that keep a long incident (a worm running for hours) in constant memory. */
 export interface IncidentBounds {
@@ -85,6 +86,8 @@ export interface IncidentReport {
   otherProcesses: number;
   /** Events the source lost while the incident was open. */
   lostEvents: number;
+  /** Time the source was blind while the incident was open (present when > 0); counts are lower bounds. */
+  blindMs?: number;
   /** The OS's own limit events (Windows Event 4226) logged while the incident was open, at most 100. */
   osEvents: OsLimitRecord[];
   /** OS limit events beyond the 100 listed. */
@@ -127,6 +130,7 @@ export class IncidentRecorder {
   peakAt = 0;
   attempts = 0;
   lostEvents = 0;
+  blindMs = 0;
   otherProcesses = 0;
   readonly osEvents: OsLimitRecord[] = [];
   osEventsDropped = 0;
@@ -219,6 +223,7 @@ export class IncidentRecorder {
   report(now: number): IncidentReport {
     const processes = [...this.#processes.values()].map((e) => this.#processReport(e, now));
     processes.sort((a, b) => b.peakHalfOpen - a.peakHalfOpen || b.attempts - a.attempts || a.pid - b.pid);
+    boundText(processes);
     const top = [...this.#destinations.values()]
       .sort((a, b) => b.attempts - a.attempts)
       .slice(0, this.bounds.topDestinations)
@@ -246,6 +251,7 @@ export class IncidentRecorder {
       osEvents: this.osEvents.map((e) => ({ ...e })),
       osEventsDropped: this.osEventsDropped,
     };
+    if (this.blindMs > 0) report.blindMs = this.blindMs;
     if (this.endedAt !== undefined) {
       report.endedAt = this.endedAt;
       report.endedAtWall = this.endedAtWall;
@@ -310,5 +316,22 @@ export class IncidentRecorder {
     };
     if (e.exitedAt !== undefined) p.exitedAt = e.exitedAt;
     return p;
+  }
+}
+
+/**
+ * Whole command lines for the first processes (most half-open first) up to
+ * INCIDENT_TEXT_BUDGET_BYTES; the rest keep SHORT_CMDLINE_BYTES each, marked
+ * truncated. With at most `maxProcesses` processes this bounds a report.
+ */
+function boundText(processes: IncidentProcess[]): void {
+  let spent = 0;
+  for (const p of processes) {
+    spent += argsBytes(p.cmdline);
+    if (spent <= INCIDENT_TEXT_BUDGET_BYTES || !p.cmdline) continue;
+    const { args, truncated } = capArgs(p.cmdline, SHORT_CMDLINE_BYTES);
+    if (!truncated) continue;
+    p.cmdline = args;
+    p.truncated = [...new Set([...(p.truncated ?? []), "cmdline"])];
   }
 }

@@ -35,6 +35,8 @@ export type MonitorOutput =
   | { type: "incident-open"; incident: IncidentReport }
   | { type: "incident"; incident: IncidentReport }
   | { type: "lost"; time: number; count: number; cpu?: number }
+  /** The source could not see attempts for a while (count unknown). */
+  | { type: "blind"; time: number; since: number; durationMs: number; reason: string; ongoing?: boolean }
   /** An OS limit event (Windows 4226) that arrived while no incident was open. */
   | { type: "os-limit"; time: number; record: OsLimitRecord };
 
@@ -79,6 +81,8 @@ export interface MonitorTotals {
   attempts: number;
   outcomes: OutcomeCounts;
   lostEvents: number;
+  /** Time the source reported being blind (see BlindEvent), ms. */
+  blindMs: number;
   unmatchedEnds: number;
   /** OS limit events (Windows 4226) seen. */
   osLimitEvents: number;
@@ -104,6 +108,7 @@ export class HalfOpenMonitor {
   readonly #outcomes: OutcomeCounts = emptyOutcomeCounts();
   #attempts = 0;
   #lost = 0;
+  #blindMs = 0;
   readonly #perProcess = new Map<string, ProcessTotals>();
   /** The newest process key of each live pid, to apply exit events. */
   readonly #lastKeyByPid = new Map<number, string>();
@@ -166,6 +171,11 @@ export class HalfOpenMonitor {
         this.#periodLost += event.count;
         if (this.#incident) this.#incident.lostEvents += event.count;
         out.push(event.cpu === undefined ? { type: "lost", time: event.time, count: event.count } : { type: "lost", time: event.time, count: event.count, cpu: event.cpu });
+        break;
+      case "blind":
+        this.#blindMs += event.durationMs;
+        if (this.#incident) this.#incident.blindMs += event.durationMs;
+        out.push({ ...event });
         break;
       case "os-limit": {
         const record: OsLimitRecord = { timeWall: event.timeWall, source: event.source };
@@ -274,6 +284,7 @@ export class HalfOpenMonitor {
       attempts: this.#attempts,
       outcomes,
       lostEvents: this.#lost,
+      blindMs: this.#blindMs,
       unmatchedEnds: this.tracker.unmatched,
       osLimitEvents: this.#osEvents,
       incidents: this.#incidents,

@@ -14,6 +14,7 @@
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { OUTCOMES, emptyOutcomeCounts } from "../core/attempt.js";
+import { UNSAFE_TEXT } from "../core/process-text.js";
 import type { HalfOpenMonitor } from "../core/monitor.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 
@@ -30,12 +31,9 @@ export interface WatchMetricsOptions {
   processMetrics?: boolean;
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-
-/** A process name as a label value: no control characters, at most 64 characters, never empty. */
+/** A process name as a label value: no control characters or bidirectional overrides, at most 64 characters, never empty. */
 export function labelValue(name: string): string {
-  const clean = name.replace(CONTROL, "").slice(0, 64);
+  const clean = name.replace(UNSAFE_TEXT, "").slice(0, 64);
   return clean === "" ? "?" : clean;
 }
 
@@ -160,8 +158,31 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   }
 }
 
+/** Bounds on the metrics server's clients: a flood of idle connections must not use up watch's file descriptors. */
+export interface ServerBounds {
+  /** Connections at once; more are closed as they arrive. Default 64. */
+  maxConnections: number;
+  /** A connection idle this long is closed. Default 10000 ms. */
+  idleMs: number;
+  /** A request must arrive whole within this. Default 10000 ms. */
+  requestMs: number;
+}
+
+export const DEFAULT_SERVER_BOUNDS: ServerBounds = { maxConnections: 64, idleMs: 10_000, requestMs: 10_000 };
+
+/** Apply `bounds` to an HTTP server (also used by every other server watch runs). */
+export function boundServer(server: Server, bounds: Partial<ServerBounds> = {}): void {
+  const b = { ...DEFAULT_SERVER_BOUNDS, ...bounds };
+  server.maxConnections = b.maxConnections;
+  server.headersTimeout = b.requestMs;
+  server.requestTimeout = b.requestMs;
+  server.keepAliveTimeout = Math.min(5000, b.idleMs);
+  // A socket with no traffic for idleMs is destroyed (no 'timeout' listener: Node closes it).
+  server.setTimeout(b.idleMs);
+}
+
 /** Serve `/metrics` on host:port. Resolves once listening; the error names the address when it cannot bind. */
-export async function serveMetrics(metrics: WatchMetrics, host: string, port: number): Promise<Server> {
+export async function serveMetrics(metrics: WatchMetrics, host: string, port: number, bounds: Partial<ServerBounds> = {}): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -181,6 +202,7 @@ export async function serveMetrics(metrics: WatchMetrics, host: string, port: nu
       },
     );
   });
+  boundServer(server, bounds);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => {
       reject(new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot serve metrics on ${host}:${port}: ${e.code === "EADDRINUSE" ? "the port is in use" : e.code === "EACCES" ? "no permission to bind it" : e.message}`));

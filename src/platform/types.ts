@@ -10,6 +10,10 @@ export interface SourceStats {
   lostEvents: number;
   /** Raw records decoded. */
   records: number;
+  /** Time the source was blind (tracing switched off under it), ms; tracefs only. */
+  blindMs?: number;
+  /** How many times it went blind. */
+  blindSpells?: number;
 }
 
 export interface ConnectionSource {

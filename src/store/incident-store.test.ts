@@ -5,9 +5,9 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { HalfOpenError } from "../errors.js";
 import { proc } from "../../test/support/events.js";
@@ -18,7 +18,13 @@ import { StoreWriter } from "./store-writer.js";
 const dir = mkdtempSync(join(tmpdir(), "halfopen-store-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
-const fresh = () => join(dir, `db${++n}`, "incidents.db");
+const freshPath = () => join(dir, `db${++n}`, "incidents.db");
+/** A path in a new, existing directory (a path the user gives must have one). */
+const fresh = () => {
+  const path = freshPath();
+  mkdirSync(dirname(path));
+  return path;
+};
 const T0 = Date.parse("2026-11-20T08:00:00Z");
 const RUN = { startedAt: T0, pid: 4242, hostname: "lab", source: "tracefs", limit: 10, version: "test" };
 
@@ -27,8 +33,8 @@ function code(e: unknown): string {
 }
 
 test("a new database is created with its directory, in WAL mode, marked as ours, at the newest schema", () => {
-  const path = fresh();
-  const store = IncidentStore.open({ path });
+  const path = freshPath();
+  const store = IncidentStore.open({ path, createDirectory: true });
   assert.equal(store.schemaVersion, SCHEMA_VERSION);
   store.close();
   const db = new Database(path, { readonly: true });

@@ -19,7 +19,7 @@
  *
  * Needs: fs (creates the directory). Not part of the pure core.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { type Stats, accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import Database from "better-sqlite3";
@@ -128,6 +128,46 @@ export interface StoreOpenOptions {
   busyTimeoutMs?: number;
   /** Run `PRAGMA quick_check` when opening for writing. Default true. */
   check?: boolean;
+  /** Create the file's directory when it is missing (the default path only; a path the user gave must have one). Default false. */
+  createDirectory?: boolean;
+}
+
+/**
+ * Refuse database paths that cannot hold incidents, before SQLite sees them:
+ * empty, SQLite's in-memory names (nothing would be kept), directories,
+ * devices and other non-files, an unreadable file, and (unless
+ * `createDirectory`) a file whose directory does not exist.
+ */
+export function checkDbPath(path: string, options: { readonly?: boolean; createDirectory?: boolean } = {}): void {
+  const bad = (what: string, code: (typeof ErrorCodes)[keyof typeof ErrorCodes] = ErrorCodes.BAD_USAGE) => new HalfOpenError(code, `Cannot use the incident database "${path}": ${what}`);
+  if (path.trim() === "") throw bad("expected a file path");
+  if (path === ":memory:" || path.startsWith("file:")) throw bad("SQLite would keep it in memory (or read it as a URI), so nothing would be stored; give a file path");
+  let st: Stats | undefined;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EACCES") throw bad("its directory cannot be searched (no permission)", ErrorCodes.DB_UNREADABLE);
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw bad(`it cannot be examined (${code ?? (e as Error).message})`, ErrorCodes.DB_FAILED);
+  }
+  if (st) {
+    if (st.isDirectory()) throw bad("it is a directory; give the path of a file in it, e.g. --db " + join(path, "incidents.db"));
+    if (!st.isFile()) throw bad("it is not a regular file (a device, pipe or socket)");
+    try {
+      accessSync(path, options.readonly ? constants.R_OK : constants.R_OK | constants.W_OK);
+    } catch {
+      try {
+        accessSync(path, constants.R_OK);
+      } catch {
+        throw bad("it cannot be read (no permission)", ErrorCodes.DB_UNREADABLE);
+      }
+      throw bad("it cannot be written (no permission); use --db elsewhere or --no-store", ErrorCodes.DB_READONLY);
+    }
+    return;
+  }
+  if (options.readonly) return;
+  const dir = dirname(path);
+  if (!options.createDirectory && !existsSync(dir)) throw bad(`its directory "${dir}" does not exist; create it, or choose another --db`);
 }
 
 /** Where the database lives when `--db` is not given. */
@@ -186,9 +226,10 @@ export class IncidentStore {
     if (options.readonly && !existsSync(path)) {
       throw new HalfOpenError(ErrorCodes.DB_MISSING, `No incident database at ${path}: "halfopen watch" has not stored anything there yet (use --db PATH${process.geteuid?.() === 0 ? "" : ", or sudo to read the one root's watch writes in /var/lib/halfopen"})`);
     }
+    checkDbPath(path, options);
     let db: Database.Database | undefined;
     try {
-      if (!options.readonly) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      if (!options.readonly && options.createDirectory) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       try {
         db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 5000 });
         if (options.readonly) db.pragma("schema_version"); // a WAL file opens lazily: fail here, not later
@@ -270,6 +311,12 @@ export class IncidentStore {
         .run(run.startedAt, run.pid, run.pidStartTime ?? null, run.hostname, run.source, run.limit, run.version);
       return Number(r.lastInsertRowid);
     });
+  }
+
+  /** Runs that have not ended and whose watch process still runs (another watch storing here). */
+  liveRuns(exceptRunId?: number): { id: number; pid: number; startedAt: number }[] {
+    const rows = this.#db.prepare("SELECT id, pid, pid_start_time, started_at FROM runs WHERE ended_at IS NULL").all() as { id: number; pid: number; pid_start_time: number | null; started_at: number }[];
+    return rows.filter((r) => r.id !== exceptRunId && this.#isRunAlive(r.pid, r.pid_start_time ?? undefined)).map((r) => ({ id: r.id, pid: r.pid, startedAt: r.started_at }));
   }
 
   endRun(runId: number, endedAt: number): void {

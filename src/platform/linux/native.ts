@@ -2,7 +2,8 @@
  * The optional native helper (native/halfopen_native.cc), compiled from source
  * by `npm install` on Linux: a sock_diag dump of one namespace's TCP sockets
  * with the state filter applied in the kernel, and the /proc/PID/fd walk in
- * threads, each also off the JS thread (a promise). `prefetchSocketScan`
+ * threads, each also off the JS thread (a promise); a poll thread that wakes
+ * the tracefs source when its buffers have data; setrlimit for open files. `prefetchSocketScan`
  * starts both at launch for `ls`; the procfs reader takes them. Without the
  * helper halfopen reads /proc/net/tcp and walks fds in Node; results are the
  * same, only slower with many sockets.
@@ -36,12 +37,16 @@ export interface NativeHelper {
   sockDiagAsync(family: number, states: number, netnsPath?: string): Promise<Buffer>;
   /** Every socket link of the processes (inode and pid pairs), walked off the JS thread. */
   scanSockets(procRoot: string, pids: Int32Array, threads: number): Promise<SocketScan>;
+  /** A poll thread that calls `onReadable` once any fd is readable, then waits for `rearm()`. */
+  watchReadable(fds: Int32Array, onReadable: () => void): { rearm(): void; stop(): void };
+  /** Raise the soft RLIMIT_NOFILE to the hard limit. */
+  raiseNofileLimit(): { before: number; soft: number; hard: number };
   readonly abi: number;
 }
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 1;
+const ABI = 2;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 

@@ -6,10 +6,16 @@
  *
  * Needs: Linux /proc (root to read other users' exe and ns links).
  * Caveat: a process that exits within a few microseconds of its connect() is
- * recorded with `partial: true`; its name arrives with its exit event.
+ * recorded with `partial: true`; its name arrives with its exit event. A
+ * process being reaped (release_task) shows `Tgid: 0` in its status: that is
+ * "gone", never pid 0, so the pid of the event is kept. The command line is
+ * read only up to MAX_PROCESS_TEXT_BYTES (marked `truncated`). When /proc
+ * cannot be read for lack of file descriptors (EMFILE, ENFILE) a warning says
+ * so, since the details of processes seen then are missing.
  */
-import { readFileSync, readlinkSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, readlinkSync } from "node:fs";
 import type { ProcessInfo } from "../../core/events.js";
+import { MAX_PROCESS_TEXT_BYTES } from "../../core/process-text.js";
 import { parseCmdline, parseNamespaceLink, parsePasswd, parseProcStatStartTime, parseProcStatus } from "./procfs-parse.js";
 
 export interface ProcessInfoCacheOptions {
@@ -19,20 +25,55 @@ export interface ProcessInfoCacheOptions {
   maxEntries?: number;
 }
 
-function tryRead(path: string): string | undefined {
+/** Errors that mean "this process has run out of descriptors", not "the process is gone". */
+const FD_EXHAUSTED = new Set(["EMFILE", "ENFILE"]);
+
+/** Called with the errno code of a failed read that was not the process being gone. */
+type OnReadError = (code: string) => void;
+
+function noteError(e: unknown, onError?: OnReadError): void {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (onError && code && FD_EXHAUSTED.has(code)) onError(code);
+}
+
+/** A file's text, or undefined when it is gone or not ours to read. */
+export function tryRead(path: string, onError?: OnReadError): string | undefined {
   try {
     return readFileSync(path, "utf8");
-  } catch {
+  } catch (e) {
+    noteError(e, onError);
     return undefined;
   }
 }
 
 /** The target of a link, or undefined when it is gone or not ours to read. */
-export function tryReadlink(path: string): string | undefined {
+export function tryReadlink(path: string, onError?: OnReadError): string | undefined {
   try {
     return readlinkSync(path);
-  } catch {
+  } catch (e) {
+    noteError(e, onError);
     return undefined;
+  }
+}
+
+/** At most `max` bytes of a file, and whether it had more; undefined when it cannot be read. */
+export function readHead(path: string, max: number, onError?: OnReadError): { data: Buffer; more: boolean } | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got <= 0) break;
+      n += got;
+    }
+    return { data: buf.subarray(0, Math.min(n, max)), more: n > max };
+  } catch (e) {
+    noteError(e, onError);
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -43,6 +84,13 @@ export class ProcessInfoCache {
   readonly #byTid = new Map<number, ProcessInfo>();
   readonly #byPid = new Map<number, ProcessInfo>();
   #users?: Map<number, string>;
+  /** Reads that failed for lack of descriptors since the last warning. */
+  #fdFailures = 0;
+  #fdCode = "";
+  readonly #onError: OnReadError = (code) => {
+    this.#fdFailures++;
+    this.#fdCode = code;
+  };
 
   constructor(options: ProcessInfoCacheOptions = {}) {
     this.#proc = options.procRoot ?? "/proc";
@@ -65,6 +113,7 @@ export class ProcessInfoCache {
    */
   threadExited(tid: number, comm: string): ProcessInfo {
     const info = this.#byTid.get(tid) ?? { pid: tid, name: comm, partial: true };
+    // The info object is shared with the attempts already recorded, so they get the name too.
     if (info.partial && (info.name === "" || info.name === "?")) info.name = comm;
     this.#byTid.delete(tid);
     return info;
@@ -89,6 +138,18 @@ export class ProcessInfoCache {
     }
   }
 
+  /** The kernel's comm from an exit record names a process that was gone before /proc could be read. */
+  nameFromExit(tid: number, comm: string): void {
+    const info = this.#byTid.get(tid);
+    if (info?.partial && (info.name === "" || info.name === "?")) info.name = comm;
+  }
+
+  /** True while the process of `tid` is known only as gone, without a name. */
+  awaitsName(tid: number): boolean {
+    const info = this.#byTid.get(tid);
+    return info !== undefined && info.partial === true && (info.name === "" || info.name === "?");
+  }
+
   /** Pids of the processes read so far. */
   knownPids(): number[] {
     return [...this.#byPid.keys()];
@@ -96,6 +157,14 @@ export class ProcessInfoCache {
 
   get size(): number {
     return this.#byTid.size;
+  }
+
+  /** A warning when /proc reads failed for lack of file descriptors since the last call (said once per call). */
+  takeWarnings(): string[] {
+    if (this.#fdFailures === 0) return [];
+    const w = `${this.#fdFailures} read${this.#fdFailures === 1 ? "" : "s"} of /proc failed with ${this.#fdCode} (out of file descriptors): processes seen meanwhile lack exe, command line or user, and --kill refuses them`;
+    this.#fdFailures = 0;
+    return [w];
   }
 
   #remember(tid: number, info: ProcessInfo): void {
@@ -107,30 +176,31 @@ export class ProcessInfoCache {
   }
 
   #read(tid: number): ProcessInfo {
-    const status = parseProcStatus(tryRead(`${this.#proc}/${tid}/status`) ?? "");
-    if (!status) return { pid: tid, name: "?", partial: true };
+    const status = parseProcStatus(tryRead(`${this.#proc}/${tid}/status`, this.#onError) ?? "");
+    // Tgid 0: the task is being reaped (release_task); it is gone, and it is not pid 0.
+    if (!status || status.tgid <= 0) return { pid: tid, name: "?", partial: true };
     const known = this.#byPid.get(status.tgid);
     if (known) return known;
     const dir = `${this.#proc}/${status.tgid}`;
-    const info: ProcessInfo = { pid: status.tgid, name: (tryRead(`${dir}/comm`) ?? status.name).replace(/\n$/, ""), ppid: status.ppid };
+    const info: ProcessInfo = { pid: status.tgid, name: (tryRead(`${dir}/comm`, this.#onError) ?? status.name).replace(/\n$/, ""), ppid: status.ppid };
     if (status.uid >= 0) {
       info.uid = status.uid;
       const user = this.#userName(status.uid);
       if (user) info.user = user;
     }
-    const exe = tryReadlink(`${dir}/exe`);
+    const exe = tryReadlink(`${dir}/exe`, this.#onError);
     if (exe) info.exe = exe;
-    let cmdline: Buffer | undefined;
-    try {
-      cmdline = readFileSync(`${dir}/cmdline`);
-    } catch {
-      cmdline = undefined;
+    const cmdline = readHead(`${dir}/cmdline`, MAX_PROCESS_TEXT_BYTES, this.#onError);
+    if (cmdline && cmdline.data.length > 0) {
+      info.cmdline = parseCmdline(cmdline.data);
+      if (cmdline.more) info.truncated = ["cmdline"];
     }
-    if (cmdline && cmdline.length > 0) info.cmdline = parseCmdline(cmdline);
-    const netns = parseNamespaceLink(tryReadlink(`${dir}/ns/net`) ?? "");
+    const netns = parseNamespaceLink(tryReadlink(`${dir}/ns/net`, this.#onError) ?? "");
     if (netns !== undefined) info.netns = netns;
-    const start = parseProcStatStartTime(tryRead(`${dir}/stat`) ?? "");
+    const start = parseProcStatStartTime(tryRead(`${dir}/stat`, this.#onError) ?? "");
     if (start !== undefined) info.startTime = start;
+    // A status read while the process was alive, but the rest after it exited: keep what we have, marked partial.
+    if (start === undefined && exe === undefined && cmdline === undefined) info.partial = true;
     if (this.#byPid.size >= this.#max) {
       const oldest = this.#byPid.keys().next().value;
       if (oldest !== undefined) this.#byPid.delete(oldest);

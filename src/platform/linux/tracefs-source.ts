@@ -3,11 +3,13 @@
  * exact, from the tracepoint sock:inet_sock_set_state, read as binary
  * ring-buffer pages from a tracefs instance of our own.
  *
- * Mechanism: mkdir <tracefs>/instances/halfopen-<pid>; the kernel filters
+ * Mechanism: mkdir <tracefs>/instances/halfopen-<pid>-<random>; the kernel filters
  * `protocol == 6 && (newstate == 2 || oldstate == 2)` (moves into and out of
  * SYN_SENT only); tcp_receive_reset, tcp_retransmit_skb and sched exit/exec
- * are enabled when present. Each CPU's trace_pipe_raw is polled without
- * blocking; pages are decoded with the kernel's own format offsets and merged
+ * are enabled when present. Each CPU's trace_pipe_raw is read without
+ * blocking when the native helper's poll thread says one is readable (the
+ * instance's buffer_percent is 0: woken on the first event), or every 10 ms
+ * without the helper; pages are decoded with the kernel's own format offsets and merged
  * in timestamp order up to a watermark taken before the read, so an attempt's
  * end (often on another CPU, in softirq) never overtakes its start.
  * Attempts are keyed by skaddr; the pid is the one running at CLOSE->SYN_SENT
@@ -17,19 +19,29 @@
  * timed out), tracefs (mounted here if it is not).
  * Caveats: if the ring buffer overflows, the lost count is read from the
  * per-CPU stats and reported; attempts whose end was lost end as "unknown".
+ *
+ * Other watches: an instance is in use while any file in it is open (the
+ * kernel refuses rmdir with EBUSY), so start-up removes only the halfopen
+ * instances rmdir accepts (owner gone, whatever its pid or pid namespace) and
+ * never writes into another instance. We hold our instance's tracing_on open
+ * from mkdir to exit, and check every second that tracing is still on; if
+ * someone switched it off we say so (a `blind` event) and switch it back on.
  */
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
+
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, writeFileSync, writeSync } from "node:fs";
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import type { ConnectionEvent } from "../../core/events.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ConnectionSource, SourceStats } from "../types.js";
+import { loadNative } from "./native.js";
 import { ProcessInfoCache } from "./process-info.js";
 import { decodePage } from "./ring-buffer.js";
 import { type TracefsFormats, type TracefsRecord, makeRecordDecoder } from "./tracefs-decode.js";
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage } from "./tracefs-format.js";
 
-/** Prefix of our instance names; stale ones (owner gone) are removed at start. */
+/** Prefix of our instance names; stale ones (no file open in them) are removed at start. */
 export const INSTANCE_PREFIX = "halfopen-";
 
 export interface TracefsSourceOptions {
@@ -37,8 +49,14 @@ export interface TracefsSourceOptions {
   tracefsRoot?: string;
   /** Ring buffer per CPU, in KiB. Default 8192. */
   bufferKb?: number;
-  /** How often the per-CPU buffers are read. Default 10 ms. */
+  /** How often the per-CPU buffers are read when not woken on data (no native helper, or `wake: "timer"`). Default 10 ms. */
   pollMs?: number;
+  /**
+   * "data": sleep until the kernel says a buffer is readable (native helper's
+   * poll thread; the default when the helper loads); "timer": read every
+   * `pollMs` (the only way without the helper). Env HALFOPEN_TRACEFS_WAKE.
+   */
+  wake?: "data" | "timer";
   /** Events are released this long after their timestamp at the earliest, to merge CPUs in order. Default 1 ms. */
   reorderMs?: number;
   procRoot?: string;
@@ -46,6 +64,8 @@ export interface TracefsSourceOptions {
 
 const CANDIDATE_ROOTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const MAX_PAGES_PER_CPU_PER_POLL = 1024;
+/** How long a connect of an unnamed, already gone process waits for its exit record. */
+const NAME_WAIT_MS = 50;
 
 /** Where tracefs is mounted, or undefined. Does not mount. */
 export function findTracefs(): string | undefined {
@@ -74,54 +94,67 @@ function monotonicNs(): number {
   return Number(process.hrtime.bigint());
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** What start-up cleanup did with other halfopen instances. */
+export interface StaleCleanup {
+  /** Removed: nothing held them open, so their owner is gone. */
+  removed: string[];
+  /** Left alone: a file in them is open (EBUSY), so a watch (of any pid namespace) is using them. */
+  inUse: string[];
+  /** Could not be removed for another reason (the error is given). */
+  failed: string[];
 }
 
 /**
- * Remove instances named halfopen-<pid> whose owner is gone. Returns the names
- * removed and those that could not be (still held open by a leftover reader).
+ * Remove the halfopen instances that no process holds open. The kernel
+ * refuses to remove an instance while any of its files is open (EBUSY), and
+ * a running watch always holds its own, so this never switches off a live
+ * watch, whichever pid namespace it runs in, and it cleans the instance of a
+ * watch killed with SIGKILL even when its pid now belongs to another process.
+ * Nothing is written into any instance.
  */
-export function removeStaleInstances(root: string): { removed: string[]; failed: string[] } {
-  const removed: string[] = [];
-  const failed: string[] = [];
+export function removeStaleInstances(root: string, own?: string): StaleCleanup {
+  const out: StaleCleanup = { removed: [], inUse: [], failed: [] };
   let names: string[];
   try {
     names = readdirSync(`${root}/instances`);
   } catch {
-    return { removed, failed };
+    return out;
   }
   for (const name of names) {
-    const m = /^halfopen-(\d+)$/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || isAlive(pid)) continue;
+    if (!name.startsWith(INSTANCE_PREFIX) || name === own) continue;
     try {
-      writeFileSync(`${root}/instances/${name}/tracing_on`, "0");
       rmdirSync(`${root}/instances/${name}`);
-      removed.push(name);
-    } catch {
-      failed.push(name);
+      out.removed.push(name);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EBUSY") out.inUse.push(name);
+      else if (code !== "ENOENT") out.failed.push(`${name} (${code ?? (e as Error).message})`);
     }
   }
-  return { removed, failed };
+  return out;
 }
 
 export class TracefsSource implements ConnectionSource {
   readonly name = "tracefs";
   readonly caveats: string[] = [];
-  readonly instance = `${INSTANCE_PREFIX}${process.pid}`;
+  /** Pid plus a random part: two watches in different pid namespaces can have the same pid. */
+  readonly instance = `${INSTANCE_PREFIX}${process.pid}-${randomBytes(4).toString("hex")}`;
+  /** What start-up cleanup did (for tests and the caller's notes). */
+  cleanup: StaleCleanup = { removed: [], inUse: [], failed: [] };
   readonly #options: TracefsSourceOptions;
   #root = "";
   #dir = "";
   #layout?: PageLayout;
   #decode?: (buf: Buffer, off: number, ts: number) => TracefsRecord | undefined;
   #fds: { cpu: number; fd: number; lastLost: number }[] = [];
+  /** Our instance's tracing_on, open from mkdir to stop: it keeps the instance busy for other watches' cleanup. */
+  #holder?: number;
+  #waker?: { rearm(): void; stop(): void };
+  #reorderTimer?: NodeJS.Timeout;
+  #warnings: string[] = [];
+  #blindSince?: number;
+  #blindMs = 0;
+  #blindSpells = 0;
   #cache: ProcessInfoCache;
   #staged: TracefsRecord[] = [];
   #timer?: NodeJS.Timeout;
@@ -146,7 +179,18 @@ export class TracefsSource implements ConnectionSource {
   }
 
   stats(): SourceStats {
-    return { lostEvents: this.#lost, records: this.#records };
+    return { lostEvents: this.#lost, records: this.#records, blindMs: Math.round(this.#blindMs), blindSpells: this.#blindSpells };
+  }
+
+  /** How the buffers are read: woken on data (native poll thread) or on a timer. */
+  get wakeMode(): "data" | "timer" {
+    return this.#waker ? "data" : "timer";
+  }
+
+  takeWarnings(): string[] {
+    const w = [...this.#warnings, ...this.#cache.takeWarnings()];
+    this.#warnings = [];
+    return w;
   }
 
   /** Set up the instance. Throws HalfOpenError (NEEDS_PRIVILEGES, TRACEFS_UNAVAILABLE, TRACEPOINT_MISSING, TRACEFS_FAILED). */
@@ -163,12 +207,15 @@ export class TracefsSource implements ConnectionSource {
     this.#pageSize = this.#layout.dataOffset + this.#layout.dataSize;
     this.#page = Buffer.alloc(this.#pageSize);
     this.#decode = makeRecordDecoder(formats);
-    const stale = removeStaleInstances(this.#root);
-    if (stale.failed.length > 0) this.caveats.push(`could not remove stale tracefs instances: ${stale.failed.join(", ")}`);
     if (!formats.receiveReset) this.caveats.push("tcp:tcp_receive_reset is missing (Linux < 4.17): refused attempts are reported as timeout");
     this.#dir = `${this.#root}/instances/${this.instance}`;
     try {
-      mkdirSync(this.#dir);
+      this.#createInstance();
+      this.cleanup = removeStaleInstances(this.#root, this.instance);
+      const { removed, inUse, failed } = this.cleanup;
+      if (removed.length > 0) this.caveats.push(`removed ${removed.length} stale tracefs instance${removed.length === 1 ? "" : "s"} no process held open: ${removed.join(", ")}`);
+      if (inUse.length > 0) this.caveats.push(`${inUse.length} other halfopen tracefs instance${inUse.length === 1 ? " is" : "s are"} in use (another watch, maybe in another pid namespace), left alone: ${inUse.join(", ")}`);
+      if (failed.length > 0) this.caveats.push(`could not remove stale tracefs instances: ${failed.join(", ")}`);
       this.#configure(formats);
       this.#openCpus();
     } catch (e) {
@@ -176,9 +223,109 @@ export class TracefsSource implements ConnectionSource {
       if (e instanceof HalfOpenError) throw e;
       throw new HalfOpenError(ErrorCodes.TRACEFS_FAILED, `Cannot set up tracefs instance "${this.#dir}": ${(e as Error).message}`, { cause: e });
     }
-    const pollMs = this.#options.pollMs ?? 10;
-    this.#timer = setInterval(() => this.#poll(), pollMs);
-    this.#statsTimer = setInterval(() => this.#checkLost(), 1000);
+    this.#startReading();
+    this.#statsTimer = setInterval(() => {
+      this.#checkLost();
+      this.#checkHealth();
+      // A safety net for a missed wake-up; cheap when the buffers are empty.
+      if (this.#waker) this.#poll();
+    }, 1000);
+  }
+
+  /** mkdir our instance and hold a file in it open at once; retried if another watch's cleanup won the race. */
+  #createInstance(): void {
+    for (let tries = 0; ; tries++) {
+      mkdirSync(this.#dir);
+      try {
+        this.#holder = openSync(`${this.#dir}/tracing_on`, constants.O_RDWR);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT" || tries >= 3) throw e;
+      }
+    }
+  }
+
+  #startReading(): void {
+    const wake = this.#options.wake ?? (process.env.HALFOPEN_TRACEFS_WAKE === "timer" ? "timer" : "data");
+    const helper = wake === "data" ? loadNative() : undefined;
+    if (helper?.watchReadable) {
+      try {
+        const waker = helper.watchReadable(Int32Array.from(this.#fds.map((f) => f.fd)), () => {
+          this.#poll();
+          this.#waker?.rearm();
+        });
+        this.#waker = waker;
+        return;
+      } catch (e) {
+        this.caveats.push(`cannot wait for tracefs data (${(e as Error).message}); reading every ${this.#options.pollMs ?? 10} ms`);
+      }
+    } else if (wake === "data") {
+      this.caveats.push(`the native helper is not built: tracefs buffers are read every ${this.#options.pollMs ?? 10} ms (about 3% of a core while idle)`);
+    }
+    this.#timer = setInterval(() => this.#poll(), this.#options.pollMs ?? 10);
+  }
+
+  /**
+   * Is our instance still tracing? Someone (an older halfopen, a user, a
+   * tool) may write 0 into its tracing_on or an event's enable file: then we
+   * are blind, and that is said loudly and repaired.
+   */
+  #checkHealth(): void {
+    if (this.#stopped || this.#holder === undefined) return;
+    let on = true;
+    let what = "";
+    try {
+      const buf = Buffer.alloc(8);
+      const n = readSync(this.#holder, buf, 0, 8, 0);
+      if (buf.toString("utf8", 0, n).trim() !== "1") {
+        on = false;
+        what = "tracing_on was set to 0";
+      }
+      if (on && readFileSync(`${this.#dir}/events/sock/inet_sock_set_state/enable`, "utf8").trim() !== "1") {
+        on = false;
+        what = "the sock:inet_sock_set_state event was disabled";
+      }
+    } catch (e) {
+      on = false;
+      what = `the instance cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+    }
+    const now = this.now();
+    if (on) return;
+    if (this.#blindSince === undefined) {
+      // Noticed now; it may have happened up to one check (1 s) earlier.
+      this.#blindSince = now - 1000;
+      this.#blindSpells++;
+    }
+    try {
+      writeFileSync(`${this.#dir}/events/sock/inet_sock_set_state/enable`, "1");
+      writeSync(this.#holder, "1", 0);
+    } catch {
+      // still blind; said below, and tried again next second
+    }
+    const repaired = (() => {
+      try {
+        const buf = Buffer.alloc(8);
+        return buf.toString("utf8", 0, readSync(this.#holder as number, buf, 0, 8, 0)).trim() === "1";
+      } catch {
+        return false;
+      }
+    })();
+    const since = this.#blindSince;
+    if (repaired) {
+      const ms = now - since;
+      this.#blindMs += ms;
+      this.#blindSince = undefined;
+      this.#queue.push([{ type: "blind", time: now, since, durationMs: ms, reason: `${what} under this watch (instance ${this.instance}); switched back on` }]);
+    } else {
+      this.#queue.push([{ type: "blind", time: now, since, durationMs: now - since, reason: `${what} under this watch (instance ${this.instance}) and cannot be switched back on`, ongoing: true }]);
+    }
+    this.#wakeReader();
+  }
+
+  #wakeReader(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
   }
 
   async *events(): AsyncIterable<ConnectionEvent[]> {
@@ -205,14 +352,21 @@ export class TracefsSource implements ConnectionSource {
     this.#stopped = true;
     clearInterval(this.#timer);
     clearInterval(this.#statsTimer);
-    if (this.#dir) {
+    clearTimeout(this.#reorderTimer);
+    this.#waker?.stop();
+    this.#waker = undefined;
+    if (this.#blindSince !== undefined) {
+      this.#blindMs += this.now() - this.#blindSince;
+      this.#blindSince = undefined;
+    }
+    if (this.#holder !== undefined) {
       try {
-        writeFileSync(`${this.#dir}/tracing_on`, "0");
+        writeSync(this.#holder, "0", 0);
       } catch {
-        // the instance may not exist yet
+        // gone with the instance
       }
     }
-    for (const { fd } of this.#fds) {
+    for (const { fd } of [...this.#fds, ...(this.#holder === undefined ? [] : [{ fd: this.#holder }])]) {
       try {
         closeSync(fd);
       } catch {
@@ -220,6 +374,7 @@ export class TracefsSource implements ConnectionSource {
       }
     }
     this.#fds = [];
+    this.#holder = undefined;
     if (this.#dir && existsSync(this.#dir)) {
       try {
         rmdirSync(this.#dir);
@@ -262,6 +417,8 @@ export class TracefsSource implements ConnectionSource {
   #configure(formats: TracefsFormats): void {
     const w = (file: string, value: string) => writeFileSync(`${this.#dir}/${file}`, value);
     w("buffer_size_kb", String(this.#options.bufferKb ?? 8192));
+    // Wake a poll() on trace_pipe_raw at the first event, not when the buffer is half full.
+    if (existsSync(`${this.#dir}/buffer_percent`)) w("buffer_percent", "0");
     const clocks = readFileSync(`${this.#dir}/trace_clock`, "utf8");
     if (/\bmono\b/.test(clocks)) w("trace_clock", "mono");
     else this.caveats.push("trace_clock mono is missing: event times are not comparable with process clocks");
@@ -275,7 +432,7 @@ export class TracefsSource implements ConnectionSource {
     }
     if (formats.processExit) w("events/sched/sched_process_exit/enable", "1");
     if (formats.processExec) w("events/sched/sched_process_exec/enable", "1");
-    w("tracing_on", "1");
+    writeSync(this.#holder as number, "1", 0);
   }
 
   #openCpus(): void {
@@ -336,12 +493,22 @@ export class TracefsSource implements ConnectionSource {
           if (!rec) continue;
           // Read /proc now, while a short-lived process is most likely still there.
           if (rec.kind === "state" && rec.newState === TcpState.SYN_SENT) this.#cache.resolve(rec.tid);
+          // A process too quick for /proc gets its name from its exit record, before its connects are released.
+          else if (rec.kind === "exit") this.#cache.nameFromExit(rec.tid, rec.name);
           this.#staged.push(rec);
         }
       }
     }
     if (sawLostFlag) this.#checkLost();
     this.#release(watermark);
+    // Events younger than the watermark wait for one more read; with no timer
+    // running (woken on data) nothing else would read them.
+    if (this.#waker && this.#staged.length > 0 && this.#reorderTimer === undefined) {
+      this.#reorderTimer = setTimeout(() => {
+        this.#reorderTimer = undefined;
+        this.#poll();
+      }, (this.#options.reorderMs ?? 1) + 1);
+    }
   }
 
   #release(watermark: number): void {
@@ -351,7 +518,14 @@ export class TracefsSource implements ConnectionSource {
     if (this.#staged.length > 0) {
       this.#staged.sort((a, b) => a.timestampNs - b.timestampNs);
       let cut = 0;
-      while (cut < this.#staged.length && (this.#staged[cut] as TracefsRecord).timestampNs <= watermark) cut++;
+      while (cut < this.#staged.length) {
+        const rec = this.#staged[cut] as TracefsRecord;
+        if (rec.timestampNs > watermark) break;
+        // A connect of a process that was gone before /proc could be read waits (at most
+        // NAME_WAIT_MS) for its exit record, which names it: filters by name must see it.
+        if (watermark !== Number.POSITIVE_INFINITY && rec.kind === "state" && rec.newState === TcpState.SYN_SENT && this.#cache.awaitsName(rec.tid) && watermark - rec.timestampNs < NAME_WAIT_MS * 1e6) break;
+        cut++;
+      }
       const ready = this.#staged.slice(0, cut);
       this.#staged = this.#staged.slice(cut);
       this.#records += ready.length;
@@ -362,9 +536,7 @@ export class TracefsSource implements ConnectionSource {
     }
     if (out.length > 0) {
       this.#queue.push(out);
-      const wake = this.#wake;
-      this.#wake = undefined;
-      wake?.();
+      this.#wakeReader();
     }
   }
 
