@@ -79,17 +79,20 @@ async function raiseFileLimit(): Promise<string | undefined> {
 /**
  * Tell `onClosed` when stdout is a pipe whose reader has gone, even while
  * nothing is written (`--interval 0` on a quiet host): the native poll thread
- * sees POLLERR on the pipe's write end. Returns a stop function.
+ * sees POLLERR on a FIFO's write end, or end-of-file (POLLIN, POLLHUP) on a
+ * socket whose peer closed (a parent's stdio pipe is a socket pair; nothing
+ * reads from our stdout, so readable means closed). Returns a stop function.
  */
 async function watchStdoutPipe(onClosed: () => void): Promise<() => void> {
   const { fstatSync } = await import("node:fs");
-  let fifo: boolean;
+  let pipe: boolean;
   try {
-    fifo = fstatSync(1).isFIFO();
+    const st = fstatSync(1);
+    pipe = st.isFIFO() || st.isSocket();
   } catch {
     return () => {};
   }
-  if (!fifo || process.platform !== "linux") return () => {};
+  if (!pipe || process.platform !== "linux") return () => {};
   const { loadNative } = await import("../platform/linux/native.js");
   const helper = loadNative();
   if (!helper) return () => {};
@@ -220,7 +223,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
   };
 
   const metricsAt = server ? metricsUrl(opts.metricsHost, server) : undefined;
-  json({ type: "start", source: source.name, limit: opts.limit, quietMs: opts.quiet * 1000, pid: process.pid, time: source.now(), timeWall: Date.now(), ...(writer ? { db: writer.store.path, runId: writer.runId } : {}), ...(metricsAt ? { metrics: metricsAt } : {}) });
+  json({ type: "start", source: source.name, ...(source.details ? { sourceDetails: source.details() } : {}), limit: opts.limit, quietMs: opts.quiet * 1000, pid: process.pid, time: source.now(), timeWall: Date.now(), ...(writer ? { db: writer.store.path, runId: writer.runId } : {}), ...(metricsAt ? { metrics: metricsAt } : {}) });
   if (fileLimitNote) note(fileLimitNote);
   if (opts.json) {
     if (fallback) json({ type: "warning", message: fallback });

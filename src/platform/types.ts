@@ -30,6 +30,8 @@ export interface ConnectionSource {
   stats(): SourceStats;
   /** The source's clock in ms, on the same base as event times. */
   now(): number;
+  /** Source-specific facts for the start record (tracefs: its instance and how it wakes). */
+  details?(): Record<string, string | number | boolean>;
   /** Warnings that arose while running (each said once), drained by the caller. */
   takeWarnings?(): string[];
 }

@@ -173,7 +173,8 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
     if (!existsSync(stale)) mkdirSync(stale);
     const w = new WatchProcess(["--interval", "0"]);
     const start = await w.waitFor((l) => l.type === "start");
-    const mine = `${root}/instances/halfopen-${start.pid}`;
+    const mine = `${root}/instances/${(start.sourceDetails as { instance: string }).instance}`;
+    assert.match(mine, new RegExp(`/halfopen-${String(start.pid)}-[0-9a-f]{8}$`));
     assert.ok(existsSync(mine), "our instance exists while running");
     assert.equal(existsSync(stale), false, "the stale instance was removed");
     assert.equal(await w.stop("SIGTERM"), 0);

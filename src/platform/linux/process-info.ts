@@ -87,6 +87,7 @@ export class ProcessInfoCache {
   /** Reads that failed for lack of descriptors since the last warning. */
   #fdFailures = 0;
   #fdCode = "";
+  #lastWarning = Number.NEGATIVE_INFINITY;
   readonly #onError: OnReadError = (code) => {
     this.#fdFailures++;
     this.#fdCode = code;
@@ -159,9 +160,10 @@ export class ProcessInfoCache {
     return this.#byTid.size;
   }
 
-  /** A warning when /proc reads failed for lack of file descriptors since the last call (said once per call). */
-  takeWarnings(): string[] {
-    if (this.#fdFailures === 0) return [];
+  /** A warning when /proc reads failed for lack of file descriptors since the last one (at most one each 10 s). */
+  takeWarnings(now = Date.now()): string[] {
+    if (this.#fdFailures === 0 || now - this.#lastWarning < 10_000) return [];
+    this.#lastWarning = now;
     const w = `${this.#fdFailures} read${this.#fdFailures === 1 ? "" : "s"} of /proc failed with ${this.#fdCode} (out of file descriptors): processes seen meanwhile lack exe, command line or user, and --kill refuses them`;
     this.#fdFailures = 0;
     return [w];

@@ -187,6 +187,10 @@ export class TracefsSource implements ConnectionSource {
     return this.#waker ? "data" : "timer";
   }
 
+  details(): Record<string, string | number | boolean> {
+    return { instance: this.instance, wake: this.wakeMode };
+  }
+
   takeWarnings(): string[] {
     const w = [...this.#warnings, ...this.#cache.takeWarnings()];
     this.#warnings = [];
