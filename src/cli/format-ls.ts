@@ -68,10 +68,11 @@ export function formatLsText(r: LsReport): string {
   const lines: string[] = [];
   const procs = r.processes.filter((p) => p.pid !== undefined).length;
   const unknown = r.processes.find((p) => p.pid === undefined);
-  const halfOpen = r.filtered ? r.halfOpen : r.hostHalfOpen;
-  const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${halfOpen} half-open` : `${halfOpen} half-open connect ${halfOpen === 1 ? "attempt" : "attempts"}`;
-  const scope = r.filtered ? ` of ${r.hostHalfOpen} on the host` : "";
-  lines.push(fit(`halfopen: ${what}${scope} (${r.source}); ${plural(procs, "process", "processes")}${r.filtered ? " selected" : ""}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
+  // Filtered: "3 of 40" (the selected processes' attempts of the host's).
+  const count = r.filtered ? `${r.halfOpen} of ${r.hostHalfOpen}` : String(r.hostHalfOpen);
+  const n = r.filtered ? r.halfOpen : r.hostHalfOpen;
+  const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${count} half-open` : `${count} half-open connect ${n === 1 && !r.filtered ? "attempt" : "attempts"}`;
+  lines.push(fit(`halfopen: ${what} (${r.source}); ${plural(procs, "process", "processes")}${r.filtered ? " selected" : ""}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
   if (r.processes.length === 0) return lines.join("\n");
   lines.push(r.allStates ? "    PID USER     PROCESS          HALF TOTAL STATES" : "    PID USER     PROCESS          HALF OLDEST REMOTES");
   for (const p of r.processes) {

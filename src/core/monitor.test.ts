@@ -220,3 +220,30 @@ test("summary counts the period and resets", () => {
   assert.equal(s2.attempts, 0);
   assert.equal(s2.maxHalfOpen, 3);
 });
+
+test("blind time is reported, charged to the open incident and to the totals", () => {
+  const m = new HalfOpenMonitor({ limit: 1 });
+  run(m, burst(0, proc(1), 2));
+  const out = m.handle({ type: "blind", time: 5, since: 1, durationMs: 4, reason: "tracing_on was set to 0" });
+  assert.deepEqual(out, [{ type: "blind", time: 5, since: 1, durationMs: 4, reason: "tracing_on was set to 0" }]);
+  const i = incidents(m.flush(10))[0] as IncidentReport;
+  assert.equal(i.blindMs, 4);
+  assert.equal(m.totals().blindMs, 4);
+});
+
+test("an incident keeps whole command lines up to its text budget; later processes keep a short one, marked", () => {
+  const m = new HalfOpenMonitor({ limit: 0 });
+  const long = ["node", "x".repeat(4000)];
+  const events: ConnectionEvent[] = [];
+  for (let i = 0; i < 40; i++) events.push(connect(i, proc(100 + i, "w", { cmdline: long, truncated: ["cmdline"] })));
+  run(m, events);
+  const i = incidents(m.flush(100))[0] as IncidentReport;
+  assert.equal(i.processes.length, 40);
+  const whole = i.processes.filter((p) => p.cmdline?.[1]?.length === 4000).length;
+  assert.equal(whole, 16, "16 x 4005 bytes fit 64 KiB");
+  for (const p of i.processes) {
+    assert.ok(Buffer.byteLength((p.cmdline ?? []).join("\0")) <= 4096);
+    assert.deepEqual(p.truncated, ["cmdline"]);
+  }
+  assert.ok(JSON.stringify(i).length < 100_000, `bounded report: ${JSON.stringify(i).length} bytes`);
+});

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
 import { HalfOpenMonitor } from "../core/monitor.js";
 import { burst, closed, proc } from "../../test/support/events.js";
 import { WatchMetrics, labelValue, serveMetrics } from "./watch-metrics.js";
@@ -51,6 +53,7 @@ test("process-name labels are bounded: the top N names and one 'other'; control 
     `halfopen_process_half_open{name="other"} ${Array.from({ length: 21 }, (_, i) => i + 1).reduce((a, b) => a + b)}`,
   ]);
   assert.equal(labelValue("\x00\x01"), "?");
+  assert.equal(labelValue("gpj.\u202eexe"), "gpj.exe", "a right-to-left override is removed");
   assert.equal(labelValue("a".repeat(100)).length, 64);
 });
 
@@ -97,4 +100,23 @@ test("promtool check metrics accepts the exposition, hostile names included", { 
   const r = spawnSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8" });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   assert.equal(`${r.stdout}${r.stderr}`.trim(), "", "no lint warnings");
+});
+
+test("the server holds at most maxConnections clients and closes idle ones", async () => {
+  const metrics = new WatchMetrics({ monitor: new HalfOpenMonitor(), source: "tracefs", mode: "exact", processMetrics: false });
+  const server = await serveMetrics(metrics, "127.0.0.1", 0, { maxConnections: 5, idleMs: 300 });
+  const port = (server.address() as net.AddressInfo).port;
+  const clients = Array.from({ length: 20 }, () => net.connect({ host: "127.0.0.1", port }));
+  try {
+    const closedCount = () => clients.filter((c) => c.closed || c.readableEnded).length;
+    // The 15 over the bound are closed as they arrive; the 5 held are closed once idle for 300 ms.
+    await Promise.all(clients.map((c) => once(c, "close")));
+    assert.equal(closedCount(), 20);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(res.status, 200, "a scraper is served once the idle ones are gone");
+  } finally {
+    for (const c of clients) c.destroy();
+    server.close();
+    server.closeAllConnections();
+  }
 });

@@ -223,10 +223,10 @@ export class IncidentStore {
   /** Open (creating the file and directory when writing) and migrate. */
   static open(options: StoreOpenOptions): IncidentStore {
     const path = options.path;
+    checkDbPath(path, options);
     if (options.readonly && !existsSync(path)) {
       throw new HalfOpenError(ErrorCodes.DB_MISSING, `No incident database at ${path}: "halfopen watch" has not stored anything there yet (use --db PATH${process.geteuid?.() === 0 ? "" : ", or sudo to read the one root's watch writes in /var/lib/halfopen"})`);
     }
-    checkDbPath(path, options);
     let db: Database.Database | undefined;
     try {
       if (!options.readonly && options.createDirectory) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

@@ -31,10 +31,6 @@ function instanceOf(start: JsonLine): string {
   return `${findTracefs()}/instances/${(start.sourceDetails as { instance: string }).instance}`;
 }
 
-function warnings(w: WatchProcess): string[] {
-  return w.lines.filter((l) => l.type === "warning").map((l) => String(l.message));
-}
-
 /** Resolves once `pred()` holds, checking every 20 ms; rejects after `ms`. */
 async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
