@@ -41,8 +41,8 @@ function lines(child: ChildProcess, onLine: (l: string) => void): void {
   createInterface({ input: child.stdout! }).on("line", onLine);
 }
 
-function startWatch(args: string[]): { child: ChildProcess; records: Record<string, unknown>[]; started: Promise<void>; onRecord: (f: (r: Record<string, unknown>, at: number) => void) => void } {
-  const child = spawn(process.execPath, [`${REPO}dist/cli/main.js`, "watch", "--json", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+export function startWatch(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; records: Record<string, unknown>[]; started: Promise<void>; onRecord: (f: (r: Record<string, unknown>, at: number) => void) => void } {
+  const child = spawn(process.execPath, [`${REPO}dist/cli/main.js`, "watch", "--json", ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
   const records: Record<string, unknown>[] = [];
   const listeners: ((r: Record<string, unknown>, at: number) => void)[] = [];
   let resolveStart = () => {};
@@ -59,7 +59,7 @@ function startWatch(args: string[]): { child: ChildProcess; records: Record<stri
   return { child, records, started, onRecord: (f) => listeners.push(f) };
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGINT"): Promise<void> {
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = "SIGINT"): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = once(child, "exit");
   child.kill(signal);
@@ -130,7 +130,7 @@ function runGenerator(lab: Lab, spec: Record<string, unknown>): Promise<GenResul
   });
 }
 
-function startServers(lab: Lab): ChildProcess {
+export function startServers(lab: Lab): ChildProcess {
   const code = `const net=require("net");for(const p of ${JSON.stringify(OPEN_PORTS)})net.createServer(c=>{c.on("error",()=>{});c.destroy()}).listen({port:p,host:"${LAB_ADDRESS}",backlog:4096});`;
   return spawnInLab(lab, process.execPath, ["-e", code]);
 }
@@ -211,20 +211,30 @@ async function measureCpu(lab: Lab, rate: number, durationMs: number): Promise<{
   return { rate, cpuPercent: (((b.cpuTicks - a.cpuTicks) / hz) * 1000 * 100) / (t1 - t0), rssMb: b.rssKb / 1024, hwmMb: b.hwmKb / 1024, attempts: stop.attempts };
 }
 
-async function measureLatency(lab: Lab, bursts: number): Promise<{ samples: number; p50: number; p99: number; max: number; background: number }> {
-  log(`latency over ${bursts} bursts`);
-  const watch = startWatch(["--interval", "0", "--quiet", "0.05"]);
+export interface LatencyOptions {
+  /** Refused and open connects per second in the background (0: an idle host). Default 5000. */
+  background?: number;
+  /** Environment of the watch (HALFOPEN_TRACEFS_WAKE=timer for the 10 ms timer). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function measureLatency(lab: Lab, bursts: number, options: LatencyOptions = {}): Promise<{ samples: number; p50: number; p99: number; max: number; background: number }> {
+  const background = options.background ?? 5000;
+  log(`latency over ${bursts} bursts, ${background}/s background${options.env?.HALFOPEN_TRACEFS_WAKE ? `, wake ${options.env.HALFOPEN_TRACEFS_WAKE}` : ""}`);
+  const watch = startWatch(["--interval", "0", "--quiet", "0.05", "--no-store"], options.env);
   await watch.started;
   const latencies: number[] = [];
   watch.onRecord((r, at) => {
     if (r.type === "incident-open") latencies.push(at - (r.trigger as { time: number }).time);
   });
-  const background = 5000;
-  const bg = Promise.all(
-    generators(background, 60_000, "bg")
-      .slice(1)
-      .map((g) => runGenerator(lab, { ...g, rate: background / 2 })),
-  );
+  const bg =
+    background > 0
+      ? Promise.all(
+          generators(background, Math.max(10_000, bursts * 200 + 5000), "bg")
+            .slice(1)
+            .map((g) => runGenerator(lab, { ...g, rate: background / 2 })),
+        )
+      : Promise.resolve([]);
   const child = spawnInLab(lab, process.execPath, [`${REPO}bench/burst.mjs`, JSON.stringify({ title: "burst", host: LAB_ADDRESS, port: DROPPED_RANGE[0], size: 11, holdMs: 60, gapMs: 120, bursts })]);
   await once(child, "exit");
   await sleep(500);

@@ -5,7 +5,7 @@
  *
  *   npm run bench                      all parts (root: ~7 minutes)
  *   npm run bench -- --quick           shorter runs
- *   npm run bench -- --only limiter    one part (monitor | limiter | ls)
+ *   npm run bench -- --only limiter    one part (monitor | limiter | ls | wake)
  *
  * The monitor part needs root and bpftrace; the limiter's loopback part runs
  * anywhere, its netns part needs root. A part that cannot run says why.
@@ -14,15 +14,17 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
+import { labSkipReason } from "../test/integration/lab.js";
 import { monitorBenchSkipReason, runMonitorBench } from "./monitor.js";
 import { runLimiterBench } from "./limiter.js";
 import { lsBenchSkipReason, runLsBench } from "./ls.js";
+import { runWakeBench } from "./wake.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const RESULTS = `${REPO}bench/RESULTS.md`;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-const PARTS = ["monitor", "limiter", "ls"] as const;
+const PARTS = ["monitor", "limiter", "ls", "wake"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Replace (or append) the section between <!-- part:NAME --> markers. */
@@ -75,6 +77,16 @@ async function main(): Promise<void> {
       }
       const { markdown, json } = await runLsBench(quick);
       writeFileSync(`${REPO}bench/out/ls.json`, JSON.stringify(json, null, 2));
+      doc = updateSection(doc, part, markdown);
+    } else if (part === "wake") {
+      const skip = labSkipReason();
+      if (skip) {
+        log(`wake: cannot run: ${skip}`);
+        failed = true;
+        continue;
+      }
+      const { markdown, json } = await runWakeBench(quick);
+      writeFileSync(`${REPO}bench/out/wake.json`, JSON.stringify(json, null, 2));
       doc = updateSection(doc, part, markdown);
     } else {
       const { markdown, json } = await runLimiterBench(quick);
