@@ -231,6 +231,8 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
   } else {
     if (fallback) out(`halfopen: note: ${forTerminal(fallback)}`);
     out(`halfopen: watching outbound TCP connects with ${source.name}; limit ${opts.limit} half-open${filter ? " (filtered)" : ""}; Ctrl-C stops`);
+    const seen = Number(source.details?.().seenAtStart ?? 0);
+    if (seen > 0) out(`halfopen: ${seen} attempt${seen === 1 ? " was" : "s were"} already half-open at start; counted from now`);
     for (const c of source.caveats) out(`halfopen: note: ${forTerminal(c)}`);
     out(`halfopen: ${writer ? `storing incidents in ${writer.store.path}` : "not storing incidents (--no-store)"}${metricsAt ? `; metrics at ${metricsAt}` : ""}`);
   }

@@ -41,6 +41,8 @@ export interface Attempt {
   retransmits: number;
   /** A RST was seen while in SYN_SENT. */
   reset: boolean;
+  /** Already half-open when watch started: `startedAt` is the start of watch, not of the attempt. */
+  seenAtStart?: boolean;
 }
 
 /** Key that tells two processes with the same pid apart. */

@@ -42,6 +42,8 @@ export interface ConnectEvent {
   src: Endpoint;
   dst: Endpoint;
   process: ProcessInfo;
+  /** Already half-open when the source started (read from the socket table, not seen entering SYN_SENT). */
+  seenAtStart?: boolean;
 }
 
 /** A socket left SYN_SENT. */

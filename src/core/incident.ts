@@ -36,6 +36,8 @@ export interface AttemptSample {
   /** Milliseconds from the attempt's start to its end (or to the report, if pending). */
   ageMs: number;
   retransmits: number;
+  /** The attempt was already half-open when watch started (its age is counted from then). */
+  seenAtStart?: boolean;
 }
 
 /** A process named by an incident. */
@@ -312,6 +314,7 @@ export class IncidentRecorder {
         outcome: a.outcome,
         ageMs: (a.endedAt ?? now) - a.startedAt,
         retransmits: a.retransmits,
+        ...(a.seenAtStart ? { seenAtStart: true } : {}),
       })),
     };
     if (e.exitedAt !== undefined) p.exitedAt = e.exitedAt;

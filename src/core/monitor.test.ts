@@ -247,3 +247,19 @@ test("an incident keeps whole command lines up to its text budget; later process
   }
   assert.ok(JSON.stringify(i).length < 100_000, `bounded report: ${JSON.stringify(i).length} bytes`);
 });
+
+test("attempts seen at start open one incident holding all of them, at the next tick", () => {
+  const m = new HalfOpenMonitor({ limit: 10 });
+  const p = proc(7, "worm");
+  const out: MonitorOutput[] = [];
+  for (let i = 0; i < 30; i++) out.push(...m.handle({ ...connect(100, p), seenAtStart: true }));
+  assert.deepEqual(out, [], "no incident while the start batch is fed");
+  const opened = m.tick(100);
+  assert.equal(opened.length, 1);
+  const i = (opened[0] as { incident: IncidentReport }).incident;
+  assert.equal(i.attempts, 30);
+  assert.equal(i.processes[0]?.attempts, 30);
+  assert.equal(i.trigger.attemptId, 11, "the (limit+1)-th is the trigger");
+  assert.ok(i.processes[0]?.sample.every((a) => a.seenAtStart === true));
+  assert.deepEqual(m.tick(200), [], "opened once");
+});

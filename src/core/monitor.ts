@@ -101,6 +101,8 @@ export class HalfOpenMonitor {
   readonly #bounds?: Partial<IncidentBounds>;
   readonly #maxTotals: number;
   #incident?: IncidentRecorder;
+  /** The (limit+1)-th of the attempts seen at start, while their batch is being fed. */
+  #deferredTrigger?: Attempt;
   #belowSince?: number;
   #incidents = 0;
   #lastTime = 0;
@@ -197,6 +199,15 @@ export class HalfOpenMonitor {
   tick(now: number): MonitorOutput[] {
     if (now > this.#lastTime) this.#lastTime = now;
     for (const attempt of this.tracker.expire(now)) this.#ended(attempt, now);
+    const deferred = this.#deferredTrigger;
+    if (deferred) {
+      this.#deferredTrigger = undefined;
+      if (!this.#incident && this.tracker.halfOpen > this.limit) {
+        const out: MonitorOutput[] = [];
+        this.#open(deferred, now, out);
+        return out;
+      }
+    }
     const incident = this.#incident;
     if (incident && this.#belowSince !== undefined && now - this.#belowSince >= this.quietMs) {
       incident.close(now, this.#wallOffsetMs, "quiet");
@@ -306,25 +317,37 @@ export class HalfOpenMonitor {
     if (halfOpen > this.#periodMax) this.#periodMax = halfOpen;
     let incident = this.#incident;
     if (!incident && halfOpen > this.limit) {
-      incident = new IncidentRecorder({
-        id: ++this.#incidents,
-        limit: this.limit,
-        trigger: attempt,
-        wallOffsetMs: this.#wallOffsetMs,
-        exitedAt: (key) => this.#perProcess.get(key)?.exitedAt,
-        ...(this.#bounds ? { bounds: this.#bounds } : {}),
-      });
-      this.#incident = incident;
-      for (const pending of this.tracker.pending()) {
-        incident.add(pending, this.tracker.halfOpenOf(pending.processKey));
+      // Attempts read at start arrive as one batch: the incident opens at the
+      // next tick with all of them, not at the (limit+1)-th.
+      if (event.seenAtStart) {
+        this.#deferredTrigger ??= attempt;
+        return;
       }
-      incident.observe(halfOpen, event.time);
-      out.push({ type: "incident-open", incident: incident.report(event.time) });
+      incident = this.#open(attempt, event.time, out);
     } else if (incident) {
       incident.add(attempt, this.tracker.halfOpenOf(attempt.processKey));
       incident.observe(halfOpen, event.time);
     }
     if (incident && halfOpen > this.limit) this.#belowSince = undefined;
+  }
+
+  /** Open an incident triggered by `trigger`; every attempt pending now belongs to it. */
+  #open(trigger: Attempt, time: number, out: MonitorOutput[]): IncidentRecorder {
+    const incident = new IncidentRecorder({
+      id: ++this.#incidents,
+      limit: this.limit,
+      trigger,
+      wallOffsetMs: this.#wallOffsetMs,
+      exitedAt: (key) => this.#perProcess.get(key)?.exitedAt,
+      ...(this.#bounds ? { bounds: this.#bounds } : {}),
+    });
+    this.#incident = incident;
+    for (const pending of this.tracker.pending()) {
+      incident.add(pending, this.tracker.halfOpenOf(pending.processKey));
+    }
+    incident.observe(this.tracker.halfOpen, time);
+    out.push({ type: "incident-open", incident: incident.report(time) });
+    return incident;
   }
 
   #ended(attempt: Attempt, time: number): void {

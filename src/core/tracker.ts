@@ -86,6 +86,7 @@ export class SynSentTracker {
       retransmits: 0,
       reset: false,
     };
+    if (e.seenAtStart) attempt.seenAtStart = true;
     this.#pending.set(e.sock, attempt);
     this.#perProcess.set(attempt.processKey, (this.#perProcess.get(attempt.processKey) ?? 0) + 1);
     return ended ? { attempt, ended } : { attempt };

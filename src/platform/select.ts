@@ -13,7 +13,8 @@
  * its own OS's code (it shows in `halfopen ls` start-up time).
  */
 import { ErrorCodes, HalfOpenError } from "../errors.js";
-import type { TracefsSourceOptions } from "./linux/tracefs-source.js";
+import { TcpState } from "../core/tcp-state.js";
+import type { SynSentSocket, TracefsSourceOptions } from "./linux/tracefs-source.js";
 import type { PollingSource, SocketReader } from "./polling-source.js";
 import { SOURCE_NAMES, type SourceName } from "./source-names.js";
 import type { ToolRunner } from "./tools.js";
@@ -81,7 +82,27 @@ export async function makeReader(name: ReaderName, options: SelectOptions & { os
 async function tracefsMaker(options: SelectOptions): Promise<(o: TracefsSourceOptions) => ConnectionSource> {
   if (options.makeTracefs) return options.makeTracefs;
   const { TracefsSource } = await import("./linux/tracefs-source.js");
-  return (o) => new TracefsSource(o);
+  return (o) => new TracefsSource({ readSynSent: synSentReader(options.procRoot), ...o });
+}
+
+/**
+ * What the tracefs source reads at start to count the attempts already
+ * half-open: the procfs reader's table (every network namespace), SYN_SENT
+ * rows with an owner. One reader serves both reads, so the second reuses the
+ * first one's socket owners.
+ */
+function synSentReader(procRoot?: string): () => Promise<SynSentSocket[]> {
+  let reader: SocketReader | undefined;
+  return async () => {
+    reader ??= await makeReader("procfs", procRoot ? { procRoot } : {});
+    const { snapshot } = await reader.read(0);
+    const out: SynSentSocket[] = [];
+    for (const r of snapshot.rows) {
+      if (r.state !== TcpState.SYN_SENT || r.pid === undefined) continue;
+      out.push({ family: r.family, src: r.local, dst: r.remote, process: snapshot.processes.get(r.pid) ?? { pid: r.pid, name: "?", partial: true } });
+    }
+    return out;
+  };
 }
 
 /** The reader `ls` uses: forced, or the platform's. tracefs cannot list existing sockets. */

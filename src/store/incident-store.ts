@@ -153,15 +153,11 @@ export function checkDbPath(path: string, options: { readonly?: boolean; createD
   if (st) {
     if (st.isDirectory()) throw bad("it is a directory; give the path of a file in it, e.g. --db " + join(path, "incidents.db"));
     if (!st.isFile()) throw bad("it is not a regular file (a device, pipe or socket)");
+    // Whether it can be written is SQLite's to find out (read-only file, directory or mount: DB_READONLY).
     try {
-      accessSync(path, options.readonly ? constants.R_OK : constants.R_OK | constants.W_OK);
+      accessSync(path, constants.R_OK);
     } catch {
-      try {
-        accessSync(path, constants.R_OK);
-      } catch {
-        throw bad("it cannot be read (no permission)", ErrorCodes.DB_UNREADABLE);
-      }
-      throw bad("it cannot be written (no permission); use --db elsewhere or --no-store", ErrorCodes.DB_READONLY);
+      throw bad("it cannot be read (no permission)", ErrorCodes.DB_UNREADABLE);
     }
     return;
   }

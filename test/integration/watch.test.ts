@@ -166,6 +166,26 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
     assert.ok(seen < 3000, `fewer attempts than made were seen (${seen}), and the loss says so`);
   });
 
+  test("a watch started while a process already holds 30 half-open attempts counts them at once", async () => {
+    const c = await runConnector(lab, { title: "ho-before", host: LAB_ADDRESS, ports: dropped(30), holdMs: 4000 });
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store"]);
+    try {
+      const start = await w.waitFor((l) => l.type === "start");
+      assert.equal((start.sourceDetails as { seenAtStart: number }).seenAtStart, 30, "30 attempts read at start");
+      const open = await w.waitFor((l) => l.type === "incident-open");
+      const p = (open.processes as (Proc & { sample: { seenAtStart?: boolean }[] })[]).find((x) => x.pid === c.pid);
+      assert.equal(p?.attempts, 30, "all 30 belong to the incident at once");
+      assert.ok(p?.sample.every((a) => a.seenAtStart === true), "marked as seen at start");
+      await c.exited;
+      const closed = await w.waitFor((l) => l.type === "incident");
+      const q = processesOf(closed).find((x) => x.pid === c.pid);
+      assert.equal(q?.outcomes.pending, 0, "their ends were seen (matched by 4-tuple), none left pending");
+      assert.equal(q?.outcomes.aborted, 30, "the process destroyed them: aborted");
+    } finally {
+      await w.stop();
+    }
+  });
+
   test("the tracefs instance is removed on SIGTERM, and stale ones at start", async () => {
     const root = findTracefs();
     assert.ok(root, "tracefs is mounted after a watch ran");

@@ -33,8 +33,9 @@ export type TracefsRecord =
       saddr: string;
       daddr: string;
     }
-  | { kind: "reset"; timestampNs: number; sock: string }
-  | { kind: "retransmit"; timestampNs: number; sock: string; state: number }
+  /** `tuple` ("saddr:sport>daddr:dport", see socketTuple) when the format has the addresses (Linux 4.16+). */
+  | { kind: "reset"; timestampNs: number; sock: string; tuple?: string }
+  | { kind: "retransmit"; timestampNs: number; sock: string; state: number; tuple?: string }
   | { kind: "exit"; timestampNs: number; tid: number; name: string; groupDead?: boolean }
   | { kind: "exec"; timestampNs: number; pid: number; oldPid: number };
 
@@ -83,6 +84,28 @@ function readCString(buf: Buffer, start: number, max: number): string {
 }
 
 /**
+ * The 4-tuple of a socket as one string, `saddr:sport>daddr:dport` (IPv6
+ * addresses in brackets): how an attempt read from the socket table at start
+ * is matched to the tracepoint events of its socket.
+ */
+export function socketTuple(family: IpFamily, saddr: string, sport: number, daddr: string, dport: number): string {
+  return family === 6 ? `[${saddr}]:${sport}>[${daddr}]:${dport}` : `${saddr}:${sport}>${daddr}:${dport}`;
+}
+
+/** Reads the tuple of a tcp:* event that has sport, dport, family and addresses, or undefined when the format lacks them. */
+function tupleReader(f: EventFormat): ((buf: Buffer, off: number) => string) | undefined {
+  const fields = ["sport", "dport", "family", "saddr", "daddr", "saddr_v6", "daddr_v6"].map((n) => f.fields.get(n));
+  if (fields.some((x) => x === undefined)) return undefined;
+  const [sport, dport, family, saddr, daddr, saddr6, daddr6] = fields as EventField[];
+  return (buf, off) => {
+    const fam = readUnsigned(buf, off, family as EventField) === AF_INET6 ? 6 : 4;
+    return fam === 4
+      ? socketTuple(4, formatIPv4(buf, off + (saddr as EventField).offset), readUnsigned(buf, off, sport as EventField), formatIPv4(buf, off + (daddr as EventField).offset), readUnsigned(buf, off, dport as EventField))
+      : socketTuple(6, formatIPv6(buf, off + (saddr6 as EventField).offset), readUnsigned(buf, off, sport as EventField), formatIPv6(buf, off + (daddr6 as EventField).offset), readUnsigned(buf, off, dport as EventField));
+  };
+}
+
+/**
  * Build a decoder for the given formats. The returned function maps a record
  * payload to a TracefsRecord, or undefined for an event type it does not know.
  */
@@ -119,12 +142,22 @@ export function makeRecordDecoder(formats: TracefsFormats): (buf: Buffer, off: n
   });
   if (formats.receiveReset) {
     const sk = need(formats.receiveReset, "skaddr");
-    byId.set(formats.receiveReset.id, (buf, off, ts) => ({ kind: "reset", timestampNs: ts, sock: readPointer(buf, off, sk) }));
+    const tuple = tupleReader(formats.receiveReset);
+    byId.set(formats.receiveReset.id, (buf, off, ts) => {
+      const r: TracefsRecord = { kind: "reset", timestampNs: ts, sock: readPointer(buf, off, sk) };
+      if (tuple) r.tuple = tuple(buf, off);
+      return r;
+    });
   }
   if (formats.retransmit) {
     const sk = need(formats.retransmit, "skaddr");
     const state = need(formats.retransmit, "state");
-    byId.set(formats.retransmit.id, (buf, off, ts) => ({ kind: "retransmit", timestampNs: ts, sock: readPointer(buf, off, sk), state: readUnsigned(buf, off, state) }));
+    const tuple = tupleReader(formats.retransmit);
+    byId.set(formats.retransmit.id, (buf, off, ts) => {
+      const r: TracefsRecord = { kind: "retransmit", timestampNs: ts, sock: readPointer(buf, off, sk), state: readUnsigned(buf, off, state) };
+      if (tuple) r.tuple = tuple(buf, off);
+      return r;
+    });
   }
   if (formats.processExit) {
     const f = formats.processExit;

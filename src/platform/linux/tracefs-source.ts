@@ -38,7 +38,9 @@ import type { ConnectionSource, SourceStats } from "../types.js";
 import { loadNative } from "./native.js";
 import { ProcessInfoCache } from "./process-info.js";
 import { decodePage } from "./ring-buffer.js";
-import { type TracefsFormats, type TracefsRecord, makeRecordDecoder } from "./tracefs-decode.js";
+import type { Endpoint, IpFamily } from "../../core/endpoint.js";
+import type { ProcessInfo } from "../../core/events.js";
+import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple } from "./tracefs-decode.js";
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage } from "./tracefs-format.js";
 
 /** Prefix of our instance names; stale ones (no file open in them) are removed at start. */
@@ -60,6 +62,22 @@ export interface TracefsSourceOptions {
   /** Events are released this long after their timestamp at the earliest, to merge CPUs in order. Default 1 ms. */
   reorderMs?: number;
   procRoot?: string;
+  /**
+   * Reads the attempts in SYN_SENT now, with their owners (the procfs reader:
+   * sock_diag or /proc/net/tcp). Called before the instance starts tracing
+   * and once after; the attempts in both reads were half-open across the
+   * start, so tracing will see their end: they seed the table, marked
+   * `seenAtStart`. Without it, attempts already half-open are not seen.
+   */
+  readSynSent?: () => Promise<SynSentSocket[]>;
+}
+
+/** An attempt in SYN_SENT read from the socket table (for seeding at start). */
+export interface SynSentSocket {
+  family: IpFamily;
+  src: Endpoint;
+  dst: Endpoint;
+  process: ProcessInfo;
 }
 
 const CANDIDATE_ROOTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -152,6 +170,11 @@ export class TracefsSource implements ConnectionSource {
   #waker?: { rearm(): void; stop(): void };
   #reorderTimer?: NodeJS.Timeout;
   #warnings: string[] = [];
+  /** Seeded attempts not yet matched to a socket: tuple -> our sock key. */
+  readonly #seeds = new Map<string, string>();
+  /** Kernel socket address -> sock key of a seeded attempt. */
+  readonly #alias = new Map<string, string>();
+  #seeded = 0;
   #blindSince?: number;
   #blindMs = 0;
   #blindSpells = 0;
@@ -188,7 +211,7 @@ export class TracefsSource implements ConnectionSource {
   }
 
   details(): Record<string, string | number | boolean> {
-    return { instance: this.instance, wake: this.wakeMode };
+    return { instance: this.instance, wake: this.wakeMode, seenAtStart: this.#seeded };
   }
 
   takeWarnings(): string[] {
@@ -213,6 +236,7 @@ export class TracefsSource implements ConnectionSource {
     this.#decode = makeRecordDecoder(formats);
     if (!formats.receiveReset) this.caveats.push("tcp:tcp_receive_reset is missing (Linux < 4.17): refused attempts are reported as timeout");
     this.#dir = `${this.#root}/instances/${this.instance}`;
+    const before = await this.#readSynSent();
     try {
       this.#createInstance();
       this.cleanup = removeStaleInstances(this.#root, this.instance);
@@ -227,6 +251,7 @@ export class TracefsSource implements ConnectionSource {
       if (e instanceof HalfOpenError) throw e;
       throw new HalfOpenError(ErrorCodes.TRACEFS_FAILED, `Cannot set up tracefs instance "${this.#dir}": ${(e as Error).message}`, { cause: e });
     }
+    if (before) this.#seed(before, await this.#readSynSent());
     this.#startReading();
     this.#statsTimer = setInterval(() => {
       this.#checkLost();
@@ -234,6 +259,51 @@ export class TracefsSource implements ConnectionSource {
       // A safety net for a missed wake-up; cheap when the buffers are empty.
       if (this.#waker) this.#poll();
     }, 1000);
+  }
+
+  async #readSynSent(): Promise<SynSentSocket[] | undefined> {
+    if (!this.#options.readSynSent) return undefined;
+    try {
+      return await this.#options.readSynSent();
+    } catch (e) {
+      this.caveats.push(`cannot read the attempts already half-open at start (${(e as Error).message}); they are not counted`);
+      return undefined;
+    }
+  }
+
+  /** Seed the table with the attempts half-open in both reads (before and after tracing started). */
+  #seed(before: SynSentSocket[], after: SynSentSocket[] | undefined): void {
+    if (!after) return;
+    const tupleOf = (s: SynSentSocket) => socketTuple(s.family, s.src.address, s.src.port, s.dst.address, s.dst.port);
+    const earlier = new Map(before.map((s) => [tupleOf(s), s.process.pid]));
+    const time = this.now();
+    const batch: ConnectionEvent[] = [];
+    for (const s of after) {
+      const tuple = tupleOf(s);
+      if (earlier.get(tuple) !== s.process.pid || this.#seeds.has(tuple)) continue;
+      const sock = `start:${tuple}`;
+      this.#seeds.set(tuple, sock);
+      batch.push({ type: "connect", time, sock, pid: s.process.pid, family: s.family, src: { ...s.src }, dst: { ...s.dst }, process: s.process, seenAtStart: true });
+    }
+    this.#seeded = batch.length;
+    if (batch.length > 0) this.#queue.push(batch);
+  }
+
+  /** The sock key of an event: a seeded attempt's own key once its kernel socket is known, else the kernel's. */
+  #sockOf(sock: string, tuple: string | undefined, ending: boolean): string {
+    if (this.#alias.size > 0) {
+      const seeded = this.#alias.get(sock);
+      if (seeded !== undefined) {
+        if (ending) this.#alias.delete(sock);
+        return seeded;
+      }
+    }
+    if (tuple === undefined || this.#seeds.size === 0) return sock;
+    const seeded = this.#seeds.get(tuple);
+    if (seeded === undefined) return sock;
+    this.#seeds.delete(tuple);
+    if (!ending) this.#alias.set(sock, seeded);
+    return seeded;
   }
 
   /** mkdir our instance and hold a file in it open at once; retried if another watch's cleanup won the race. */
@@ -563,13 +633,14 @@ export class TracefsSource implements ConnectionSource {
           };
         }
         if (rec.oldState === TcpState.SYN_SENT) {
-          return { type: "leave", time, sock: rec.sock, newState: rec.newState, srcPort: rec.sport, inInterrupt: rec.inInterrupt };
+          const tuple = this.#seeds.size > 0 ? socketTuple(rec.family, rec.saddr, rec.sport, rec.daddr, rec.dport) : undefined;
+          return { type: "leave", time, sock: this.#sockOf(rec.sock, tuple, true), newState: rec.newState, srcPort: rec.sport, inInterrupt: rec.inInterrupt };
         }
         return undefined;
       case "reset":
-        return { type: "reset", time, sock: rec.sock };
+        return { type: "reset", time, sock: this.#sockOf(rec.sock, rec.tuple, false) };
       case "retransmit":
-        return rec.state === TcpState.SYN_SENT ? { type: "retransmit", time, sock: rec.sock } : undefined;
+        return rec.state === TcpState.SYN_SENT ? { type: "retransmit", time, sock: this.#sockOf(rec.sock, rec.tuple, false) } : undefined;
       case "exit": {
         // The process is gone when its leader thread (tid == pid) exits, or when
         // the last thread does (group_dead); that may be a thread we never saw.
