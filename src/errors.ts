@@ -51,6 +51,8 @@ export const ErrorCodes = {
   DB_UNREADABLE: "HALFOPEN_DB_UNREADABLE",
   /** Another running watch already stores its incidents in this database. Exit code 1. */
   DB_IN_USE: "HALFOPEN_DB_IN_USE",
+  /** A `watch --replay` file is not a halfopen record, is malformed, or is of a newer version. Exit code 1. */
+  BAD_RECORD: "HALFOPEN_BAD_RECORD",
   /** Standard output (or the file it goes to) failed: the reader closed the pipe (EPIPE) or the disk is full. Exit code 1. */
   OUTPUT_FAILED: "HALFOPEN_OUTPUT_FAILED",
   /** The incident database cannot be written: read-only file, directory or file system. Exit code 1. */
@@ -95,6 +97,7 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_DB_UNREADABLE: 1,
   HALFOPEN_DB_IN_USE: 1,
   HALFOPEN_OUTPUT_FAILED: 1,
+  HALFOPEN_BAD_RECORD: 1,
   HALFOPEN_DB_READONLY: 1,
   HALFOPEN_DB_FULL: 1,
   HALFOPEN_DB_VERSION: 1,

@@ -17,7 +17,7 @@ export { HalfOpenError, ErrorCodes, exitCodeFor, type ErrorCode } from "./errors
 export { VERSION } from "./version.js";
 export { TcpState, tcpStateName } from "./core/tcp-state.js";
 export { formatEndpoint, formatIPv4, formatIPv6, type Endpoint, type IpFamily } from "./core/endpoint.js";
-export type { ConnectionEvent, ConnectEvent, LeaveEvent, ResetEvent, RetransmitEvent, ExitEvent, LostEvent, OsLimitEvent, ProcessInfo } from "./core/events.js";
+export type { ConnectionEvent, ConnectEvent, LeaveEvent, ResetEvent, RetransmitEvent, ExitEvent, LostEvent, BlindEvent, OsLimitEvent, ProcessInfo } from "./core/events.js";
 export { groupByProcess, selectRows, type SocketRow, type SocketSnapshot, type ProcessSockets, type GroupOptions } from "./core/socket-table.js";
 export { SnapshotDiffer, UNKNOWN_OWNER_PID } from "./core/snapshot-diff.js";
 export { OUTCOMES, type Attempt, type Outcome, type OutcomeCounts } from "./core/attempt.js";
@@ -35,6 +35,8 @@ export { parseNetstatAno, parseTasklistCsv, parseNetTcpConnectionJson, parseWevt
 export { MacosReader, type MacosReaderOptions } from "./platform/macos/macos-reader.js";
 export { parseLsofF, parseNetstatAnv } from "./platform/macos/parse.js";
 export { TracefsSource, type TracefsSourceOptions } from "./platform/linux/tracefs-source.js";
+export { RecordEncoder, RecordDecoder, RECORD_FORMAT, RECORD_VERSION, type RecordHeader, type RecordItem } from "./core/record-format.js";
+export { ReplaySource, type ReplaySourceOptions } from "./platform/replay-source.js";
 export { HalfOpenBudget, realClock, type BudgetClock, type BudgetStats, type HalfOpenBudgetOptions, type Lease, type LeaseState, type SlotRequest } from "./core/half-open-budget.js";
 export { HalfOpenLimiter, sharedBudget, LimitedHttpAgent, LimitedHttpsAgent, limitedConnector, limitedDispatcher, CHANNEL_NAMES } from "./limiter/index.js";
 export type { AttemptOptions, HalfOpenLimiterOptions, LimitedConnectOptions, LimitedTlsConnectOptions, LimiterEvents, LimiterStats, LimitedDispatcherOptions, AttemptMessage, QueuedMessage, StartedMessage, EstablishedMessage, FailedMessage, LimitReachedMessage } from "./limiter/index.js";

@@ -11,7 +11,9 @@ import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { isAlive, readIdentity } from "../platform/process-identity.js";
 import { openWatchSource } from "../platform/select.js";
+import type { ConnectionSource } from "../platform/types.js";
 import type { StoreWriter } from "../store/store-writer.js";
+import type { RecordFile } from "./record-file.js";
 import { VERSION } from "../version.js";
 import { JsonLog } from "./json-log.js";
 import { formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, clock, seconds } from "./format-watch.js";
@@ -100,6 +102,14 @@ async function watchStdoutPipe(onClosed: () => void): Promise<() => void> {
   return () => w.stop();
 }
 
+/** `--replay FILE`: the recording as the source (no root, any OS). */
+async function openReplay(path: string, speed: number): Promise<{ source: ConnectionSource; fallback?: string }> {
+  const { ReplaySource } = await import("../platform/replay-source.js");
+  const source = new ReplaySource({ path, speed });
+  await source.start();
+  return { source };
+}
+
 /** Run the monitor until SIGINT/SIGTERM or `--duration`. */
 export async function runWatch(opts: WatchOptions): Promise<void> {
   const retainMs = opts.retain === undefined ? undefined : parseDuration("--retain", opts.retain);
@@ -125,21 +135,40 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     if (opts.json) out(JSON.stringify(record));
     log?.write(record);
   };
-  const { source, fallback } = await openWatchSource({
-    ...(opts.source ? { source: opts.source } : {}),
-    tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
-    intervalMs: opts.poll * 1000,
-  });
+  const { source, fallback } = opts.replay
+    ? await openReplay(opts.replay, opts.asFastAsPossible ? Number.POSITIVE_INFINITY : (opts.speed ?? 1))
+    : await openWatchSource({
+        ...(opts.source ? { source: opts.source } : {}),
+        tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
+        intervalMs: opts.poll * 1000,
+      });
   let writer: StoreWriter | undefined;
   let server: Server | undefined;
+  const wallOffsetMs = source.wallOffsetMs ?? Date.now() - source.now();
+  let record: RecordFile | undefined;
   try {
-    writer = opts.store ? await openStore(opts, retainMs, source.name) : undefined;
+    // A replay is stored only where --db says: it must not mix into this host's own history.
+    writer = opts.store && (!opts.replay || opts.db !== undefined) ? await openStore(opts, retainMs, source.name) : undefined;
+    if (opts.record) {
+      const { RecordFile } = await import("./record-file.js");
+      record = new RecordFile(opts.record, {
+        source: source.name,
+        exact: source.exact ?? false,
+        wallOffsetMs,
+        watch: { limit: opts.limit, quietMs: opts.quiet * 1000, maxAgeMs: opts.maxAge * 1000, ...(opts.pid ? { pid: opts.pid } : {}), ...(opts.comm ? { comm: opts.comm } : {}) },
+      });
+    }
   } catch (e) {
     source.stop();
+    writer?.close();
     log?.close();
     throw e;
   }
-  const wallOffsetMs = Date.now() - source.now();
+  /** The core's clock advances: recorded (with the events before it), so a replay ticks at the same times. */
+  const tick = (now: number) => {
+    record?.tick(now);
+    return monitor.tick(now);
+  };
   const filter = makeFilter(opts);
   const monitor = new HalfOpenMonitor({
     limit: opts.limit,
@@ -153,7 +182,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     const metrics = new WatchMetrics({
       monitor,
       source: source.name,
-      mode: source.name === "tracefs" ? "exact" : "polling",
+      mode: source.exact ? "exact" : "polling",
       topNames: opts.metricsTopNames,
       ...(writer ? { store: () => ({ failures: writer?.failures ?? 0, unstored: writer?.unstored ?? 0 }) } : {}),
     });
@@ -244,7 +273,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
   const timers: NodeJS.Timeout[] = [];
   timers.push(
     setInterval(() => {
-      emit(monitor.tick(source.now()));
+      emit(tick(source.now()));
       if (writer && Date.now() - lastSave >= 5000) {
         lastSave = Date.now();
         const open = monitor.openIncident;
@@ -269,9 +298,14 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
 
   try {
     for await (const batch of source.events()) {
+      record?.events(batch);
       for (const event of batch) emit(monitor.handle(event));
-      emit(monitor.tick(source.now()));
+      emit(tick(source.now()));
       warn();
+      if (record?.error) {
+        note(record.error);
+        record = undefined;
+      }
     }
   } finally {
     for (const t of timers) clearInterval(t);
@@ -280,6 +314,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     server?.close();
     server?.closeAllConnections();
   }
+  record?.end(source.now());
   emit(monitor.flush(source.now()));
   const totals = monitor.totals();
   const unstored = writer?.close() ?? [];

@@ -8,6 +8,24 @@ import { SOURCE_NAMES, type SourceName } from "../platform/source-names.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "./options.js";
 
+/** A number above 0 (`--speed`). */
+function parsePositive(name: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n) || n <= 0 || n > 1e6) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${name} "${value}": expected a number above 0, at most 1000000`);
+    return n;
+  };
+}
+
+/** Options that only make sense with --replay, or never with it. */
+function checkReplayOptions(opts: WatchOptions): void {
+  const bad = (m: string) => new HalfOpenError(ErrorCodes.BAD_USAGE, m);
+  if (!opts.replay && (opts.speed !== undefined || opts.asFastAsPossible)) throw bad(`Cannot use ${opts.speed !== undefined ? "--speed" : "--as-fast-as-possible"} without --replay FILE`);
+  if (opts.replay && opts.speed !== undefined && opts.asFastAsPossible) throw bad("Cannot use --speed and --as-fast-as-possible together: choose one");
+  if (opts.replay && opts.source) throw bad("Cannot use --source with --replay: the events come from the file");
+  if (opts.replay && opts.record) throw bad("Cannot use --record with --replay: copy the file instead");
+}
+
 /** The smallest summary period: a faster one floods the terminal and says nothing more. */
 export const MIN_INTERVAL_S = 0.5;
 
@@ -41,6 +59,10 @@ export interface WatchOptions {
   metricsHost: string;
   metricsTopNames: number;
   logFile?: string;
+  record?: string;
+  replay?: string;
+  speed?: number;
+  asFastAsPossible?: boolean;
 }
 
 export const WATCH_EXAMPLE = `
@@ -86,8 +108,13 @@ export function registerWatch(program: Command): void {
     .option("--metrics-host <address>", "address the metrics server binds (0.0.0.0 or :: for every interface)", "127.0.0.1")
     .option("--metrics-top-names <n>", "process names exported one by one (the rest are summed as \"other\")", parseIntOption("--metrics-top-names", 0, 1000), 20)
     .option("--log-file <path>", "also append every record as a JSON line to this file (reopened on SIGHUP)")
+    .option("--record <file>", "write the event stream (with process details) to this file, for --replay (docs/record-format.md)")
+    .option("--replay <file>", "read the events from a --record file instead of the system: no root needed; stored only with --db")
+    .option("--speed <n>", "with --replay: N times as fast as recorded (default 1)", parsePositive("--speed"))
+    .option("--as-fast-as-possible", "with --replay: no pauses")
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
+      checkReplayOptions(opts);
       const { runWatch } = await import("./watch-run.js");
       await runWatch(opts);
     });

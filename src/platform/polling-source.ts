@@ -47,6 +47,7 @@ export interface PollingSourceOptions {
 
 export class PollingSource implements ConnectionSource {
   readonly name: string;
+  readonly exact = false;
   readonly caveats: string[];
   readonly intervalMs: number;
   readonly #reader: SocketReader;

@@ -19,6 +19,10 @@ export interface SourceStats {
 export interface ConnectionSource {
   /** Short name: "tracefs", "procfs", ... */
   readonly name: string;
+  /** True when the source sees every attempt (tracefs, a replay of it); false when it polls and may miss short ones. */
+  readonly exact?: boolean;
+  /** Set when the source's clock is not this machine's (a replay): added to its times to get wall-clock ms. */
+  readonly wallOffsetMs?: number;
   /** What this source can and cannot see, said once at start (empty if nothing to say). */
   readonly caveats: string[];
   /** Acquire the OS resources; throws HalfOpenError with a stable code when it cannot. */

@@ -154,6 +154,7 @@ export function removeStaleInstances(root: string, own?: string): StaleCleanup {
 
 export class TracefsSource implements ConnectionSource {
   readonly name = "tracefs";
+  readonly exact = true;
   readonly caveats: string[] = [];
   /** Pid plus a random part: two watches in different pid namespaces can have the same pid. */
   readonly instance = `${INSTANCE_PREFIX}${process.pid}-${randomBytes(4).toString("hex")}`;

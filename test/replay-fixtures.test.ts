@@ -1,0 +1,66 @@
+/**
+ * The shipped captures (test/fixtures/records, real lab runs) replayed
+ * through `watch --replay --json` give the incidents the live run printed,
+ * field by field. No root: this is the path a colleague's capture takes.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { CLI, REPO, type JsonLine } from "./integration/watch-process.js";
+import { comparable, replayIncidents } from "./integration/replay-helpers.js";
+
+const DIR = `${REPO}test/fixtures/records/`;
+const ARGS = ["--interval", "0", "--quiet", "0.5", "--no-store"];
+
+function expected(name: string): JsonLine[] {
+  const text = readFileSync(`${DIR}${name}.incidents.jsonl`, "utf8").trim();
+  return text === "" ? [] : text.split("\n").map((l) => comparable(JSON.parse(l) as JsonLine));
+}
+
+for (const [name, incidents] of [
+  ["scan", 1],
+  ["browser-burst", 0],
+  ["exit-mid-incident", 1],
+] as const) {
+  test(`replaying ${name}.jsonl gives the live run's incidents`, async () => {
+    const want = expected(name);
+    assert.equal(want.length, incidents, "the capture holds what its README says");
+    const got = (await replayIncidents(`${DIR}${name}.jsonl`, ARGS)).map(comparable);
+    assert.deepEqual(got, want);
+  });
+}
+
+test("the scan capture names its process with every attempt; the exit capture marks the quitter exited", async () => {
+  const [scan] = await replayIncidents(`${DIR}scan.jsonl`, ARGS);
+  const p = (scan?.processes as { name: string; attempts: number; outcomes: Record<string, number> }[])[0];
+  assert.deepEqual([p?.name, p?.attempts, p?.outcomes.aborted, scan?.peak], ["ho-scan", 40, 40, 40]);
+  const [exit] = await replayIncidents(`${DIR}exit-mid-incident.jsonl`, ARGS);
+  const byName = Object.fromEntries((exit?.processes as { name: string; exited: boolean }[]).map((x) => [x.name, x.exited]));
+  assert.deepEqual(byName, { "ho-quitter": true, "ho-stayer": false });
+});
+
+test("a replay at --speed 20 gives the same incidents as one as fast as possible", () => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "watch", "--json", "--replay", `${DIR}exit-mid-incident.jsonl`, "--speed", "20", ...ARGS], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const got = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as JsonLine).filter((l) => l.type === "incident").map(comparable);
+  assert.deepEqual(got, expected("exit-mid-incident"));
+});
+
+test("a file that is not a record, or a bad line, is one error line with HALFOPEN_BAD_RECORD", () => {
+  for (const [file, text] of [
+    [`${DIR}README.md`, /line 1: not JSON/],
+    [`${REPO}package.json`, /line 1: not JSON/],
+  ] as const) {
+    const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "watch", "--replay", file, "--as-fast-as-possible"], { cwd: REPO, encoding: "utf8" });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, text);
+    assert.match(r.stderr, /^halfopen: Cannot read the record at line \d+: [^\n]+ \[HALFOPEN_BAD_RECORD\]\n$/);
+  }
+  const missing = spawnSync(process.execPath, ["--import", "tsx", CLI, "watch", "--replay", "/nonexistent.jsonl"], { cwd: REPO, encoding: "utf8" });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /^halfopen: Cannot replay "\/nonexistent\.jsonl": no such file \[HALFOPEN_BAD_USAGE\]\n$/);
+  const speed = spawnSync(process.execPath, ["--import", "tsx", CLI, "watch", "--speed", "2"], { cwd: REPO, encoding: "utf8" });
+  assert.equal(speed.status, 2);
+  assert.match(speed.stderr, /Cannot use --speed without --replay FILE \[HALFOPEN_BAD_USAGE\]/);
+});
