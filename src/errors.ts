@@ -6,8 +6,8 @@
  *
  * @example
  * ```ts
- * import { HalfOpenError } from "halfopen";
- * try { parseLimit("x") } catch (e) { if (e instanceof HalfOpenError) console.log(e.code) }
+ * import { HalfOpenError, HalfOpenLimiter } from "halfopen";
+ * try { new HalfOpenLimiter({ maxHalfOpen: 0 }) } catch (e) { if (e instanceof HalfOpenError) console.log(e.code) } // HALFOPEN_INVALID_OPTION
  * ```
  */
 

@@ -4,9 +4,9 @@
  *
  * @example
  * ```ts
- * import { HalfOpenMonitor, selectSource } from "halfopen";
- * const source = selectSource();            // tracefs on Linux (root)
- * await source.start();
+ * import { HalfOpenMonitor, openWatchSource } from "halfopen";
+ * const { source } = await openWatchSource(); // tracefs on Linux as root, else /proc polling
+ * // or, with no root and on any OS: new ReplaySource({ path: "capture.jsonl" }), then await source.start()
  * const monitor = new HalfOpenMonitor({ limit: 10 });
  * for await (const batch of source.events()) {
  *   for (const e of batch) for (const out of monitor.handle(e)) console.log(out.type);
