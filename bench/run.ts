@@ -27,6 +27,15 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const PARTS = ["monitor", "limiter", "ls", "wake"] as const;
 type Part = (typeof PARTS)[number];
 
+/** Each part: why it cannot run here (or undefined), and the run that returns its section (and its JSON, written to bench/out/). */
+const RUNNERS: Record<Part, { skip?: () => string | undefined; run: (quick: boolean) => Promise<{ markdown: string; json?: unknown }> }> = {
+  // The monitor part writes its own bench/out/monitor.json.
+  monitor: { skip: monitorBenchSkipReason, run: async (quick) => ({ markdown: await runMonitorBench(quick) }) },
+  limiter: { run: runLimiterBench },
+  ls: { skip: lsBenchSkipReason, run: runLsBench },
+  wake: { skip: labSkipReason, run: runWakeBench },
+};
+
 /** Replace (or append) the section between <!-- part:NAME --> markers. */
 function updateSection(doc: string, part: Part, body: string): string {
   const begin = `<!-- part:${part} -->`;
@@ -60,39 +69,16 @@ async function main(): Promise<void> {
   let failed = false;
   for (const part of parts) {
     log(`== ${part}`);
-    if (part === "monitor") {
-      const skip = monitorBenchSkipReason();
-      if (skip) {
-        log(`monitor: cannot run: ${skip}`);
-        failed = true;
-        continue;
-      }
-      doc = updateSection(doc, part, await runMonitorBench(quick));
-    } else if (part === "ls") {
-      const skip = lsBenchSkipReason();
-      if (skip) {
-        log(`ls: cannot run: ${skip}`);
-        failed = true;
-        continue;
-      }
-      const { markdown, json } = await runLsBench(quick);
-      writeFileSync(`${REPO}bench/out/ls.json`, JSON.stringify(json, null, 2));
-      doc = updateSection(doc, part, markdown);
-    } else if (part === "wake") {
-      const skip = labSkipReason();
-      if (skip) {
-        log(`wake: cannot run: ${skip}`);
-        failed = true;
-        continue;
-      }
-      const { markdown, json } = await runWakeBench(quick);
-      writeFileSync(`${REPO}bench/out/wake.json`, JSON.stringify(json, null, 2));
-      doc = updateSection(doc, part, markdown);
-    } else {
-      const { markdown, json } = await runLimiterBench(quick);
-      writeFileSync(`${REPO}bench/out/limiter.json`, JSON.stringify(json, null, 2));
-      doc = updateSection(doc, part, markdown);
+    const { skip, run } = RUNNERS[part];
+    const why = skip?.();
+    if (why) {
+      log(`${part}: cannot run: ${why}`);
+      failed = true;
+      continue;
     }
+    const { markdown, json } = await run(quick);
+    if (json !== undefined) writeFileSync(`${REPO}bench/out/${part}.json`, JSON.stringify(json, null, 2));
+    doc = updateSection(doc, part, markdown);
     writeFileSync(RESULTS, doc);
   }
   process.stdout.write(doc);
