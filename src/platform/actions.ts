@@ -13,7 +13,7 @@
  * util-linux's nsenter.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Endpoint } from "../core/endpoint.js";
+import { formatEndpoint } from "../core/endpoint.js";
 import { type ProcessIdentity, SIGNALS, type SignalName, checkKill } from "../core/kill-policy.js";
 import { type SocketRow } from "../core/socket-table.js";
 import { TcpState } from "../core/tcp-state.js";
@@ -95,10 +95,6 @@ export async function halfOpenSocketsOf(pid: number, filter: CloseFilter = {}, r
   );
 }
 
-function ssEndpoint(e: Endpoint): string {
-  return e.address.includes(":") ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
-}
-
 /** The `ss -K` argument lists that destroy these sockets (chunks of 128; one filter term per socket). */
 export function ssKillArgs(rows: SocketRow[]): string[][] {
   const out: string[][] = [];
@@ -106,7 +102,7 @@ export function ssKillArgs(rows: SocketRow[]): string[][] {
     const terms: string[] = [];
     for (const r of rows.slice(i, i + 128)) {
       if (terms.length > 0) terms.push("or");
-      terms.push("(", "src", ssEndpoint(r.local), "and", "dst", ssEndpoint(r.remote), ")");
+      terms.push("(", "src", formatEndpoint(r.local), "and", "dst", formatEndpoint(r.remote), ")");
     }
     out.push(["-K", "-n", "-t", "state", "syn-sent", "(", ...terms, ")"]);
   }
@@ -132,7 +128,7 @@ export async function closeHalfOpen(pid: number, filter: CloseFilter = {}, run: 
     stderr += result.stderr;
   }
   const after = new Set((await halfOpenSocketsOf(pid, filter, reader)).map((r) => r.key));
-  const sockets = rows.map((r) => ({ src: ssEndpoint(r.local), dst: ssEndpoint(r.remote), closed: !after.has(r.key) }));
+  const sockets = rows.map((r) => ({ src: formatEndpoint(r.local), dst: formatEndpoint(r.remote), closed: !after.has(r.key) }));
   const closed = sockets.filter((s) => s.closed).length;
   if (closed === 0) {
     const why = /not supported|Operation not permitted/i.test(stderr) ? ` (ss: ${stderr.trim().split("\n")[0]})` : "";

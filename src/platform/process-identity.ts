@@ -7,17 +7,9 @@
  * only existence is known (`kill(pid, 0)`), with no start time, so actions
  * that need to prove identity refuse there.
  */
-import { readFileSync } from "node:fs";
 import type { ProcessIdentity } from "../core/kill-policy.js";
 import { parseProcStatStartTime, parseProcStatus } from "./linux/procfs-parse.js";
-
-function tryRead(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
+import { tryRead } from "./linux/process-info.js";
 
 /** The process with this pid now, or undefined when there is none. */
 export function readIdentity(pid: number, procRoot = "/proc"): ProcessIdentity | undefined {

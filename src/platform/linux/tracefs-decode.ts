@@ -8,7 +8,7 @@
  *   sched:sched_process_exec                  a process exec'd (new name)
  * Optional events whose format is missing are simply not decoded. Pure.
  */
-import { type IpFamily, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
+import { type IpFamily, formatEndpoint, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { EventField, EventFormat } from "./tracefs-format.js";
 
@@ -88,8 +88,8 @@ function readCString(buf: Buffer, start: number, max: number): string {
  * addresses in brackets): how an attempt read from the socket table at start
  * is matched to the tracepoint events of its socket.
  */
-export function socketTuple(family: IpFamily, saddr: string, sport: number, daddr: string, dport: number): string {
-  return family === 6 ? `[${saddr}]:${sport}>[${daddr}]:${dport}` : `${saddr}:${sport}>${daddr}:${dport}`;
+export function socketTuple(saddr: string, sport: number, daddr: string, dport: number): string {
+  return `${formatEndpoint({ address: saddr, port: sport })}>${formatEndpoint({ address: daddr, port: dport })}`;
 }
 
 /** Reads the tuple of a tcp:* event that has sport, dport, family and addresses, or undefined when the format lacks them. */
@@ -100,8 +100,8 @@ function tupleReader(f: EventFormat): ((buf: Buffer, off: number) => string) | u
   return (buf, off) => {
     const fam = readUnsigned(buf, off, family as EventField) === AF_INET6 ? 6 : 4;
     return fam === 4
-      ? socketTuple(4, formatIPv4(buf, off + (saddr as EventField).offset), readUnsigned(buf, off, sport as EventField), formatIPv4(buf, off + (daddr as EventField).offset), readUnsigned(buf, off, dport as EventField))
-      : socketTuple(6, formatIPv6(buf, off + (saddr6 as EventField).offset), readUnsigned(buf, off, sport as EventField), formatIPv6(buf, off + (daddr6 as EventField).offset), readUnsigned(buf, off, dport as EventField));
+      ? socketTuple(formatIPv4(buf, off + (saddr as EventField).offset), readUnsigned(buf, off, sport as EventField), formatIPv4(buf, off + (daddr as EventField).offset), readUnsigned(buf, off, dport as EventField))
+      : socketTuple(formatIPv6(buf, off + (saddr6 as EventField).offset), readUnsigned(buf, off, sport as EventField), formatIPv6(buf, off + (daddr6 as EventField).offset), readUnsigned(buf, off, dport as EventField));
   };
 }
 

@@ -275,7 +275,7 @@ export class TracefsSource implements ConnectionSource {
   /** Seed the table with the attempts half-open in both reads (before and after tracing started). */
   #seed(before: SynSentSocket[], after: SynSentSocket[] | undefined): void {
     if (!after) return;
-    const tupleOf = (s: SynSentSocket) => socketTuple(s.family, s.src.address, s.src.port, s.dst.address, s.dst.port);
+    const tupleOf = (s: SynSentSocket) => socketTuple(s.src.address, s.src.port, s.dst.address, s.dst.port);
     const earlier = new Map(before.map((s) => [tupleOf(s), s.process.pid]));
     const time = this.now();
     const batch: ConnectionEvent[] = [];
@@ -634,7 +634,7 @@ export class TracefsSource implements ConnectionSource {
           };
         }
         if (rec.oldState === TcpState.SYN_SENT) {
-          const tuple = this.#seeds.size > 0 ? socketTuple(rec.family, rec.saddr, rec.sport, rec.daddr, rec.dport) : undefined;
+          const tuple = this.#seeds.size > 0 ? socketTuple(rec.saddr, rec.sport, rec.daddr, rec.dport) : undefined;
           return { type: "leave", time, sock: this.#sockOf(rec.sock, tuple, true), newState: rec.newState, srcPort: rec.sport, inInterrupt: rec.inInterrupt };
         }
         return undefined;
