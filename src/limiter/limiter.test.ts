@@ -60,6 +60,15 @@ async function refusedPort(): Promise<number> {
   return port;
 }
 
+/** Resolves once `pred()` holds, checking every 5 ms; rejects after `ms`. */
+async function until(pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for a condition`);
+    await sleep(5);
+  }
+}
+
 /** Take every slot of a budget; returns the leases so the test can free them. */
 function holdAll(budget: HalfOpenBudget): Lease[] {
   const held: Lease[] = [];
@@ -186,9 +195,15 @@ describe("HalfOpenLimiter on loopback", () => {
     assert.ok(error instanceof HalfOpenError);
     assert.equal(error.code, "HALFOPEN_ABORTED");
     assert.match(error.message, /^Connect attempt to 127\.0\.0\.1:\d+ aborted while queued \(waited \d+ ms\)$/);
+    // Positive control: an attempt queued after the aborted one connects once the slot frees. The queue is FIFO,
+    // so had the aborted attempt still been queued it would have connected first.
+    const control = limiter.connect({ host: "127.0.0.1", port: server.port });
+    const controlled = settle(control);
     held[0]!.release();
-    await sleep(20);
-    assert.equal(server.accepted, before);
+    await until(() => server.accepted === before + 1);
+    control.destroy();
+    assert.equal((await controlled).connected, true);
+    assert.equal(server.accepted, before + 1, "only the control connected");
     assert.equal(budget.queued, 0);
   });
 

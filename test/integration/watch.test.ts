@@ -138,13 +138,25 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
   });
 
   test("--pid keeps other processes out", async () => {
-    const w = await watching(["--pid", "1"], async () => {
-      const c = await runConnector(lab, { title: "ho-filtered", host: LAB_ADDRESS, ports: dropped(20), holdMs: 300 });
-      await c.exited;
-      await new Promise((r) => setTimeout(r, 300));
-    });
-    assert.equal(w.incidents().length, 0);
-    assert.equal((w.lines.find((l) => l.type === "stop") as JsonLine).attempts, 0);
+    // Positive control: an unfiltered watch beside it names the same process.
+    const control = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store"]);
+    let pid = 0;
+    try {
+      await control.waitFor((l) => l.type === "start");
+      const w = await watching(["--pid", "1"], async () => {
+        const c = await runConnector(lab, { title: "ho-filtered", host: LAB_ADDRESS, ports: dropped(20), holdMs: 300 });
+        pid = c.pid;
+        await c.exited;
+        await control.waitFor((l) => l.type === "incident" && processesOf(l).some((p) => p.pid === c.pid));
+      });
+      // stop() drains what the kernel holds before the stop record: the filtered watch saw the same events.
+      assert.equal(w.incidents().length, 0);
+      assert.equal((w.lines.find((l) => l.type === "stop") as JsonLine).attempts, 0);
+    } finally {
+      await control.stop();
+    }
+    const seen = (control.lines.find((l) => l.type === "stop")?.processes as Proc[]).find((p) => p.pid === pid);
+    assert.equal(seen?.attempts, 20, "the unfiltered watch saw all 20");
   });
 
   test("events lost to a full ring buffer are counted and reported, not silently dropped", async () => {

@@ -11,7 +11,7 @@ import { readlinkSync } from "node:fs";
 import net from "node:net";
 import { TcpState } from "../../core/tcp-state.js";
 import { ALL_STATES_MASK, BOTH_FAMILIES, AF_INET, parseInetDiag, stateMask } from "./inet-diag.js";
-import { listPids, loadNative, nativeUnavailableReason, prefetchSocketScan, takeSocketDump, takeSocketScan, WALK_THREADS } from "./native.js";
+import { listPids, loadNative, nativeUnavailableReason, prefetchSocketScan, prefetchWalked, takeSocketDump, takeSocketScan, WALK_THREADS } from "./native.js";
 import { ProcfsReader } from "./procfs-reader.js";
 
 const helper = process.platform === "linux" ? loadNative() : undefined;
@@ -100,7 +100,7 @@ describe("native helper: sock_diag and the fd walk, on this process's sockets", 
 
   test("a socket made after the walk `ls` starts at launch still gets its owner", async () => {
     prefetchSocketScan(ALL_STATES_MASK);
-    await new Promise((r) => setTimeout(r, 300)); // the walk is done: it cannot have seen the next socket
+    await prefetchWalked(); // the walk is done: it cannot have seen the next socket
     // Take the early dump away, so the reader dumps after the late socket exists but uses the older walk.
     assert.ok(takeSocketDump("/proc", readlinkSync("/proc/self/ns/net"), ALL_STATES_MASK));
     const late = net.connect(port, "127.0.0.1");

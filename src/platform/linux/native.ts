@@ -95,6 +95,8 @@ interface Prefetched {
   netns: string;
   states: number;
   dump: Promise<Buffer> | undefined;
+  /** Settles when the walk has finished (whether or not it was taken). */
+  walked: Promise<void>;
 }
 
 let prefetched: Prefetched | undefined;
@@ -116,7 +118,7 @@ export function prefetchSocketScan(states: number, procRoot = "/proc"): void {
     // The reader sees a rejection if it takes them; nobody else must.
     dump.catch(() => undefined);
     scan.catch(() => undefined);
-    prefetched = { procRoot, started: performance.now(), scan, netns, states, dump };
+    prefetched = { procRoot, started: performance.now(), scan, netns, states, dump, walked: scan.then(() => undefined, () => undefined) };
   } catch {
     // the reader reports what is wrong when it runs
   }
@@ -125,6 +127,11 @@ export function prefetchSocketScan(states: number, procRoot = "/proc"): void {
 function fresh(procRoot: string, maxAgeMs: number): Prefetched | undefined {
   const p = prefetched;
   return p && p.procRoot === procRoot && performance.now() - p.started <= maxAgeMs ? p : undefined;
+}
+
+/** Settles once the walk `prefetchSocketScan` started has finished (tests); undefined when none was started. */
+export function prefetchWalked(): Promise<void> | undefined {
+  return prefetched?.walked;
 }
 
 /** The prefetched walk, once, if it is of `procRoot` and started less than `maxAgeMs` ago. */
