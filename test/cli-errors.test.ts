@@ -12,14 +12,11 @@ import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IncidentStore } from "../src/store/incident-store.js";
-import { CLI, REPO } from "./integration/watch-process.js";
+import { CLI, REPO, cli } from "./integration/watch-process.js";
 
 const TSX = ["--import", "tsx", CLI];
 const tmp = mkdtempSync(join(tmpdir(), "halfopen-errors-"));
 
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, [...TSX, ...args], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
-}
 
 /** Exactly one line on stderr: `halfopen: ... [CODE]`. */
 function oneLine(stderr: string, code: string): void {

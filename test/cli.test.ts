@@ -1,11 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { CLI, REPO } from "./integration/watch-process.js";
+import { cli } from "./integration/watch-process.js";
 
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: REPO, encoding: "utf8" });
-}
 
 test("bad values exit 2 with the option, the value and a stable code, no stack", () => {
   for (const [args, pattern] of [

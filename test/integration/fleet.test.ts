@@ -18,8 +18,8 @@ import { IncidentStore } from "../../src/store/incident-store.js";
 import { readIdentity } from "../../src/platform/process-identity.js";
 import { makeIncident } from "../support/incidents.js";
 import { proc } from "../support/events.js";
-import { createLab, destroyLab, labSkipReason, runInLab, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "./lab.js";
-import { CLI, REPO, WatchProcess, runConnector } from "./watch-process.js";
+import { createLab, destroyLab, labSkipReason, runInLab, LAB_ADDRESS, type Lab, droppedPorts } from "./lab.js";
+import { REPO, WatchProcess, runConnector, cli } from "./watch-process.js";
 
 let skip = labSkipReason();
 if (!skip && spawnSync("prometheus", ["--version"]).status !== 0) {
@@ -28,11 +28,7 @@ if (!skip && spawnSync("prometheus", ["--version"]).status !== 0) {
 }
 if (skip) console.log(`# SKIP integration/fleet: ${skip}`);
 
-const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
 
-function cli(...args: string[]) {
-  return spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: REPO, encoding: "utf8" });
-}
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, "127.0.0.1");
@@ -72,7 +68,7 @@ describe("fleet monitoring and actions (netns lab)", { skip }, () => {
       assert.equal(start.metrics, `http://127.0.0.1:${metricsPort}/metrics`);
       prom = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: ["ignore", "ignore", "pipe"] });
       prom.stderr?.on("data", (d: Buffer) => (promLog += d.toString()));
-      culprit = await runConnector(lab, { title: "ho-prom", host: LAB_ADDRESS, ports: dropped(30), holdMs: 60_000 });
+      culprit = await runConnector(lab, { title: "ho-prom", host: LAB_ADDRESS, ports: droppedPorts(30), holdMs: 60_000 });
       await w.waitFor((l) => l.type === "incident-open");
       const query = async (q: string): Promise<string | undefined> => {
         try {
@@ -109,7 +105,7 @@ describe("fleet monitoring and actions (netns lab)", { skip }, () => {
   });
 
   test("kill ends a real culprit in the lab once confirmed with --yes", async () => {
-    const c = await runConnector(lab, { title: "ho-killme", host: LAB_ADDRESS, ports: dropped(30, 200), holdMs: 60_000 });
+    const c = await runConnector(lab, { title: "ho-killme", host: LAB_ADDRESS, ports: droppedPorts(30, 200), holdMs: 60_000 });
     const r = cli("kill", String(c.pid), "--yes", "--json");
     assert.equal(r.status, 0, r.stderr);
     const result = JSON.parse(r.stdout) as { pid: number; name: string; result: string; signal: string };
@@ -121,7 +117,7 @@ describe("fleet monitoring and actions (netns lab)", { skip }, () => {
   test("incidents show --kill refuses a pid whose start time differs, and ends the real culprit of a stored incident", async () => {
     const w = new WatchProcess(["--interval", "0", "--comm", "ho-culprit"]);
     await w.waitFor((l) => l.type === "start");
-    const c = await runConnector(lab, { title: "ho-culprit", host: LAB_ADDRESS, ports: dropped(25, 400), holdMs: 60_000 });
+    const c = await runConnector(lab, { title: "ho-culprit", host: LAB_ADDRESS, ports: droppedPorts(25, 400), holdMs: 60_000 });
     const dir = mkdtempSync(join(tmpdir(), "halfopen-reuse-"));
     try {
       const open = await w.waitFor((l) => l.type === "incident-open" && l.stored === true);
@@ -150,7 +146,7 @@ describe("fleet monitoring and actions (netns lab)", { skip }, () => {
   });
 
   test("close destroys a process's half-open attempts in its own namespace and leaves it running", async () => {
-    const c = await runConnector(lab, { title: "ho-closeme", host: LAB_ADDRESS, ports: dropped(20, 600), holdMs: 60_000 });
+    const c = await runConnector(lab, { title: "ho-closeme", host: LAB_ADDRESS, ports: droppedPorts(20, 600), holdMs: 60_000 });
     try {
       const synSent = () => runInLab(lab, "ss", ["-Htn", "state", "syn-sent"]).trim().split("\n").filter(Boolean).length;
       for (let i = 0; i < 40 && synSent() < 20; i++) await sleep(50);

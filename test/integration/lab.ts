@@ -16,6 +16,11 @@ export const DROPPED_PORT = 9;
 export const DROPPED_RANGE = [10_000, 19_999] as const;
 export const REFUSED_PORT = 7;
 
+/** `n` ports of the dropped range from `DROPPED_RANGE[0] + from`: connects there stay half-open. */
+export function droppedPorts(n: number, from = 0): number[] {
+  return Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
+}
+
 export interface Lab {
   name: string;
 }

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "./lab.js";
+import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, type Lab, droppedPorts } from "./lab.js";
 import type { AttemptResult } from "./limited-connector.js";
 import { REPO, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
 
@@ -17,7 +17,6 @@ const skip = labSkipReason();
 if (skip) console.log(`# SKIP integration/limiter: ${skip}`);
 
 const run = promisify(execFile);
-const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
 
 interface Done {
   attempts: AttemptResult[];
@@ -74,7 +73,7 @@ describe("HalfOpenLimiter in the netns lab", { skip }, () => {
   }
 
   test("200 connects to dropped ports with maxHalfOpen 10 never have more than 10 in SYN_SENT", async () => {
-    const { done, watch, ss, pid } = await witnessed({ title: "ho-limited", mode: "limiter", host: LAB_ADDRESS, ports: dropped(200), maxHalfOpen: 10, connectTimeoutMs: 200 });
+    const { done, watch, ss, pid } = await witnessed({ title: "ho-limited", mode: "limiter", host: LAB_ADDRESS, ports: droppedPorts(200), maxHalfOpen: 10, connectTimeoutMs: 200 });
     assert.equal(done.attempts.length, 200);
     assert.ok(done.attempts.every((a) => a.result === "HALFOPEN_CONNECT_TIMEOUT"), "every attempt timed out on its own clock");
     assert.equal(done.stats.peakInFlight, 10);
@@ -97,7 +96,7 @@ describe("HalfOpenLimiter in the netns lab", { skip }, () => {
 
   test("the same witnesses catch plain net.connect going over the limit", async () => {
     // Each connect is held 3 s, far longer than issuing 200 takes on a busy machine: all 200 are half-open together.
-    const { done, watch, ss } = await witnessed({ title: "ho-unlimited", mode: "plain", host: LAB_ADDRESS, ports: dropped(200, 200), maxHalfOpen: 10, connectTimeoutMs: 3000 });
+    const { done, watch, ss } = await witnessed({ title: "ho-unlimited", mode: "plain", host: LAB_ADDRESS, ports: droppedPorts(200, 200), maxHalfOpen: 10, connectTimeoutMs: 3000 });
     assert.equal(done.attempts.length, 200);
     const incidents = watch.incidents();
     assert.equal(incidents.length, 1);
@@ -106,7 +105,7 @@ describe("HalfOpenLimiter in the netns lab", { skip }, () => {
   });
 
   test("a queued attempt is not timed out by its wait, and a queued dropped one gets its full timeout", async () => {
-    const { done } = await witnessed({ title: "ho-wait", mode: "limiter", host: LAB_ADDRESS, ports: [...dropped(4, 400), 8080], maxHalfOpen: 2, connectTimeoutMs: 300, listen: 8080 });
+    const { done } = await witnessed({ title: "ho-wait", mode: "limiter", host: LAB_ADDRESS, ports: [...droppedPorts(4, 400), 8080], maxHalfOpen: 2, connectTimeoutMs: 300, listen: 8080 });
     const [a, b, c, d, open] = done.attempts;
     // a and b start at once and time out at 300 ms.
     for (const x of [a!, b!]) {

@@ -10,7 +10,7 @@ import { once } from "node:events";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, spawnInLab, type Lab } from "./lab.js";
+import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, spawnInLab, type Lab, droppedPorts } from "./lab.js";
 import { CLI, REPO, runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { parse as parseCsv } from "csv-parse/sync";
 import { loadNative } from "../../src/platform/linux/native.js";
@@ -18,7 +18,6 @@ import { loadNative } from "../../src/platform/linux/native.js";
 const skip = labSkipReason();
 if (skip) console.log(`# SKIP integration/ls: ${skip}`);
 
-const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
 
 type LsProcess = { pid?: number; name: string; halfOpen: number; total: number; user?: string; remotes: string[]; maxRetransmits?: number };
 type LsJson = { type: string; source: string; method?: string; hostHalfOpen: number; processes: LsProcess[]; warnings: string[] };
@@ -41,7 +40,7 @@ describe("halfopen ls and the procfs source (netns lab)", { skip }, () => {
   after(() => destroyLab(lab));
 
   test("a child holding 30 half-open attempts is listed with its pid, name and count 30, on the default path and from inside its namespace", async () => {
-    const c = await runConnector(lab, { title: "ho-ls30", host: LAB_ADDRESS, ports: dropped(30), holdMs: 8000 });
+    const c = await runConnector(lab, { title: "ho-ls30", host: LAB_ADDRESS, ports: droppedPorts(30), holdMs: 8000 });
     try {
       // Default path: auto-selected reader, run from the host namespace (sees the lab through /proc/PID/net).
       const d = ls(["--json"]);
@@ -96,7 +95,7 @@ describe("halfopen ls and the procfs source (netns lab)", { skip }, () => {
       const start = await w.waitFor((l) => l.type === "start");
       assert.equal(start.source, "procfs");
       await w.waitFor((l) => l.type === "warning" && /between two polls is not seen/.test(String(l.message)));
-      const c = await runConnector(lab, { title: "ho-poll50", host: LAB_ADDRESS, ports: dropped(50, 100), holdMs: 1500 });
+      const c = await runConnector(lab, { title: "ho-poll50", host: LAB_ADDRESS, ports: droppedPorts(50, 100), holdMs: 1500 });
       await c.done;
       const incident = await w.waitFor((l) => l.type === "incident");
       const procs = incident.processes as { pid: number; name: string; attempts: number; exited: boolean }[];
@@ -143,7 +142,7 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
   });
 
   test("ls without root names a culprit of the same user in another namespace (joining it is refused: /proc/net/tcp there)", async () => {
-    const spec = JSON.stringify({ title: "ho-nobody-ls", host: LAB_ADDRESS, ports: dropped(30, 500), holdMs: 6000 });
+    const spec = JSON.stringify({ title: "ho-nobody-ls", host: LAB_ADDRESS, ports: droppedPorts(30, 500), holdMs: 6000 });
     const child = spawnInLab(lab, asNobody[0] as string, [...asNobody.slice(1), process.execPath, `${dir}/connector.mjs`, spec]);
     let out = "";
     child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
@@ -169,7 +168,7 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
       assert.equal(start.source, "procfs");
       await w.waitFor((l) => l.type === "warning" && /tracefs cannot be used \(Cannot open tracefs as uid 65534.*falling back to \/proc polling/.test(String(l.message)));
       // The culprit runs as the same unprivileged user, in the lab namespace.
-      const spec = JSON.stringify({ title: "ho-nobody", host: LAB_ADDRESS, ports: dropped(40, 300), holdMs: 1500 });
+      const spec = JSON.stringify({ title: "ho-nobody", host: LAB_ADDRESS, ports: droppedPorts(40, 300), holdMs: 1500 });
       const child = spawnInLab(lab, asNobody[0] as string, [...asNobody.slice(1), process.execPath, `${dir}/connector.mjs`, spec]);
       let out = "";
       child.stdout?.on("data", (d: Buffer) => (out += d.toString()));

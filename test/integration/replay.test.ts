@@ -9,14 +9,13 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "./lab.js";
+import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, type Lab, droppedPorts } from "./lab.js";
 import { runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { replayIncidents, comparable } from "./replay-helpers.js";
 
 const skip = labSkipReason();
 if (skip) console.log(`# SKIP integration/replay: ${skip}`);
 
-const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + 700 + from + i);
 
 describe("watch --record and --replay (tracefs, netns lab)", { skip }, () => {
   let lab: Lab;
@@ -31,12 +30,12 @@ describe("watch --record and --replay (tracefs, netns lab)", { skip }, () => {
     const w = new WatchProcess([...args, "--record", file]);
     try {
       await w.waitFor((l) => l.type === "start");
-      const scan = await runConnector(lab, { title: "ho-rec-scan", host: LAB_ADDRESS, ports: dropped(25), holdMs: 500 });
+      const scan = await runConnector(lab, { title: "ho-rec-scan", host: LAB_ADDRESS, ports: droppedPorts(25, 700), holdMs: 500 });
       await scan.exited;
       await w.waitFor((l) => l.type === "incident");
       // Two processes in one burst; one exits while the incident is open, the other after it closed.
-      const a = await runConnector(lab, { title: "ho-rec-early", host: LAB_ADDRESS, ports: dropped(8, 100), holdMs: 200 });
-      const b = await runConnector(lab, { title: "ho-rec-late", host: LAB_ADDRESS, ports: dropped(8, 200), holdMs: 900 });
+      const a = await runConnector(lab, { title: "ho-rec-early", host: LAB_ADDRESS, ports: droppedPorts(8, 800), holdMs: 200 });
+      const b = await runConnector(lab, { title: "ho-rec-late", host: LAB_ADDRESS, ports: droppedPorts(8, 900), holdMs: 900 });
       await Promise.all([a.exited, b.exited]);
       await w.waitFor((l) => l.type === "incident" && l.id === 2);
     } finally {

@@ -11,13 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { IncidentStore } from "../../src/store/incident-store.js";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "./lab.js";
+import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, type Lab, droppedPorts } from "./lab.js";
 import { CLI, REPO, WatchProcess, runConnector, runLabWorkload, type JsonLine } from "./watch-process.js";
 
 const skip = labSkipReason();
 if (skip) console.log(`# SKIP integration/store: ${skip}`);
 
-const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
 
 /** A small tmpfs the test mounts (root), so "disk full" and "read-only" are real. */
 function mountTmpfs(sizeKb: number): string {
@@ -108,7 +107,7 @@ describe("incident database under watch (netns lab)", { skip }, () => {
     try {
       await w.waitFor((l) => l.type === "start");
       const filler = fill(fs);
-      const c1 = await runConnector(lab, { title: "ho-full1", host: LAB_ADDRESS, ports: dropped(30), holdMs: 600 });
+      const c1 = await runConnector(lab, { title: "ho-full1", host: LAB_ADDRESS, ports: droppedPorts(30), holdMs: 600 });
       await c1.exited;
       const first = await w.waitFor((l) => l.type === "incident");
       assert.equal(first.stored, false);
@@ -117,7 +116,7 @@ describe("incident database under watch (netns lab)", { skip }, () => {
       const warning = await w.waitFor((l) => l.type === "warning" && /not stored: .*disk is full.*kept in memory and retried/.test(String(l.message)));
       assert.ok(warning);
       rmSync(filler);
-      const c2 = await runConnector(lab, { title: "ho-full2", host: LAB_ADDRESS, ports: dropped(20, 100), holdMs: 600 });
+      const c2 = await runConnector(lab, { title: "ho-full2", host: LAB_ADDRESS, ports: droppedPorts(20, 100), holdMs: 600 });
       await c2.exited;
       const late = await w.waitFor((l) => l.type === "stored" && l.runIncident === first.runIncident, 20_000);
       const second = await w.waitFor((l) => l.type === "incident" && l.runIncident === 2);
@@ -141,7 +140,7 @@ describe("incident database under watch (netns lab)", { skip }, () => {
     try {
       await w.waitFor((l) => l.type === "start");
       fill(fs);
-      const c = await runConnector(lab, { title: "ho-fullend", host: LAB_ADDRESS, ports: dropped(25), holdMs: 500 });
+      const c = await runConnector(lab, { title: "ho-fullend", host: LAB_ADDRESS, ports: droppedPorts(25), holdMs: 500 });
       await c.exited;
       const incident = await w.waitFor((l) => l.type === "incident");
       assert.equal(incident.stored, false);

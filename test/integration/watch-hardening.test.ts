@@ -15,7 +15,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { IncidentStore } from "../../src/store/incident-store.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, REFUSED_PORT, type Lab } from "./lab.js";
+import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, REFUSED_PORT, type Lab, droppedPorts } from "./lab.js";
 import { CLI, REPO, runConnector, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
 
 const skip = labSkipReason() ?? (spawnSync("unshare", ["--version"]).status === 0 ? undefined : "needs unshare (util-linux)");
@@ -24,7 +24,6 @@ if (skip && process.env.CI) throw new Error(`watch-hardening cannot run under CI
 
 type Proc = { pid: number; name: string; attempts: number; exe?: string; cmdline?: string[]; user?: string; truncated?: string[] };
 
-const dropped = (n: number, from = 0) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + from + i);
 const TSX = [process.execPath, "--import", "tsx", CLI];
 
 function instanceOf(start: JsonLine): string {
@@ -59,7 +58,7 @@ describe("halfopen watch hardening (tracefs, netns lab)", { skip }, () => {
       await b.waitFor((l) => l.type === "warning" && String(l.message).includes("in use") && String(l.message).includes(mineA.split("/").pop() as string), 5000);
       assert.equal(readFileSync(`${mineA}/tracing_on`, "utf8").trim(), "1", "the first watch's instance still traces");
       // A culprit made after the second watch started is still named by the first.
-      const c = await runConnector(lab, { title: "ho-after-ns", host: LAB_ADDRESS, ports: dropped(30), holdMs: 600 });
+      const c = await runConnector(lab, { title: "ho-after-ns", host: LAB_ADDRESS, ports: droppedPorts(30), holdMs: 600 });
       await c.exited;
       const incident = await a.waitFor((l) => l.type === "incident");
       const named = (incident.processes as Proc[]).find((p) => p.pid === c.pid);
@@ -86,7 +85,7 @@ describe("halfopen watch hardening (tracefs, netns lab)", { skip }, () => {
       assert.match(String(blind.reason), /tracing_on was set to 0/);
       assert.ok((blind.durationMs as number) > 0);
       assert.equal(readFileSync(`${instanceOf(start)}/tracing_on`, "utf8").trim(), "1", "switched back on");
-      const c = await runConnector(lab, { title: "ho-after-off", host: LAB_ADDRESS, ports: dropped(20), holdMs: 600 });
+      const c = await runConnector(lab, { title: "ho-after-off", host: LAB_ADDRESS, ports: droppedPorts(20), holdMs: 600 });
       await c.exited;
       const incident = await w.waitFor((l) => l.type === "incident");
       assert.equal((incident.processes as Proc[]).find((p) => p.pid === c.pid)?.attempts, 20);
@@ -135,10 +134,10 @@ describe("halfopen watch hardening (tracefs, netns lab)", { skip }, () => {
     const huge = Array.from({ length: 12 }, (_, i) => `${String.fromCharCode(97 + i)}`.repeat(125_000));
     try {
       await w.waitFor((l) => l.type === "start");
-      const older = await runConnector(lab, { title: "ho-older", host: LAB_ADDRESS, ports: dropped(15), holdMs: 400 });
+      const older = await runConnector(lab, { title: "ho-older", host: LAB_ADDRESS, ports: droppedPorts(15), holdMs: 400 });
       await older.exited;
       await w.waitFor((l) => l.type === "incident" && (l.processes as Proc[]).some((p) => p.pid === older.pid));
-      const spec = { host: LAB_ADDRESS, ports: dropped(3, 100), holdMs: 1500 };
+      const spec = { host: LAB_ADDRESS, ports: droppedPorts(3, 100), holdMs: 1500 };
       const hostile = await Promise.all(Array.from({ length: 40 }, () => runLabWorkload(lab, [`${REPO}test/integration/connector.mjs`, JSON.stringify(spec), ...huge])));
       await Promise.all(hostile.map((h) => h.exited));
       const incident = await w.waitFor((l) => l.type === "incident" && (l.processes as Proc[]).some((p) => p.pid === hostile[0]?.pid), 20_000);
@@ -184,7 +183,7 @@ describe("halfopen watch hardening (tracefs, netns lab)", { skip }, () => {
       await Promise.all(flood.map((s) => once(s, "connect").catch(() => undefined)));
       const fds = () => Number(execFileSync("sh", ["-c", `ls /proc/${w.child.pid}/fd | wc -l`], { encoding: "utf8" }).trim());
       assert.ok(fds() < 200, `watch holds ${fds()} descriptors with 600 clients connected`);
-      const c = await runConnector(lab, { title: "ho-flooded", host: LAB_ADDRESS, ports: dropped(20, 200), holdMs: 600 });
+      const c = await runConnector(lab, { title: "ho-flooded", host: LAB_ADDRESS, ports: droppedPorts(20, 200), holdMs: 600 });
       await c.exited;
       const incident = await w.waitFor((l) => l.type === "incident" && (l.processes as Proc[]).some((p) => p.pid === c.pid));
       const named = (incident.processes as Proc[]).find((p) => p.pid === c.pid) as Proc;
@@ -253,7 +252,7 @@ describe("halfopen watch hardening (tracefs, netns lab)", { skip }, () => {
       const start = await w.waitFor((l) => l.type === "start");
       assert.equal((start.sourceDetails as { wake: string }).wake, "data");
       // Woken on data: an attempt is still seen at once.
-      const c = await runConnector(lab, { title: "ho-wake", host: LAB_ADDRESS, ports: dropped(12, 300), holdMs: 400 });
+      const c = await runConnector(lab, { title: "ho-wake", host: LAB_ADDRESS, ports: droppedPorts(12, 300), holdMs: 400 });
       await w.waitFor((l) => l.type === "incident-open" && (l.trigger as { pid: number }).pid === c.pid, 5000);
       await c.exited;
     } finally {

@@ -2,7 +2,7 @@
  * Runs `halfopen watch --json` as a child process (through tsx, from the
  * sources) and collects its JSON lines for integration tests.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +15,11 @@ export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = `${REPO}src/cli/main.ts`;
 
 export type JsonLine = Record<string, unknown> & { type: string };
+
+/** Run the CLI from this checkout's sources (tsx) and wait for it. */
+export function cli(...args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
+}
 
 export class WatchProcess {
   readonly child: ChildProcess;

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
-import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_PORT, DROPPED_RANGE, REFUSED_PORT, type Lab } from "./lab.js";
+import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_PORT, REFUSED_PORT, type Lab, droppedPorts } from "./lab.js";
 import { runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
 
@@ -19,7 +19,6 @@ function processesOf(incident: JsonLine): Proc[] {
   return incident.processes as Proc[];
 }
 
-const dropped = (n: number) => Array.from({ length: n }, (_, i) => DROPPED_RANGE[0] + i);
 
 describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
   let lab: Lab;
@@ -42,7 +41,7 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
   test("a process opening 50 half-open connects is named in exactly one incident", async () => {
     let pid = 0;
     const w = await watching([], async (w) => {
-      const c = await runConnector(lab, { title: "ho-burst50", host: LAB_ADDRESS, ports: dropped(50), holdMs: 800 });
+      const c = await runConnector(lab, { title: "ho-burst50", host: LAB_ADDRESS, ports: droppedPorts(50), holdMs: 800 });
       pid = c.pid;
       await c.exited;
       await w.waitFor((l) => l.type === "incident");
@@ -63,7 +62,7 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
 
   test("a process making 5 attempts raises no incident", async () => {
     const w = await watching([], async () => {
-      const c = await runConnector(lab, { title: "ho-five", host: LAB_ADDRESS, ports: dropped(5), holdMs: 300 });
+      const c = await runConnector(lab, { title: "ho-five", host: LAB_ADDRESS, ports: droppedPorts(5), holdMs: 300 });
       await c.exited;
       await new Promise((r) => setTimeout(r, 300));
     });
@@ -77,7 +76,7 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
   test("a process that exits before the incident closes is still named, as exited", async () => {
     let pid = 0;
     const w = await watching(["--quiet", "2"], async (w) => {
-      const c = await runConnector(lab, { title: "ho-gone", host: LAB_ADDRESS, ports: dropped(30), holdMs: 200 });
+      const c = await runConnector(lab, { title: "ho-gone", host: LAB_ADDRESS, ports: droppedPorts(30), holdMs: 200 });
       pid = c.pid;
       await c.exited;
       await w.waitFor((l) => l.type === "incident");
@@ -107,8 +106,8 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
   test("two processes sharing one burst are both named with their own counts", async () => {
     const w = await watching([], async (w) => {
       const [a, b] = await Promise.all([
-        runConnector(lab, { title: "ho-a", host: LAB_ADDRESS, ports: dropped(20), holdMs: 700 }),
-        runConnector(lab, { title: "ho-b", host: LAB_ADDRESS, ports: dropped(15).map((p) => p + 100), holdMs: 700 }),
+        runConnector(lab, { title: "ho-a", host: LAB_ADDRESS, ports: droppedPorts(20), holdMs: 700 }),
+        runConnector(lab, { title: "ho-b", host: LAB_ADDRESS, ports: droppedPorts(15).map((p) => p + 100), holdMs: 700 }),
       ]);
       await Promise.all([a.exited, b.exited]);
       await w.waitFor((l) => l.type === "incident");
@@ -144,7 +143,7 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
     try {
       await control.waitFor((l) => l.type === "start");
       const w = await watching(["--pid", "1"], async () => {
-        const c = await runConnector(lab, { title: "ho-filtered", host: LAB_ADDRESS, ports: dropped(20), holdMs: 300 });
+        const c = await runConnector(lab, { title: "ho-filtered", host: LAB_ADDRESS, ports: droppedPorts(20), holdMs: 300 });
         pid = c.pid;
         await c.exited;
         await control.waitFor((l) => l.type === "incident" && processesOf(l).some((p) => p.pid === c.pid));
@@ -179,7 +178,7 @@ describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
   });
 
   test("a watch started while a process already holds 30 half-open attempts counts them at once", async () => {
-    const c = await runConnector(lab, { title: "ho-before", host: LAB_ADDRESS, ports: dropped(30), holdMs: 4000 });
+    const c = await runConnector(lab, { title: "ho-before", host: LAB_ADDRESS, ports: droppedPorts(30), holdMs: 4000 });
     const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store"]);
     try {
       const start = await w.waitFor((l) => l.type === "start");
