@@ -24,7 +24,7 @@ export { OUTCOMES, type Attempt, type Outcome, type OutcomeCounts } from "./core
 export { SynSentTracker, type SynSentTrackerOptions, type ProcessHalfOpen } from "./core/tracker.js";
 export { IncidentRecorder, DEFAULT_INCIDENT_BOUNDS, type IncidentBounds, type IncidentReport, type IncidentProcess, type AttemptSample } from "./core/incident.js";
 export { HalfOpenMonitor, type HalfOpenMonitorOptions, type MonitorOutput, type MonitorSummary, type MonitorTotals, type MonitorCounters, type ProcessTotals } from "./core/monitor.js";
-export type { ConnectionSource, SourceStats } from "./platform/types.js";
+export type { ConnectionSource, SourceStats } from "./core/source.js";
 export { selectSource, openWatchSource, selectReader, makeReader, defaultReaderName, SOURCE_NAMES, type SourceName, type ReaderName, type SelectOptions, type OpenedSource } from "./platform/select.js";
 export { PollingSource, type PollingSourceOptions, type SocketReader, type SocketRead, type ReadOptions } from "./platform/polling-source.js";
 export { runTool, type ToolRunner, type ToolResult, type ToolOptions } from "./platform/tools.js";

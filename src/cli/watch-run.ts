@@ -153,7 +153,7 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
       const { RecordFile } = await import("./record-file.js");
       record = new RecordFile(opts.record, {
         source: source.name,
-        exact: source.exact ?? false,
+        exact: source.exact,
         wallOffsetMs,
         watch: { limit: opts.limit, quietMs: opts.quiet * 1000, maxAgeMs: opts.maxAge * 1000, ...(opts.pid ? { pid: opts.pid } : {}), ...(opts.comm ? { comm: opts.comm } : {}) },
       });

@@ -48,6 +48,9 @@ export interface PollingSourceOptions {
 export class PollingSource implements ConnectionSource {
   readonly name: string;
   readonly exact = false;
+  get pollIntervalMs(): number {
+    return this.intervalMs;
+  }
   readonly caveats: string[];
   readonly intervalMs: number;
   readonly #reader: SocketReader;

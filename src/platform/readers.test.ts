@@ -126,6 +126,7 @@ test("a missing tool is HALFOPEN_TOOL_MISSING; a failing one HALFOPEN_TOOL_FAILE
 function stubTracefs(error: HalfOpenError | undefined): ConnectionSource & { stopped: boolean } {
   return {
     name: "tracefs",
+    exact: true,
     caveats: [],
     stopped: false,
     async start() {
