@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { parseDuration } from "../core/duration.js";
 import type { ProcessInfo } from "../core/events.js";
 import type { IncidentReport } from "../core/incident.js";
-import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
+import { HalfOpenMonitor, type MonitorOutput, isOutput } from "../core/monitor.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { isAlive, readIdentity } from "../platform/process-identity.js";
 import { openWatchSource } from "../platform/select.js";
@@ -17,7 +17,7 @@ import type { RecordFile } from "./record-file.js";
 import { VERSION } from "../version.js";
 import { JsonLog } from "./json-log.js";
 import { formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, clock, seconds } from "./format-watch.js";
-import { forTerminal } from "./sanitize.js";
+import { fit, forTerminal } from "./sanitize.js";
 import type { WatchOptions } from "./watch.js";
 
 function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefined {
@@ -228,17 +228,17 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
   };
   const emit = (outputs: MonitorOutput[]) => {
     for (const o of outputs) {
-      if (o.type === "lost") {
+      if (isOutput(o, "lost")) {
         json({ ...o, timeWall: o.time + wallOffsetMs });
         if (!opts.json) out(`${clock(o.time + wallOffsetMs)} WARNING: ${o.count} events lost${o.cpu === undefined ? "" : ` on cpu ${o.cpu}`}; attempts may be missing or end as unknown`);
-      } else if (o.type === "blind") {
+      } else if (isOutput(o, "blind")) {
         json({ ...o, timeWall: o.time + wallOffsetMs });
         if (!opts.json) out(`${clock(o.time + wallOffsetMs)} WARNING: BLIND for up to ${seconds(o.durationMs)}: ${forTerminal(o.reason)}; attempts in that time were not seen`);
         else process.stderr.write(`halfopen: warning: blind for up to ${seconds(o.durationMs)}: ${forTerminal(o.reason)}\n`);
-      } else if (o.type === "os-limit") {
+      } else if (isOutput(o, "os-limit")) {
         json({ type: "os-limit", ...o.record, time: o.time });
         if (!opts.json) out(formatOsLimit(o.record));
-      } else {
+      } else if (isOutput(o, "incident-open") || isOutput(o, "incident")) {
         const { incident, extra, problem } = save(o.incident);
         if (o.type === "incident-open") lastSave = Date.now();
         json({ type: o.type, ...incident, ...extra, emittedAt: source.now() });
@@ -247,6 +247,10 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
           if (opts.json) json({ type: "warning", message: problem });
           else process.stderr.write(`halfopen: warning: ${forTerminal(problem)}\n`);
         }
+      } else {
+        // A finding of another detector: passed on as data.
+        json({ ...o, timeWall: o.time + wallOffsetMs });
+        if (!opts.json) out(fit(`${clock(o.time + wallOffsetMs)} ${forTerminal(o.type.toUpperCase())} ${forTerminal(JSON.stringify({ ...o, type: undefined, time: undefined }))}`, 79));
       }
     }
   };

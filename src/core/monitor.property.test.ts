@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { HalfOpenMonitor } from "./monitor.js";
+import { isOutput, HalfOpenMonitor } from "./monitor.js";
 import type { IncidentReport } from "./incident.js";
 import { TcpState } from "./tcp-state.js";
 import { proc } from "../../test/support/events.js";
@@ -30,11 +30,11 @@ test("monitor invariants hold for any event order", () => {
       const closed: IncidentReport[] = [];
       const onOutputs = (outs: ReturnType<HalfOpenMonitor["tick"]>) => {
         for (const o of outs) {
-          if (o.type === "incident-open") {
+          if (isOutput(o, "incident-open")) {
             assert.equal(open, undefined, "one incident at a time");
             assert.ok(o.incident.peak > limit);
             open = o.incident.id;
-          } else if (o.type === "incident") {
+          } else if (isOutput(o, "incident")) {
             assert.equal(o.incident.id, open);
             open = undefined;
             closed.push(o.incident);

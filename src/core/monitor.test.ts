@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { HalfOpenMonitor, type MonitorOutput } from "./monitor.js";
+import { HalfOpenMonitor, type MonitorOutput, isOutput } from "./monitor.js";
 import type { ConnectionEvent } from "./events.js";
 import type { IncidentReport } from "./incident.js";
 import { burst, closed, connect, established, proc, sock } from "../../test/support/events.js";
@@ -19,7 +19,7 @@ function run(m: HalfOpenMonitor, events: ConnectionEvent[], tickEveryMs = 100): 
 }
 
 function incidents(out: MonitorOutput[]): IncidentReport[] {
-  return out.flatMap((o) => (o.type === "incident" ? [o.incident] : []));
+  return out.flatMap((o) => (isOutput(o, "incident") ? [o.incident] : []));
 }
 
 test("50 half-open attempts of one process make exactly one incident naming it", () => {
@@ -110,7 +110,7 @@ test("two processes sharing one burst are both named with their own counts", () 
   const events: ConnectionEvent[] = [];
   for (let i = 0; i < 30; i++) events.push(connect(i, i % 3 === 0 ? b : a));
   run(m, events);
-  const i = m.flush(100).flatMap((o) => (o.type === "incident" ? [o.incident] : []))[0] as IncidentReport;
+  const i = m.flush(100).flatMap((o) => (isOutput(o, "incident") ? [o.incident] : []))[0] as IncidentReport;
   assert.equal(i.closedBy, "shutdown");
   const byPid = new Map(i.processes.map((p) => [p.pid, p]));
   assert.equal(byPid.get(1)?.attempts, 20);
@@ -143,7 +143,7 @@ test("pid reuse: two processes with one pid are listed apart", () => {
   const old = proc(500, "old", { startTime: 1 });
   const neu = proc(500, "new", { startTime: 2 });
   run(m, [...burst(0, old, 2), { type: "exit", time: 5, pid: 500, name: "old" }, ...burst(10, neu, 3)]);
-  const i = m.flush(50).flatMap((o) => (o.type === "incident" ? [o.incident] : []))[0] as IncidentReport;
+  const i = m.flush(50).flatMap((o) => (isOutput(o, "incident") ? [o.incident] : []))[0] as IncidentReport;
   assert.deepEqual(i.processes.map((p) => [p.name, p.attempts, p.exited]).sort(), [
     ["new", 3, false],
     ["old", 2, true],

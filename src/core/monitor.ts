@@ -1,7 +1,9 @@
 /**
- * HalfOpenMonitor: feeds the neutral event stream into the SynSentTracker and
- * the limit detector, and reports incidents. Pure: time comes from the events
- * and from `tick(now)`; nothing here reads a clock, a file or a socket.
+ * HalfOpenMonitor: feeds the neutral event stream into the SynSentTracker,
+ * keeps the run totals, and calls its detectors (detector.ts), the first of
+ * which is always the limit detector (limit-detector.ts: incidents). Pure:
+ * time comes from the events and from `tick(now)`; nothing here reads a
+ * clock, a file or a socket.
  *
  * The limit detector opens one incident per episode:
  *   - opens when the host half-open count goes above `limit` (the attempt
@@ -11,7 +13,9 @@
  */
 import { type Attempt, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import type { ConnectEvent, ConnectionEvent, ProcessInfo } from "./events.js";
-import { type IncidentBounds, IncidentRecorder, type IncidentReport, type OsLimitRecord } from "./incident.js";
+import type { Detector, DetectorContext, Finding } from "./detector.js";
+import type { IncidentBounds, IncidentReport, OsLimitRecord } from "./incident.js";
+import { LimitDetector, type LimitFinding } from "./limit-detector.js";
 import { SynSentTracker } from "./tracker.js";
 
 export interface HalfOpenMonitorOptions {
@@ -28,17 +32,30 @@ export interface HalfOpenMonitorOptions {
   incidentBounds?: Partial<IncidentBounds>;
   /** Processes kept in the run totals; more are summed into one "other" row. Default 10000. */
   maxTotalsProcesses?: number;
+  /** Detectors called after the limit detector, in this order. */
+  detectors?: Detector[];
 }
 
-/** What the monitor reports as it goes. */
-export type MonitorOutput =
-  | { type: "incident-open"; incident: IncidentReport }
-  | { type: "incident"; incident: IncidentReport }
+/** What the source itself reported, passed on by the monitor. */
+export type SourceFinding =
   | { type: "lost"; time: number; count: number; cpu?: number }
   /** The source could not see attempts for a while (count unknown). */
-  | { type: "blind"; time: number; since: number; durationMs: number; reason: string; ongoing?: boolean }
-  /** An OS limit event (Windows 4226) that arrived while no incident was open. */
-  | { type: "os-limit"; time: number; record: OsLimitRecord };
+  | { type: "blind"; time: number; since: number; durationMs: number; reason: string; ongoing?: boolean };
+
+/**
+ * What the monitor reports as it goes: the source's own reports, the limit
+ * detector's findings, and whatever other registered detectors find (an open
+ * set: match on `type`, pass unknown ones on as data).
+ */
+export type MonitorOutput = SourceFinding | LimitFinding | Finding;
+
+/** The outputs whose shape the monitor knows (the source's and the limit detector's). */
+export type KnownOutput = SourceFinding | LimitFinding;
+
+/** Narrows an output to a known type: `if (isOutput(o, "incident")) o.incident`. */
+export function isOutput<T extends KnownOutput["type"]>(o: MonitorOutput, type: T): o is Extract<KnownOutput, { type: T }> {
+  return o.type === type;
+}
 
 /** Counters for one summary period. */
 export interface MonitorSummary {
@@ -96,15 +113,13 @@ export class HalfOpenMonitor {
   readonly limit: number;
   readonly quietMs: number;
   readonly tracker: SynSentTracker;
+  /** The incident detector; `detectors[0]`. */
+  readonly limitDetector: LimitDetector;
+  /** Every detector, in the order they are called. */
+  readonly detectors: readonly Detector[];
   readonly #filter?: (process: ProcessInfo) => boolean;
-  readonly #wallOffsetMs: number;
-  readonly #bounds?: Partial<IncidentBounds>;
+  readonly #ctx: DetectorContext;
   readonly #maxTotals: number;
-  #incident?: IncidentRecorder;
-  /** The (limit+1)-th of the attempts seen at start, while their batch is being fed. */
-  #deferredTrigger?: Attempt;
-  #belowSince?: number;
-  #incidents = 0;
   #lastTime = 0;
   // run totals
   readonly #outcomes: OutcomeCounts = emptyOutcomeCounts();
@@ -124,18 +139,32 @@ export class HalfOpenMonitor {
   #osEvents = 0;
 
   constructor(options: HalfOpenMonitorOptions = {}) {
-    this.limit = options.limit ?? 10;
-    this.quietMs = options.quietMs ?? 5000;
     this.tracker = new SynSentTracker(options.maxAgeMs === undefined ? {} : { maxAgeMs: options.maxAgeMs });
     if (options.filter) this.#filter = options.filter;
-    this.#wallOffsetMs = options.wallOffsetMs ?? 0;
-    if (options.incidentBounds) this.#bounds = options.incidentBounds;
     this.#maxTotals = options.maxTotalsProcesses ?? 10_000;
+    this.limitDetector = new LimitDetector({
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      ...(options.quietMs === undefined ? {} : { quietMs: options.quietMs }),
+      ...(options.incidentBounds ? { incidentBounds: options.incidentBounds } : {}),
+    });
+    this.limit = this.limitDetector.limit;
+    this.quietMs = this.limitDetector.quietMs;
+    this.detectors = [this.limitDetector, ...(options.detectors ?? [])];
+    const perProcess = this.#perProcess;
+    this.#ctx = { tracker: this.tracker, wallOffsetMs: options.wallOffsetMs ?? 0, exitedAt: (key) => perProcess.get(key)?.exitedAt };
   }
 
   /** The incident open now, if any. */
   get openIncident(): IncidentReport | undefined {
-    return this.#incident?.report(this.#lastTime);
+    return this.limitDetector.openReport(this.#lastTime);
+  }
+
+  /** Call `hook` of every detector that has it; collect what they found. */
+  #each(out: MonitorOutput[], call: (d: Detector) => Finding[] | void): void {
+    for (const d of this.detectors) {
+      const found = call(d);
+      if (found) for (const f of found) out.push(f);
+    }
   }
 
   /** Feed one event; returns what it caused (usually nothing). */
@@ -149,7 +178,7 @@ export class HalfOpenMonitor {
         break;
       case "leave": {
         const attempt = this.tracker.leave(event);
-        if (attempt) this.#ended(attempt, event.time);
+        if (attempt) this.#ended(attempt, event.time, out);
         break;
       }
       case "reset":
@@ -165,26 +194,25 @@ export class HalfOpenMonitor {
           const totals = this.#perProcess.get(key);
           if (totals) totals.exitedAt = event.time;
         }
-        this.#incident?.exited(event.pid, event.time);
+        this.#each(out, (d) => d.exited?.(event.pid, event.time, this.#ctx));
         break;
       }
       case "lost":
         this.#lost += event.count;
         this.#periodLost += event.count;
-        if (this.#incident) this.#incident.lostEvents += event.count;
         out.push(event.cpu === undefined ? { type: "lost", time: event.time, count: event.count } : { type: "lost", time: event.time, count: event.count, cpu: event.cpu });
+        this.#each(out, (d) => d.lost?.(event.count, event.time, this.#ctx));
         break;
       case "blind":
         this.#blindMs += event.durationMs;
-        if (this.#incident) this.#incident.blindMs += event.durationMs;
         out.push({ ...event });
+        this.#each(out, (d) => d.blind?.(event.durationMs, event.time, this.#ctx));
         break;
       case "os-limit": {
         const record: OsLimitRecord = { timeWall: event.timeWall, source: event.source };
         if (event.recordId !== undefined) record.recordId = event.recordId;
         this.#osEvents++;
-        if (this.#incident) this.#incident.osLimit(record);
-        else out.push({ type: "os-limit", time: event.time, record });
+        this.#each(out, (d) => d.osLimit?.(record, event.time, this.#ctx));
         break;
       }
     }
@@ -198,34 +226,17 @@ export class HalfOpenMonitor {
    */
   tick(now: number): MonitorOutput[] {
     if (now > this.#lastTime) this.#lastTime = now;
-    for (const attempt of this.tracker.expire(now)) this.#ended(attempt, now);
-    const deferred = this.#deferredTrigger;
-    if (deferred) {
-      this.#deferredTrigger = undefined;
-      if (!this.#incident && this.tracker.halfOpen > this.limit) {
-        const out: MonitorOutput[] = [];
-        this.#open(deferred, now, out);
-        return out;
-      }
-    }
-    const incident = this.#incident;
-    if (incident && this.#belowSince !== undefined && now - this.#belowSince >= this.quietMs) {
-      incident.close(now, this.#wallOffsetMs, "quiet");
-      this.#incident = undefined;
-      this.#belowSince = undefined;
-      return [{ type: "incident", incident: incident.report(now) }];
-    }
-    return [];
+    const out: MonitorOutput[] = [];
+    for (const attempt of this.tracker.expire(now)) this.#ended(attempt, now, out);
+    this.#each(out, (d) => d.tick?.(now, this.#ctx));
+    return out;
   }
 
-  /** Close the open incident now (on shutdown), reporting it. */
+  /** Close what is open now (on shutdown), reporting it. */
   flush(now: number): MonitorOutput[] {
-    const incident = this.#incident;
-    if (!incident) return [];
-    incident.close(now, this.#wallOffsetMs, "shutdown");
-    this.#incident = undefined;
-    this.#belowSince = undefined;
-    return [{ type: "incident", incident: incident.report(now) }];
+    const out: MonitorOutput[] = [];
+    this.#each(out, (d) => d.flush?.(now, this.#ctx));
+    return out;
   }
 
   /** Counters since the previous call, and the current table. */
@@ -245,9 +256,10 @@ export class HalfOpenMonitor {
       attempts: this.#periodAttempts,
       outcomes: this.#periodOutcomes,
       lostEvents: this.#periodLost,
-      incidents: this.#incidents,
+      incidents: this.limitDetector.incidents,
     };
-    if (this.#incident) s.openIncident = this.#incident.id;
+    const open = this.limitDetector.openId;
+    if (open !== undefined) s.openIncident = open;
     if (topRow) s.top = topRow;
     this.#periodStart = now;
     this.#periodAttempts = 0;
@@ -265,8 +277,8 @@ export class HalfOpenMonitor {
       ended: { ...this.#outcomes, pending: 0 },
       lostEvents: this.#lost,
       osLimitEvents: this.#osEvents,
-      incidents: this.#incidents,
-      incidentOpen: this.#incident !== undefined,
+      incidents: this.limitDetector.incidents,
+      incidentOpen: this.limitDetector.openId !== undefined,
     };
   }
 
@@ -298,7 +310,7 @@ export class HalfOpenMonitor {
       blindMs: this.#blindMs,
       unmatchedEnds: this.tracker.unmatched,
       osLimitEvents: this.#osEvents,
-      incidents: this.#incidents,
+      incidents: this.limitDetector.incidents,
       processes: [...this.#perProcess.values()]
         .map((p) => ({ ...p, outcomes: { ...p.outcomes, pending: p.attempts - endedCount(p.outcomes) } }))
         .sort((a, b) => b.attempts - a.attempts || a.pid - b.pid),
@@ -309,56 +321,20 @@ export class HalfOpenMonitor {
   #connect(event: ConnectEvent, out: MonitorOutput[]): void {
     if (this.#filter && !this.#filter(event.process)) return;
     const { attempt, ended } = this.tracker.connect(event);
-    if (ended) this.#ended(ended, event.time);
+    if (ended) this.#ended(ended, event.time, out);
     this.#attempts++;
     this.#periodAttempts++;
     this.#countProcess(attempt);
-    const halfOpen = this.tracker.halfOpen;
-    if (halfOpen > this.#periodMax) this.#periodMax = halfOpen;
-    let incident = this.#incident;
-    if (!incident && halfOpen > this.limit) {
-      // Attempts read at start arrive as one batch: the incident opens at the
-      // next tick with all of them, not at the (limit+1)-th.
-      if (event.seenAtStart) {
-        this.#deferredTrigger ??= attempt;
-        return;
-      }
-      incident = this.#open(attempt, event.time, out);
-    } else if (incident) {
-      incident.add(attempt, this.tracker.halfOpenOf(attempt.processKey));
-      incident.observe(halfOpen, event.time);
-    }
-    if (incident && halfOpen > this.limit) this.#belowSince = undefined;
+    if (this.tracker.halfOpen > this.#periodMax) this.#periodMax = this.tracker.halfOpen;
+    this.#each(out, (d) => d.started?.(attempt, this.#ctx));
   }
 
-  /** Open an incident triggered by `trigger`; every attempt pending now belongs to it. */
-  #open(trigger: Attempt, time: number, out: MonitorOutput[]): IncidentRecorder {
-    const incident = new IncidentRecorder({
-      id: ++this.#incidents,
-      limit: this.limit,
-      trigger,
-      wallOffsetMs: this.#wallOffsetMs,
-      exitedAt: (key) => this.#perProcess.get(key)?.exitedAt,
-      ...(this.#bounds ? { bounds: this.#bounds } : {}),
-    });
-    this.#incident = incident;
-    for (const pending of this.tracker.pending()) {
-      incident.add(pending, this.tracker.halfOpenOf(pending.processKey));
-    }
-    incident.observe(this.tracker.halfOpen, time);
-    out.push({ type: "incident-open", incident: incident.report(time) });
-    return incident;
-  }
-
-  #ended(attempt: Attempt, time: number): void {
+  #ended(attempt: Attempt, time: number, out: MonitorOutput[]): void {
     this.#outcomes[attempt.outcome]++;
     this.#periodOutcomes[attempt.outcome]++;
     const totals = this.#perProcess.get(attempt.processKey);
     if (totals) totals.outcomes[attempt.outcome]++;
-    const incident = this.#incident;
-    if (!incident) return;
-    incident.end(attempt);
-    if (this.tracker.halfOpen <= this.limit) this.#belowSince ??= time;
+    this.#each(out, (d) => d.ended?.(attempt, time, this.#ctx));
   }
 
   #countProcess(attempt: Attempt): void {

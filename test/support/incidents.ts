@@ -1,6 +1,6 @@
 /** Real incident reports, produced by the monitor from synthetic events. */
 import type { IncidentReport } from "../../src/core/incident.js";
-import { HalfOpenMonitor } from "../../src/core/monitor.js";
+import { HalfOpenMonitor, isOutput } from "../../src/core/monitor.js";
 import type { ProcessInfo } from "../../src/core/events.js";
 import { burst, closed } from "./events.js";
 
@@ -14,7 +14,7 @@ export function makeIncident(process: ProcessInfo, n: number, wallMs: number): I
   for (const e of events) monitor.handle(e);
   for (const e of events) monitor.handle(closed(100, e.sock, false));
   const out = monitor.tick(100);
-  const report = out.find((o) => o.type === "incident");
-  if (!report || report.type !== "incident") throw new Error(`no incident from ${n} attempts`);
+  const report = out.find((o) => isOutput(o, "incident"));
+  if (!report || !isOutput(report, "incident")) throw new Error(`no incident from ${n} attempts`);
   return report.incident;
 }

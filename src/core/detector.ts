@@ -1,0 +1,64 @@
+/**
+ * The detector contract: anything that watches the attempt stream and reports
+ * findings. HalfOpenMonitor keeps the table (SynSentTracker) and the run
+ * totals, and calls every registered detector, in registration order, as
+ * attempts start and end, processes exit, the source reports loss or
+ * blindness or an OS limit event, and time passes. The limit detector
+ * (incidents, limit-detector.ts) is the first; scanner verdicts and others
+ * are each one file implementing this interface. Pure.
+ *
+ * Findings are an open set: each has a `type` string and a `time`; a detector
+ * declares its own finding types (`interface MyFinding extends Finding`), and
+ * consumers handle the types they know and pass others on as data.
+ *
+ * @example
+ * ```ts
+ * import type { Detector, Finding } from "./detector.js";
+ * const counter: Detector = {
+ *   name: "first-contacts",
+ *   started(attempt) {
+ *     return attempt.dst.port === 445 ? [{ type: "smb-attempt", time: attempt.startedAt }] : [];
+ *   },
+ * };
+ * ```
+ */
+import type { Attempt } from "./attempt.js";
+import type { OsLimitRecord } from "./incident.js";
+import type { SynSentTracker } from "./tracker.js";
+
+/** Something a detector concluded. `type` names it; the other fields are the detector's own. */
+export interface Finding {
+  readonly type: string;
+  readonly time: number;
+}
+
+/** What a detector may read of the monitor's state. */
+export interface DetectorContext {
+  /** The live table of half-open attempts (host-wide and per process). */
+  readonly tracker: SynSentTracker;
+  /** When the process with this key exited, if it did. */
+  exitedAt(processKey: string): number | undefined;
+  /** Added to monotonic times to get wall-clock ms. */
+  readonly wallOffsetMs: number;
+}
+
+/** Hooks a detector may implement; each returns the findings it caused (none: an empty array or nothing). */
+export interface Detector<F extends Finding = Finding> {
+  readonly name: string;
+  /** An attempt entered SYN_SENT (after the monitor's filter); `seenAtStart` ones arrive as one batch. */
+  started?(attempt: Attempt, ctx: DetectorContext): F[] | void;
+  /** An attempt left SYN_SENT, or expired; `attempt.outcome` says how. */
+  ended?(attempt: Attempt, time: number, ctx: DetectorContext): F[] | void;
+  /** A process exited. */
+  exited?(pid: number, time: number, ctx: DetectorContext): F[] | void;
+  /** The source lost `count` events. */
+  lost?(count: number, time: number, ctx: DetectorContext): F[] | void;
+  /** The source was blind for `durationMs`. */
+  blind?(durationMs: number, time: number, ctx: DetectorContext): F[] | void;
+  /** The OS reported its own limit (Windows Event 4226). */
+  osLimit?(record: OsLimitRecord, time: number, ctx: DetectorContext): F[] | void;
+  /** Time passed (called after every batch and periodically). */
+  tick?(now: number, ctx: DetectorContext): F[] | void;
+  /** The run is ending: close what is open. */
+  flush?(now: number, ctx: DetectorContext): F[] | void;
+}
