@@ -290,9 +290,14 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     }, 250),
   );
   if (opts.interval > 0) {
+    // Each summary line covers the time since the previous one; the tick checkpoints the totals there.
+    let lastSummary: number | undefined;
     timers.push(
       setInterval(() => {
-        const s = monitor.summary(source.now());
+        const now = source.now();
+        emit(tick(now));
+        const s = monitor.summary(now, lastSummary);
+        lastSummary = now;
         json({ type: "summary", ...s, timeWall: s.time + wallOffsetMs });
         if (!opts.json) out(formatSummary(s, s.time + wallOffsetMs));
       }, opts.interval * 1000),

@@ -206,20 +206,24 @@ test("incident memory is bounded: processes and destinations are capped", () => 
   assert.equal(i.attempts, 100);
 });
 
-test("summary counts the period and resets", () => {
+test("a summary covers the period asked for; reading it resets nothing, so two readers get the same numbers", () => {
   const m = new HalfOpenMonitor({ limit: 100 });
   const ev = burst(0, proc(3, "x"), 4);
   run(m, ev);
   m.handle(established(5, (ev[0] as { sock: string }).sock));
+  m.tick(10);
   const s = m.summary(10);
   assert.equal(s.attempts, 4);
   assert.equal(s.outcomes.established, 1);
   assert.equal(s.halfOpen, 3);
   assert.equal(s.maxHalfOpen, 4);
   assert.deepEqual(s.top, { pid: 3, name: "x", halfOpen: 3 });
-  const s2 = m.summary(20);
-  assert.equal(s2.attempts, 0);
-  assert.equal(s2.maxHalfOpen, 3);
+  assert.deepEqual(m.summary(10), s, "a second reader of the same period gets the same numbers");
+  m.handle(connect(12, proc(3, "x")));
+  m.tick(20);
+  const s2 = m.summary(20, 10);
+  assert.deepEqual([s2.attempts, s2.maxHalfOpen, s2.periodMs], [1, 4, 10], "the period (10, 20]: one new attempt, 4 half-open at most");
+  assert.deepEqual([m.summary(20).attempts, m.summary(20, 10).attempts], [5, 1], "the whole run and the period, asked in any order");
 });
 
 test("blind time is reported, charged to the open incident and to the totals", () => {

@@ -16,6 +16,7 @@ import type { ConnectEvent, ConnectionEvent, ProcessInfo } from "./events.js";
 import type { Detector, DetectorContext, Finding } from "./detector.js";
 import type { IncidentBounds, IncidentReport, OsLimitRecord } from "./incident.js";
 import { LimitDetector, type LimitFinding } from "./limit-detector.js";
+import { PeriodHistory } from "./period-history.js";
 import { SynSentTracker } from "./tracker.js";
 
 export interface HalfOpenMonitorOptions {
@@ -130,12 +131,9 @@ export class HalfOpenMonitor {
   /** The newest process key of each live pid, to apply exit events. */
   readonly #lastKeyByPid = new Map<number, string>();
   #otherAttempts = 0;
-  // current summary period
-  #periodStart?: number;
-  #periodAttempts = 0;
-  #periodOutcomes: OutcomeCounts = emptyOutcomeCounts();
-  #periodMax = 0;
-  #periodLost = 0;
+  /** Checkpoints of the totals at each tick: summaries of any period are pure reads. */
+  readonly #history = new PeriodHistory();
+  #firstTime?: number;
   #osEvents = 0;
 
   constructor(options: HalfOpenMonitorOptions = {}) {
@@ -171,7 +169,7 @@ export class HalfOpenMonitor {
   handle(event: ConnectionEvent): MonitorOutput[] {
     const out: MonitorOutput[] = [];
     if (event.time > this.#lastTime) this.#lastTime = event.time;
-    this.#periodStart ??= event.time;
+    this.#firstTime ??= event.time;
     switch (event.type) {
       case "connect":
         this.#connect(event, out);
@@ -199,7 +197,6 @@ export class HalfOpenMonitor {
       }
       case "lost":
         this.#lost += event.count;
-        this.#periodLost += event.count;
         out.push(event.cpu === undefined ? { type: "lost", time: event.time, count: event.count } : { type: "lost", time: event.time, count: event.count, cpu: event.cpu });
         this.#each(out, (d) => d.lost?.(event.count, event.time, this.#ctx));
         break;
@@ -229,6 +226,7 @@ export class HalfOpenMonitor {
     const out: MonitorOutput[] = [];
     for (const attempt of this.tracker.expire(now)) this.#ended(attempt, now, out);
     this.#each(out, (d) => d.tick?.(now, this.#ctx));
+    this.#history.checkpoint(now, this.#runTotals(), this.tracker.halfOpen);
     return out;
   }
 
@@ -239,9 +237,15 @@ export class HalfOpenMonitor {
     return out;
   }
 
-  /** Counters since the previous call, and the current table. */
-  summary(now: number): MonitorSummary {
-    const start = this.#periodStart ?? now;
+  /**
+   * What happened in the period (since, now], and the table now. A pure read:
+   * any number of readers can ask for their own periods. `since` defaults to
+   * the first event; it is exact when it is the time of a tick (call
+   * `tick(now)` before a summary that the next one will start from).
+   */
+  summary(now: number, since?: number): MonitorSummary {
+    const from = since ?? this.#firstTime ?? now;
+    const p = this.#history.period(from, this.#runTotals(), this.tracker.halfOpen);
     const top = this.tracker.perProcess()[0];
     let topRow: MonitorSummary["top"];
     if (top) {
@@ -250,23 +254,22 @@ export class HalfOpenMonitor {
     }
     const s: MonitorSummary = {
       time: now,
-      periodMs: now - start,
+      periodMs: now - from,
       halfOpen: this.tracker.halfOpen,
-      maxHalfOpen: Math.max(this.#periodMax, this.tracker.halfOpen),
-      attempts: this.#periodAttempts,
-      outcomes: this.#periodOutcomes,
-      lostEvents: this.#periodLost,
+      maxHalfOpen: p.maxHalfOpen,
+      attempts: p.attempts,
+      outcomes: { ...p.ended, pending: 0 },
+      lostEvents: p.lost,
       incidents: this.limitDetector.incidents,
     };
     const open = this.limitDetector.openId;
     if (open !== undefined) s.openIncident = open;
     if (topRow) s.top = topRow;
-    this.#periodStart = now;
-    this.#periodAttempts = 0;
-    this.#periodOutcomes = emptyOutcomeCounts();
-    this.#periodMax = this.tracker.halfOpen;
-    this.#periodLost = 0;
     return s;
+  }
+
+  #runTotals(): { attempts: number; ended: OutcomeCounts; lost: number } {
+    return { attempts: this.#attempts, ended: this.#outcomes, lost: this.#lost };
   }
 
   /** Run counters without the per-process list: cheap enough for every metrics scrape. */
@@ -323,15 +326,13 @@ export class HalfOpenMonitor {
     const { attempt, ended } = this.tracker.connect(event);
     if (ended) this.#ended(ended, event.time, out);
     this.#attempts++;
-    this.#periodAttempts++;
     this.#countProcess(attempt);
-    if (this.tracker.halfOpen > this.#periodMax) this.#periodMax = this.tracker.halfOpen;
+    this.#history.observe(this.tracker.halfOpen);
     this.#each(out, (d) => d.started?.(attempt, this.#ctx));
   }
 
   #ended(attempt: Attempt, time: number, out: MonitorOutput[]): void {
     this.#outcomes[attempt.outcome]++;
-    this.#periodOutcomes[attempt.outcome]++;
     const totals = this.#perProcess.get(attempt.processKey);
     if (totals) totals.outcomes[attempt.outcome]++;
     this.#each(out, (d) => d.ended?.(attempt, time, this.#ctx));
