@@ -70,7 +70,7 @@ let readBuffer = Buffer.allocUnsafe(1 << 20);
  * A whole /proc file as latin1 text, read with large reads (the kernel
  * regenerates /proc/net/tcp per read call, so fewer calls cost less).
  */
-function tryRead(path: string): string | undefined {
+function readProcText(path: string): string | undefined {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -173,7 +173,7 @@ export class ProcfsReader implements SocketReader {
     const readTables = (dir: string, netns: number | undefined): boolean => {
       let any = false;
       for (const file of ["tcp", "tcp6"]) {
-        const text = tryRead(`${dir}/net/${file}`);
+        const text = readProcText(`${dir}/net/${file}`);
         if (text === undefined) continue;
         any = true;
         const parsed = parseProcNetTcp(text, { ...(netns === undefined ? {} : { netns }), ...(state === undefined ? {} : { state }) });
