@@ -129,6 +129,6 @@ export function formatSummary(s: MonitorSummary, wallMs: number): string {
 
 /** The last lines, on exit. */
 export function formatTotals(t: MonitorTotals): string {
-  const blind = t.blindMs > 0 ? `; BLIND for up to ${seconds(t.blindMs)} (attempts then were not seen)` : "";
+  const blind = t.blindMs > 0 ? `, BLIND for up to ${seconds(t.blindMs)}` : "";
   return `halfopen: ${plural(t.attempts, "attempt")}: ${outcomesText(t.outcomes)}\nhalfopen: ${plural(t.incidents, "incident")}, ${t.lostEvents} events lost${blind}`;
 }

@@ -233,7 +233,10 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
         if (!opts.json) out(`${clock(o.time + wallOffsetMs)} WARNING: ${o.count} events lost${o.cpu === undefined ? "" : ` on cpu ${o.cpu}`}; attempts may be missing or end as unknown`);
       } else if (isOutput(o, "blind")) {
         json({ ...o, timeWall: o.time + wallOffsetMs });
-        if (!opts.json) out(`${clock(o.time + wallOffsetMs)} WARNING: BLIND for up to ${seconds(o.durationMs)}: ${forTerminal(o.reason)}; attempts in that time were not seen`);
+        if (!opts.json) {
+          out(`${clock(o.time + wallOffsetMs)} WARNING: BLIND for up to ${seconds(o.durationMs)}: attempts in that time were not seen`);
+          out(fit(`  ${forTerminal(o.reason)}`, 79));
+        }
         else process.stderr.write(`halfopen: warning: blind for up to ${seconds(o.durationMs)}: ${forTerminal(o.reason)}\n`);
       } else if (isOutput(o, "os-limit")) {
         json({ type: "os-limit", ...o.record, time: o.time });
@@ -263,11 +266,13 @@ export async function runWatch(opts: WatchOptions): Promise<void> {
     for (const c of source.caveats) json({ type: "warning", message: c });
   } else {
     if (fallback) out(`halfopen: note: ${forTerminal(fallback)}`);
-    out(`halfopen: watching outbound TCP connects with ${source.name}; limit ${opts.limit} half-open${filter ? " (filtered)" : ""}; Ctrl-C stops`);
+    const doing = opts.replay ? "replaying recorded TCP connects" : `watching outbound TCP connects with ${source.name}`;
+    out(`halfopen: ${doing}; limit ${opts.limit} half-open${filter ? " (filtered)" : ""}; Ctrl-C stops`);
     const seen = Number(source.details?.().seenAtStart ?? 0);
     if (seen > 0) out(`halfopen: ${seen} attempt${seen === 1 ? " was" : "s were"} already half-open at start; counted from now`);
     for (const c of source.caveats) out(`halfopen: note: ${forTerminal(c)}`);
-    out(`halfopen: ${writer ? `storing incidents in ${writer.store.path}` : "not storing incidents (--no-store)"}${metricsAt ? `; metrics at ${metricsAt}` : ""}`);
+    const notStoring = opts.replay && opts.store ? "not storing incidents (a replay is stored only with --db)" : "not storing incidents (--no-store)";
+    out(`halfopen: ${writer ? `storing incidents in ${writer.store.path}` : notStoring}${metricsAt ? `; metrics at ${metricsAt}` : ""}`);
   }
   const warn = () => {
     for (const w of source.takeWarnings?.() ?? []) note(w);

@@ -390,9 +390,9 @@ export class TracefsSource implements ConnectionSource {
       const ms = now - since;
       this.#blindMs += ms;
       this.#blindSince = undefined;
-      this.#queue.push([{ type: "blind", time: now, since, durationMs: ms, reason: `${what} under this watch (instance ${this.instance}); switched back on` }]);
+      this.#queue.push([{ type: "blind", time: now, since, durationMs: ms, reason: `${what}; switched back on (instance ${this.instance})` }]);
     } else {
-      this.#queue.push([{ type: "blind", time: now, since, durationMs: now - since, reason: `${what} under this watch (instance ${this.instance}) and cannot be switched back on`, ongoing: true }]);
+      this.#queue.push([{ type: "blind", time: now, since, durationMs: now - since, reason: `${what}; cannot switch it back on (instance ${this.instance})`, ongoing: true }]);
     }
     this.#wakeReader();
   }
