@@ -28,6 +28,8 @@ export class PeriodHistory {
   #points: Checkpoint[] = [];
   #head = 0;
   #max = 0;
+  /** True once a checkpoint was dropped: totals before the oldest kept one are no longer known. */
+  #dropped = false;
 
   constructor(options: { keepMs?: number; maxEntries?: number } = {}) {
     this.#keepMs = options.keepMs ?? 3_600_000;
@@ -48,7 +50,10 @@ export class PeriodHistory {
       this.#points.push({ time, attempts: totals.attempts, ended: { ...totals.ended }, lost: totals.lost, max: this.#max });
     }
     this.#max = halfOpen;
-    while (this.#head < this.#points.length - 1 && ((this.#points[this.#head] as Checkpoint).time < time - this.#keepMs || this.#points.length - this.#head > this.#maxEntries)) this.#head++;
+    while (this.#head < this.#points.length - 1 && ((this.#points[this.#head] as Checkpoint).time < time - this.#keepMs || this.#points.length - this.#head > this.#maxEntries)) {
+      this.#head++;
+      this.#dropped = true;
+    }
     if (this.#head > 1024 && this.#head * 2 > this.#points.length) {
       this.#points = this.#points.slice(this.#head);
       this.#head = 0;
@@ -57,7 +62,8 @@ export class PeriodHistory {
 
   /** The period (since, now]: what happened in it, given the totals now. */
   period(since: number, now: Totals, halfOpenNow: number): { start: number; attempts: number; ended: OutcomeCounts; lost: number; maxHalfOpen: number } {
-    const base = this.#at(since);
+    // Before the oldest kept checkpoint: start there once older ones were dropped (before any, the run began at zero).
+    const base = this.#at(since) ?? (this.#dropped ? this.#points[this.#head] : undefined);
     const zero: Totals = { attempts: 0, ended: emptyOutcomeCounts(), lost: 0 };
     const from = base ?? zero;
     let max = Math.max(this.#max, halfOpenNow);
