@@ -16,10 +16,10 @@ type Register = (program: commander.Command) => void;
 
 /** Each command's options, in the order `--help` lists them; loaded on demand. */
 const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
-  [["watch"], async () => (await import("./watch.js")).registerWatch],
-  [["ls"], async () => (await import("./ls.js")).registerLs],
-  [["incidents"], async () => (await import("./incidents.js")).registerIncidents],
-  [["kill", "close"], async () => (await import("./act.js")).registerActions],
+  [["watch"], async () => (await import("./watch/command.js")).registerWatch],
+  [["ls"], async () => (await import("./ls/command.js")).registerLs],
+  [["incidents"], async () => (await import("./incidents/command.js")).registerIncidents],
+  [["kill", "close"], async () => (await import("./act/command.js")).registerActions],
 ];
 
 /**

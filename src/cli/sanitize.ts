@@ -22,3 +22,15 @@ export function forTerminal(s: string): string {
 export function fit(s: string, width: number): string {
   return s.length <= width ? s : `${s.slice(0, Math.max(0, width - 1))}…`;
 }
+
+/**
+ * Control characters and bidirectional overrides are written as visible
+ * escapes (as on the terminal: `cat` of the file must not run an escape
+ * sequence), then a cell a spreadsheet would evaluate as a formula (starting
+ * with =, +, @, or - before a digit, "=", "(" or "+") gets a leading
+ * apostrophe. A login shell's "-bash" is left alone.
+ */
+export function csvSafe(value: string): string {
+  const v = forTerminal(value);
+  return /^([=+@]|-[\d=(+])/.test(v) ? `'${v}` : v;
+}

@@ -7,6 +7,7 @@
  * these fields, never from a source's name. Pure types.
  */
 import type { ConnectionEvent } from "./events.js";
+import type { NoteRead } from "./note-log.js";
 
 /** Counters a source exposes for the summary and the stop record. */
 export interface SourceStats {
@@ -42,6 +43,10 @@ export interface ConnectionSource {
   now(): number;
   /** Source-specific facts for the start record (tracefs: its instance and how it wakes). */
   details?(): Record<string, string | number | boolean>;
-  /** Warnings that arose while running (each said once), drained by the caller. */
-  takeWarnings?(): string[];
+  /**
+   * Warnings that arose while running (each said once), from cursor `since`
+   * on (0: all kept); pass the returned `next` to the following call. Reading
+   * removes nothing: every consumer keeps its own cursor (a NoteLog).
+   */
+  warnings?(since: number): NoteRead;
 }

@@ -7,6 +7,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConnectionEvent, OsLimitEvent } from "../core/events.js";
+import { NoteLog, type NoteRead } from "../core/note-log.js";
 import { SnapshotDiffer } from "../core/snapshot-diff.js";
 import type { SocketSnapshot } from "../core/socket-table.js";
 import type { ConnectionSource, SourceStats } from "./types.js";
@@ -77,10 +78,10 @@ export class PollingSource implements ConnectionSource {
     await this.#reader.probe();
   }
 
-  readonly #warnings: string[] = [];
+  readonly #warnings = new NoteLog();
 
-  takeWarnings(): string[] {
-    return this.#warnings.splice(0);
+  warnings(since: number): NoteRead {
+    return this.#warnings.since(since);
   }
 
   async *events(): AsyncIterable<ConnectionEvent[]> {
@@ -93,7 +94,7 @@ export class PollingSource implements ConnectionSource {
       for (const w of read.snapshot.warnings) {
         if (!this.#warned.has(w)) {
           this.#warned.add(w);
-          this.#warnings.push(w);
+          this.#warnings.add(w);
         }
       }
       // OS limit events after the attempts of the same read, so they join the incident those attempts open.

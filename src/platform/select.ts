@@ -18,6 +18,9 @@ import type { SynSentSocket, TracefsSourceOptions } from "./linux/tracefs-source
 import type { PollingSource, SocketReader } from "./polling-source.js";
 import { SOURCE_NAMES, type SourceName } from "./source-names.js";
 import type { ToolRunner } from "./tools.js";
+import type { CloseFilter, CloseResult } from "./actions.js";
+import type { SocketRow } from "../core/socket-table.js";
+import type { ProcessInfo } from "../core/events.js";
 import type { ConnectionSource } from "./types.js";
 
 export { SOURCE_NAMES, type SourceName };
@@ -168,4 +171,69 @@ export async function selectSource(options: SelectOptions = {}): Promise<Connect
     return (await tracefsMaker(options))(options.tracefs ?? {});
   }
   return pollingSource(options.source ?? defaultReaderName(platform), options);
+}
+
+/**
+ * `halfopen close`: destroy the half-open sockets of `pid` (Linux only: the
+ * kernel's socket destroy; linux/close-sockets.ts). `found`: the sockets the
+ * user just confirmed, so the table is not read twice before acting.
+ */
+export async function closeHalfOpen(pid: number, filter: CloseFilter = {}, found?: SocketRow[], platform: NodeJS.Platform = process.platform): Promise<CloseResult> {
+  if (platform !== "linux") {
+    throw new HalfOpenError(ErrorCodes.UNSUPPORTED, "halfopen close works on Linux only (it uses the kernel's socket destroy); end the process instead with halfopen kill");
+  }
+  const { closeHalfOpen: closeLinux } = await import("./linux/close-sockets.js");
+  return closeLinux(pid, filter, undefined, found);
+}
+
+/** What /proc says of a process now (user, command line), where the platform tells; undefined elsewhere. */
+export async function readProcessDetails(pid: number, platform: NodeJS.Platform = process.platform): Promise<ProcessInfo | undefined> {
+  if (platform !== "linux") return undefined;
+  const { ProcessInfoCache } = await import("./linux/process-info.js");
+  return new ProcessInfoCache().resolve(pid);
+}
+
+/**
+ * Raise the soft limit of open files to the hard one (a flood of clients or
+ * sockets must not leave `watch` unable to read /proc). Returns a note when
+ * that cannot be done; nothing where the platform has no such limit to raise.
+ */
+export async function raiseFileLimit(platform: NodeJS.Platform = process.platform): Promise<string | undefined> {
+  if (platform !== "linux") return undefined;
+  const { loadNative } = await import("./linux/native.js");
+  const helper = loadNative();
+  if (!helper) return "the native helper is not built: the open-file limit stays as it is (ulimit -n)";
+  try {
+    helper.raiseNofileLimit();
+    return undefined;
+  } catch (e) {
+    return `cannot raise the open-file limit: ${(e as Error).message}`;
+  }
+}
+
+/**
+ * Call `onClosed` when standard output is a pipe or socket whose reader has
+ * gone, even while nothing is written (`watch --interval 0` on a quiet host):
+ * the native poll thread sees POLLERR on a FIFO's write end, or end-of-file
+ * (POLLIN, POLLHUP) on a socket whose peer closed (a parent's stdio pipe is a
+ * socket pair; nothing reads from our stdout, so readable means closed).
+ * Linux with the native helper; elsewhere the first failed write tells.
+ * Returns a stop function.
+ */
+export async function watchStdoutClosed(onClosed: () => void, platform: NodeJS.Platform = process.platform): Promise<() => void> {
+  if (platform !== "linux") return () => {};
+  const { fstatSync } = await import("node:fs");
+  let pipe: boolean;
+  try {
+    const st = fstatSync(1);
+    pipe = st.isFIFO() || st.isSocket();
+  } catch {
+    return () => {};
+  }
+  if (!pipe) return () => {};
+  const { loadNative } = await import("./linux/native.js");
+  const helper = loadNative();
+  if (!helper) return () => {};
+  const w = helper.watchReadable(Int32Array.of(1), onClosed);
+  return () => w.stop();
 }

@@ -11,7 +11,14 @@ import type { IncidentReport } from "../core/incident.js";
 import { HalfOpenError } from "../errors.js";
 import type { IncidentStore, RunInfo } from "./incident-store.js";
 
-export type SaveResult = { stored: true; id: number } | { stored: false; error: HalfOpenError; firstOfKind: boolean };
+/** An incident that had failed to store and is stored now, with its database id. */
+export interface LateStored {
+  report: IncidentReport;
+  id: number;
+}
+
+/** What one save did; `late`: earlier unstored incidents it stored first. */
+export type SaveResult = ({ stored: true; id: number } | { stored: false; error: HalfOpenError; firstOfKind: boolean }) & { late: LateStored[] };
 
 export interface StoreWriterOptions {
   /** Unstored incidents kept at most; past this the oldest is dropped and counted. Default 10000. */
@@ -31,7 +38,6 @@ export class StoreWriter {
   readonly #max: number;
   readonly #now: () => number;
   #lastErrorCode?: string;
-  #late: { report: IncidentReport; id: number }[] = [];
   #lastRetention = 0;
 
   constructor(store: IncidentStore, run: RunInfo, options: StoreWriterOptions = {}) {
@@ -55,13 +61,13 @@ export class StoreWriter {
   /** Save (insert or update) an incident; earlier unstored ones go first. */
   save(report: IncidentReport): SaveResult {
     this.#pending.delete(report.id);
-    this.retry();
+    const late = this.retry();
     try {
       const id = this.store.saveIncident(this.runId, report, this.#now());
       this.#ids.set(report.id, id);
       this.#lastErrorCode = undefined;
       if (report.state === "closed") this.#retention();
-      return { stored: true, id };
+      return { stored: true, id, late };
     } catch (e) {
       const error = e instanceof HalfOpenError ? e : new HalfOpenError("HALFOPEN_DB_FAILED", String(e));
       this.failures++;
@@ -73,20 +79,13 @@ export class StoreWriter {
       this.#pending.set(report.id, report);
       const firstOfKind = this.#lastErrorCode !== error.code;
       this.#lastErrorCode = error.code;
-      return { stored: false, error, firstOfKind };
+      return { stored: false, error, firstOfKind, late };
     }
   }
 
-  /** Incidents that failed before and have been stored since the last call, with their ids. */
-  takeLate(): { report: IncidentReport; id: number }[] {
-    const late = this.#late;
-    this.#late = [];
-    return late;
-  }
-
-  /** Try the unstored incidents again, oldest first; returns those stored now (also kept for `takeLate()`). */
-  retry(): { report: IncidentReport; id: number }[] {
-    const done: { report: IncidentReport; id: number }[] = [];
+  /** Try the unstored incidents again, oldest first; returns those stored now. */
+  retry(): LateStored[] {
+    const done: LateStored[] = [];
     for (const [runIncident, report] of this.#pending) {
       try {
         const id = this.store.saveIncident(this.runId, report, this.#now());
@@ -99,7 +98,6 @@ export class StoreWriter {
       }
     }
     if (done.length > 0 && this.#pending.size === 0) this.#lastErrorCode = undefined;
-    this.#late.push(...done);
     return done;
   }
 

@@ -160,13 +160,16 @@ export class ProcessInfoCache {
     return this.#byTid.size;
   }
 
-  /** A warning when /proc reads failed for lack of file descriptors since the last one (at most one each 10 s). */
-  takeWarnings(now = Date.now()): string[] {
-    if (this.#fdFailures === 0 || now - this.#lastWarning < 10_000) return [];
+  /**
+   * A note, when /proc reads failed for lack of file descriptors since the
+   * last note, at most one each 10 s; the owner adds it to its NoteLog.
+   */
+  fdFailureNote(now = Date.now()): string | undefined {
+    if (this.#fdFailures === 0 || now - this.#lastWarning < 10_000) return undefined;
     this.#lastWarning = now;
     const w = `${this.#fdFailures} read${this.#fdFailures === 1 ? "" : "s"} of /proc failed with ${this.#fdCode} (out of file descriptors): processes seen meanwhile lack exe, command line or user, and --kill refuses them`;
     this.#fdFailures = 0;
-    return [w];
+    return w;
   }
 
   #remember(tid: number, info: ProcessInfo): void {

@@ -32,6 +32,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, re
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { ConnectionEvent } from "../../core/events.js";
+import { NoteLog, type NoteRead } from "../../core/note-log.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ConnectionSource, SourceStats } from "../types.js";
@@ -170,7 +171,7 @@ export class TracefsSource implements ConnectionSource {
   #holder?: number;
   #waker?: { rearm(): void; stop(): void };
   #reorderTimer?: NodeJS.Timeout;
-  #warnings: string[] = [];
+  readonly #warnings = new NoteLog();
   /** Seeded attempts not yet matched to a socket: tuple -> our sock key. */
   readonly #seeds = new Map<string, string>();
   /** Kernel socket address -> sock key of a seeded attempt. */
@@ -215,10 +216,10 @@ export class TracefsSource implements ConnectionSource {
     return { instance: this.instance, wake: this.wakeMode, seenAtStart: this.#seeded };
   }
 
-  takeWarnings(): string[] {
-    const w = [...this.#warnings, ...this.#cache.takeWarnings()];
-    this.#warnings = [];
-    return w;
+  warnings(since: number): NoteRead {
+    const due = this.#cache.fdFailureNote();
+    if (due) this.#warnings.add(due);
+    return this.#warnings.since(since);
   }
 
   /** Set up the instance. Throws HalfOpenError (NEEDS_PRIVILEGES, TRACEFS_UNAVAILABLE, TRACEPOINT_MISSING, TRACEFS_FAILED). */

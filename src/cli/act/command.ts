@@ -4,9 +4,9 @@
  * in scripts `--yes` is required, never assumed.
  */
 import type { Command } from "commander";
-import { SIGNALS, type SignalName } from "../core/kill-policy.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { parseDestination, parseIntOption, parseSecondsOption } from "./options.js";
+import { SIGNALS, type SignalName } from "../../core/kill-policy.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { parseDestination, parseIntOption, parseSecondsOption } from "../options.js";
 
 export interface KillOptions {
   yes?: boolean;
@@ -40,7 +40,7 @@ export function registerActions(program: Command): void {
     .option("--json", "write the result as one JSON object")
     .addHelpText("after", "\nExample:\n  $ sudo halfopen kill 4242\n  End scan[4242], user root, 50 half-open now, ./scan with SIGTERM? [y/N] y\n  halfopen: sent SIGTERM to scan[4242]; it exited after 0.01s\n\nExit codes: 0 ended, 1 refused, not found or still running, 2 bad usage or\nnot confirmed, 3 needs privileges.")
     .action(async (pid: number, opts: KillOptions) => {
-      const { killCommand } = await import("./act-run.js");
+      const { killCommand } = await import("./run.js");
       await killCommand(pid, opts);
     });
   program
@@ -52,7 +52,7 @@ export function registerActions(program: Command): void {
     .option("--json", "write the result as one JSON object")
     .addHelpText("after", "\nExample:\n  $ sudo halfopen close 4242 --dst 198.18.0.1\n  Close 50 half-open attempts of scan[4242]? [y/N] y\n  halfopen: closed 50 of 50 half-open attempts of scan[4242]\n\nThe process sees each attempt fail (ECONNABORTED). Needs root and a kernel\nwith CONFIG_INET_DIAG_DESTROY; halfopen says so when the kernel has none.\n\nExit codes: 0 ok, 1 refused or not found, 2 bad usage or not confirmed,\n3 needs privileges or unsupported.")
     .action(async (pid: number, opts: CloseOptions) => {
-      const { closeCommand } = await import("./act-run.js");
+      const { closeCommand } = await import("./run.js");
       await closeCommand(pid, opts);
     });
 }

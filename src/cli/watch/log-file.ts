@@ -7,7 +7,7 @@
  * Needs: fs.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
 
 export class JsonLog {
   readonly path: string;

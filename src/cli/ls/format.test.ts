@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type LsReport, formatLsText } from "./format-ls.js";
+import { type LsReport, formatLsText } from "./format.js";
 
 const report = (over: Partial<LsReport>): LsReport => ({
   type: "ls", source: "procfs", timeWall: 0, allStates: false, hostHalfOpen: 40, sockets: 3, halfOpen: 3, filtered: false, processes: [], warnings: [], ...over,

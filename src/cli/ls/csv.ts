@@ -5,20 +5,8 @@
  * Pure.
  */
 import { stringify } from "csv-stringify/sync";
-import type { LsReport } from "./format-ls.js";
-import { forTerminal } from "./sanitize.js";
-
-/**
- * Control characters and bidirectional overrides are written as visible
- * escapes (as on the terminal: `cat` of the file must not run an escape
- * sequence), then a cell a spreadsheet would evaluate as a formula (starting
- * with =, +, @, or - before a digit, "=", "(" or "+") gets a leading
- * apostrophe. A login shell's "-bash" is left alone.
- */
-export function csvSafe(value: string): string {
-  const v = forTerminal(value);
-  return /^([=+@]|-[\d=(+])/.test(v) ? `'${v}` : v;
-}
+import type { LsReport } from "./format.js";
+import { csvSafe } from "../sanitize.js";
 
 export const CSV_COLUMNS = ["pid", "name", "user", "uid", "half_open", "total", "distinct_remotes", "oldest_age_ms", "max_retransmits", "remotes", "exe", "cmdline"] as const;
 

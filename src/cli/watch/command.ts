@@ -4,9 +4,9 @@
  * (80 columns) or JSON lines (`--json`, every line has a `type`).
  */
 import type { Command } from "commander";
-import { SOURCE_NAMES, type SourceName } from "../platform/source-names.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "./options.js";
+import { SOURCE_NAMES, type SourceName } from "../../platform/source-names.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "../options.js";
 
 /** A number above 0 (`--speed`). */
 function parsePositive(name: string): (value: string) => number {
@@ -115,7 +115,7 @@ export function registerWatch(program: Command): void {
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
       checkReplayOptions(opts);
-      const { runWatch } = await import("./watch-run.js");
+      const { runWatch } = await import("./run.js");
       await runWatch(opts);
     });
 }

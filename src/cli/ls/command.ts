@@ -4,8 +4,8 @@
  * outbound connect attempts in progress, grouped by process, largest first.
  */
 import type { Command } from "commander";
-import type { SourceName } from "../platform/source-names.js";
-import { collect, parseIntOption, parseSourceOption } from "./options.js";
+import type { SourceName } from "../../platform/source-names.js";
+import { collect, parseIntOption, parseSourceOption } from "../options.js";
 
 export interface LsOptions {
   allStates?: boolean;
@@ -48,7 +48,7 @@ export function registerLs(program: Command): void {
     .option("--sample <n>", "remote endpoints listed per process", parseIntOption("--sample", 0, 1000), 3)
     .addHelpText("after", LS_EXAMPLE)
     .action(async (opts: LsOptions) => {
-      const { runLs } = await import("./ls-run.js");
+      const { runLs } = await import("./run.js");
       await runLs(opts);
     });
 }

@@ -3,10 +3,10 @@
  * closed incident, a periodic summary line. Under 80 columns; every string a
  * process controls goes through forTerminal(). Pure.
  */
-import { type OutcomeCounts } from "../core/attempt.js";
-import type { IncidentReport } from "../core/incident.js";
-import type { MonitorSummary, MonitorTotals } from "../core/monitor.js";
-import { fit, forTerminal } from "./sanitize.js";
+import { type OutcomeCounts } from "../../core/attempt.js";
+import type { IncidentReport } from "../../core/incident.js";
+import type { MonitorSummary, MonitorTotals } from "../../core/monitor.js";
+import { fit, forTerminal } from "../sanitize.js";
 
 /** `HH:MM:SS` of a wall-clock time, in local time. */
 export function clock(wallMs: number): string {

@@ -4,10 +4,10 @@
  * forTerminal() on the terminal and csvSafe() in CSV. Pure.
  */
 import { stringify } from "csv-stringify/sync";
-import type { StoredIncident } from "../store/incident-store.js";
-import { csvSafe } from "./format-csv.js";
-import { incidentBody, seconds } from "./format-watch.js";
-import { fit, forTerminal } from "./sanitize.js";
+import type { StoredIncident } from "../../store/incident-store.js";
+import { csvSafe } from "../sanitize.js";
+import { incidentBody, seconds } from "../watch/format.js";
+import { fit, forTerminal } from "../sanitize.js";
 
 /** `YYYY-MM-DD HH:MM:SS` in local time. */
 export function dateTime(wallMs: number): string {

@@ -2,13 +2,13 @@
  * What `halfopen ls` does once its options are parsed (ls.ts), loaded only
  * when it runs.
  */
-import { groupByProcess } from "../core/socket-table.js";
-import { TcpState } from "../core/tcp-state.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { selectReader } from "../platform/select.js";
-import { type LsReport, formatLsText } from "./format-ls.js";
-import type { LsOptions } from "./ls.js";
-import { forTerminal } from "./sanitize.js";
+import { groupByProcess } from "../../core/socket-table.js";
+import { TcpState } from "../../core/tcp-state.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { selectReader } from "../../platform/select.js";
+import { type LsReport, formatLsText } from "./format.js";
+import type { LsOptions } from "./command.js";
+import { forTerminal } from "../sanitize.js";
 
 /** Read the table once and print it. */
 export async function runLs(opts: LsOptions): Promise<void> {
@@ -41,7 +41,7 @@ export async function runLs(opts: LsOptions): Promise<void> {
     return;
   }
   if (opts.csv) {
-    const { formatLsCsv } = await import("./format-csv.js");
+    const { formatLsCsv } = await import("./csv.js");
     process.stdout.write(formatLsCsv(report));
   } else process.stdout.write(`${formatLsText(report)}\n`);
   for (const w of report.warnings) process.stderr.write(`halfopen: note: ${forTerminal(w)}\n`);

@@ -6,9 +6,9 @@
  * database read-only, so it works while `watch` is writing.
  */
 import type { Command } from "commander";
-import { SIGNALS } from "../core/kill-policy.js";
-import { type KillOptions, parseSignal } from "./act.js";
-import { collect, parseIntOption, parseSecondsOption } from "./options.js";
+import { SIGNALS } from "../../core/kill-policy.js";
+import { type KillOptions, parseSignal } from "../act/command.js";
+import { collect, parseIntOption, parseSecondsOption } from "../options.js";
 
 export interface ListOptions {
   db?: string;
@@ -55,7 +55,7 @@ export function registerIncidents(program: Command): void {
     .option("--csv", "write CSV, one row per incident")
     .addHelpText("after", LIST_EXAMPLE)
     .action(async (opts: ListOptions) => {
-      const { listIncidents } = await import("./incidents-run.js");
+      const { listIncidents } = await import("./run.js");
       await listIncidents(opts);
     });
   incidents
@@ -69,7 +69,7 @@ export function registerIncidents(program: Command): void {
     .option("-s, --signal <name>", `with --kill: signal (${SIGNALS.join(", ")})`, parseSignal, "TERM")
     .option("--wait <seconds>", "with --kill: wait this long for the process to exit", parseSecondsOption("--wait", 0, 600), 5)
     .action(async (id: number, opts: ShowOptions) => {
-      const { showIncident } = await import("./incidents-run.js");
+      const { showIncident } = await import("./run.js");
       await showIncident(id, opts);
     });
 }

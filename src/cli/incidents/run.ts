@@ -2,17 +2,17 @@
  * What `halfopen incidents list` and `show` do once their options are parsed
  * (incidents.ts), loaded only when they run.
  */
-import { parseTimePoint } from "../core/duration.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { assertKillable } from "../platform/actions.js";
-import { isAlive } from "../platform/process-identity.js";
-import type { IncidentStore, StoredIncident } from "../store/incident-store.js";
-import { killConfirmed } from "./act-run.js";
-import { formatIncidentCsv, formatIncidentList, formatIncidentShow } from "./format-incidents.js";
-import type { ListOptions, ShowOptions } from "./incidents.js";
+import { parseTimePoint } from "../../core/duration.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { assertKillable } from "../../platform/actions.js";
+import { isAlive } from "../../platform/process-identity.js";
+import type { IncidentStore, StoredIncident } from "../../store/incident-store.js";
+import { killConfirmed } from "../act/run.js";
+import { formatIncidentCsv, formatIncidentList, formatIncidentShow } from "./format.js";
+import type { ListOptions, ShowOptions } from "./command.js";
 
 async function openReadOnly(db: string | undefined): Promise<IncidentStore> {
-  const { IncidentStore, defaultDbPath } = await import("../store/incident-store.js");
+  const { IncidentStore, defaultDbPath } = await import("../../store/incident-store.js");
   return IncidentStore.open({ path: db ?? defaultDbPath(), readonly: true, isRunAlive: isAlive });
 }
 

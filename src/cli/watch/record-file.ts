@@ -5,9 +5,9 @@
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
-import type { ConnectionEvent } from "../core/events.js";
-import { RecordEncoder } from "../core/record-format.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
+import type { ConnectionEvent } from "../../core/events.js";
+import { RecordEncoder } from "../../core/record-format.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
 
 export class RecordFile {
   readonly path: string;

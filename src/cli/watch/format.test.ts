@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatIncident, formatIncidentOpen, formatSummary, formatTotals } from "./format-watch.js";
-import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
-import type { IncidentReport } from "../core/incident.js";
-import { burst, connect, proc, sock } from "../../test/support/events.js";
+import { formatIncident, formatIncidentOpen, formatSummary, formatTotals } from "./format.js";
+import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
+import type { IncidentReport } from "../../core/incident.js";
+import { burst, connect, proc, sock } from "../../../test/support/events.js";
 
 function incident(): { open: IncidentReport; closed: IncidentReport } {
   const m = new HalfOpenMonitor({ limit: 10, wallOffsetMs: Date.UTC(2026, 10, 21, 8, 0, 0) });

@@ -3,12 +3,12 @@
  * (act.ts), loaded only when they run; `incidents show --kill` shares it.
  */
 import { createInterface } from "node:readline/promises";
-import type { ProcessIdentity } from "../core/kill-policy.js";
-import { ErrorCodes, HalfOpenError } from "../errors.js";
-import { type CloseResult, type EndResult, assertKillable, closeHalfOpen, endProcess, halfOpenSocketsOf } from "../platform/actions.js";
-import { ProcessInfoCache } from "../platform/linux/process-info.js";
-import type { CloseOptions, KillOptions } from "./act.js";
-import { fit, forTerminal } from "./sanitize.js";
+import type { ProcessIdentity } from "../../core/kill-policy.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { type CloseResult, type EndResult, assertKillable, endProcess, halfOpenSocketsOf } from "../../platform/actions.js";
+import { closeHalfOpen, readProcessDetails } from "../../platform/select.js";
+import type { CloseOptions, KillOptions } from "./command.js";
+import { fit, forTerminal } from "../sanitize.js";
 
 /** Ask on the terminal; without one, `--yes` is required. */
 export async function confirm(question: string, yes: boolean | undefined): Promise<boolean> {
@@ -28,8 +28,8 @@ export async function confirm(question: string, yes: boolean | undefined): Promi
 /** One line naming a process for the confirmation prompt: name[pid], user, half-open count, command line. */
 export async function describe(target: ProcessIdentity): Promise<string> {
   const parts = [`${forTerminal(target.name)}[${target.pid}]`];
-  if (process.platform === "linux") {
-    const info = new ProcessInfoCache().resolve(target.pid);
+  const info = await readProcessDetails(target.pid);
+  if (info) {
     if (info.user ?? info.uid !== undefined) parts.push(`user ${forTerminal(info.user ?? String(info.uid))}`);
     const half = (await halfOpenSocketsOf(target.pid).catch(() => [])).length;
     parts.push(`${half} half-open now`);
@@ -79,10 +79,8 @@ export async function killCommand(pid: number, opts: KillOptions): Promise<void>
 /** `halfopen close PID [--dst]`: confirm, then destroy the process's half-open sockets. */
 export async function closeCommand(pid: number, opts: CloseOptions): Promise<void> {
   const target = assertKillable(pid);
-  if (process.platform !== "linux" || process.geteuid?.() !== 0) {
-    await closeHalfOpen(pid, opts.dst ? { dst: opts.dst } : {}); // throws the clear error
-    return;
-  }
+  // With nothing to close this only checks that closing can work here (Linux, root), before anything is asked.
+  await closeHalfOpen(pid, {}, []);
   const rows = await halfOpenSocketsOf(pid, opts.dst ? { dst: opts.dst } : {});
   if (rows.length === 0) {
     printClose({ pid, found: 0, closed: 0, remaining: 0, sockets: [] }, target.name, opts);
@@ -94,5 +92,5 @@ export async function closeCommand(pid: number, opts: CloseOptions): Promise<voi
     return;
   }
   assertKillable(pid, { name: target.name, ...(target.startTime === undefined ? {} : { startTime: target.startTime }) });
-  printClose(await closeHalfOpen(pid, opts.dst ? { dst: opts.dst } : {}, undefined, rows), target.name, opts);
+  printClose(await closeHalfOpen(pid, opts.dst ? { dst: opts.dst } : {}, rows), target.name, opts);
 }

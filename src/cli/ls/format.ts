@@ -1,10 +1,10 @@
 /**
  * Output of `halfopen ls`: an 80-column table, JSON, or CSV. Every string a
- * process controls goes through forTerminal() on the terminal (CSV: format-csv.ts).
+ * process controls goes through forTerminal() on the terminal (CSV: csv.ts).
  * Pure.
  */
-import type { ProcessSockets } from "../core/socket-table.js";
-import { fit, forTerminal } from "./sanitize.js";
+import type { ProcessSockets } from "../../core/socket-table.js";
+import { fit, forTerminal } from "../sanitize.js";
 
 export interface LsReport {
   type: "ls";

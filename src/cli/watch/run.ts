@@ -1,0 +1,168 @@
+/**
+ * What `halfopen watch` does once its options are parsed (command.ts),
+ * loaded only when it runs. Plain wiring: a source (the system's, or a
+ * recording), the pure core (HalfOpenMonitor and its detectors), and the
+ * sinks of sinks.ts, fed in order by a SinkChain (sink.ts), with one cleanup
+ * on every exit path: SIGINT/SIGTERM, --duration, an error at start or
+ * while running, a closed stdout.
+ */
+import { parseDuration } from "../../core/duration.js";
+import type { ProcessInfo } from "../../core/events.js";
+import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
+import type { ConnectionSource } from "../../core/source.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { openWatchSource, raiseFileLimit } from "../../platform/select.js";
+import type { WatchOptions } from "./command.js";
+import { type Sink, SinkChain, type StartFacts, type WatchItem } from "./sink.js";
+import { notStoringReason, watchSinks } from "./sinks.js";
+import { WatchStdout } from "./stdout.js";
+import { StoreSink } from "./store-sink.js";
+
+/** Closed incidents older than this go, unless --retain says otherwise. */
+const DEFAULT_RETAIN_MS = 30 * 86_400_000;
+/** How often the core's clock advances while no events come (incidents close, attempts expire). */
+const TICK_MS = 250;
+
+function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefined {
+  const pids = opts.pid && opts.pid.length > 0 ? new Set(opts.pid) : undefined;
+  const comms = opts.comm && opts.comm.length > 0 ? new Set(opts.comm) : undefined;
+  if (!pids && !comms) return undefined;
+  return (p) => (pids ? pids.has(p.pid) : true) && (comms ? comms.has(p.name) : true);
+}
+
+/** `--replay FILE`: the recording as the source (no root, any OS). */
+async function openReplay(path: string, speed: number): Promise<{ source: ConnectionSource; fallback?: string }> {
+  const { ReplaySource } = await import("../../platform/replay-source.js");
+  const source = new ReplaySource({ path, speed });
+  await source.start();
+  return { source };
+}
+
+export interface RunWatchExtras {
+  /** Sinks registered after watch's own (tests: a sink that fails at start). */
+  sinks?: Sink[];
+}
+
+/** Run the monitor until SIGINT/SIGTERM, `--duration`, the end of a replay, or a closed stdout. */
+export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}): Promise<void> {
+  const retainMs = opts.retain === undefined ? DEFAULT_RETAIN_MS : parseDuration("--retain", opts.retain);
+  const out = new WatchStdout();
+  const fileLimitNote = await raiseFileLimit();
+  const { source, fallback } = opts.replay
+    ? await openReplay(opts.replay, opts.asFastAsPossible ? Number.POSITIVE_INFINITY : (opts.speed ?? 1))
+    : await openWatchSource({
+        ...(opts.source ? { source: opts.source } : {}),
+        tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
+        intervalMs: opts.poll * 1000,
+      });
+  const wallOffsetMs = source.wallOffsetMs ?? Date.now() - source.now();
+  const filter = makeFilter(opts);
+  const monitor = new HalfOpenMonitor({
+    limit: opts.limit,
+    quietMs: opts.quiet * 1000,
+    maxAgeMs: opts.maxAge * 1000,
+    wallOffsetMs,
+    ...(filter ? { filter } : {}),
+  });
+  const publish = (item: WatchItem) => chain.publish(item);
+  const sinks = [...watchSinks({ opts, source, monitor, wallOffsetMs, retainMs, out, publish }), ...(extras.sinks ?? [])];
+  const chain = new SinkChain(sinks);
+  let facts: StartFacts;
+  try {
+    facts = await chain.open();
+  } catch (e) {
+    source.stop();
+    out.close();
+    throw e;
+  }
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    source.stop();
+  };
+  const timers: NodeJS.Timeout[] = [];
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  try {
+    await out.watch(stop);
+    publish({
+      kind: "start",
+      source,
+      replay: opts.replay !== undefined,
+      limit: opts.limit,
+      quietMs: opts.quiet * 1000,
+      filtered: filter !== undefined,
+      ...(fallback ? { fallback } : {}),
+      time: source.now(),
+      timeWall: Date.now(),
+      ...(facts.db ? {} : { notStoring: notStoringReason(opts) }),
+      ...facts,
+    });
+    if (fileLimitNote) publish({ kind: "warning", level: "note", message: fileLimitNote });
+
+    const emit = (outputs: MonitorOutput[]) => {
+      if (outputs.length === 0) return;
+      const emittedAt = source.now();
+      for (const finding of outputs) publish({ kind: "finding", finding, emittedAt });
+    };
+    /** The core's clock advances; then the sinks' (the recording writes the tick, the store saves). */
+    const tick = (now: number) => {
+      emit(monitor.tick(now));
+      chain.tick(now);
+    };
+    let warningsRead = 0;
+    const warnings = () => {
+      const read = source.warnings?.(warningsRead);
+      if (!read) return;
+      warningsRead = read.next;
+      for (const message of read.notes) publish({ kind: "warning", level: "note", message });
+    };
+
+    timers.push(setInterval(() => tick(source.now()), TICK_MS));
+    if (opts.interval > 0) {
+      // Each summary covers the time since the previous one; the tick checkpoints the totals there.
+      let lastSummary: number | undefined;
+      timers.push(
+        setInterval(() => {
+          const now = source.now();
+          tick(now);
+          const summary = monitor.summary(now, lastSummary);
+          lastSummary = now;
+          publish({ kind: "summary", summary });
+        }, opts.interval * 1000),
+      );
+    }
+    if (opts.duration !== undefined) timers.push(setTimeout(stop, opts.duration * 1000));
+
+    for await (const batch of source.events()) {
+      chain.events(batch);
+      for (const event of batch) emit(monitor.handle(event));
+      tick(source.now());
+      warnings();
+    }
+    const now = source.now();
+    emit(monitor.flush(now));
+    const finished = chain.finish(now);
+    publish({ kind: "stop", totals: monitor.totals(), sourceStats: source.stats(), time: now, timeWall: Date.now(), ...finished });
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    out.close();
+    source.stop();
+    chain.close();
+  }
+
+  const store = sinks.find((s): s is StoreSink => s instanceof StoreSink);
+  if (out.error) {
+    const e = out.error;
+    throw new HalfOpenError(ErrorCodes.OUTPUT_FAILED, `Cannot write to standard output (${e.code ?? e.message}): ${e.code === "EPIPE" ? "the reader closed it" : e.message}; watch stopped${store ? ", and the incidents so far are stored" : ""}`);
+  }
+  if (store && store.unstored.length > 0) {
+    const ids = store.unstored.map((r) => r.id).join(", ");
+    const n = store.unstored.length;
+    throw new HalfOpenError(ErrorCodes.DB_FAILED, `${n} incident${n === 1 ? " was" : "s were"} not stored in ${store.path} (run incident ${ids}); they were printed above`);
+  }
+}

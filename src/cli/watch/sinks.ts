@@ -1,0 +1,63 @@
+/**
+ * The sinks `halfopen watch` registers, in the order they open and see each
+ * item (sink.ts). Adding a sink (the dashboard) is one line here. The store
+ * comes first: it sets `storage` on incident findings for the printers.
+ */
+import type { HalfOpenMonitor } from "../../core/monitor.js";
+import type { ConnectionSource } from "../../core/source.js";
+import type { WatchOptions } from "./command.js";
+import { JsonStdoutSink, LogFileSink } from "./json-sink.js";
+import { MetricsSink } from "./metrics-sink.js";
+import { RecordSink } from "./record-sink.js";
+import type { Sink, WatchItem } from "./sink.js";
+import type { WatchStdout } from "./stdout.js";
+import { StoreSink } from "./store-sink.js";
+import { TextSink } from "./text-sink.js";
+
+export interface SinkContext {
+  opts: WatchOptions;
+  source: ConnectionSource;
+  monitor: HalfOpenMonitor;
+  wallOffsetMs: number;
+  retainMs: number;
+  out: WatchStdout;
+  publish: (item: WatchItem) => void;
+}
+
+/** Whether incidents are stored: a replay only where --db says, so it never mixes into this host's history. */
+export function storing(opts: WatchOptions): boolean {
+  return opts.store && (!opts.replay || opts.db !== undefined);
+}
+
+/** Why incidents are not stored, for the start line. */
+export function notStoringReason(opts: WatchOptions): string {
+  return opts.replay && opts.store ? "a replay is stored only with --db" : "--no-store";
+}
+
+export function watchSinks(ctx: SinkContext): Sink[] {
+  const { opts, source, monitor, wallOffsetMs, out, publish } = ctx;
+  const store = storing(opts)
+    ? new StoreSink({ ...(opts.db === undefined ? {} : { db: opts.db }), retainMs: ctx.retainMs, retainSizeMiB: opts.retainSize, source: source.name, limit: opts.limit, monitor, publish })
+    : undefined;
+  const sinks: (Sink | undefined)[] = [
+    store,
+    opts.json ? new JsonStdoutSink(out, wallOffsetMs) : new TextSink(out, wallOffsetMs),
+    opts.logFile ? new LogFileSink(opts.logFile, wallOffsetMs) : undefined,
+    opts.metricsPort === undefined
+      ? undefined
+      : new MetricsSink({ host: opts.metricsHost, port: opts.metricsPort, topNames: opts.metricsTopNames, monitor, source, ...(store ? { store: () => store.stats() } : {}) }),
+    opts.record
+      ? new RecordSink({
+          path: opts.record,
+          header: {
+            source: source.name,
+            exact: source.exact,
+            wallOffsetMs,
+            watch: { limit: opts.limit, quietMs: opts.quiet * 1000, maxAgeMs: opts.maxAge * 1000, ...(opts.pid ? { pid: opts.pid } : {}), ...(opts.comm ? { comm: opts.comm } : {}) },
+          },
+          publish,
+        })
+      : undefined,
+  ];
+  return sinks.filter((s): s is Sink => s !== undefined);
+}
