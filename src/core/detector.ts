@@ -13,13 +13,20 @@
  *
  * @example
  * ```ts
- * import type { Detector, Finding } from "./detector.js";
- * const counter: Detector = {
- *   name: "first-contacts",
+ * import { HalfOpenMonitor, type Detector } from "halfopen";
+ * const smb: Detector = {
+ *   name: "smb-attempts",
  *   started(attempt) {
  *     return attempt.dst.port === 445 ? [{ type: "smb-attempt", time: attempt.startedAt }] : [];
  *   },
  * };
+ * const monitor = new HalfOpenMonitor({ detectors: [smb] });
+ * const found = monitor.handle({
+ *   type: "connect", time: 1, sock: "s1", pid: 42, family: 4,
+ *   src: { address: "127.0.0.1", port: 40000 }, dst: { address: "127.0.0.2", port: 445 },
+ *   process: { pid: 42, name: "smbscan" },
+ * });
+ * if (!found.some((f) => f.type === "smb-attempt")) throw new Error("the detector saw the attempt");
  * ```
  */
 import type { Attempt } from "./attempt.js";

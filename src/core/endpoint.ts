@@ -23,7 +23,9 @@ export function formatIPv4(bytes: Uint8Array, offset = 0): string {
  *
  * @example
  * ```ts
- * formatIPv6(new Uint8Array([0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1])) // "::1"
+ * import { formatIPv6 } from "halfopen";
+ * const loopback = formatIPv6(new Uint8Array([0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1]));
+ * if (loopback !== "::1") throw new Error(loopback);
  * ```
  */
 export function formatIPv6(bytes: Uint8Array, offset = 0): string {

@@ -208,6 +208,7 @@ export class HalfOpenBudget {
    *
    * @example
    * ```ts
+   * import { HalfOpenBudget } from "halfopen";
    * const budget = new HalfOpenBudget({ maxHalfOpen: 2 });
    * const lease = budget.request({ start: () => console.log("connect now"), reject: (e) => console.log(e.code) });
    * // ... when the attempt connects, fails or is destroyed:

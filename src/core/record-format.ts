@@ -25,12 +25,13 @@
  *
  * @example
  * ```ts
- * import { RecordDecoder, RecordEncoder } from "./record-format.js";
+ * import { RecordDecoder, RecordEncoder } from "halfopen";
  * const enc = new RecordEncoder({ source: "tracefs", exact: true, startedAtWall: 0, wallOffsetMs: 0 });
  * const lines = [enc.header(), ...enc.events([{ type: "exit", time: 5, pid: 42, name: "scan" }]), enc.tick(6)];
  * const dec = new RecordDecoder();
  * const items = lines.flatMap((l) => dec.line(l));
  * // items: [{ kind: "event", event: { type: "exit", ... } }, { kind: "tick", time: 6 }]
+ * if (items.length !== 2) throw new Error(`decoded ${items.length} items`);
  * ```
  */
 import { ErrorCodes, HalfOpenError } from "../errors.js";

@@ -16,7 +16,9 @@ import type { HalfOpenLimiter, LimitedConnectOptions, LimitedTlsConnectOptions }
  * import http from "node:http";
  * import { HalfOpenLimiter, LimitedHttpAgent } from "halfopen/limiter";
  * const agent = new LimitedHttpAgent(new HalfOpenLimiter({ maxHalfOpen: 8 }), { keepAlive: true });
- * http.get("http://127.0.0.1:8080/", { agent }, (res) => res.resume());
+ * http
+ *   .get("http://127.0.0.1:8080/", { agent }, (res) => res.resume().on("end", () => agent.destroy()))
+ *   .on("error", (e: NodeJS.ErrnoException) => { console.log(e.code); agent.destroy(); }); // ECONNREFUSED: no server
  * ```
  */
 export class LimitedHttpAgent extends http.Agent {
@@ -45,7 +47,9 @@ interface SessionCache {
  * import https from "node:https";
  * import { HalfOpenLimiter, LimitedHttpsAgent } from "halfopen/limiter";
  * const agent = new LimitedHttpsAgent(new HalfOpenLimiter(), { keepAlive: true });
- * https.get("https://localhost:8443/", { agent }, (res) => res.resume());
+ * https
+ *   .get("https://localhost:8443/", { agent }, (res) => res.resume().on("end", () => agent.destroy()))
+ *   .on("error", (e: NodeJS.ErrnoException) => { console.log(e.code); agent.destroy(); });
  * ```
  */
 export class LimitedHttpsAgent extends https.Agent {

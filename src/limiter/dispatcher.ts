@@ -58,7 +58,14 @@ export function limitedConnector(limiter: HalfOpenLimiter, tlsOptions: Connectio
  * import { HalfOpenLimiter } from "halfopen/limiter";
  * const limiter = new HalfOpenLimiter({ maxHalfOpen: 10 });
  * const dispatcher = limiter.dispatcher();
- * const res = await fetch("http://127.0.0.1:8080/", { dispatcher } as unknown as RequestInit);
+ * try {
+ *   const res = await fetch("http://127.0.0.1:8080/", { dispatcher } as unknown as RequestInit);
+ *   console.log(res.status);
+ * } catch (e) {
+ *   console.log("no server on 127.0.0.1:8080:", (e as Error).message);
+ * } finally {
+ *   await dispatcher.close();
+ * }
  * ```
  */
 export function limitedDispatcher(limiter: HalfOpenLimiter, options: LimitedDispatcherOptions = {}): Agent {

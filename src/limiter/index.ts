@@ -8,6 +8,7 @@
  * import { HalfOpenLimiter } from "halfopen/limiter";
  * const limiter = new HalfOpenLimiter({ maxHalfOpen: 10, connectTimeoutMs: 2000 });
  * const socket = limiter.connect({ host: "127.0.0.1", port: 8080 });
+ * socket.on("connect", () => socket.destroy()).on("error", (e: NodeJS.ErrnoException) => console.log(e.code));
  * ```
  */
 export { HalfOpenLimiter, sharedBudget, type AttemptOptions, type HalfOpenLimiterOptions, type LimitedConnectOptions, type LimitedTlsConnectOptions, type LimiterEvents, type LimiterStats } from "./limiter.js";

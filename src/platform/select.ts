@@ -42,6 +42,11 @@ export interface SelectOptions {
   makeTracefs?: (options: TracefsSourceOptions) => ConnectionSource;
   /** procfs root (tests). */
   procRoot?: string;
+  /**
+   * Read a `watch --record` file instead of the system (no root, any OS):
+   * its path, and how fast (1: as recorded, default; Infinity: no pauses).
+   */
+  replay?: { path: string; speed?: number };
 }
 
 /** Errors after which `watch` falls back from tracefs to /proc polling. */
@@ -131,9 +136,20 @@ export interface OpenedSource {
   fallback?: string;
 }
 
-/** Start the source `watch` uses; on Linux, fall back from tracefs to /proc polling when tracefs cannot be used. */
+/**
+ * Start the source `watch` uses, the one way to open a source: a recording
+ * when `replay` is given; else the forced `source`; else on Linux tracefs,
+ * falling back to /proc polling when tracefs cannot be used, and the
+ * platform's polling source elsewhere.
+ */
 export async function openWatchSource(options: SelectOptions = {}): Promise<OpenedSource> {
   const platform = options.platform ?? process.platform;
+  if (options.replay) {
+    const { ReplaySource } = await import("./replay-source.js");
+    const source = new ReplaySource(options.replay);
+    await source.start();
+    return { source };
+  }
   const polling = (name: ReaderName) => pollingSource(name, options);
   const makeTracefs = async () => (await tracefsMaker(options))(options.tracefs ?? {});
 

@@ -5,7 +5,7 @@
  * close end a real culprit, and a reused PID is refused.
  * Under CI a missing prerequisite fails instead of skipping.
  */
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -18,15 +18,9 @@ import { IncidentStore } from "../../src/store/incident-store.js";
 import { readIdentity } from "../../src/platform/process-identity.js";
 import { makeIncident } from "../support/incidents.js";
 import { proc } from "../support/events.js";
-import { createLab, destroyLab, labSkipReason, runInLab, LAB_ADDRESS, type Lab, droppedPorts } from "./lab.js";
+import { describeLab, runInLab, LAB_ADDRESS, droppedPorts } from "./lab.js";
 import { REPO, WatchProcess, runConnector, cli } from "./watch-process.js";
 
-let skip = labSkipReason();
-if (!skip && spawnSync("prometheus", ["--version"]).status !== 0) {
-  skip = "needs prometheus and promtool (Debian package prometheus)";
-  if (process.env.CI) throw new Error(`Fleet tests cannot run under CI: ${skip}; .ci/run must install it`);
-}
-if (skip) console.log(`# SKIP integration/fleet: ${skip}`);
 
 
 
@@ -44,13 +38,7 @@ function alive(pid: number): boolean {
   return id !== undefined && !/\) Z /.test(spawnSync("cat", [`/proc/${pid}/stat`], { encoding: "utf8" }).stdout);
 }
 
-describe("fleet monitoring and actions (netns lab)", { skip }, () => {
-  let lab: Lab;
-  before(() => {
-    lab = createLab("hofleet");
-  });
-  after(() => destroyLab(lab));
-
+describeLab("fleet monitoring and actions (netns lab)", { file: "integration/fleet", prefix: "hofleet", needs: () => (spawnSync("prometheus", ["--version"]).status === 0 ? undefined : "needs prometheus and promtool (Debian package prometheus)") }, (lab) => {
   test("Prometheus scrapes /metrics and a query returns the half-open count the lab produced; promtool accepts it", async () => {
     const metricsPort = await freePort();
     const promPort = await freePort();

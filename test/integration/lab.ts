@@ -10,6 +10,7 @@
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { existsSync } from "node:fs";
+import { after, before, describe } from "node:test";
 
 export const LAB_ADDRESS = "198.18.0.1";
 export const DROPPED_PORT = 9;
@@ -48,6 +49,29 @@ export function labSkipReason(): string | undefined {
     throw new Error(`Lab tests cannot run under CI: ${reason}; .ci/run must provide it`);
   }
   return reason;
+}
+
+/**
+ * A suite of lab tests: skipped with a printed reason where the lab (or
+ * `needs`, an extra prerequisite) is missing, failed under CI instead; one
+ * lab namespace made before the tests and removed after them. `body` gets
+ * the lab (its name is set once the suite starts).
+ */
+export function describeLab(title: string, options: { file: string; prefix: string; needs?: () => string | undefined }, body: (lab: Lab) => void): void {
+  let skip = labSkipReason();
+  if (!skip && options.needs) {
+    skip = options.needs();
+    if (skip && process.env.CI) throw new Error(`${options.file} cannot run under CI: ${skip}; .ci/run must provide it`);
+  }
+  if (skip) console.log(`# SKIP ${options.file}: ${skip}`);
+  describe(title, { skip }, () => {
+    const lab: Lab = { name: "" };
+    before(() => {
+      lab.name = createLab(options.prefix).name;
+    });
+    after(() => destroyLab(lab));
+    body(lab);
+  });
 }
 
 let counter = 0;

@@ -7,14 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import { promisify } from "node:util";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, type Lab, droppedPorts } from "./lab.js";
+import { describeLab, LAB_ADDRESS, type Lab, droppedPorts } from "./lab.js";
 import type { AttemptResult } from "./limited-connector.js";
 import { REPO, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
 
-const skip = labSkipReason();
-if (skip) console.log(`# SKIP integration/limiter: ${skip}`);
 
 const run = promisify(execFile);
 
@@ -50,13 +48,7 @@ function pollSynSent(lab: Lab): { stop: () => Promise<{ max: number; polls: numb
   };
 }
 
-describe("HalfOpenLimiter in the netns lab", { skip }, () => {
-  let lab: Lab;
-  before(() => {
-    lab = createLab("holimit");
-  });
-  after(() => destroyLab(lab));
-
+describeLab("HalfOpenLimiter in the netns lab", { file: "integration/limiter", prefix: "holimit" }, (lab) => {
   async function witnessed(spec: Record<string, unknown>): Promise<{ done: Done; watch: WatchProcess; ss: { max: number; polls: number }; pid: number }> {
     const watch = new WatchProcess(["--interval", "0.5", "--quiet", "0.3", "--limit", "10", "--comm", String(spec.title)]);
     try {

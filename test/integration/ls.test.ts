@@ -10,13 +10,12 @@ import { once } from "node:events";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, spawnInLab, type Lab, droppedPorts } from "./lab.js";
+import { describeLab, createLab, destroyLab, labSkipReason, LAB_ADDRESS, spawnInLab, type Lab, droppedPorts } from "./lab.js";
 import { CLI, REPO, runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { parse as parseCsv } from "csv-parse/sync";
 import { loadNative } from "../../src/platform/linux/native.js";
 
 const skip = labSkipReason();
-if (skip) console.log(`# SKIP integration/ls: ${skip}`);
 
 
 type LsProcess = { pid?: number; name: string; halfOpen: number; total: number; user?: string; remotes: string[]; maxRetransmits?: number };
@@ -32,13 +31,7 @@ function ls(args: string[], inLab?: Lab, env: NodeJS.ProcessEnv = {}): { status:
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe("halfopen ls and the procfs source (netns lab)", { skip }, () => {
-  let lab: Lab;
-  before(() => {
-    lab = createLab("hols");
-  });
-  after(() => destroyLab(lab));
-
+describeLab("halfopen ls and the procfs source (netns lab)", { file: "integration/ls", prefix: "hols" }, (lab) => {
   test("a child holding 30 half-open attempts is listed with its pid, name and count 30, on the default path and from inside its namespace", async () => {
     const c = await runConnector(lab, { title: "ho-ls30", host: LAB_ADDRESS, ports: droppedPorts(30), holdMs: 8000 });
     try {

@@ -4,26 +4,18 @@
  * ids, peaks, processes, attempts, outcomes, times. Root only (the live
  * part); the shipped captures are replayed without root in replay-fixtures.test.ts.
  */
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, type Lab, droppedPorts } from "./lab.js";
+import { describeLab, LAB_ADDRESS, droppedPorts } from "./lab.js";
 import { runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { replayIncidents, comparable } from "./replay-helpers.js";
 
-const skip = labSkipReason();
-if (skip) console.log(`# SKIP integration/replay: ${skip}`);
 
 
-describe("watch --record and --replay (tracefs, netns lab)", { skip }, () => {
-  let lab: Lab;
-  before(() => {
-    lab = createLab("horeplay");
-  });
-  after(() => destroyLab(lab));
-
+describeLab("watch --record and --replay (tracefs, netns lab)", { file: "integration/replay", prefix: "horeplay" }, (lab) => {
   test("a recorded live run replays to the same incidents", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "halfopen-rec-")), "run.jsonl");
     const args = ["--interval", "0", "--quiet", "0.5", "--no-store"];

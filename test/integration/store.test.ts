@@ -3,7 +3,7 @@
  * kill -9 while writing, a full disk, a read-only and a corrupt file.
  * Under CI a missing prerequisite fails instead of skipping.
  */
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
@@ -11,11 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { IncidentStore } from "../../src/store/incident-store.js";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, DROPPED_RANGE, type Lab, droppedPorts } from "./lab.js";
+import { describeLab, LAB_ADDRESS, DROPPED_RANGE, droppedPorts } from "./lab.js";
 import { CLI, REPO, WatchProcess, runConnector, runLabWorkload, type JsonLine } from "./watch-process.js";
 
-const skip = labSkipReason();
-if (skip) console.log(`# SKIP integration/store: ${skip}`);
 
 
 /** A small tmpfs the test mounts (root), so "disk full" and "read-only" are real. */
@@ -45,13 +43,7 @@ function fill(dir: string): string {
   return path;
 }
 
-describe("incident database under watch (netns lab)", { skip }, () => {
-  let lab: Lab;
-  before(() => {
-    lab = createLab("hostore");
-  });
-  after(() => destroyLab(lab));
-
+describeLab("incident database under watch (netns lab)", { file: "integration/store", prefix: "hostore" }, (lab) => {
   test("kill -9 while writing many incidents: the file is intact and holds every incident reported as stored", async () => {
     const w = new WatchProcess(["--interval", "0", "--quiet", "0", "--limit", "2"]);
     let stored: JsonLine[];

@@ -7,7 +7,7 @@
  * database. Root only; under CI a missing prerequisite fails instead of
  * skipping.
  */
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -15,12 +15,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { IncidentStore } from "../../src/store/incident-store.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
-import { createLab, destroyLab, labSkipReason, LAB_ADDRESS, REFUSED_PORT, type Lab, droppedPorts } from "./lab.js";
+import { describeLab, LAB_ADDRESS, REFUSED_PORT, droppedPorts } from "./lab.js";
 import { CLI, REPO, runConnector, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
 
-const skip = labSkipReason() ?? (spawnSync("unshare", ["--version"]).status === 0 ? undefined : "needs unshare (util-linux)");
-if (skip) console.log(`# SKIP integration/watch-hardening: ${skip}`);
-if (skip && process.env.CI) throw new Error(`watch-hardening cannot run under CI: ${skip}`);
 
 type Proc = { pid: number; name: string; attempts: number; exe?: string; cmdline?: string[]; user?: string; truncated?: string[] };
 
@@ -39,13 +36,7 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-describe("halfopen watch hardening (tracefs, netns lab)", { skip }, () => {
-  let lab: Lab;
-  before(() => {
-    lab = createLab("hohard");
-  });
-  after(() => destroyLab(lab));
-
+describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integration/watch-hardening", prefix: "hohard", needs: () => (spawnSync("unshare", ["--version"]).status === 0 ? undefined : "needs unshare (util-linux)") }, (lab) => {
   test("a second watch in a new pid namespace leaves the first one counting", async () => {
     const a = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store"]);
     let b: WatchProcess | undefined;

@@ -3,15 +3,13 @@
  * namespace the test creates (see lab.ts). Root only; under CI a missing
  * prerequisite fails the run instead of skipping.
  */
-import { after, before, describe, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
-import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_PORT, REFUSED_PORT, type Lab, droppedPorts } from "./lab.js";
+import { describeLab, labSysctl, LAB_ADDRESS, DROPPED_PORT, REFUSED_PORT, droppedPorts } from "./lab.js";
 import { runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
 
-const skip = labSkipReason();
-if (skip) console.log(`# SKIP integration/watch: ${skip}`);
 
 type Proc = { pid: number; name: string; attempts: number; exited: boolean; peakHalfOpen: number; outcomes: Record<string, number> };
 
@@ -20,13 +18,7 @@ function processesOf(incident: JsonLine): Proc[] {
 }
 
 
-describe("halfopen watch (tracefs, netns lab)", { skip }, () => {
-  let lab: Lab;
-  before(() => {
-    lab = createLab("howatch");
-  });
-  after(() => destroyLab(lab));
-
+describeLab("halfopen watch (tracefs, netns lab)", { file: "integration/watch", prefix: "howatch" }, (lab) => {
   async function watching(args: string[], body: (w: WatchProcess) => Promise<void>): Promise<WatchProcess> {
     const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", ...args]);
     try {

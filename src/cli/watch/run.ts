@@ -9,7 +9,6 @@
 import { parseDuration } from "../../core/duration.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
-import type { ConnectionSource } from "../../core/source.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { openWatchSource, raiseFileLimit } from "../../platform/select.js";
 import type { WatchOptions } from "./command.js";
@@ -30,14 +29,6 @@ function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefin
   return (p) => (pids ? pids.has(p.pid) : true) && (comms ? comms.has(p.name) : true);
 }
 
-/** `--replay FILE`: the recording as the source (no root, any OS). */
-async function openReplay(path: string, speed: number): Promise<{ source: ConnectionSource; fallback?: string }> {
-  const { ReplaySource } = await import("../../platform/replay-source.js");
-  const source = new ReplaySource({ path, speed });
-  await source.start();
-  return { source };
-}
-
 export interface RunWatchExtras {
   /** Sinks registered after watch's own (tests: a sink that fails at start). */
   sinks?: Sink[];
@@ -48,13 +39,12 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   const retainMs = opts.retain === undefined ? DEFAULT_RETAIN_MS : parseDuration("--retain", opts.retain);
   const out = new WatchStdout();
   const fileLimitNote = await raiseFileLimit();
-  const { source, fallback } = opts.replay
-    ? await openReplay(opts.replay, opts.asFastAsPossible ? Number.POSITIVE_INFINITY : (opts.speed ?? 1))
-    : await openWatchSource({
-        ...(opts.source ? { source: opts.source } : {}),
-        tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
-        intervalMs: opts.poll * 1000,
-      });
+  const { source, fallback } = await openWatchSource({
+    ...(opts.replay ? { replay: { path: opts.replay, speed: opts.asFastAsPossible ? Number.POSITIVE_INFINITY : (opts.speed ?? 1) } } : {}),
+    ...(opts.source ? { source: opts.source } : {}),
+    tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
+    intervalMs: opts.poll * 1000,
+  });
   const wallOffsetMs = source.wallOffsetMs ?? Date.now() - source.now();
   const filter = makeFilter(opts);
   const monitor = new HalfOpenMonitor({
