@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -19,19 +18,12 @@ import { readIdentity } from "../../src/platform/process-identity.js";
 import { makeIncident } from "../support/incidents.js";
 import { proc } from "../support/events.js";
 import { describeLab, runInLab, LAB_ADDRESS, droppedPorts } from "./lab.js";
+import { freePort } from "../support/net.js";
 import { REPO, WatchProcess, runConnector, cli } from "./watch-process.js";
 
 
 
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 function alive(pid: number): boolean {
   const id = readIdentity(pid);

@@ -10,9 +10,7 @@
  * elsewhere with the reason, and fails under CI instead).
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, readlinkSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -20,6 +18,7 @@ import type { WatchOptions } from "../../src/cli/watch/command.js";
 import { runWatch } from "../../src/cli/watch/run.js";
 import type { Sink } from "../../src/cli/watch/sink.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
+import { freePort } from "../support/net.js";
 import { REPO } from "./watch-process.js";
 
 const BASE: WatchOptions = { limit: 10, quiet: 5, interval: 0, maxAge: 300, poll: 1, store: true, retainSize: 256, metricsHost: "127.0.0.1", metricsTopNames: 20 };
@@ -37,14 +36,6 @@ function openFiles(): string[] {
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 /** True when something listens on 127.0.0.1:port (a connect succeeds). */
 async function listening(port: number): Promise<boolean> {
