@@ -31,6 +31,7 @@
  */
 import type { Attempt } from "./attempt.js";
 import type { OsLimitRecord } from "./incident.js";
+import type { VerdictSummary } from "./scan-detector.js";
 import type { SynSentTracker } from "./tracker.js";
 
 /** Something a detector concluded. `type` names it; the other fields are the detector's own. */
@@ -47,6 +48,8 @@ export interface DetectorContext {
   exitedAt(processKey: string): number | undefined;
   /** Added to monotonic times to get wall-clock ms. */
   readonly wallOffsetMs: number;
+  /** A process's verdict, from the first detector that gives one (the scan detector). */
+  verdictOf(processKey: string): VerdictSummary | undefined;
 }
 
 /** Hooks a detector may implement; each returns the findings it caused (none: an empty array or nothing). */
@@ -54,6 +57,8 @@ export interface Detector<F extends Finding = Finding> {
   readonly name: string;
   /** An attempt entered SYN_SENT (after the monitor's filter); `seenAtStart` ones arrive as one batch. */
   started?(attempt: Attempt, ctx: DetectorContext): F[] | void;
+  /** The SYN of a pending attempt was sent again (no answer yet; exact sources only). */
+  retransmitted?(attempt: Attempt, time: number, ctx: DetectorContext): F[] | void;
   /** An attempt left SYN_SENT, or expired; `attempt.outcome` says how. */
   ended?(attempt: Attempt, time: number, ctx: DetectorContext): F[] | void;
   /** A process exited. */
@@ -68,4 +73,6 @@ export interface Detector<F extends Finding = Finding> {
   tick?(now: number, ctx: DetectorContext): F[] | void;
   /** The run is ending: close what is open. */
   flush?(now: number, ctx: DetectorContext): F[] | void;
+  /** This detector's verdict of a process, for reports that name it (incidents). */
+  verdictOf?(processKey: string): VerdictSummary | undefined;
 }

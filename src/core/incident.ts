@@ -4,6 +4,7 @@
  * processes. IncidentRecorder accumulates one episode with bounded memory;
  * `report()` returns a plain, JSON-ready snapshot. Pure.
  */
+import type { VerdictSummary } from "./scan-detector.js";
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import { type Endpoint, formatEndpoint } from "./endpoint.js";
 import type { ProcessInfo } from "./events.js";
@@ -55,6 +56,8 @@ export interface IncidentProcess extends ProcessInfo {
   /** Monotonic ms of the exit, when seen. */
   exitedAt?: number;
   sample: AttemptSample[];
+  /** What the scan detector concluded of this process when the report was made (scan-detector.ts). */
+  verdict?: VerdictSummary;
 }
 
 export interface DestinationCount extends Endpoint {
@@ -145,6 +148,7 @@ export class IncidentRecorder {
   #destinationsCapped = false;
 
   readonly #exitedAt?: (processKey: string) => number | undefined;
+  readonly #verdictOf?: (processKey: string) => VerdictSummary | undefined;
 
   constructor(options: {
     id: number;
@@ -154,8 +158,11 @@ export class IncidentRecorder {
     bounds?: Partial<IncidentBounds>;
     /** When a process already exited before the incident listed it. */
     exitedAt?: (processKey: string) => number | undefined;
+    /** A process's verdict now, when a scan detector runs. */
+    verdictOf?: (processKey: string) => VerdictSummary | undefined;
   }) {
     if (options.exitedAt) this.#exitedAt = options.exitedAt;
+    if (options.verdictOf) this.#verdictOf = options.verdictOf;
     this.id = options.id;
     this.limit = options.limit;
     this.startedAt = options.trigger.startedAt;
@@ -318,6 +325,8 @@ export class IncidentRecorder {
       })),
     };
     if (e.exitedAt !== undefined) p.exitedAt = e.exitedAt;
+    const verdict = this.#verdictOf?.(e.processKey);
+    if (verdict) p.verdict = verdict;
     return p;
   }
 }

@@ -139,6 +139,7 @@ export class LimitDetector implements Detector<LimitFinding> {
       trigger,
       wallOffsetMs: ctx.wallOffsetMs,
       exitedAt: (key) => ctx.exitedAt(key),
+      verdictOf: (key) => ctx.verdictOf(key),
       ...(this.#bounds ? { bounds: this.#bounds } : {}),
     });
     this.#incident = incident;

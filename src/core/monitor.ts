@@ -17,6 +17,7 @@ import type { Detector, DetectorContext, Finding } from "./detector.js";
 import type { IncidentBounds, IncidentReport, OsLimitRecord } from "./incident.js";
 import { LimitDetector, type LimitFinding } from "./limit-detector.js";
 import { PeriodHistory } from "./period-history.js";
+import type { VerdictFinding } from "./scan-detector.js";
 import { SynSentTracker } from "./tracker.js";
 
 export interface HalfOpenMonitorOptions {
@@ -50,8 +51,8 @@ export type SourceFinding =
  */
 export type MonitorOutput = SourceFinding | LimitFinding | Finding;
 
-/** The outputs whose shape the monitor knows (the source's and the limit detector's). */
-export type KnownOutput = SourceFinding | LimitFinding;
+/** The outputs whose shape is known here (the source's, the limit detector's and the scan detector's). */
+export type KnownOutput = SourceFinding | LimitFinding | VerdictFinding;
 
 /** Narrows an output to a known type: `if (isOutput(o, "incident")) o.incident`. */
 export function isOutput<T extends KnownOutput["type"]>(o: MonitorOutput, type: T): o is Extract<KnownOutput, { type: T }> {
@@ -149,7 +150,19 @@ export class HalfOpenMonitor {
     this.quietMs = this.limitDetector.quietMs;
     this.detectors = [this.limitDetector, ...(options.detectors ?? [])];
     const perProcess = this.#perProcess;
-    this.#ctx = { tracker: this.tracker, wallOffsetMs: options.wallOffsetMs ?? 0, exitedAt: (key) => perProcess.get(key)?.exitedAt };
+    const detectors = this.detectors;
+    this.#ctx = {
+      tracker: this.tracker,
+      wallOffsetMs: options.wallOffsetMs ?? 0,
+      exitedAt: (key) => perProcess.get(key)?.exitedAt,
+      verdictOf: (key) => {
+        for (const d of detectors) {
+          const v = d.verdictOf?.(key);
+          if (v) return v;
+        }
+        return undefined;
+      },
+    };
   }
 
   /** The incident open now, if any. */
@@ -182,9 +195,11 @@ export class HalfOpenMonitor {
       case "reset":
         this.tracker.reset(event.sock);
         break;
-      case "retransmit":
-        this.tracker.retransmit(event.sock);
+      case "retransmit": {
+        const attempt = this.tracker.retransmit(event.sock);
+        if (attempt) this.#each(out, (d) => d.retransmitted?.(attempt, event.time, this.#ctx));
         break;
+      }
       case "exit": {
         const key = this.#lastKeyByPid.get(event.pid);
         if (key !== undefined) {

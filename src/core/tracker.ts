@@ -109,10 +109,11 @@ export class SynSentTracker {
     if (attempt) attempt.reset = true;
   }
 
-  /** The SYN was retransmitted. */
-  retransmit(sock: string): void {
+  /** The SYN was retransmitted; returns the pending attempt, if any. */
+  retransmit(sock: string): Attempt | undefined {
     const attempt = this.#pending.get(sock);
     if (attempt) attempt.retransmits++;
+    return attempt;
   }
 
   /** End as "unknown" every attempt pending longer than `maxAgeMs`; returns them. */

@@ -27,6 +27,8 @@ export interface WatchMetricsOptions {
   topNames?: number;
   /** Unstored incidents and store failures, when the store is on. */
   store?: () => { failures: number; unstored: number };
+  /** Verdicts reached so far (the scan detector's counts), when it runs. */
+  verdicts?: () => { scanner: number; benign: number; trustedScanner: number };
   /** Default process metrics (CPU, memory, event loop). Default true. */
   processMetrics?: boolean;
 }
@@ -139,6 +141,25 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
     labelNames: ["source", "mode"],
     registers,
   }).set({ source: options.source, mode: options.mode }, 1);
+  if (options.verdicts) {
+    const read = options.verdicts;
+    const seen = { scanner: 0, benign: 0, trustedScanner: 0 };
+    const labels = { scanner: "scanner", benign: "benign", trustedScanner: "trusted_scanner" } as const;
+    const verdictCounter = new Counter({
+      name: "halfopen_verdicts_total",
+      help: 'Processes judged by the scan detector: verdict="scanner" (an alert), "trusted_scanner" (scanner-like but --trust, no alert), "benign"',
+      labelNames: ["verdict"],
+      registers,
+      collect() {
+        const now = read();
+        for (const k of Object.keys(labels) as (keyof typeof labels)[]) {
+          advance(this, now[k], seen[k], { verdict: labels[k] });
+          seen[k] = Math.max(seen[k], now[k]);
+        }
+      },
+    });
+    for (const v of Object.values(labels)) verdictCounter.inc({ verdict: v }, 0);
+  }
   if (options.store) {
     const store = options.store;
     total("halfopen_store_failures_total", "Writes to the incident database that failed (disk full, read-only, ...); the incidents are kept in memory and retried", () => store().failures);

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { SOURCE_NAMES, type SourceName } from "../../platform/source-names.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "../options.js";
+import { hookArgv } from "./hook-sink.js";
 
 /** A number above 0 (`--speed`). */
 function parsePositive(name: string): (value: string) => number {
@@ -24,6 +25,12 @@ function checkReplayOptions(opts: WatchOptions): void {
   if (opts.replay && opts.speed !== undefined && opts.asFastAsPossible) throw bad("Cannot use --speed and --as-fast-as-possible together: choose one");
   if (opts.replay && opts.source) throw bad("Cannot use --source with --replay: the events come from the file");
   if (opts.replay && opts.record) throw bad("Cannot use --record with --replay: copy the file instead");
+}
+
+/** `--first-contact`: service or host. */
+function parseFirstContact(v: string): "service" | "host" {
+  if (v === "service" || v === "host") return v;
+  throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --first-contact "${v}": expected service (address and port) or host (address)`);
 }
 
 /** The smallest summary period: a faster one floods the terminal and says nothing more. */
@@ -63,6 +70,13 @@ export interface WatchOptions {
   replay?: string;
   speed?: number;
   asFastAsPossible?: boolean;
+  /** Programs the user knows (names or executable paths): judged, never alerted on. */
+  trust?: string[];
+  firstContactBy: "service" | "host";
+  /** Hook commands, split into arguments (hook-sink.ts). */
+  onVerdict?: string[];
+  onIncident?: string[];
+  hookTimeout: number;
 }
 
 export const WATCH_EXAMPLE = `
@@ -112,6 +126,11 @@ export function registerWatch(program: Command): void {
     .option("--replay <file>", "read the events from a --record file instead of the system: no root needed; stored only with --db")
     .option("--speed <n>", "with --replay: N times as fast as recorded (default 1)", parsePositive("--speed"))
     .option("--as-fast-as-possible", "with --replay: no pauses")
+    .option("--trust <name|path>", "a program you know (process name, or executable path): its verdict is shown as trusted and never alerts (repeat or comma-separate)", collect((s: string) => s))
+    .option("--first-contact <by>", "what counts as a new destination for the scan verdicts: service (address and port) or host (address)", parseFirstContact, "service")
+    .option("--on-verdict <cmd>", "run CMD (split into arguments, never a shell) with each scanner verdict's JSON record on stdin", (v: string) => hookArgv("--on-verdict", v))
+    .option("--on-incident <cmd>", "run CMD with each incident's JSON record on stdin, when it opens and when it closes", (v: string) => hookArgv("--on-incident", v))
+    .option("--hook-timeout <seconds>", "kill a hook that runs longer than this", parseSecondsOption("--hook-timeout", 0.1, 3600), 10)
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
       checkReplayOptions(opts);

@@ -6,6 +6,7 @@
 import { type OutcomeCounts } from "../../core/attempt.js";
 import type { IncidentReport } from "../../core/incident.js";
 import type { MonitorSummary, MonitorTotals } from "../../core/monitor.js";
+import type { VerdictFinding, VerdictTest } from "../../core/scan-detector.js";
 import { fit, forTerminal } from "../sanitize.js";
 
 /** `HH:MM:SS` of a wall-clock time, in local time. */
@@ -102,6 +103,9 @@ export function incidentBody(i: IncidentReport): string[] {
     lines.push(row(p));
     const cmd = (p.cmdline?.join(" ") ?? p.exe ?? "").trimEnd();
     if (cmd) lines.push(fit(`           cmd: ${forTerminal(cmd)}`, 79));
+    if (p.verdict && p.verdict.verdict !== "undecided") {
+      lines.push(`           verdict: ${p.verdict.verdict}${p.verdict.trusted ? " (trusted)" : ""} by ${verdictReason(p.verdict)}`);
+    }
     const to = [...new Set(p.sample.map((s) => s.dst))];
     if (to.length > 0) lines.push(destinationsLine(to, p.distinctDestinations));
   }
@@ -128,7 +132,27 @@ export function formatSummary(s: MonitorSummary, wallMs: number): string {
 }
 
 /** The last lines, on exit. */
-export function formatTotals(t: MonitorTotals): string {
+export function formatTotals(t: MonitorTotals, verdicts?: { scanner: number; trustedScanner: number }): string {
   const blind = t.blindMs > 0 ? `, BLIND for up to ${seconds(t.blindMs)}` : "";
-  return `halfopen: ${plural(t.attempts, "attempt")}: ${outcomesText(t.outcomes)}\nhalfopen: ${plural(t.incidents, "incident")}, ${t.lostEvents} events lost${blind}`;
+  const scanners = verdicts && verdicts.scanner + verdicts.trustedScanner > 0 ? `, ${plural(verdicts.scanner, "scanner")}${verdicts.trustedScanner > 0 ? ` (+${verdicts.trustedScanner} trusted)` : ""}` : "";
+  return `halfopen: ${plural(t.attempts, "attempt")}: ${outcomesText(t.outcomes)}\nhalfopen: ${plural(t.incidents, "incident")}${scanners}, ${t.lostEvents} events lost${blind}`;
+}
+
+const TEST_NAMES: Record<VerdictTest, string> = { trw: "TRW", "reverse-sht": "reverse SHT" };
+
+/** How a verdict was reached, in a few words: `TRW after 4 first contacts`. */
+export function verdictReason(v: { test?: VerdictTest; firstContacts: number }): string {
+  return `${v.test ? `${TEST_NAMES[v.test]} after ` : ""}${plural(v.firstContacts, "first contact")}`;
+}
+
+/**
+ * A scanner verdict as it is reached: `08:01:03 SCANNER worm[42] (TRW, 4
+ * first contacts): 4 failed, 4 hosts, 1 port, in 1.0s`. A trusted program's
+ * reads `scanner-like (trusted)`.
+ */
+export function formatVerdict(v: VerdictFinding, wallMs: number): string {
+  const e = v.evidence;
+  const head = `${clock(wallMs)} ${v.trusted ? "scanner-like (trusted)" : "SCANNER"} ${forTerminal(v.name)}[${v.pid}] (${TEST_NAMES[v.test]}, ${plural(v.firstContacts, "first contact")})`;
+  const facts = [`${e.firstContactFailures} failed`, plural(e.distinctHosts, "host"), plural(e.distinctPorts, "port"), `in ${e.secondsToVerdict.toFixed(1)}s`];
+  return joinFitting(`${head}: ${facts[0]}`, facts.slice(1), ", ");
 }

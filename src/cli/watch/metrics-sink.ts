@@ -20,6 +20,8 @@ export interface MetricsSinkOptions {
   source: ConnectionSource;
   /** Store failures and unstored incidents, when storing. */
   store?: () => { failures: number; unstored: number };
+  /** The scan detector's verdict counts. */
+  verdicts?: () => { scanner: number; benign: number; trustedScanner: number };
 }
 
 export class MetricsSink implements Sink {
@@ -40,6 +42,7 @@ export class MetricsSink implements Sink {
       mode: o.source.exact ? "exact" : "polling",
       topNames: o.topNames,
       ...(o.store ? { store: o.store } : {}),
+      ...(o.verdicts ? { verdicts: o.verdicts } : {}),
     });
     this.#server = await serveMetrics(metrics, o.host, o.port);
     return { metrics: this.url() };

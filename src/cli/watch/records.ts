@@ -52,6 +52,6 @@ export function jsonRecords(item: WatchItem, wallOffsetMs: number): object[] {
     case "stored":
       return [{ type: "stored", id: item.id, runIncident: item.runIncident, state: item.state }];
     case "stop":
-      return [{ type: "stop", ...item.totals, source: item.sourceStats, time: item.time, timeWall: item.timeWall, ...(item.unstored === undefined ? {} : { unstored: item.unstored }) }];
+      return [{ type: "stop", ...item.totals, verdicts: item.verdicts, source: item.sourceStats, time: item.time, timeWall: item.timeWall, ...(item.unstored === undefined ? {} : { unstored: item.unstored }) }];
   }
 }

@@ -9,6 +9,7 @@
 import { parseDuration } from "../../core/duration.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
+import { ScanVerdictDetector, trustList } from "../../core/scan-detector.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { openWatchSource, raiseFileLimit } from "../../platform/select.js";
 import type { WatchOptions } from "./command.js";
@@ -47,15 +48,18 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   });
   const wallOffsetMs = source.wallOffsetMs ?? Date.now() - source.now();
   const filter = makeFilter(opts);
+  const trusted = trustList(opts.trust ?? []);
+  const verdicts = new ScanVerdictDetector({ firstContactBy: opts.firstContactBy, ...(trusted ? { trusted } : {}) });
   const monitor = new HalfOpenMonitor({
     limit: opts.limit,
     quietMs: opts.quiet * 1000,
     maxAgeMs: opts.maxAge * 1000,
     wallOffsetMs,
     ...(filter ? { filter } : {}),
+    detectors: [verdicts],
   });
   const publish = (item: WatchItem) => chain.publish(item);
-  const sinks = [...watchSinks({ opts, source, monitor, wallOffsetMs, retainMs, out, publish }), ...(extras.sinks ?? [])];
+  const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish }), ...(extras.sinks ?? [])];
   const chain = new SinkChain(sinks);
   let facts: StartFacts;
   try {
@@ -134,8 +138,8 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     }
     const now = source.now();
     emit(monitor.flush(now));
-    const finished = chain.finish(now);
-    publish({ kind: "stop", totals: monitor.totals(), sourceStats: source.stats(), time: now, timeWall: Date.now(), ...finished });
+    const finished = await chain.finish(now);
+    publish({ kind: "stop", totals: monitor.totals(), verdicts: verdicts.counts(), sourceStats: source.stats(), time: now, timeWall: Date.now(), ...finished });
   } finally {
     for (const t of timers) clearTimeout(t);
     process.off("SIGINT", stop);

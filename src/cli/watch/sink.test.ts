@@ -84,6 +84,6 @@ describe("SinkChain", () => {
   it("finish collects the sinks' facts for the stop record", async () => {
     const chain = new SinkChain([{ name: "x", finish: () => ({ unstored: 2 }) }, { name: "y" }]);
     await chain.open();
-    assert.deepEqual(chain.finish(0), { unstored: 2 });
+    assert.deepEqual(await chain.finish(0), { unstored: 2 });
   });
 });

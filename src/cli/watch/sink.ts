@@ -84,6 +84,8 @@ export interface StoredItem {
 export interface StopItem {
   kind: "stop";
   totals: MonitorTotals;
+  /** Verdicts reached (scan-detector.ts counts()). */
+  verdicts: { scanner: number; benign: number; trustedScanner: number };
   sourceStats: SourceStats;
   time: number;
   timeWall: number;
@@ -109,7 +111,7 @@ export interface Sink {
   /** One published item. */
   write?(item: WatchItem): void;
   /** The run is ending (the source stopped): last work that may add to the stop record. */
-  finish?(now: number): FinishFacts | void;
+  finish?(now: number): FinishFacts | void | Promise<FinishFacts | void>;
   /** Release what `open()` acquired. Called once, for opened sinks only. */
   close?(): void;
 }
@@ -165,10 +167,10 @@ export class SinkChain {
   }
 
   /** Ask every sink to finish, in order; their facts go into the stop record. */
-  finish(now: number): FinishFacts {
+  async finish(now: number): Promise<FinishFacts> {
     const facts: FinishFacts = {};
     for (const sink of this.#opened) {
-      const f = sink.finish?.(now);
+      const f = await sink.finish?.(now);
       if (f) Object.assign(facts, f);
     }
     return facts;

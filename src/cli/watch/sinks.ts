@@ -3,11 +3,14 @@
  * item (sink.ts). Adding a sink (the dashboard) is one line here. The store
  * comes first: it sets `storage` on incident findings for the printers.
  */
-import type { HalfOpenMonitor } from "../../core/monitor.js";
+import { type HalfOpenMonitor, type MonitorOutput, isOutput } from "../../core/monitor.js";
+import type { ScanVerdictDetector } from "../../core/scan-detector.js";
 import type { ConnectionSource } from "../../core/source.js";
 import type { WatchOptions } from "./command.js";
+import { HookSink } from "./hook-sink.js";
 import { JsonStdoutSink, LogFileSink } from "./json-sink.js";
 import { MetricsSink } from "./metrics-sink.js";
+import { jsonRecords } from "./records.js";
 import { RecordSink } from "./record-sink.js";
 import type { Sink, WatchItem } from "./sink.js";
 import type { WatchStdout } from "./stdout.js";
@@ -18,6 +21,7 @@ export interface SinkContext {
   opts: WatchOptions;
   source: ConnectionSource;
   monitor: HalfOpenMonitor;
+  verdicts: ScanVerdictDetector;
   wallOffsetMs: number;
   retainMs: number;
   out: WatchStdout;
@@ -35,7 +39,10 @@ export function notStoringReason(opts: WatchOptions): string {
 }
 
 export function watchSinks(ctx: SinkContext): Sink[] {
-  const { opts, source, monitor, wallOffsetMs, out, publish } = ctx;
+  const { opts, source, monitor, verdicts, wallOffsetMs, out, publish } = ctx;
+  const hookTimeoutMs = opts.hookTimeout * 1000;
+  /** The JSON record of a finding the hook wants (as `--json` prints it, with the database id). */
+  const recordOf = (item: WatchItem, wanted: (o: MonitorOutput) => boolean) => (item.kind === "finding" && wanted(item.finding) ? jsonRecords(item, wallOffsetMs)[0] : undefined);
   const store = storing(opts)
     ? new StoreSink({ ...(opts.db === undefined ? {} : { db: opts.db }), retainMs: ctx.retainMs, retainSizeMiB: opts.retainSize, source: source.name, limit: opts.limit, monitor, publish })
     : undefined;
@@ -45,7 +52,7 @@ export function watchSinks(ctx: SinkContext): Sink[] {
     opts.logFile ? new LogFileSink(opts.logFile, wallOffsetMs) : undefined,
     opts.metricsPort === undefined
       ? undefined
-      : new MetricsSink({ host: opts.metricsHost, port: opts.metricsPort, topNames: opts.metricsTopNames, monitor, source, ...(store ? { store: () => store.stats() } : {}) }),
+      : new MetricsSink({ host: opts.metricsHost, port: opts.metricsPort, topNames: opts.metricsTopNames, monitor, source, verdicts: () => verdicts.counts(), ...(store ? { store: () => store.stats() } : {}) }),
     opts.record
       ? new RecordSink({
           path: opts.record,
@@ -57,6 +64,12 @@ export function watchSinks(ctx: SinkContext): Sink[] {
           },
           publish,
         })
+      : undefined,
+    opts.onIncident
+      ? new HookSink({ option: "--on-incident", argv: opts.onIncident, timeoutMs: hookTimeoutMs, publish, select: (item) => recordOf(item, (o) => o.type === "incident-open" || o.type === "incident") })
+      : undefined,
+    opts.onVerdict
+      ? new HookSink({ option: "--on-verdict", argv: opts.onVerdict, timeoutMs: hookTimeoutMs, publish, select: (item) => recordOf(item, (o) => isOutput(o, "verdict") && o.verdict === "scanner" && !o.trusted) })
       : undefined,
   ];
   return sinks.filter((s): s is Sink => s !== undefined);

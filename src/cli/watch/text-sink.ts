@@ -9,7 +9,7 @@
  */
 import { isOutput } from "../../core/monitor.js";
 import { fit, forTerminal } from "../sanitize.js";
-import { clock, formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, seconds } from "./format.js";
+import { clock, formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, formatVerdict, seconds } from "./format.js";
 import { shownIncident } from "./records.js";
 import type { FindingItem, Sink, StartItem, WatchItem } from "./sink.js";
 import type { WatchStdout } from "./stdout.js";
@@ -44,7 +44,7 @@ export class TextSink implements Sink {
         out(`halfopen: note: incident ${item.runIncident} of this run is stored now, as incident ${item.id}`);
         break;
       case "stop":
-        out(formatTotals(item.totals));
+        out(formatTotals(item.totals, item.verdicts));
         break;
     }
   }
@@ -69,6 +69,9 @@ export class TextSink implements Sink {
     } else if (isOutput(o, "blind")) {
       out(`${at(o.time)} WARNING: BLIND for up to ${seconds(o.durationMs)}: attempts in that time were not seen`);
       out(fit(`  ${forTerminal(o.reason)}`, 79));
+    } else if (isOutput(o, "verdict")) {
+      // Scanner verdicts are alerts (a trusted program's, a note); benign ones only go to --json.
+      if (o.verdict === "scanner") out(formatVerdict(o, o.time + this.#wallOffsetMs));
     } else if (isOutput(o, "os-limit")) {
       out(formatOsLimit(o.record));
     } else if (isOutput(o, "incident-open") || isOutput(o, "incident")) {

@@ -1,0 +1,360 @@
+/**
+ * ScanVerdictDetector: a verdict per process, `scanner` (worm-like),
+ * `benign` or `undecided`, from the outcomes of its first contacts, with the
+ * evidence. Implements the Detector contract (detector.ts); pure.
+ *
+ * First contacts: a connect to a destination the process has not tried
+ * before (by default a service, address and port; `firstContactBy: "host"`
+ * counts addresses, as TRW's paper did for inbound scans). Retrying a
+ * destination is not a new observation, so a health checker polling a
+ * service that is down is not a scanner. A first contact succeeds when it is
+ * answered (ESTABLISHED); it fails when it is refused, when its SYN is
+ * retransmitted (no answer after the first RTO, about 1 s; exact sources see
+ * it), when it is still unanswered `noAnswerMs` after it started (polling
+ * sources and replays too), or when it ends unanswered. So a verdict never
+ * waits for the kernel's two-minute connect timeout or the program's own.
+ *
+ *   started ─► first contact? ─► pending ─┬─ ESTABLISHED ─────────► success ─┐
+ *                                         ├─ RST / retransmit / due ► failure ┤
+ *                                         └─ other end, unanswered ► failure ─┤
+ *                  TRW (sequential-tests.ts) ◄──────────────────────────────────┤
+ *                  reverse SHT             ◄──────────────────────────────────┘
+ *
+ * The verdict is `scanner` as soon as either test flags (TRW, or the reverse
+ * test, which also catches a process that behaved for an hour and then
+ * scans), `benign` once TRW concludes so and the reverse test has not
+ * flagged, else `undecided`. Every change of verdict is a `verdict` finding,
+ * at the time of the observation that made it. Williamson's virus throttle
+ * (virus-throttle.ts) and plain counts are evidence, not deciders.
+ *
+ * Per-process independence: a process's observations are applied in the
+ * order of their own times (a deadline that passed before the process's next
+ * event is applied first), so its verdict depends only on its own attempts,
+ * however they interleave with other processes' (a property test checks it).
+ * Memory: at most `maxProcesses` processes (exited ones go first) and
+ * `maxDestinations` remembered destinations per process.
+ */
+import type { Attempt } from "./attempt.js";
+import type { Detector } from "./detector.js";
+import type { ProcessInfo } from "./events.js";
+import { REVERSE_DEFAULTS, ReverseSequentialTest, type SequentialTestParameters, TRW_DEFAULTS, ThresholdRandomWalk } from "./sequential-tests.js";
+import { VirusThrottle, type VirusThrottleOptions } from "./virus-throttle.js";
+
+export type Verdict = "scanner" | "benign" | "undecided";
+/** Which test decided: the Threshold Random Walk or the reverse sequential test. */
+export type VerdictTest = "trw" | "reverse-sht";
+
+/** The numbers behind a verdict. */
+export interface VerdictEvidence {
+  attempts: number;
+  firstContacts: number;
+  firstContactFailures: number;
+  /** Ended attempts that were not answered (refused, timed out, aborted, unknown), of all ended ones; 0 when none ended. */
+  failureRatio: number;
+  distinctDestinations: number;
+  distinctHosts: number;
+  distinctPorts: number;
+  /** New destinations per second since the first attempt (over at least one second). */
+  newDestinationsPerSecond: number;
+  /** Williamson's delay queue now and at most (virus-throttle.ts). */
+  throttleQueue: number;
+  throttlePeak: number;
+  trwRatio: number;
+  reverseRatio: number;
+  /** Seconds from the process's first attempt to this verdict. */
+  secondsToVerdict: number;
+}
+
+/** What `incidents` and `ls` show of a process's verdict. */
+export interface VerdictSummary {
+  verdict: Verdict;
+  test?: VerdictTest;
+  firstContacts: number;
+  trusted?: true;
+}
+
+export interface VerdictFinding {
+  type: "verdict";
+  time: number;
+  pid: number;
+  name: string;
+  processKey: string;
+  exe?: string;
+  user?: string;
+  verdict: Exclude<Verdict, "undecided">;
+  test: VerdictTest;
+  /** First contacts observed when the test decided. */
+  firstContacts: number;
+  /** The user said they know this program (`--trust`): shown, never alerted on. */
+  trusted: boolean;
+  evidence: VerdictEvidence;
+}
+
+export interface ScanVerdictOptions {
+  trw?: Partial<SequentialTestParameters>;
+  reverse?: Partial<SequentialTestParameters>;
+  throttle?: VirusThrottleOptions;
+  /** An unanswered first contact counts as failed this long after it started. Default 1000 ms (the first SYN retransmission). */
+  noAnswerMs?: number;
+  /** What a destination is: "service" (address and port, default) or "host" (address). */
+  firstContactBy?: "service" | "host";
+  /** Programs the user knows (`--trust`): still judged, never alerted on. */
+  trusted?: (process: ProcessInfo) => boolean;
+  /** Processes remembered at most; exited ones, then the oldest, are dropped first. Default 10000. */
+  maxProcesses?: number;
+  /** Destinations remembered per process. Default 4096. */
+  maxDestinations?: number;
+}
+
+/**
+ * `--trust` entries as a test of a process: an entry with a "/" is an
+ * executable path (matched against the process's exe), any other a process
+ * name (its comm). Names and paths are compared exactly.
+ */
+export function trustList(entries: readonly string[]): ((process: ProcessInfo) => boolean) | undefined {
+  if (entries.length === 0) return undefined;
+  const paths = new Set(entries.filter((e) => e.includes("/")));
+  const names = new Set(entries.filter((e) => !e.includes("/")));
+  return (p) => names.has(p.name) || (p.exe !== undefined && paths.has(p.exe));
+}
+
+interface PendingContact {
+  attemptId: number;
+  due: number;
+}
+
+interface ProcessState {
+  process: ProcessInfo;
+  processKey: string;
+  firstAt: number;
+  attempts: number;
+  ended: number;
+  failedEnds: number;
+  /** Destinations tried (first contacts), bounded. */
+  contacted: Set<string>;
+  hosts: Set<string>;
+  ports: Set<number>;
+  destinations: number;
+  firstContacts: number;
+  firstContactFailures: number;
+  /** Pending first contacts by attempt id, in start order (so due times ascend). */
+  pending: Map<number, PendingContact>;
+  trw: ThresholdRandomWalk;
+  reverse: ReverseSequentialTest;
+  throttle: VirusThrottle;
+  verdict: Verdict;
+  test?: VerdictTest;
+  decidedAfter?: number;
+  trusted: boolean;
+  exited: boolean;
+}
+
+export class ScanVerdictDetector implements Detector<VerdictFinding> {
+  readonly name = "scan-verdicts";
+  readonly noAnswerMs: number;
+  readonly #o: ScanVerdictOptions;
+  readonly #trw: SequentialTestParameters;
+  readonly #reverse: SequentialTestParameters;
+  readonly #maxProcesses: number;
+  readonly #maxDestinations: number;
+  readonly #processes = new Map<string, ProcessState>();
+  /** The newest process key of each pid, for exits. */
+  readonly #keyByPid = new Map<number, string>();
+  readonly #counts = { scanner: 0, benign: 0, trustedScanner: 0 };
+
+  constructor(options: ScanVerdictOptions = {}) {
+    this.#o = options;
+    this.noAnswerMs = options.noAnswerMs ?? 1000;
+    this.#trw = { ...TRW_DEFAULTS, ...options.trw };
+    this.#reverse = { ...REVERSE_DEFAULTS, ...options.reverse };
+    // Built once, so bad parameters fail here and not at the first attempt.
+    new ThresholdRandomWalk(this.#trw);
+    new ReverseSequentialTest(this.#reverse);
+    new VirusThrottle(options.throttle);
+    this.#maxProcesses = options.maxProcesses ?? 10_000;
+    this.#maxDestinations = options.maxDestinations ?? 4096;
+  }
+
+  /** Verdicts reached so far (trusted scanners apart: they raise no alert). */
+  counts(): { scanner: number; benign: number; trustedScanner: number } {
+    return { ...this.#counts };
+  }
+
+  /** The verdict of a process now (undefined: never seen). */
+  verdictOf(processKey: string): VerdictSummary | undefined {
+    const s = this.#processes.get(processKey);
+    if (!s) return undefined;
+    const v: VerdictSummary = { verdict: s.verdict, firstContacts: s.decidedAfter ?? s.firstContacts };
+    if (s.test) v.test = s.test;
+    if (s.trusted) v.trusted = true;
+    return v;
+  }
+
+  started(attempt: Attempt): VerdictFinding[] {
+    const out: VerdictFinding[] = [];
+    const s = this.#state(attempt);
+    this.#due(s, attempt.startedAt, out);
+    s.attempts++;
+    s.throttle.connect(attempt.dst.address, attempt.startedAt);
+    const key = this.#o.firstContactBy === "host" ? attempt.dst.address : `${attempt.dst.address}|${attempt.dst.port}`;
+    if (s.contacted.has(key)) return out;
+    if (s.contacted.size >= this.#maxDestinations) s.contacted.delete(s.contacted.values().next().value as string);
+    s.contacted.add(key);
+    s.destinations++;
+    if (s.hosts.size < this.#maxDestinations) s.hosts.add(attempt.dst.address);
+    if (s.ports.size < this.#maxDestinations) s.ports.add(attempt.dst.port);
+    s.firstContacts++;
+    s.pending.set(attempt.id, { attemptId: attempt.id, due: attempt.startedAt + this.noAnswerMs });
+    return out;
+  }
+
+  ended(attempt: Attempt, time: number): VerdictFinding[] {
+    const out: VerdictFinding[] = [];
+    const s = this.#processes.get(attempt.processKey);
+    if (!s) return out;
+    this.#due(s, time, out);
+    s.ended++;
+    if (attempt.outcome !== "established") s.failedEnds++;
+    if (s.pending.delete(attempt.id)) this.#observe(s, attempt.outcome === "established", time, out);
+    return out;
+  }
+
+  retransmitted(attempt: Attempt, time: number): VerdictFinding[] {
+    const out: VerdictFinding[] = [];
+    const s = this.#processes.get(attempt.processKey);
+    if (!s) return out;
+    this.#due(s, time, out);
+    if (s.pending.delete(attempt.id)) this.#observe(s, false, time, out);
+    return out;
+  }
+
+  exited(pid: number): void {
+    const key = this.#keyByPid.get(pid);
+    if (key === undefined) return;
+    this.#keyByPid.delete(pid);
+    const s = this.#processes.get(key);
+    if (s) s.exited = true;
+  }
+
+  tick(now: number): VerdictFinding[] {
+    const out: VerdictFinding[] = [];
+    for (const s of this.#processes.values()) this.#due(s, now, out);
+    return out;
+  }
+
+  flush(now: number): VerdictFinding[] {
+    return this.tick(now);
+  }
+
+  /** Pending first contacts whose deadline passed by `time` fail, in order. */
+  #due(s: ProcessState, time: number, out: VerdictFinding[]): void {
+    for (const [id, p] of s.pending) {
+      if (p.due > time) break;
+      s.pending.delete(id);
+      this.#observe(s, false, p.due, out);
+    }
+  }
+
+  #observe(s: ProcessState, success: boolean, time: number, out: VerdictFinding[]): void {
+    if (!success) s.firstContactFailures++;
+    const trw = s.trw.observe(success);
+    const reverse = s.reverse.observe(success);
+    let decided: { verdict: Exclude<Verdict, "undecided">; test: VerdictTest } | undefined;
+    if (s.verdict !== "scanner") {
+      if (trw === "scanner") decided = { verdict: "scanner", test: "trw" };
+      else if (reverse === "scanner") decided = { verdict: "scanner", test: "reverse-sht" };
+      else if (trw === "benign" && s.verdict === "undecided") decided = { verdict: "benign", test: "trw" };
+    }
+    if (!decided) return;
+    s.verdict = decided.verdict;
+    s.test = decided.test;
+    s.decidedAfter = decided.test === "trw" ? s.trw.observations : s.reverse.observations;
+    if (decided.verdict === "benign") this.#counts.benign++;
+    else if (s.trusted) this.#counts.trustedScanner++;
+    else this.#counts.scanner++;
+    out.push(this.#finding(s, decided.verdict, decided.test, time));
+  }
+
+  #finding(s: ProcessState, verdict: Exclude<Verdict, "undecided">, test: VerdictTest, time: number): VerdictFinding {
+    const elapsed = Math.max(0, time - s.firstAt);
+    const f: VerdictFinding = {
+      type: "verdict",
+      time,
+      pid: s.process.pid,
+      name: s.process.name,
+      processKey: s.processKey,
+      verdict,
+      test,
+      firstContacts: s.decidedAfter ?? s.firstContacts,
+      trusted: s.trusted,
+      evidence: {
+        attempts: s.attempts,
+        firstContacts: s.firstContacts,
+        firstContactFailures: s.firstContactFailures,
+        failureRatio: s.ended === 0 ? 0 : round(s.failedEnds / s.ended),
+        distinctDestinations: s.destinations,
+        distinctHosts: s.hosts.size,
+        distinctPorts: s.ports.size,
+        newDestinationsPerSecond: round(s.destinations / Math.max(1, elapsed / 1000)),
+        throttleQueue: s.throttle.queueAt(time),
+        throttlePeak: s.throttle.peak,
+        trwRatio: round(s.trw.ratio),
+        reverseRatio: round(s.reverse.ratio),
+        secondsToVerdict: round(elapsed / 1000),
+      },
+    };
+    if (s.process.exe) f.exe = s.process.exe;
+    if (s.process.user) f.user = s.process.user;
+    return f;
+  }
+
+  #state(attempt: Attempt): ProcessState {
+    let s = this.#processes.get(attempt.processKey);
+    if (s) return s;
+    this.#keyByPid.set(attempt.process.pid, attempt.processKey);
+    if (this.#processes.size >= this.#maxProcesses) this.#evict();
+    s = {
+      process: attempt.process,
+      processKey: attempt.processKey,
+      firstAt: attempt.startedAt,
+      attempts: 0,
+      ended: 0,
+      failedEnds: 0,
+      contacted: new Set(),
+      hosts: new Set(),
+      ports: new Set(),
+      destinations: 0,
+      firstContacts: 0,
+      firstContactFailures: 0,
+      pending: new Map(),
+      trw: new ThresholdRandomWalk(this.#trw),
+      reverse: new ReverseSequentialTest(this.#reverse),
+      throttle: new VirusThrottle(this.#o.throttle),
+      verdict: "undecided",
+      trusted: this.#o.trusted?.(attempt.process) ?? false,
+      exited: false,
+    };
+    this.#processes.set(attempt.processKey, s);
+    return s;
+  }
+
+  /** Drop an exited process (the oldest), else the oldest. */
+  #evict(): void {
+    for (const [key, s] of this.#processes) {
+      if (s.exited) {
+        this.#processes.delete(key);
+        return;
+      }
+    }
+    const oldest = this.#processes.keys().next().value;
+    if (oldest !== undefined) {
+      const s = this.#processes.get(oldest);
+      if (s && this.#keyByPid.get(s.process.pid) === oldest) this.#keyByPid.delete(s.process.pid);
+      this.#processes.delete(oldest);
+    }
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
