@@ -5,9 +5,9 @@
  *
  *   npm run bench                      all parts (root: ~7 minutes)
  *   npm run bench -- --quick           shorter runs
- *   npm run bench -- --only limiter    one part (monitor | limiter | ls | wake)
+ *   npm run bench -- --only limiter    one part (monitor | limiter | ls | wake | verdicts)
  *
- * The monitor part needs root and bpftrace; the limiter's loopback part runs
+ * The verdicts part needs root and nmap; the monitor part needs root and bpftrace; the limiter's loopback part runs
  * anywhere, its netns part needs root. A part that cannot run says why.
  */
 import { execFileSync } from "node:child_process";
@@ -18,13 +18,14 @@ import { labSkipReason } from "../test/integration/lab.js";
 import { monitorBenchSkipReason, runMonitorBench } from "./monitor.js";
 import { runLimiterBench } from "./limiter.js";
 import { lsBenchSkipReason, runLsBench } from "./ls.js";
+import { runVerdictsBench, verdictsBenchSkipReason } from "./verdicts.js";
 import { runWakeBench } from "./wake.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const RESULTS = `${REPO}bench/RESULTS.md`;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-const PARTS = ["monitor", "limiter", "ls", "wake"] as const;
+const PARTS = ["monitor", "limiter", "ls", "wake", "verdicts"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Each part: why it cannot run here (or undefined), and the run that returns its section (and its JSON, written to bench/out/). */
@@ -34,6 +35,7 @@ const RUNNERS: Record<Part, { skip?: () => string | undefined; run: (quick: bool
   limiter: { run: runLimiterBench },
   ls: { skip: lsBenchSkipReason, run: runLsBench },
   wake: { skip: labSkipReason, run: runWakeBench },
+  verdicts: { skip: verdictsBenchSkipReason, run: runVerdictsBench },
 };
 
 /** Replace (or append) the section between <!-- part:NAME --> markers. */

@@ -118,6 +118,26 @@ describe("ScanVerdictDetector", () => {
     assert.equal(scan.firstContacts, 3607);
   });
 
+  it("outcomes count in the order the first contacts started: a P2P client's late failures do not arrive as one run", () => {
+    const t = setup();
+    // 50 peers contacted at once, every third one dead: the live ones answer within 1 ms, the dead ones never.
+    const events: ConnectionEvent[] = [];
+    for (let i = 0; i < 50; i++) {
+      const s = sock();
+      events.push(connect(i, proc(15, "p2p"), s, { address: `198.18.3.${i + 1}`, port: 6881 }));
+      if (i % 3 !== 1) events.push(established(i + 1, s));
+    }
+    t.feed(events.sort((a, b) => a.time - b.time));
+    t.tick(5000);
+    // In the order they became known, the 16 failures (due at 1001..1049) would follow all 34 successes: a run the reverse test flags.
+    assert.deepEqual(
+      t.verdicts.map((v) => [v.verdict, v.test]),
+      [["benign", "trw"]],
+    );
+    assert.equal(t.verdicts[0]!.firstContacts, 10, "S F S S F S S F S S: the ratio reaches 4^-4 at the tenth peer");
+    assert.equal(t.verdicts[0]!.time, 1007, "the tenth peer's answer (at 10 ms) waited for the eighth peer's deadline");
+  });
+
   it("a trusted program is still judged, marked trusted, and not counted as an alert", () => {
     const t = setup({ trusted: (p) => p.name === "p2p" });
     t.feed([0, 1, 2, 3].flatMap((time, i) => refused(time, 12, host(i)).map((e) => (e.type === "connect" ? { ...e, process: proc(12, "p2p") } : e))));

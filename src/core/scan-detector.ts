@@ -13,6 +13,9 @@
  * it), when it is still unanswered `noAnswerMs` after it started (polling
  * sources and replays too), or when it ends unanswered. So a verdict never
  * waits for the kernel's two-minute connect timeout or the program's own.
+ * Outcomes are applied in the order the first contacts started (an answered
+ * one waits for the unanswered ones before it, at most `noAnswerMs`), since
+ * a failure is known a second after a success would have been.
  *
  *   started ─► first contact? ─► pending ─┬─ ESTABLISHED ─────────► success ─┐
  *                                         ├─ RST / retransmit / due ► failure ┤
@@ -90,6 +93,20 @@ export interface VerdictFinding {
   evidence: VerdictEvidence;
 }
 
+/** One test's outcome for a process (testsOf). */
+export interface TestOutcome {
+  decision?: "scanner" | "benign";
+  firstContacts?: number;
+  afterMs?: number;
+}
+
+export interface TestsReport {
+  firstContacts: number;
+  throttlePeak: number;
+  trw: TestOutcome;
+  reverse: TestOutcome;
+}
+
 export interface ScanVerdictOptions {
   trw?: Partial<SequentialTestParameters>;
   reverse?: Partial<SequentialTestParameters>;
@@ -119,8 +136,10 @@ export function trustList(entries: readonly string[]): ((process: ProcessInfo) =
 }
 
 interface PendingContact {
-  attemptId: number;
   due: number;
+  /** Known once the attempt was answered or failed; applied when every earlier first contact is. */
+  success?: boolean;
+  at?: number;
 }
 
 interface ProcessState {
@@ -145,6 +164,9 @@ interface ProcessState {
   verdict: Verdict;
   test?: VerdictTest;
   decidedAfter?: number;
+  /** When each test decided (for evaluations that report the tests apart). */
+  trwAt?: number;
+  reverseAt?: number;
   trusted: boolean;
   exited: boolean;
 }
@@ -190,6 +212,23 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     return v;
   }
 
+  /**
+   * Each test on its own, for a process: TRW's decision and the reverse
+   * test's flag, with the first contacts and the time (ms since the
+   * process's first attempt) at which each was reached. For evaluations.
+   */
+  testsOf(processKey: string): TestsReport | undefined {
+    const s = this.#processes.get(processKey);
+    if (!s) return undefined;
+    const since = (t?: number) => (t === undefined ? undefined : t - s.firstAt);
+    return {
+      firstContacts: s.firstContacts,
+      throttlePeak: s.throttle.peak,
+      trw: { decision: s.trw.decision, firstContacts: s.trw.decision ? s.trw.observations : undefined, afterMs: since(s.trwAt) },
+      reverse: { decision: s.reverse.flagged ? "scanner" : undefined, firstContacts: s.reverse.flagged ? s.reverse.observations : undefined, afterMs: since(s.reverseAt) },
+    };
+  }
+
   started(attempt: Attempt): VerdictFinding[] {
     const out: VerdictFinding[] = [];
     const s = this.#state(attempt);
@@ -204,7 +243,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     if (s.hosts.size < this.#maxDestinations) s.hosts.add(attempt.dst.address);
     if (s.ports.size < this.#maxDestinations) s.ports.add(attempt.dst.port);
     s.firstContacts++;
-    s.pending.set(attempt.id, { attemptId: attempt.id, due: attempt.startedAt + this.noAnswerMs });
+    s.pending.set(attempt.id, { due: attempt.startedAt + this.noAnswerMs });
     return out;
   }
 
@@ -215,7 +254,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     this.#due(s, time, out);
     s.ended++;
     if (attempt.outcome !== "established") s.failedEnds++;
-    if (s.pending.delete(attempt.id)) this.#observe(s, attempt.outcome === "established", time, out);
+    this.#resolve(s, attempt.id, attempt.outcome === "established", time, out);
     return out;
   }
 
@@ -224,7 +263,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     const s = this.#processes.get(attempt.processKey);
     if (!s) return out;
     this.#due(s, time, out);
-    if (s.pending.delete(attempt.id)) this.#observe(s, false, time, out);
+    this.#resolve(s, attempt.id, false, time, out);
     return out;
   }
 
@@ -246,12 +285,38 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     return this.tick(now);
   }
 
-  /** Pending first contacts whose deadline passed by `time` fail, in order. */
+  /** A pending first contact's outcome is known: applied now if every earlier one is, else when they are. */
+  #resolve(s: ProcessState, attemptId: number, success: boolean, time: number, out: VerdictFinding[]): void {
+    const p = s.pending.get(attemptId);
+    if (!p || p.success !== undefined) return;
+    p.success = success;
+    p.at = time;
+    this.#due(s, time, out);
+  }
+
+  /**
+   * Apply the first contacts in the order they started: from the oldest
+   * pending one, each that is resolved, or whose deadline passed by `time`
+   * (then a failure, at its deadline), until one is still open. Outcomes are
+   * taken in start order because failures are known later than successes: in
+   * the order they become known, a client's few dead peers would arrive as
+   * one run of failures after all its successes.
+   */
   #due(s: ProcessState, time: number, out: VerdictFinding[]): void {
+    let last = Number.NEGATIVE_INFINITY;
     for (const [id, p] of s.pending) {
-      if (p.due > time) break;
+      let success: boolean;
+      let at: number;
+      if (p.success !== undefined && p.at !== undefined && p.at <= p.due) {
+        success = p.success;
+        at = p.at;
+      } else if (p.due <= time) {
+        success = false;
+        at = p.due;
+      } else break;
       s.pending.delete(id);
-      this.#observe(s, false, p.due, out);
+      last = Math.max(last, at);
+      this.#observe(s, success, last, out);
     }
   }
 
@@ -259,6 +324,8 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     if (!success) s.firstContactFailures++;
     const trw = s.trw.observe(success);
     const reverse = s.reverse.observe(success);
+    if (trw) s.trwAt = time;
+    if (reverse) s.reverseAt = time;
     let decided: { verdict: Exclude<Verdict, "undecided">; test: VerdictTest } | undefined;
     if (s.verdict !== "scanner") {
       if (trw === "scanner") decided = { verdict: "scanner", test: "trw" };
