@@ -2,7 +2,8 @@
  * Scan verdicts live (root, netns lab): `watch` flags a process that makes
  * unanswered connects to new destinations within 2 s of its first attempt,
  * marks a --trust program without alerting, leaves a process that retries
- * one refused service alone, runs --on-verdict for the alert only, puts the
+ * one refused service alone, runs --on-verdict for the alert only and
+ * --on-incident at an incident's open and close, puts the
  * verdicts in the incident, the database, `incidents show`, the stop record
  * and the metrics. Under CI a missing prerequisite fails instead of skipping.
  */
@@ -19,13 +20,16 @@ type Verdict = { verdict: string; test?: string; firstContacts: number; trusted?
 
 describeLab("scan verdicts (tracefs, netns lab)", { file: "integration/verdicts", prefix: "hoverd" }, (lab) => {
   test("a scanner is flagged within 2 s, a trusted one is marked, a poller of one dead service is not; the hook gets only the alert", async () => {
-    const hookOut = join(mkdtempSync(join(tmpdir(), "halfopen-verdicts-")), "alerts.jsonl");
+    const dir = mkdtempSync(join(tmpdir(), "halfopen-verdicts-"));
+    const hookOut = join(dir, "alerts.jsonl");
+    const incidentOut = join(dir, "incidents.jsonl");
     const port = await freePort();
     const w = new WatchProcess([
       "--interval", "0", "--limit", "5", "--quiet", "0.5",
       "--comm", "ho-scanner,ho-trusted,ho-poller",
       "--trust", "ho-trusted",
       "--on-verdict", `tee -a ${hookOut}`,
+      "--on-incident", `tee -a ${incidentOut}`,
       "--metrics-port", String(port),
     ]);
     await w.waitFor((l) => l.type === "start");
@@ -60,6 +64,15 @@ describeLab("scan verdicts (tracefs, netns lab)", { file: "integration/verdicts"
 
     const [incident] = w.incidents();
     assert.ok(incident, "the two scanners' 16 attempts crossed the limit of 5");
+    const incidentHooks = readFileSync(incidentOut, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { type: string; id: number; stored?: boolean });
+    assert.deepEqual(
+      incidentHooks.map((r) => [r.type, r.id, r.stored]),
+      [
+        ["incident-open", incident.id, true],
+        ["incident", incident.id, true],
+      ],
+      "--on-incident ran when the incident opened and when it closed, with the stored record",
+    );
     const byName = Object.fromEntries((incident.processes as { name: string; verdict?: Verdict }[]).map((p) => [p.name, p.verdict]));
     assert.deepEqual(byName["ho-scanner"], { verdict: "scanner", test: "trw", firstContacts: 4 });
     assert.deepEqual(byName["ho-trusted"], { verdict: "scanner", test: "trw", firstContacts: 4, trusted: true });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatIncident, formatIncidentOpen, formatSummary, formatTotals } from "./format.js";
+import { formatIncident, formatIncidentOpen, formatSummary, formatTotals, formatVerdict } from "./format.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
 import type { IncidentReport } from "../../core/incident.js";
 import { burst, connect, proc, sock } from "../../../test/support/events.js";
@@ -46,4 +46,16 @@ test("the summary names the top process, but gives its room to an open incident"
   const busy = new HalfOpenMonitor({ limit: 1 });
   for (const e of burst(0, proc(4242, "scanner"), 3)) busy.handle(e);
   assert.match(formatSummary(busy.summary(1000), 0), /\| INCIDENT 1$/);
+});
+
+test("a scanner verdict line fits 79 columns and shows a hostile name escaped", () => {
+  const evidence = { attempts: 9, firstContacts: 9, firstContactFailures: 4, failureRatio: 1, distinctDestinations: 9, distinctHosts: 3, distinctPorts: 2, newDestinationsPerSecond: 9, throttleQueue: 8, throttlePeak: 8, trwRatio: 256, reverseRatio: 256, secondsToVerdict: 1.2 };
+  const base = { type: "verdict" as const, time: 0, pid: 42, processKey: "42", verdict: "scanner" as const, test: "trw" as const, firstContacts: 4, evidence };
+  const plain = formatVerdict({ ...base, name: "worm", trusted: false }, Date.UTC(2026, 0, 1));
+  assert.match(plain, /^\d\d:\d\d:\d\d SCANNER worm\[42\] by TRW: 4 of 4 first contacts failed in 1\.2s, 3 hosts$/, "the evidence that fits");
+  assert.ok(plain.length <= 79);
+  const hostile = formatVerdict({ ...base, name: "\x1b[2Jevil\u202e", trusted: true }, 0);
+  assert.ok(hostile.length <= 79, hostile);
+  assert.match(hostile, /scanner-like \(trusted\) \\x1b\[2Jevil\\u202e\[42\] by TRW/);
+  assert.doesNotMatch(hostile, /\x1b/);
 });

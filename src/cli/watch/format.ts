@@ -146,13 +146,13 @@ export function verdictReason(v: { test?: VerdictTest; firstContacts: number }):
 }
 
 /**
- * A scanner verdict as it is reached: `08:01:03 SCANNER worm[42] (TRW, 4
- * first contacts): 4 failed, 4 hosts, 1 port, in 1.0s`. A trusted program's
- * reads `scanner-like (trusted)`.
+ * A scanner verdict as it is reached: `08:01:03 SCANNER worm[42] by TRW: 4 of
+ * 4 first contacts failed in 1.0s, 4 hosts, 1 port` (as much as fits). A
+ * trusted program's reads `scanner-like (trusted)`.
  */
 export function formatVerdict(v: VerdictFinding, wallMs: number): string {
   const e = v.evidence;
-  const head = `${clock(wallMs)} ${v.trusted ? "scanner-like (trusted)" : "SCANNER"} ${forTerminal(v.name)}[${v.pid}] (${TEST_NAMES[v.test]}, ${plural(v.firstContacts, "first contact")})`;
-  const facts = [`${e.firstContactFailures} failed`, plural(e.distinctHosts, "host"), plural(e.distinctPorts, "port"), `in ${e.secondsToVerdict.toFixed(1)}s`];
-  return joinFitting(`${head}: ${facts[0]}`, facts.slice(1), ", ");
+  const head = `${clock(wallMs)} ${v.trusted ? "scanner-like (trusted)" : "SCANNER"} ${forTerminal(v.name)}[${v.pid}] by ${TEST_NAMES[v.test]}`;
+  const first = `${head}: ${e.firstContactFailures} of ${plural(v.firstContacts, "first contact")} failed in ${e.secondsToVerdict.toFixed(1)}s`;
+  return joinFitting(first, [plural(e.distinctHosts, "host"), plural(e.distinctPorts, "port")], ", ");
 }
