@@ -73,7 +73,7 @@ describeLab("fleet monitoring and actions (netns lab)", { file: "integration/fle
       assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
       const rules = spawnSync("promtool", ["check", "rules", `${REPO}docs/alerts.yml`], { encoding: "utf8" });
       assert.equal(rules.status, 0, `${rules.stdout}${rules.stderr}`);
-      assert.match(rules.stdout, /SUCCESS: 5 rules found/);
+      assert.match(rules.stdout, /SUCCESS: 6 rules found/);
     } finally {
       const promExited = prom && prom.exitCode === null && prom.signalCode === null ? once(prom, "exit") : undefined;
       prom?.kill("SIGTERM");

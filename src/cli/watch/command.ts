@@ -84,10 +84,16 @@ Example:
   $ sudo halfopen watch --limit 10
   halfopen: watching outbound TCP connects with tracefs; limit 10 half-open
   08:01:02 INCIDENT 1 open, 11 > limit 10: scan[4242] -> 198.18.0.1:9
+  08:01:03 SCANNER scan[4242] by TRW: 4 of 4 first contacts failed in 1.0s
   08:01:12 INCIDENT 1 closed after 10.0s: peak 50 half-open (limit 10)
     50 attempts to 50 destinations on 1 host: 0 est, 0 ref, 0 fail, 50 pend
     PID      USER     PROCESS          TRIES  PEAK   EST   REF  FAIL  PEND EXIT
     4242     root     scan                50    50     0     0     0    50  yes
+             verdict: scanner by TRW after 4 first contacts
+
+A process that keeps failing to reach new destinations is judged a scanner
+(TRW, reverse SHT: docs/verdicts.md) whether or not the limit is crossed;
+--trust NAME|PATH marks programs you know, --on-verdict CMD alerts.
 
 Incidents are stored in /var/lib/halfopen/incidents.db (root) or
 $XDG_STATE_HOME/halfopen/incidents.db; "halfopen incidents" lists them.
@@ -108,7 +114,7 @@ export function registerWatch(program: Command): void {
     .option("-i, --interval <seconds>", "print a summary line this often: 0 (never) or 0.5 to 86400", parseIntervalOption, 10)
     .option("-p, --pid <pid>", "only attempts of this process (repeat or comma-separate)", collect(parseIntOption("--pid", 1)))
     .option("-c, --comm <name>", "only attempts of processes with this name (repeat or comma-separate)", collect((s: string) => s))
-    .option("--json", "write JSON lines (types: start, incident-open, incident, summary, lost, warning, stop)")
+    .option("--json", "write JSON lines (types: start, incident-open, incident, verdict, summary, lost, blind, warning, stored, stop)")
     .option("--source <name>", `connection source: ${SOURCE_NAMES.join(", ")} (default: detected)`, parseSourceOption)
     .option("--poll <seconds>", "polling sources (procfs, windows, macos): read the socket table this often", parseSecondsOption("--poll", 0.05, 3600), 1)
     .option("--buffer-kb <n>", "tracefs ring buffer per CPU, KiB", parseIntOption("--buffer-kb", 64, 1_048_576))
