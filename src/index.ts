@@ -25,13 +25,17 @@ export { HalfOpenError, ErrorCodes, exitCodeFor, type ErrorCode } from "./errors
 export { VERSION } from "./version.js";
 export { TcpState, tcpStateName } from "./core/tcp-state.js";
 export { formatEndpoint, formatIPv4, formatIPv6, type Endpoint, type IpFamily } from "./core/endpoint.js";
-export type { ConnectionEvent, ConnectEvent, LeaveEvent, ResetEvent, RetransmitEvent, ExitEvent, LostEvent, BlindEvent, OsLimitEvent, ProcessInfo } from "./core/events.js";
+export type { ConnectionEvent, ConnectEvent, LeaveEvent, ResetEvent, RetransmitEvent, ExitEvent, LostEvent, BlindEvent, OsLimitEvent, ProcessInfo, ContainerRef, PodRef } from "./core/events.js";
+export { GROUP_BY, groupKey, whereText, attributionFilter, type GroupBy, type AttributionFilter } from "./core/attribution.js";
 export { OUTCOMES, type Attempt, type Outcome, type OutcomeCounts } from "./core/attempt.js";
 export { SynSentTracker, type SynSentTrackerOptions, type ProcessHalfOpen } from "./core/tracker.js";
 export { DEFAULT_INCIDENT_BOUNDS, type IncidentBounds, type IncidentReport, type IncidentProcess, type AttemptSample } from "./core/incident.js";
 export { HalfOpenMonitor, isOutput, type HalfOpenMonitorOptions, type MonitorOutput, type KnownOutput, type SourceFinding, type MonitorSummary, type MonitorTotals, type MonitorCounters, type ProcessTotals } from "./core/monitor.js";
 export type { Detector, DetectorContext, Finding } from "./core/detector.js";
 export { LimitDetector, type LimitDetectorOptions, type LimitFinding, type IncidentFinding, type OsLimitFinding } from "./core/limit-detector.js";
+export { ScanVerdictDetector, trustList, type ScanVerdictOptions, type Verdict, type VerdictTest, type VerdictEvidence, type VerdictFinding, type VerdictSummary } from "./core/scan-detector.js";
+export { ThresholdRandomWalk, ReverseSequentialTest, TRW_DEFAULTS, REVERSE_DEFAULTS, type SequentialTestParameters } from "./core/sequential-tests.js";
+export { VirusThrottle, type VirusThrottleOptions } from "./core/virus-throttle.js";
 export { NoteLog, type NoteRead } from "./core/note-log.js";
 export type { ConnectionSource, SourceStats } from "./core/source.js";
 export { openWatchSource, SOURCE_NAMES, type SourceName, type SelectOptions, type OpenedSource } from "./platform/select.js";

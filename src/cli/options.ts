@@ -3,6 +3,7 @@
  * HalfOpenError BAD_USAGE (exit code 2) that names the option and the value.
  */
 import { isIP } from "node:net";
+import { GROUP_BY, type GroupBy } from "../core/attribution.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { SOURCE_NAMES, type SourceName } from "../platform/source-names.js";
 
@@ -59,4 +60,10 @@ export function parseDestination(v: string): { address: string; port: number | u
   // The WHATWG URL parser writes IPv6 in the compressed form the socket table uses.
   if (isIP(address) === 6) address = new URL(`http://[${address}]/`).hostname.slice(1, -1);
   return { address, port };
+}
+
+/** A `--by` value (ls). */
+export function parseGroupBy(v: string): GroupBy {
+  if (!(GROUP_BY as readonly string[]).includes(v)) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --by "${v}": expected one of ${GROUP_BY.join(", ")}`);
+  return v as GroupBy;
 }

@@ -6,6 +6,23 @@
 import type { Endpoint, IpFamily } from "./endpoint.js";
 
 /** What was known about a process when its first attempt was seen. */
+/** A container, as its cgroup names it. */
+export interface ContainerRef {
+  /** docker, containerd, cri-o, podman, lxc, or cri (a Kubernetes container whose runtime the path does not name). */
+  runtime: string;
+  /** The full id (64 hex digits), or the container's name for LXC. */
+  id: string;
+  /** The first 12 characters of a hex id (as `docker ps` shows it); the name for LXC. */
+  shortId: string;
+}
+
+/** A Kubernetes pod, as its cgroup names it. */
+export interface PodRef {
+  uid: string;
+  /** guaranteed, burstable or besteffort. */
+  qos: string;
+}
+
 export interface ProcessInfo {
   /** Process id (thread group id on Linux). */
   pid: number;
@@ -20,6 +37,14 @@ export interface ProcessInfo {
   ppid?: number;
   /** Network namespace inode (`/proc/PID/ns/net`). */
   netns?: number;
+  /** Its name, where one is bound under /run/netns (`ip netns add NAME`). */
+  netnsName?: string;
+  /** The cgroup the process ran in, and what that says: systemd unit, container, Kubernetes pod (core/attribution.ts). */
+  cgroup?: string;
+  unit?: string;
+  slice?: string;
+  container?: ContainerRef;
+  pod?: PodRef;
   /** Process start time in clock ticks since boot; with `pid` it identifies a process across pid reuse. */
   startTime?: number;
   /** True when the process was already gone (or being reaped) and only some details are known. */

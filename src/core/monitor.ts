@@ -12,7 +12,7 @@
  *   - closes once the count has stayed at or below `limit` for `quietMs`.
  */
 import { type Attempt, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
-import type { ConnectEvent, ConnectionEvent, ProcessInfo } from "./events.js";
+import type { ConnectEvent, ConnectionEvent, ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import type { Detector, DetectorContext, Finding } from "./detector.js";
 import type { IncidentBounds, IncidentReport, OsLimitRecord } from "./incident.js";
 import { LimitDetector, type LimitFinding } from "./limit-detector.js";
@@ -78,6 +78,11 @@ export interface ProcessTotals {
   pid: number;
   name: string;
   processKey: string;
+  /** Where it ran (core/attribution.ts), when known. */
+  unit?: string;
+  container?: ContainerRef;
+  pod?: PodRef;
+  netnsName?: string;
   attempts: number;
   outcomes: OutcomeCounts;
   /** Monotonic ms of the process's exit, when seen. */
@@ -129,6 +134,8 @@ export class HalfOpenMonitor {
   #lost = 0;
   #blindMs = 0;
   readonly #perProcess = new Map<string, ProcessTotals>();
+  /** The details of each process in the totals (for the per-unit and per-container views). */
+  readonly #infoByKey = new Map<string, ProcessInfo>();
   /** The newest process key of each live pid, to apply exit events. */
   readonly #lastKeyByPid = new Map<number, string>();
   #otherAttempts = 0;
@@ -306,9 +313,20 @@ export class HalfOpenMonitor {
    * label values a metrics system sees, whatever names processes choose.
    */
   halfOpenByName(top: number): { name: string; halfOpen: number; other?: true }[] {
+    return this.halfOpenBy(top, (p) => p.name);
+  }
+
+  /**
+   * Half-open attempts now, summed per `label` of their process (its unit,
+   * its container, ...; processes without one are left out), bounded like
+   * halfOpenByName.
+   */
+  halfOpenBy(top: number, label: (process: ProcessInfo) => string | undefined): { name: string; halfOpen: number; other?: true }[] {
     const byName = new Map<string, number>();
     for (const p of this.tracker.perProcess()) {
-      const name = this.#perProcess.get(p.processKey)?.name ?? "?";
+      const info = this.#infoByKey.get(p.processKey);
+      const name = info ? label(info) : "?";
+      if (name === undefined) continue;
       byName.set(name, (byName.get(name) ?? 0) + p.halfOpen);
     }
     const sorted = [...byName].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
@@ -360,8 +378,14 @@ export class HalfOpenMonitor {
         this.#otherAttempts++;
         return;
       }
-      totals = { pid: attempt.process.pid, name: attempt.process.name, processKey: attempt.processKey, attempts: 0, outcomes: emptyOutcomeCounts() };
+      const p = attempt.process;
+      totals = { pid: p.pid, name: p.name, processKey: attempt.processKey, attempts: 0, outcomes: emptyOutcomeCounts() };
+      if (p.unit !== undefined) totals.unit = p.unit;
+      if (p.container) totals.container = p.container;
+      if (p.pod) totals.pod = p.pod;
+      if (p.netnsName !== undefined) totals.netnsName = p.netnsName;
       this.#perProcess.set(attempt.processKey, totals);
+      this.#infoByKey.set(attempt.processKey, attempt.process);
     }
     this.#lastKeyByPid.set(attempt.process.pid, attempt.processKey);
     totals.attempts++;

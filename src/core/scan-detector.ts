@@ -39,7 +39,7 @@
  */
 import type { Attempt } from "./attempt.js";
 import type { Detector } from "./detector.js";
-import type { ProcessInfo } from "./events.js";
+import type { ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import { REVERSE_DEFAULTS, ReverseSequentialTest, type SequentialTestParameters, TRW_DEFAULTS, ThresholdRandomWalk } from "./sequential-tests.js";
 import { VirusThrottle, type VirusThrottleOptions } from "./virus-throttle.js";
 
@@ -84,6 +84,12 @@ export interface VerdictFinding {
   processKey: string;
   exe?: string;
   user?: string;
+  /** Where the process runs (core/attribution.ts), when known. */
+  unit?: string;
+  container?: ContainerRef;
+  pod?: PodRef;
+  netns?: number;
+  netnsName?: string;
   verdict: Exclude<Verdict, "undecided">;
   test: VerdictTest;
   /** First contacts observed when the test decided. */
@@ -370,8 +376,14 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
         secondsToVerdict: round(elapsed / 1000),
       },
     };
-    if (s.process.exe) f.exe = s.process.exe;
-    if (s.process.user) f.user = s.process.user;
+    const p = s.process;
+    if (p.exe) f.exe = p.exe;
+    if (p.user) f.user = p.user;
+    if (p.unit !== undefined) f.unit = p.unit;
+    if (p.container) f.container = p.container;
+    if (p.pod) f.pod = p.pod;
+    if (p.netns !== undefined) f.netns = p.netns;
+    if (p.netnsName !== undefined) f.netnsName = p.netnsName;
     return f;
   }
 

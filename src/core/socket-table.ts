@@ -7,8 +7,9 @@
  * States use the Linux kernel numbering (tcp-state.ts) whatever the OS;
  * each platform parser maps its own names onto it.
  */
+import { type GroupBy, groupKey } from "./attribution.js";
 import { type Endpoint, type IpFamily, formatEndpoint } from "./endpoint.js";
-import type { ProcessInfo } from "./events.js";
+import type { ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import { TcpState, tcpStateName } from "./tcp-state.js";
 
 /** One TCP socket in a snapshot. */
@@ -69,6 +70,15 @@ export interface ProcessSockets {
   oldestAgeMs?: number;
   /** Most SYN retransmissions of any of its half-open sockets, when known. */
   maxRetransmits?: number;
+  /** Where it runs (core/attribution.ts), when known. */
+  unit?: string;
+  container?: ContainerRef;
+  pod?: PodRef;
+  netns?: number;
+  netnsName?: string;
+  /** With `by` other than "process": what the group is, and the processes in it (pids, ascending). */
+  group?: { by: Exclude<GroupBy, "process">; key: string };
+  pids?: number[];
 }
 
 export interface GroupOptions {
@@ -76,6 +86,8 @@ export interface GroupOptions {
   allStates?: boolean;
   /** Remote endpoints kept per process. Default 3. */
   sampleSize?: number;
+  /** Group by process (default), or by systemd unit, container or network namespace: one row per group. */
+  by?: GroupBy;
 }
 
 /** Rows that `ls` lists: SYN_SENT only, or every non-LISTEN state with `allStates`. */
@@ -94,6 +106,8 @@ interface GroupTotals {
   distinctRemotes: number;
   /** The uid every socket shares; null when they differ. */
   uid: number | null | undefined;
+  /** The owning processes (by unit, container, netns). */
+  pids: Set<number>;
   oldestAgeMs?: number;
   maxRetransmits?: number;
 }
@@ -121,9 +135,10 @@ function topRemotes(counts: ReadonlyMap<string, ReadonlyMap<number, number>>, k:
 }
 
 /**
- * Group rows by owning process, sorted by half-open count (then total, then
- * pid). Sockets without a known owner form one group with no pid, so they
- * are counted, never dropped.
+ * Group rows by owning process (or, with `by`, by the unit, container or
+ * network namespace of the owning process), sorted by half-open count (then
+ * total, then pid or label). Sockets without a known owner form one group
+ * with no pid, so they are counted, never dropped.
  */
 export function groupByProcess(
   rows: readonly SocketRow[],
@@ -133,11 +148,26 @@ export function groupByProcess(
   const sampleSize = options.sampleSize ?? 3;
   const allStates = options.allStates ?? false;
   // One pass, one accumulator per process: `ls` groups tens of thousands of rows.
-  const groups = new Map<number | undefined, GroupTotals>();
+  const by = options.by ?? "process";
+  const keyOf = new Map<number | undefined, number | string | undefined>();
+  const labels = new Map<string, string>();
+  const key = (pid: number | undefined): number | string | undefined => {
+    if (by === "process" || pid === undefined) return pid;
+    let k = keyOf.get(pid);
+    if (k === undefined) {
+      const g = groupKey(processes.get(pid), by);
+      labels.set(g.key, g.label);
+      keyOf.set(pid, (k = g.key));
+    }
+    return k;
+  };
+  const groups = new Map<number | string | undefined, GroupTotals>();
   for (const r of rows) {
     if (!allStates && r.state !== TcpState.SYN_SENT) continue;
-    let g = groups.get(r.pid);
-    if (!g) groups.set(r.pid, (g = { total: 0, halfOpen: 0, states: [], remotes: new Map(), distinctRemotes: 0, uid: undefined }));
+    const k = key(r.pid);
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { total: 0, halfOpen: 0, states: [], remotes: new Map(), distinctRemotes: 0, uid: undefined, pids: new Set() }));
+    if (r.pid !== undefined) g.pids.add(r.pid);
     g.total++;
     g.states[r.state] = (g.states[r.state] ?? 0) + 1;
     // The one uid all its sockets share; null once two differ.
@@ -157,7 +187,12 @@ export function groupByProcess(
     }
   }
   const out: ProcessSockets[] = [];
-  for (const [pid, g] of groups) {
+  for (const [k, g] of groups) {
+    if (typeof k === "string") {
+      out.push(groupRow(k, labels.get(k) ?? k, by as Exclude<GroupBy, "process">, g, sampleSize));
+      continue;
+    }
+    const pid = k;
     const info = pid === undefined ? undefined : processes.get(pid);
     const states: Record<string, number> = {};
     g.states.forEach((n, state) => {
@@ -179,7 +214,32 @@ export function groupByProcess(
     if (info?.cmdline) group.cmdline = info.cmdline;
     if (g.oldestAgeMs !== undefined) group.oldestAgeMs = g.oldestAgeMs;
     if (g.maxRetransmits !== undefined) group.maxRetransmits = g.maxRetransmits;
+    if (info) {
+      for (const f of ["unit", "container", "pod", "netns", "netnsName"] as const) if (info[f] !== undefined) Object.assign(group, { [f]: info[f] });
+    }
     out.push(group);
   }
-  return out.sort((a, b) => b.halfOpen - a.halfOpen || b.total - a.total || (a.pid ?? Infinity) - (b.pid ?? Infinity));
+  return out.sort((a, b) => b.halfOpen - a.halfOpen || b.total - a.total || (a.pid ?? Infinity) - (b.pid ?? Infinity) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** One row for a unit, container or namespace: its label as the name, its processes' pids. */
+function groupRow(key: string, label: string, by: Exclude<GroupBy, "process">, g: GroupTotals, sampleSize: number): ProcessSockets {
+  const states: Record<string, number> = {};
+  g.states.forEach((n, state) => {
+    states[tcpStateName(state)] = n;
+  });
+  const row: ProcessSockets = {
+    name: label,
+    halfOpen: g.halfOpen,
+    total: g.total,
+    states,
+    remotes: topRemotes(g.remotes, sampleSize).map(formatEndpoint),
+    distinctRemotes: g.distinctRemotes,
+    group: { by, key },
+    pids: [...g.pids].sort((a, b) => a - b),
+  };
+  if (g.uid !== undefined && g.uid !== null) row.uid = g.uid;
+  if (g.oldestAgeMs !== undefined) row.oldestAgeMs = g.oldestAgeMs;
+  if (g.maxRetransmits !== undefined) row.maxRetransmits = g.maxRetransmits;
+  return row;
 }

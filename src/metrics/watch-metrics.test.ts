@@ -120,3 +120,21 @@ test("the server holds at most maxConnections clients and closes idle ones", asy
     server.closeAllConnections();
   }
 });
+
+test("per-unit and per-container gauges sum half-open attempts by where their processes run, bounded like names", async () => {
+  const monitor = new HalfOpenMonitor({ limit: 100 });
+  const metrics = new WatchMetrics({ monitor, source: "tracefs", mode: "exact", topNames: 1, processMetrics: false, verdicts: () => ({ scanner: 2, benign: 5, trustedScanner: 1 }) });
+  const id = "a2ffe0e97ac22657a2a023ad628e9df837c38a03b1ebc904d3f6d644eb1a1a81";
+  const container = { runtime: "docker", id, shortId: id.slice(0, 12) };
+  for (const e of burst(0, proc(1, "web", { container, unit: `docker-${id}.scope` }), 6)) monitor.handle(e);
+  for (const e of burst(10, proc(2, "worker", { container, unit: `docker-${id}.scope` }), 4)) monitor.handle(e);
+  for (const e of burst(20, proc(3, "nginx", { unit: "nginx.service" }), 3)) monitor.handle(e);
+  for (const e of burst(30, proc(4, "shell"), 2)) monitor.handle(e);
+  const { body } = await metrics.render();
+  assert.match(body, /^halfopen_container_half_open\{container="docker:a2ffe0e97ac2"\} 10$/m, "two processes of one container");
+  assert.doesNotMatch(body, /halfopen_container_half_open\{container="other"\}/, "processes outside containers are not 'other'");
+  assert.match(body, /^halfopen_unit_half_open\{unit="docker-a2ffe0e97ac2[0-9a-f]+\.scope"\} 10$/m);
+  assert.match(body, /^halfopen_unit_half_open\{unit="other"\} 3$/m, "past --metrics-top-names, summed");
+  assert.match(body, /^halfopen_verdicts_total\{verdict="scanner"\} 2$/m);
+  assert.match(body, /^halfopen_verdicts_total\{verdict="trusted_scanner"\} 1$/m);
+});

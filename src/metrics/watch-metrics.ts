@@ -15,6 +15,7 @@ import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { OUTCOMES, emptyOutcomeCounts } from "../core/attempt.js";
 import { UNSAFE_TEXT } from "../core/process-text.js";
+import type { ProcessInfo } from "../core/events.js";
 import type { HalfOpenMonitor } from "../core/monitor.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 
@@ -33,9 +34,9 @@ export interface WatchMetricsOptions {
   processMetrics?: boolean;
 }
 
-/** A process name as a label value: no control characters or bidirectional overrides, at most 64 characters, never empty. */
-export function labelValue(name: string): string {
-  const clean = name.replace(UNSAFE_TEXT, "").slice(0, 64);
+/** A process name (or unit, container) as a label value: no control characters or bidirectional overrides, at most `max` characters, never empty. */
+export function labelValue(name: string, max = 64): string {
+  const clean = name.replace(UNSAFE_TEXT, "").slice(0, max);
   return clean === "" ? "?" : clean;
 }
 
@@ -107,6 +108,22 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
       for (const row of monitor.halfOpenByName(top)) this.set({ name: row.other ? "other" : labelValue(row.name) }, row.halfOpen);
     },
   });
+  const grouped = (name: string, help: string, labelName: string, label: (p: ProcessInfo) => string | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [labelName],
+      registers,
+      collect() {
+        this.reset();
+        // Units are longer than process names (a container's scope is 77 characters): 128 keeps them whole.
+        for (const row of monitor.halfOpenBy(top, label)) this.set({ [labelName]: row.other ? "other" : labelValue(row.name, 128) }, row.halfOpen);
+      },
+    });
+  grouped("halfopen_unit_half_open", `Half-open attempts now per systemd unit: the ${top} largest, the rest summed as unit="other"`, "unit", (p) => p.unit);
+  grouped("halfopen_container_half_open", `Half-open attempts now per container (runtime:short id, or pod:UID): the ${top} largest, the rest as container="other"`, "container", (p) =>
+    p.container ? `${p.container.runtime}:${p.container.shortId}` : p.pod ? `pod:${p.pod.uid}` : undefined,
+  );
   total("halfopen_connect_attempts_total", "Outbound TCP connect attempts seen", () => counters().attempts);
   const outcomes = OUTCOMES.filter((o) => o !== "pending");
   const outcomeCounter = new Counter({

@@ -107,8 +107,11 @@ export interface Connector {
  * Start a workload script in the lab. It prints {"ready":true,"pid"} once its
  * connects are issued, then one {"done":true,...} line; resolves at "ready".
  */
-export async function runLabWorkload<Done>(lab: Lab, args: string[]): Promise<{ pid: number; done: Promise<Done>; exited: Promise<unknown> }> {
-  const child = spawnInLab(lab, process.execPath, args, { cwd: REPO });
+export async function runLabWorkload<Done>(lab: Lab, args: string[], options: { cgroup?: string } = {}): Promise<{ pid: number; done: Promise<Done>; exited: Promise<unknown> }> {
+  // In a cgroup: a shell moves itself there ($0 is the cgroup directory, never part of the script), then becomes the workload.
+  const child = options.cgroup
+    ? spawn("sh", ["-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.cgroup, "ip", "netns", "exec", lab.name, process.execPath, ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] })
+    : spawnInLab(lab, process.execPath, args, { cwd: REPO });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, "exit");
@@ -130,9 +133,9 @@ export async function runLabWorkload<Done>(lab: Lab, args: string[]): Promise<{ 
   return { pid, done, exited };
 }
 
-/** Start the connector workload in the lab; resolves once its connects are issued. */
-export async function runConnector(lab: Lab, spec: ConnectorSpec): Promise<Connector> {
-  const w = await runLabWorkload<{ results?: Record<string, string> }>(lab, [`${REPO}test/integration/connector.mjs`, JSON.stringify(spec)]);
+/** Start the connector workload in the lab (in `cgroup`, a cgroup v2 directory, when given); resolves once its connects are issued. */
+export async function runConnector(lab: Lab, spec: ConnectorSpec, options: { cgroup?: string } = {}): Promise<Connector> {
+  const w = await runLabWorkload<{ results?: Record<string, string> }>(lab, [`${REPO}test/integration/connector.mjs`, JSON.stringify(spec)], options);
   const done = w.done.then((d) => d.results ?? {});
   done.catch(() => {}); // a test that kills the connector never awaits "done"
   return { pid: w.pid, done, exited: w.exited };

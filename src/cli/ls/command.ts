@@ -4,8 +4,9 @@
  * outbound connect attempts in progress, grouped by process, largest first.
  */
 import type { Command } from "commander";
+import type { GroupBy } from "../../core/attribution.js";
 import type { SourceName } from "../../platform/source-names.js";
-import { collect, parseIntOption, parseSourceOption } from "../options.js";
+import { collect, parseGroupBy, parseIntOption, parseSourceOption } from "../options.js";
 
 export interface LsOptions {
   allStates?: boolean;
@@ -14,6 +15,10 @@ export interface LsOptions {
   source?: SourceName;
   pid?: number[];
   comm?: string[];
+  unit?: string[];
+  container?: string[];
+  netns?: string[];
+  by: GroupBy;
   sample: number;
 }
 
@@ -24,6 +29,15 @@ Example:
       PID USER     PROCESS          HALF OLDEST REMOTES
      4242 root     scan                30 3 retr 198.18.0.1:10000 +29
       977 alice    firefox              1 0 retr 198.18.0.7:443
+
+  $ sudo halfopen ls --by container
+  halfopen: 31 half-open connect attempts (procfs); 2 processes
+  GROUP (container)                PROCS  HALF OLDEST REMOTES
+  docker a2ffe0e97ac2                  2    30 3 retr 198.18.0.1:10000 +29
+  (host)                               1     1 0 retr 198.18.0.7:443
+
+  A process in a container, a pod or a named network namespace gets a line
+  "in: docker a2ffe0e97ac2, pod ..., netns blue" under its row.
 
   OLDEST is the oldest attempt's age where the OS tells it (Windows), else
   the SYN retransmissions it has made so far (Linux). Without root, sockets
@@ -45,6 +59,10 @@ export function registerLs(program: Command): void {
     .option("--source <name>", "socket table: procfs, windows, macos (default: this OS's)", parseSourceOption)
     .option("-p, --pid <pid>", "only these processes (repeat or comma-separate)", collect(parseIntOption("--pid", 1)))
     .option("-c, --comm <name>", "only processes with this name (repeat or comma-separate)", collect((s: string) => s))
+    .option("--unit <name>", "only processes of this systemd unit or slice (repeat or comma-separate)", collect((s: string) => s))
+    .option("--container <id>", "only processes of this container (id or its first 4+ hex digits, LXC name, or pod UID)", collect((s: string) => s))
+    .option("--netns <name>", "only processes in this network namespace (name under /run/netns, or inode)", collect((s: string) => s))
+    .option("--by <what>", "one row per process, unit, container or netns", parseGroupBy, "process")
     .option("--sample <n>", "remote endpoints listed per process", parseIntOption("--sample", 0, 1000), 3)
     .addHelpText("after", LS_EXAMPLE)
     .action(async (opts: LsOptions) => {

@@ -8,7 +8,7 @@ import { stringify } from "csv-stringify/sync";
 import type { LsReport } from "./format.js";
 import { csvSafe } from "../sanitize.js";
 
-export const CSV_COLUMNS = ["pid", "name", "user", "uid", "half_open", "total", "distinct_remotes", "oldest_age_ms", "max_retransmits", "remotes", "exe", "cmdline"] as const;
+export const CSV_COLUMNS = ["pid", "name", "user", "uid", "half_open", "total", "distinct_remotes", "oldest_age_ms", "max_retransmits", "remotes", "exe", "cmdline", "unit", "container", "pod", "netns"] as const;
 
 /** One row per process, with a header. */
 export function formatLsCsv(r: LsReport): string {
@@ -25,6 +25,10 @@ export function formatLsCsv(r: LsReport): string {
     p.remotes.join(" "),
     csvSafe(p.exe ?? ""),
     csvSafe(p.cmdline?.join(" ") ?? ""),
+    csvSafe(p.unit ?? ""),
+    p.container ? csvSafe(`${p.container.runtime}:${p.container.id}`) : "",
+    p.pod?.uid ?? "",
+    csvSafe(p.netnsName ?? (p.netns === undefined ? "" : String(p.netns))),
   ]);
   return stringify([[...CSV_COLUMNS], ...rows]);
 }

@@ -3,6 +3,7 @@
  * process controls goes through forTerminal() on the terminal (CSV: csv.ts).
  * Pure.
  */
+import { type GroupBy, whereText } from "../../core/attribution.js";
 import type { ProcessSockets } from "../../core/socket-table.js";
 import { fit, forTerminal } from "../sanitize.js";
 
@@ -20,8 +21,10 @@ export interface LsReport {
   sockets: number;
   /** Half-open sockets listed (after filters). */
   halfOpen: number;
-  /** True when --pid or --comm selected processes: the header then counts theirs, with the host's beside it. */
+  /** True when --pid, --comm, --unit, --container or --netns selected processes: the header then counts theirs, with the host's beside it. */
   filtered: boolean;
+  /** What a row is: a process (default), or a unit, container or network namespace (`--by`). */
+  by?: GroupBy;
   processes: ProcessSockets[];
   warnings: string[];
 }
@@ -66,7 +69,7 @@ function stateSummary(states: Record<string, number>): string {
 /** The table: a summary line, a header, one line per process. */
 export function formatLsText(r: LsReport): string {
   const lines: string[] = [];
-  const procs = r.processes.filter((p) => p.pid !== undefined).length;
+  const procs = r.processes.reduce((n, p) => n + (p.pids?.length ?? (p.pid === undefined ? 0 : 1)), 0);
   const unknown = r.processes.find((p) => p.pid === undefined);
   // Filtered: "3 of 40" (the selected processes' attempts of the host's).
   const count = r.filtered ? `${r.halfOpen} of ${r.hostHalfOpen}` : String(r.hostHalfOpen);
@@ -74,6 +77,15 @@ export function formatLsText(r: LsReport): string {
   const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${count} half-open` : `${count} half-open connect ${n === 1 && !r.filtered ? "attempt" : "attempts"}`;
   lines.push(fit(`halfopen: ${what} (${r.source}); ${plural(procs, "process", "processes")}${r.filtered ? " selected" : ""}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
   if (r.processes.length === 0) return lines.join("\n");
+  if (r.by && r.by !== "process") {
+    lines.push(`${`GROUP (${r.by})`.padEnd(32)} PROCS  HALF ${r.allStates ? "TOTAL STATES" : "OLDEST REMOTES"}`);
+    for (const g of r.processes) {
+      const head = `${fit(forTerminal(g.name), 32).padEnd(32)} ${String(g.pids?.length ?? 0).padStart(5)} ${String(g.halfOpen).padStart(5)} `;
+      if (r.allStates) lines.push(fit(`${head}${String(g.total).padStart(5)} ${stateSummary(g.states)}`, 79));
+      else lines.push(head + `${oldest(g).padStart(6)} ` + remotesCell(g, 79 - head.length - 7));
+    }
+    return lines.join("\n");
+  }
   lines.push(r.allStates ? "    PID USER     PROCESS          HALF TOTAL STATES" : "    PID USER     PROCESS          HALF OLDEST REMOTES");
   for (const p of r.processes) {
     const user = p.user ?? (p.uid === undefined ? "?" : String(p.uid));
@@ -83,6 +95,8 @@ export function formatLsText(r: LsReport): string {
       const head = `${who}${oldest(p).padStart(6)} `;
       lines.push(head + remotesCell(p, 79 - head.length));
     }
+    const where = whereText(p);
+    if (where) lines.push(fit(`        in: ${forTerminal(where)}`, 79));
   }
   return lines.join("\n");
 }

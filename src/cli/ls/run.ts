@@ -2,6 +2,7 @@
  * What `halfopen ls` does once its options are parsed (ls.ts), loaded only
  * when it runs.
  */
+import { attributionFilter } from "../../core/attribution.js";
 import { groupByProcess } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
@@ -20,9 +21,16 @@ export async function runLs(opts: LsOptions): Promise<void> {
   const hostHalfOpen = rows.filter((r) => r.state === TcpState.SYN_SENT).length;
   const pids = opts.pid && opts.pid.length > 0 ? new Set(opts.pid) : undefined;
   const comms = opts.comm && opts.comm.length > 0 ? new Set(opts.comm) : undefined;
-  const groups = groupByProcess(rows, processes, { allStates: opts.allStates ?? false, sampleSize: opts.sample }).filter(
-    (g) => (!pids || (g.pid !== undefined && pids.has(g.pid))) && (!comms || comms.has(g.name)),
-  );
+  const where = attributionFilter({ ...(opts.unit ? { unit: opts.unit } : {}), ...(opts.container ? { container: opts.container } : {}), ...(opts.netns ? { netns: opts.netns } : {}) });
+  const filtered = pids !== undefined || comms !== undefined || where !== undefined;
+  // Filters select processes before grouping, so a unit's or container's row counts only what was selected.
+  const keep = (pid: number | undefined): boolean => {
+    if (pid === undefined) return false;
+    const p = processes.get(pid);
+    return (!pids || pids.has(pid)) && (!comms || (p !== undefined && comms.has(p.name))) && (!where || (p !== undefined && where(p)));
+  };
+  const selected = filtered ? rows.filter((r) => keep(r.pid)) : rows;
+  const groups = groupByProcess(selected, processes, { allStates: opts.allStates ?? false, sampleSize: opts.sample, by: opts.by });
   const report: LsReport = {
     type: "ls",
     source: reader.name,
@@ -32,7 +40,8 @@ export async function runLs(opts: LsOptions): Promise<void> {
     hostHalfOpen,
     sockets: groups.reduce((n, g) => n + g.total, 0),
     halfOpen: groups.reduce((n, g) => n + g.halfOpen, 0),
-    filtered: pids !== undefined || comms !== undefined,
+    filtered,
+    by: opts.by,
     processes: groups,
     warnings: [...reader.caveats, ...warnings],
   };

@@ -51,6 +51,9 @@ export interface WatchOptions {
   interval: number;
   pid?: number[];
   comm?: string[];
+  unit?: string[];
+  container?: string[];
+  netns?: string[];
   json?: boolean;
   source?: SourceName;
   bufferKb?: number;
@@ -114,6 +117,9 @@ export function registerWatch(program: Command): void {
     .option("-i, --interval <seconds>", "print a summary line this often: 0 (never) or 0.5 to 86400", parseIntervalOption, 10)
     .option("-p, --pid <pid>", "only attempts of this process (repeat or comma-separate)", collect(parseIntOption("--pid", 1)))
     .option("-c, --comm <name>", "only attempts of processes with this name (repeat or comma-separate)", collect((s: string) => s))
+    .option("--unit <name>", "only attempts of processes in this systemd unit or slice (repeatable)", collect((s: string) => s))
+    .option("--container <id>", "only attempts of processes in this container (id or 4+ leading hex digits, LXC name, pod UID; repeatable)", collect((s: string) => s))
+    .option("--netns <name>", "only attempts from this network namespace (name under /run/netns, or inode; repeatable)", collect((s: string) => s))
     .option("--json", "write JSON lines (types: start, incident-open, incident, verdict, summary, lost, blind, warning, stored, stop)")
     .option("--source <name>", `connection source: ${SOURCE_NAMES.join(", ")} (default: detected)`, parseSourceOption)
     .option("--poll <seconds>", "polling sources (procfs, windows, macos): read the socket table this often", parseSecondsOption("--poll", 0.05, 3600), 1)

@@ -7,6 +7,7 @@ import { type OutcomeCounts } from "../../core/attempt.js";
 import type { IncidentReport } from "../../core/incident.js";
 import type { MonitorSummary, MonitorTotals } from "../../core/monitor.js";
 import type { VerdictFinding, VerdictTest } from "../../core/scan-detector.js";
+import { whereText } from "../../core/attribution.js";
 import { fit, forTerminal } from "../sanitize.js";
 
 /** `HH:MM:SS` of a wall-clock time, in local time. */
@@ -103,6 +104,8 @@ export function incidentBody(i: IncidentReport): string[] {
     lines.push(row(p));
     const cmd = (p.cmdline?.join(" ") ?? p.exe ?? "").trimEnd();
     if (cmd) lines.push(fit(`           cmd: ${forTerminal(cmd)}`, 79));
+    const where = whereText(p);
+    if (where) lines.push(fit(`           in: ${forTerminal(where)}`, 79));
     if (p.verdict && p.verdict.verdict !== "undecided") {
       lines.push(`           verdict: ${p.verdict.verdict}${p.verdict.trusted ? " (trusted)" : ""} by ${verdictReason(p.verdict)}`);
     }

@@ -6,6 +6,7 @@
  * on every exit path: SIGINT/SIGTERM, --duration, an error at start or
  * while running, a closed stdout.
  */
+import { attributionFilter } from "../../core/attribution.js";
 import { parseDuration } from "../../core/duration.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
@@ -23,11 +24,13 @@ const DEFAULT_RETAIN_MS = 30 * 86_400_000;
 /** How often the core's clock advances while no events come (incidents close, attempts expire). */
 const TICK_MS = 250;
 
+/** `--pid`, `--comm`, `--unit`, `--container`, `--netns`: applied before the limit, like the monitor's own table. */
 function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefined {
   const pids = opts.pid && opts.pid.length > 0 ? new Set(opts.pid) : undefined;
   const comms = opts.comm && opts.comm.length > 0 ? new Set(opts.comm) : undefined;
-  if (!pids && !comms) return undefined;
-  return (p) => (pids ? pids.has(p.pid) : true) && (comms ? comms.has(p.name) : true);
+  const where = attributionFilter({ ...(opts.unit ? { unit: opts.unit } : {}), ...(opts.container ? { container: opts.container } : {}), ...(opts.netns ? { netns: opts.netns } : {}) });
+  if (!pids && !comms && !where) return undefined;
+  return (p) => (pids ? pids.has(p.pid) : true) && (comms ? comms.has(p.name) : true) && (where ? where(p) : true);
 }
 
 export interface RunWatchExtras {

@@ -16,11 +16,15 @@
 import { closeSync, openSync, readFileSync, readSync, readlinkSync } from "node:fs";
 import type { ProcessInfo } from "../../core/events.js";
 import { MAX_PROCESS_TEXT_BYTES } from "../../core/process-text.js";
+import { attributeCgroup } from "./cgroup-parse.js";
+import { NetnsNames } from "./netns-names.js";
 import { parseCmdline, parseNamespaceLink, parsePasswd, parseProcStatStartTime, parseProcStatus } from "./procfs-parse.js";
 
 export interface ProcessInfoCacheOptions {
   procRoot?: string;
   passwdPath?: string;
+  /** Where named network namespaces are bound. Default /run/netns. */
+  netnsDir?: string;
   /** Cache bound; the oldest entries are dropped past it. Default 65536. */
   maxEntries?: number;
 }
@@ -81,6 +85,7 @@ export class ProcessInfoCache {
   readonly #proc: string;
   readonly #passwdPath: string;
   readonly #max: number;
+  readonly #netnsNames: NetnsNames;
   readonly #byTid = new Map<number, ProcessInfo>();
   readonly #byPid = new Map<number, ProcessInfo>();
   #users?: Map<number, string>;
@@ -97,6 +102,7 @@ export class ProcessInfoCache {
     this.#proc = options.procRoot ?? "/proc";
     this.#passwdPath = options.passwdPath ?? "/etc/passwd";
     this.#max = options.maxEntries ?? 65_536;
+    this.#netnsNames = new NetnsNames(options.netnsDir ? { dir: options.netnsDir } : {});
   }
 
   /** Info for the process owning thread `tid`, read from /proc on first sight. */
@@ -201,7 +207,18 @@ export class ProcessInfoCache {
       if (cmdline.more) info.truncated = ["cmdline"];
     }
     const netns = parseNamespaceLink(tryReadlink(`${dir}/ns/net`, this.#onError) ?? "");
-    if (netns !== undefined) info.netns = netns;
+    if (netns !== undefined) {
+      info.netns = netns;
+      const name = this.#netnsNames.nameOf(netns);
+      if (name !== undefined) info.netnsName = name;
+    }
+    // The unit, container and pod: one more small read per new process.
+    const cgroup = tryRead(`${dir}/cgroup`, this.#onError);
+    if (cgroup) {
+      const { truncated, ...where } = attributeCgroup(cgroup);
+      Object.assign(info, where);
+      if (truncated) info.truncated = [...(info.truncated ?? []), "cgroup"];
+    }
     const start = parseProcStatStartTime(tryRead(`${dir}/stat`, this.#onError) ?? "");
     if (start !== undefined) info.startTime = start;
     // A status read while the process was alive, but the rest after it exited: keep what we have, marked partial.
