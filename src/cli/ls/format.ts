@@ -70,7 +70,7 @@ function stateSummary(states: Record<string, number>): string {
 export function formatLsText(r: LsReport): string {
   const lines: string[] = [];
   const procs = r.processes.reduce((n, p) => n + (p.pids?.length ?? (p.pid === undefined ? 0 : 1)), 0);
-  const unknown = r.processes.find((p) => p.pid === undefined);
+  const unknown = r.processes.find((p) => p.pid === undefined && p.group === undefined);
   // Filtered: "3 of 40" (the selected processes' attempts of the host's).
   const count = r.filtered ? `${r.halfOpen} of ${r.hostHalfOpen}` : String(r.hostHalfOpen);
   const n = r.filtered ? r.halfOpen : r.hostHalfOpen;
