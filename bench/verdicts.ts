@@ -25,7 +25,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -243,6 +243,8 @@ export async function runVerdictsBench(): Promise<{ markdown: string; json: unkn
     await sleep(1500); // the last deadlines pass and are ticked
     await stopChild(watch.child);
     const live = watch.records.filter((r) => r.type === "verdict") as unknown as Verdict[];
+    // The live verdicts beside the recording: test/fixtures/records ships both (verdicts-lab.*).
+    writeFileSync(`${REPO}bench/out/verdicts.live.jsonl`, live.map((v) => JSON.stringify(v)).join("\n") + "\n");
     const { tests, connects } = offline(comms);
     const marks = anchors(connects);
     const replayed = replayVerdicts(comms);

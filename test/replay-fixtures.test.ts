@@ -75,3 +75,15 @@ test("a file that is not a record, or a bad line, is one error line with HALFOPE
   assert.equal(speed.status, 2);
   assert.match(speed.stderr, /Cannot use --speed without --replay FILE \[HALFOPEN_BAD_USAGE\]/);
 });
+
+test("the verdicts lab capture replays to the verdicts the live run printed: three scanners flagged, no benign workload", () => {
+  const comm = "nmap,wl-slowscan,wl-worm,wl-browser,wl-crawler,wl-p2p,wl-health";
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "watch", "--json", "--replay", `${DIR}verdicts-lab.jsonl`, "--as-fast-as-possible", "--no-store", "--interval", "0", "--limit", "100000", "--comm", comm], { cwd: REPO, encoding: "utf8", timeout: 60_000, maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, r.stderr);
+  const pick = (l: JsonLine) => [l.name, l.pid, l.verdict, l.test, l.firstContacts, l.time];
+  const got = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as JsonLine).filter((l) => l.type === "verdict").map(pick);
+  const live = readFileSync(`${DIR}verdicts-lab.verdicts.jsonl`, "utf8").trim().split("\n").map((l) => pick(JSON.parse(l) as JsonLine));
+  assert.deepEqual(got, live);
+  const scanners = new Set(got.filter((v) => v[2] === "scanner").map((v) => v[0]));
+  assert.deepEqual([...scanners].sort(), ["nmap", "wl-slowscan", "wl-worm"]);
+});

@@ -194,10 +194,7 @@ export function groupByProcess(
     }
     const pid = k;
     const info = pid === undefined ? undefined : processes.get(pid);
-    const states: Record<string, number> = {};
-    g.states.forEach((n, state) => {
-      states[tcpStateName(state)] = n;
-    });
+    const states = stateNames(g);
     const group: ProcessSockets = {
       name: info?.name ?? (pid === undefined ? "(owner unknown)" : "?"),
       halfOpen: g.halfOpen,
@@ -222,17 +219,22 @@ export function groupByProcess(
   return out.sort((a, b) => b.halfOpen - a.halfOpen || b.total - a.total || (a.pid ?? Infinity) - (b.pid ?? Infinity) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** One row for a unit, container or namespace: its label as the name, its processes' pids. */
-function groupRow(key: string, label: string, by: Exclude<GroupBy, "process">, g: GroupTotals, sampleSize: number): ProcessSockets {
+/** The count per state, by state name. */
+function stateNames(g: GroupTotals): Record<string, number> {
   const states: Record<string, number> = {};
   g.states.forEach((n, state) => {
     states[tcpStateName(state)] = n;
   });
+  return states;
+}
+
+/** One row for a unit, container or namespace: its label as the name, its processes' pids. */
+function groupRow(key: string, label: string, by: Exclude<GroupBy, "process">, g: GroupTotals, sampleSize: number): ProcessSockets {
   const row: ProcessSockets = {
     name: label,
     halfOpen: g.halfOpen,
     total: g.total,
-    states,
+    states: stateNames(g),
     remotes: topRemotes(g.remotes, sampleSize).map(formatEndpoint),
     distinctRemotes: g.distinctRemotes,
     group: { by, key },
