@@ -168,3 +168,32 @@ test("kill refuses PID 1 and its own parent, and without a terminal asks for --y
   assert.equal(gone.status, 1);
   assert.match(gone.stderr, /no process has PID 4194304.*\[HALFOPEN_NOT_FOUND\]/);
 });
+
+test("simulate scan: 100 dead targets, timeout 1 s, limit 10 take 10 s under xp and 1 s with none (JSON); the table fits 80 columns", () => {
+  const json = (policy: string) => {
+    const r = cli("simulate", "scan", "--targets", "100", "--alive", "0", "--timeout", "1", "--retries", "0", "--policy", policy, "--limit", "10", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { results: { completionSeconds: number; maxInFlight: number }[] };
+  };
+  assert.deepEqual(json("xp").results.map((x) => [x.completionSeconds, x.maxInFlight]), [[10, 10]]);
+  assert.deepEqual(json("none").results.map((x) => [x.completionSeconds, x.maxInFlight]), [[1, 100]]);
+  const table = cli("simulate", "scan", "--targets", "500", "--alive", "0.1", "--program-timeout", "1", "--policy", "xp", "--compare", "halfopen,none");
+  assert.equal(table.status, 0, table.stderr);
+  const rows = table.stdout.trim().split("\n");
+  for (const line of rows) assert.ok(line.length <= 79, line);
+  assert.match(rows[2] ?? "", /^xp +1\.0s +500\.0 +1 +58 /, "XP's queue ate the program's timeout: live hosts reported dead");
+  assert.match(rows[3] ?? "", /^halfopen +45\.0s +11\.1 +59 +0 /, "the budget finds every live host");
+});
+
+test("simulate worm: the table compares policies; a bad policy or share is one usage line", () => {
+  const r = cli("simulate", "worm", "--vulnerable", "300000", "--scan-rate", "10", "--policy", "none", "--compare", "xp", "--duration", "12");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^none +10\.00 +300000 +4\.2h +5\.1h +2\.5\d +2\.51$/m);
+  assert.match(r.stdout, /^xp +0\.48 /m);
+  const bad = cli("simulate", "worm", "--policy", "xp-rate");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^halfopen: Cannot use policy "xp-rate": expected one of none, xp, williamson \[HALFOPEN_BAD_USAGE\]\n$/);
+  const share = cli("simulate", "worm", "--share", "1.5");
+  assert.equal(share.status, 2);
+  assert.match(share.stderr, /Cannot use --share "1\.5": expected a number from 0 to 1/);
+});

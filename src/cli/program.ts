@@ -20,6 +20,7 @@ const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
   [["ls"], async () => (await import("./ls/command.js")).registerLs],
   [["incidents"], async () => (await import("./incidents/command.js")).registerIncidents],
   [["kill", "close"], async () => (await import("./act/command.js")).registerActions],
+  [["simulate"], async () => (await import("./simulate/command.js")).registerSimulate],
 ];
 
 /**

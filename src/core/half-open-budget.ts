@@ -293,7 +293,9 @@ export class HalfOpenBudget {
 
   /** Whether a queued lease may start now, given releasePerSecond. */
   #paceAllows(now: number): boolean {
-    return this.releasePerSecond === undefined || now - this.#lastQueuedStart >= 1000 / this.releasePerSecond;
+    // A nanosecond of slack: the pace timer fires at last + 1000/r, which floating point may put an ulp short,
+    // and a wait of one ulp does not move a virtual clock (the simulator's) forward.
+    return this.releasePerSecond === undefined || now - this.#lastQueuedStart >= 1000 / this.releasePerSecond - 1e-6;
   }
 
   #start(lease: LeaseImpl, now: number, fromQueue: boolean): void {

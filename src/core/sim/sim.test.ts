@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { simulateScan, type ScanPolicy } from "./scan-sim.js";
+import { fitLogisticK, simulateWorm } from "./worm-sim.js";
+import { SimClock } from "./sim-clock.js";
+
+describe("SimClock", () => {
+  it("runs events in time order, ties in scheduling order, and skips cleared ones", () => {
+    const c = new SimClock();
+    const seen: string[] = [];
+    c.setTimer(() => seen.push("b@5"), 5);
+    const x = c.setTimer(() => seen.push("x"), 3);
+    c.setTimer(() => {
+      seen.push("a@1");
+      c.setTimer(() => seen.push("c@5"), 4);
+    }, 1);
+    c.clearTimer(x);
+    assert.equal(c.run(), 5);
+    assert.deepEqual(seen, ["a@1", "b@5", "c@5"]);
+  });
+});
+
+describe("scan simulation: closed forms", () => {
+  const dead = { targets: 100, alive: 0, timeoutMs: 1000, retries: 0 };
+  it("N slots and fixed timeouts: completion = ceil(k/N) × T (100 dead targets, limit 10: 10 s; no limit: 1 s)", () => {
+    assert.equal(simulateScan({ ...dead, policy: { kind: "xp", limit: 10 } }).completionMs, 10_000);
+    assert.equal(simulateScan({ ...dead, policy: { kind: "halfopen", limit: 10 } }).completionMs, 10_000);
+    assert.equal(simulateScan({ ...dead, policy: { kind: "none" } }).completionMs, 1000);
+    assert.equal(simulateScan({ ...dead, targets: 101, policy: { kind: "halfopen", limit: 10 } }).completionMs, 11_000);
+  });
+
+  it("an XP host whose probes all time out after 21 s scans at most 10/21 addresses per second, however many threads", () => {
+    for (const threads of [10, 100, 1000]) {
+      const r = simulateScan({ targets: 1000, alive: 0, timeoutMs: 21_000, threads, policy: { kind: "halfopen", limit: 10 } });
+      assert.ok(r.targetsPerSecond <= 10 / 21 + 1e-9, `${threads} threads: ${r.targetsPerSecond}/s`);
+      assert.ok(Math.abs(r.targetsPerSecond - 10 / 21) < 0.001);
+    }
+  });
+
+  it("XP's queue eats the program's timeout and misses live hosts; halfopen's budget, whose timer starts at the grant, misses none", () => {
+    const spec = { targets: 500, alive: 0.1, rttMs: 20, timeoutMs: 1000, programTimeoutMs: 1000, threads: 500, seed: 3 };
+    const xp = simulateScan({ ...spec, policy: { kind: "xp", limit: 10 } });
+    const budget = simulateScan({ ...spec, policy: { kind: "halfopen", limit: 10 } });
+    const none = simulateScan({ ...spec, policy: { kind: "none" } });
+    assert.equal(none.found, none.aliveTargets);
+    assert.equal(budget.found, budget.aliveTargets);
+    assert.equal(budget.missed, 0);
+    assert.ok(xp.missed > xp.aliveTargets / 2, `xp missed ${xp.missed} of ${xp.aliveTargets}`);
+    assert.ok(budget.completionMs > none.completionMs, "the budget costs time instead");
+    assert.ok(xp.limitEvents >= 1);
+  });
+
+  it("xp-rate: queued attempts leave no faster than the release rate", () => {
+    const r = simulateScan({ targets: 50, alive: 1, rttMs: 1, timeoutMs: 60_000, policy: { kind: "xp-rate", limit: 10, releasePerSecond: 10 } });
+    // 10 start at once and are answered at 1 ms; the first queued one starts then, the other 39 100 ms apart.
+    assert.equal(r.completionMs, 1 + 39 * 100 + 1);
+    assert.equal(r.found, 50);
+  });
+
+  it("property: under every policy no attempt is lost and at most N are in flight where the policy says N", () => {
+    const policy = fc.oneof(
+      fc.constant<ScanPolicy>({ kind: "none" }),
+      fc.integer({ min: 1, max: 20 }).map<ScanPolicy>((limit) => ({ kind: "xp", limit })),
+      fc.integer({ min: 1, max: 20 }).map<ScanPolicy>((limit) => ({ kind: "halfopen", limit })),
+      fc.record({ limit: fc.integer({ min: 1, max: 20 }), rate: fc.integer({ min: 1, max: 100 }) }).map<ScanPolicy>(({ limit, rate }) => ({ kind: "xp-rate", limit, releasePerSecond: rate })),
+    );
+    fc.assert(
+      fc.property(
+        fc.record({ targets: fc.integer({ min: 0, max: 120 }), alive: fc.double({ min: 0, max: 1, noNaN: true }), rttMs: fc.integer({ min: 0, max: 500 }), timeoutMs: fc.integer({ min: 1, max: 3000 }), retries: fc.integer({ min: 0, max: 2 }), threads: fc.integer({ min: 1, max: 150 }), seed: fc.nat() }),
+        policy,
+        (spec, p) => {
+          const r = simulateScan({ ...spec, policy: p });
+          assert.equal(r.found + r.missed, r.aliveTargets, "every live target is found or reported");
+          assert.ok(r.attempts >= spec.targets && r.attempts <= spec.targets * (1 + spec.retries));
+          if (p.kind !== "none") assert.ok(r.maxInFlight <= p.limit);
+          if (p.kind === "halfopen" && spec.rttMs <= spec.timeoutMs) assert.equal(r.missed, 0, "waiting never costs a host that answers within the timeout");
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("worm simulation", () => {
+  it("with 10 scans/s and 300,000 vulnerable hosts (Staniford, Paxson, Weaver 2002) the fitted K is within 10% of scan rate × vulnerable / 2^32", () => {
+    const r = simulateWorm({ vulnerable: 300_000, scanRate: 10, initialInfected: 10, policy: { kind: "none" }, durationMs: 24 * 3_600_000, seed: 7 });
+    assert.ok(Math.abs(r.formulaKPerHour - 2.514) < 0.001);
+    assert.ok(r.fittedKPerHour !== undefined);
+    assert.ok(Math.abs(r.fittedKPerHour - r.formulaKPerHour) / r.formulaKPerHour < 0.1, `fitted ${r.fittedKPerHour}, formula ${r.formulaKPerHour}`);
+    assert.ok(r.infected > 0.99 * 300_000);
+  });
+
+  it("the XP limit on every host caps a worm at 10/21 probes/s: its K drops by the same factor", () => {
+    const base = { vulnerable: 1_000_000, scanRate: 10, initialInfected: 100, durationMs: 48 * 3_600_000, seed: 11 };
+    const free = simulateWorm({ ...base, policy: { kind: "none" } });
+    const xp = simulateWorm({ ...base, policy: { kind: "xp", limit: 10, timeoutMs: 21_000 } });
+    assert.ok(Math.abs(xp.limitedRate - 10 / 21) < 1e-9);
+    assert.ok(free.halfAtMs !== undefined && (xp.halfAtMs === undefined || xp.halfAtMs > 10 * free.halfAtMs), `${free.halfAtMs} vs ${xp.halfAtMs}`);
+  });
+
+  it("fitLogisticK recovers K from an exact logistic", () => {
+    const K = 1.8;
+    const series = Array.from({ length: 200 }, (_, i) => {
+      const h = i / 10;
+      const a = Math.exp(K * (h - 10)) / (1 + Math.exp(K * (h - 10)));
+      return { t: h * 3_600_000, infected: a * 1000 };
+    });
+    assert.ok(Math.abs((fitLogisticK(series, 1000) ?? 0) - K) < 1e-6);
+  });
+});
