@@ -42,6 +42,7 @@ export { openWatchSource, SOURCE_NAMES, type SourceName, type SelectOptions, typ
 export { RecordEncoder, RecordDecoder, RECORD_FORMAT, RECORD_VERSION, type RecordHeader, type RecordItem } from "./core/record-format.js";
 export { SimClock } from "./core/sim/sim-clock.js";
 export { simulateScan, type ScanSimSpec, type ScanSimResult, type ScanPolicy } from "./core/sim/scan-sim.js";
+export { simulateP2p, type P2pSimSpec, type P2pSimResult, type P2pPolicy } from "./core/sim/p2p-sim.js";
 export { simulateWorm, fitLogisticK, limitedScanRate, type WormSimSpec, type WormSimResult, type WormPolicy } from "./core/sim/worm-sim.js";
 export { HalfOpenBudget, realClock, type BudgetClock, type BudgetStats, type HalfOpenBudgetOptions, type Lease, type LeaseState, type SlotRequest } from "./core/half-open-budget.js";
 export { HalfOpenLimiter, sharedBudget, LimitedHttpAgent, LimitedHttpsAgent, limitedConnector, limitedDispatcher, CHANNEL_NAMES } from "./limiter/index.js";

@@ -10,6 +10,7 @@ import { collect, parseIntOption, parseSecondsOption } from "../options.js";
 
 export const SCAN_POLICIES = ["none", "xp", "xp-rate", "halfopen"] as const;
 export const WORM_POLICIES = ["none", "xp", "williamson"] as const;
+export const P2P_POLICIES = ["none", "xp"] as const;
 
 export interface SimulateOptions {
   policy: string;
@@ -28,6 +29,18 @@ export interface ScanOptions extends SimulateOptions {
   retries: number;
   threads?: number;
   releasePerSecond: number;
+}
+
+export interface P2pOptions extends SimulateOptions {
+  peers: number;
+  dead: number;
+  rtt: number;
+  timeout: number;
+  want: number;
+  concurrency?: number;
+  peerRate: number;
+  cap: number;
+  duration: number;
 }
 
 export interface WormOptions extends SimulateOptions {
@@ -102,6 +115,20 @@ export function registerSimulate(program: Command): void {
     .action(async (opts: ScanOptions) => {
       const { runScanSimulation } = await import("./run.js");
       runScanSimulation(opts);
+    });
+  common(simulate.command("p2p").description("a P2P client filling its peer set, some peers dead"), P2P_POLICIES, "xp")
+    .option("--peers <n>", "peers in the list", parseIntOption("--peers", 0, 10_000_000), 200)
+    .option("--dead <share>", "share of peers that never answer, 0 to 1", parseNumber("--dead", 0, 1), 0.3)
+    .option("--rtt <ms>", "round-trip time to a live peer, ms", parseNumber("--rtt", 0, 3_600_000), 50)
+    .option("--timeout <seconds>", "how long a connect to a dead peer holds its slot (XP: 21)", parseSecondsOption("--timeout", 0.001, 86_400), 21)
+    .option("--want <n>", "peers the client keeps connected", parseIntOption("--want", 1, 1_000_000), 40)
+    .option("--concurrency <n>", "the client's own connects in flight (uTorrent: 8)", parseIntOption("--concurrency", 1, 1_000_000))
+    .option("--peer-rate <KBps>", "upload of one peer to the client, KB/s", parseNumber("--peer-rate", 0, 1e9), 10)
+    .option("--cap <KBps>", "the client's download line, KB/s", parseNumber("--cap", 0, 1e9), 200)
+    .option("--duration <seconds>", "simulated time", parseSecondsOption("--duration", 1, 31_536_000), 300)
+    .action(async (opts: P2pOptions) => {
+      const { runP2pSimulation } = await import("./run.js");
+      runP2pSimulation(opts);
     });
   common(simulate.command("worm").description("a random-scanning worm over a population"), WORM_POLICIES, "none")
     .option("--vulnerable <n>", "vulnerable hosts", parseIntOption("--vulnerable", 1, 2 ** 32), 300_000)

@@ -7,7 +7,8 @@ import { type ScanPolicy, type ScanSimResult, simulateScan } from "../../core/si
 import { type WormPolicy, type WormSimResult, simulateWorm } from "../../core/sim/worm-sim.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { fit } from "../sanitize.js";
-import type { ScanOptions, WormOptions } from "./command.js";
+import type { P2pOptions, ScanOptions, WormOptions } from "./command.js";
+import { type P2pPolicy, simulateP2p } from "../../core/sim/p2p-sim.js";
 
 const policies = (o: { policy: string; compare?: string[] }) => [...new Set([o.policy, ...(o.compare ?? [])])];
 const sec = (ms: number) => (ms >= 100_000 ? `${Math.round(ms / 1000)}s` : `${(ms / 1000).toFixed(1)}s`);
@@ -78,6 +79,37 @@ export function runWormSimulation(o: WormOptions): void {
     lines.push(
       `${r.policy.kind.padEnd(10)} ${r.limitedRate.toFixed(2).padStart(9)} ${String(r.infected).padStart(10)} ${hours(r.halfAtMs).padStart(8)} ${hours(r.ninetyAtMs).padStart(8)} ${(r.fittedKPerHour === undefined ? "-" : r.fittedKPerHour.toFixed(2)).padStart(13)} ${r.formulaKPerHour.toFixed(2).padStart(12)}`,
     );
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+export function runP2pSimulation(o: P2pOptions): void {
+  const spec = {
+    peers: o.peers,
+    dead: o.dead,
+    rttMs: o.rtt,
+    timeoutMs: o.timeout * 1000,
+    wantConnections: o.want,
+    peerRateKBs: o.peerRate,
+    capKBs: o.cap,
+    durationMs: o.duration * 1000,
+    seed: o.seed,
+    ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency }),
+  };
+  const results = policies(o).map((name) => {
+    const policy: P2pPolicy = name === "xp" ? { kind: "xp", limit: o.limit } : { kind: "none" };
+    return guarded(() => simulateP2p({ ...spec, policy }));
+  });
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ type: "simulate", workload: "p2p", spec, results })}\n`);
+    return;
+  }
+  const lines = [
+    fit(`halfopen: P2P client, ${o.peers} peers (${Math.round(o.dead * 100)}% dead), wants ${o.want}, ${o.peerRate} KB/s each, line ${o.cap} KB/s, ${o.duration}s`, 79),
+    "POLICY     CONNECTED  FULL RATE AT   MEAN KB/S   DOWNLOADED",
+  ];
+  for (const r of results) {
+    lines.push(`${r.policy.kind.padEnd(10)} ${String(r.connected).padStart(9)} ${(r.fullRateAtMs === undefined ? "never" : sec(r.fullRateAtMs)).padStart(13)} ${r.meanRateKBs.toFixed(1).padStart(11)} ${`${Math.round(r.downloadedKB)} KB`.padStart(12)}`);
   }
   process.stdout.write(`${lines.join("\n")}\n`);
 }

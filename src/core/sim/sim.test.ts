@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { simulateScan, type ScanPolicy } from "./scan-sim.js";
 import { fitLogisticK, simulateWorm } from "./worm-sim.js";
+import { simulateP2p } from "./p2p-sim.js";
 import { SimClock } from "./sim-clock.js";
 
 describe("SimClock", () => {
@@ -107,5 +108,35 @@ describe("worm simulation", () => {
       return { t: h * 3_600_000, infected: a * 1000 };
     });
     assert.ok(Math.abs((fitLogisticK(series, 1000) ?? 0) - K) < 1e-6);
+  });
+});
+
+describe("P2P simulation", () => {
+  const base = { peers: 200, dead: 0.3, rttMs: 50, timeoutMs: 21_000, wantConnections: 40, peerRateKBs: 10, capKBs: 200, durationMs: 300_000, seed: 1 };
+  it("a client that keeps 8 connects in flight (uTorrent's net.max_halfopen) downloads exactly as fast with the XP limit as without", () => {
+    const xp = simulateP2p({ ...base, concurrency: 8, policy: { kind: "xp", limit: 10 } });
+    const none = simulateP2p({ ...base, concurrency: 8, policy: { kind: "none" } });
+    assert.deepEqual(xp.rate, none.rate);
+    assert.equal(xp.downloadedKB, none.downloadedKB);
+  });
+
+  it("with no limit of its own the client reaches its line at once; the XP limit delays that while dead peers hold the slots, and costs about 1% over five minutes", () => {
+    const xp = simulateP2p({ ...base, policy: { kind: "xp", limit: 10 } });
+    const none = simulateP2p({ ...base, policy: { kind: "none" } });
+    assert.equal(none.fullRateAtMs, 50, "one round trip");
+    assert.ok((xp.fullRateAtMs ?? 0) >= 21_000, `xp: ${xp.fullRateAtMs}`);
+    assert.ok(none.meanRateKBs > xp.meanRateKBs);
+    assert.ok((none.meanRateKBs - xp.meanRateKBs) / none.meanRateKBs < 0.02);
+  });
+
+  it("the rate never exceeds the line, and the client never connects more peers than it wants or than are alive", () => {
+    fc.assert(
+      fc.property(fc.record({ peers: fc.integer({ min: 0, max: 80 }), dead: fc.double({ min: 0, max: 1, noNaN: true }), want: fc.integer({ min: 1, max: 50 }), limit: fc.integer({ min: 1, max: 20 }), seed: fc.nat() }), (p) => {
+        const r = simulateP2p({ ...base, peers: p.peers, dead: p.dead, wantConnections: p.want, durationMs: 60_000, seed: p.seed, policy: { kind: "xp", limit: p.limit } });
+        assert.ok(r.connected <= p.want && r.connected <= p.peers);
+        for (const x of r.rate) assert.ok(x.kbs <= base.capKBs);
+      }),
+      { numRuns: 100 },
+    );
   });
 });
