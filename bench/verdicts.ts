@@ -33,6 +33,7 @@ import type { ConnectEvent } from "../src/core/events.js";
 import { HalfOpenMonitor } from "../src/core/monitor.js";
 import { RecordDecoder } from "../src/core/record-format.js";
 import { ScanVerdictDetector, type TestsReport } from "../src/core/scan-detector.js";
+import { seededRandom } from "../src/core/sim/scan-sim.js";
 import { labSkipReason } from "../test/integration/lab.js";
 import { startWatch, stopChild } from "./monitor.js";
 
@@ -41,17 +42,8 @@ const RECORD = `${REPO}bench/out/verdicts.record.jsonl`;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run has the same workloads. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers, so every run has the same workloads. */
+const random = seededRandom;
 
 const ip = (b: number, c: number) => `198.18.${b}.${c}`;
 const range = (n: number, f: (i: number) => [string, number]) => Array.from({ length: n }, (_, i) => f(i));
