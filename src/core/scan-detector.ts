@@ -186,6 +186,8 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
   readonly #maxProcesses: number;
   readonly #maxDestinations: number;
   readonly #processes = new Map<string, ProcessState>();
+  /** Processes with first contacts still pending. */
+  readonly #waiting = new Set<ProcessState>();
   /** The newest process key of each pid, for exits. */
   readonly #keyByPid = new Map<number, string>();
   readonly #counts = { scanner: 0, benign: 0, trustedScanner: 0 };
@@ -250,27 +252,21 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     if (s.ports.size < this.#maxDestinations) s.ports.add(attempt.dst.port);
     s.firstContacts++;
     s.pending.set(attempt.id, { due: attempt.startedAt + this.noAnswerMs });
+    this.#waiting.add(s);
     return out;
   }
 
   ended(attempt: Attempt, time: number): VerdictFinding[] {
-    const out: VerdictFinding[] = [];
     const s = this.#processes.get(attempt.processKey);
-    if (!s) return out;
-    this.#due(s, time, out);
+    if (!s) return [];
     s.ended++;
     if (attempt.outcome !== "established") s.failedEnds++;
-    this.#resolve(s, attempt.id, attempt.outcome === "established", time, out);
-    return out;
+    return this.#outcome(s, attempt.id, attempt.outcome === "established", time);
   }
 
   retransmitted(attempt: Attempt, time: number): VerdictFinding[] {
-    const out: VerdictFinding[] = [];
     const s = this.#processes.get(attempt.processKey);
-    if (!s) return out;
-    this.#due(s, time, out);
-    this.#resolve(s, attempt.id, false, time, out);
-    return out;
+    return s ? this.#outcome(s, attempt.id, false, time) : [];
   }
 
   exited(pid: number): void {
@@ -283,7 +279,8 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
 
   tick(now: number): VerdictFinding[] {
     const out: VerdictFinding[] = [];
-    for (const s of this.#processes.values()) this.#due(s, now, out);
+    // Only processes with first contacts waiting: a tick runs after every batch, and most processes have none.
+    for (const s of this.#waiting) this.#due(s, now, out);
     return out;
   }
 
@@ -291,13 +288,16 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     return this.tick(now);
   }
 
-  /** A pending first contact's outcome is known: applied now if every earlier one is, else when they are. */
-  #resolve(s: ProcessState, attemptId: number, success: boolean, time: number, out: VerdictFinding[]): void {
+  /** A pending first contact's outcome is known (an overdue one stays a failure at its deadline); apply what is due. */
+  #outcome(s: ProcessState, attemptId: number, success: boolean, time: number): VerdictFinding[] {
     const p = s.pending.get(attemptId);
-    if (!p || p.success !== undefined) return;
-    p.success = success;
-    p.at = time;
+    if (p && p.success === undefined) {
+      p.success = success;
+      p.at = time;
+    }
+    const out: VerdictFinding[] = [];
     this.#due(s, time, out);
+    return out;
   }
 
   /**
@@ -321,6 +321,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
         at = p.due;
       } else break;
       s.pending.delete(id);
+      if (s.pending.size === 0) this.#waiting.delete(s);
       last = Math.max(last, at);
       this.#observe(s, success, last, out);
     }
@@ -422,6 +423,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     for (const [key, s] of this.#processes) {
       if (s.exited) {
         this.#processes.delete(key);
+        this.#waiting.delete(s);
         return;
       }
     }
@@ -429,6 +431,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     if (oldest !== undefined) {
       const s = this.#processes.get(oldest);
       if (s && this.#keyByPid.get(s.process.pid) === oldest) this.#keyByPid.delete(s.process.pid);
+      if (s) this.#waiting.delete(s);
       this.#processes.delete(oldest);
     }
   }
