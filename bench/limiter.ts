@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { jsonFromChild } from "./json-child.js";
 import { createLab, destroyLab, labSkipReason, spawnInLab, LAB_ADDRESS, DROPPED_RANGE } from "../test/integration/lab.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
@@ -30,15 +31,7 @@ interface ClientResult {
   peakInFlight?: number;
 }
 
-async function runClient(child: ChildProcess): Promise<ClientResult> {
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const [code] = (await once(child, "exit")) as [number | null];
-  if (code !== 0) throw new Error(`limiter-client exited ${code}: ${err}`);
-  return JSON.parse(out) as ClientResult;
-}
+const runClient = (child: ChildProcess) => jsonFromChild<ClientResult>(child, "limiter-client");
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

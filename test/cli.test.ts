@@ -56,7 +56,7 @@ test("ls --json always has a processes array, even with nothing half-open", () =
   assert.equal(j.source, "procfs");
 });
 
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -190,10 +190,66 @@ test("simulate worm: the table compares policies; a bad policy or share is one u
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^none +10\.00 +300000 +4\.2h +5\.1h +2\.5\d +2\.51$/m);
   assert.match(r.stdout, /^xp +0\.48 /m);
-  const bad = cli("simulate", "worm", "--policy", "xp-rate");
+  const bad = cli("simulate", "worm", "--policy", "xp-fast");
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /^halfopen: Cannot use policy "xp-rate": expected one of none, xp, williamson \[HALFOPEN_BAD_USAGE\]\n$/);
+  assert.match(bad.stderr, /^halfopen: Cannot use policy "xp-fast": expected one of none, xp, xp-rate, per-process, halfopen, williamson, credit \[HALFOPEN_BAD_USAGE\]\n$/);
   const share = cli("simulate", "worm", "--share", "1.5");
   assert.equal(share.status, 2);
   assert.match(share.stderr, /Cannot use --share "1\.5": expected a number from 0 to 1/);
+});
+
+test("simulate worm --preset code-red: K ≈ 1.8/h from Code Red's parameters; options given on the command line win over the preset", () => {
+  const r = cli("simulate", "worm", "--preset", "code-red", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { spec: { vulnerable: number; durationHours: number }; results: { policy: { kind: string }; fittedKPerHour?: number; infected: number }[] };
+  assert.equal(out.spec.vulnerable, 359_104);
+  assert.deepEqual(out.results.map((x) => x.policy.kind), ["none", "xp"]);
+  assert.ok(Math.abs((out.results[0]?.fittedKPerHour ?? 0) - 1.8) < 0.18);
+  const mine = cli("simulate", "worm", "--preset", "code-red", "--vulnerable", "100000", "--compare", "credit", "--json");
+  const o2 = JSON.parse(mine.stdout) as typeof out;
+  assert.equal(o2.spec.vulnerable, 100_000);
+  assert.deepEqual(o2.results.map((x) => x.policy.kind), ["none", "credit"]);
+  const bad = cli("simulate", "worm", "--preset", "slammer");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /Cannot use preset "slammer": expected one of staniford, code-red, half-patched \[HALFOPEN_BAD_USAGE\]/);
+});
+
+test("simulate browse and p2p: tables within 80 columns, every policy", () => {
+  const b = cli("simulate", "browse", "--pages", "60", "--policy", "xp", "--compare", "none,williamson,credit,xp-rate,per-process,halfopen");
+  assert.equal(b.status, 0, b.stderr);
+  const rows = b.stdout.trim().split("\n");
+  assert.equal(rows.length, 2 + 7);
+  for (const line of rows) assert.ok(line.length <= 79, line);
+  assert.match(rows[3] ?? "", /^none +\d+ms +\d+ms +\d+ms +\d+ms +0 +0ms +0 /);
+  const p = cli("simulate", "p2p", "--preset", "article");
+  assert.equal(p.status, 0, p.stderr);
+  for (const line of p.stdout.trim().split("\n")) assert.ok(line.length <= 79, line);
+});
+
+test("simulate --plot draws an SVG with one line per policy; a recorded capture replays under a policy", () => {
+  const svgPath = join(tmp, "worm.svg");
+  const w = cli("simulate", "worm", "--preset", "staniford", "--duration", "12", "--plot", svgPath);
+  assert.equal(w.status, 0, w.stderr);
+  assert.match(w.stdout, /plot written to .*worm\.svg/);
+  const svg = readFileSync(svgPath, "utf8");
+  assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  for (const policy of ["none", "xp", "williamson", "credit"]) assert.match(svg, new RegExp(`>${policy}</text>`));
+  assert.match(svg, />infected hosts</);
+  assert.equal((svg.match(/class="mark-line role-mark/g) ?? []).length, 4, "one line per policy");
+
+  const record = new URL("./fixtures/records/scan.jsonl", import.meta.url).pathname;
+  const r = cli("simulate", "replay", record, "--policy", "xp", "--compare", "none", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { attempts: number; results: { policy: { kind: string }; waited: number; peakInFlight: { recorded: number; simulated: number }; limitEvents: number }[] };
+  assert.equal(out.attempts, 40);
+  assert.deepEqual(out.results.map((x) => [x.policy.kind, x.waited, x.peakInFlight.simulated, x.limitEvents]), [["xp", 30, 10, 1], ["none", 0, 40, 0]]);
+  const table = cli("simulate", "replay", record, "--plot", join(tmp, "replay.svg"));
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /ho-scan +40 +30 /);
+  const missing = cli("simulate", "replay", join(tmp, "nope.jsonl"));
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /^halfopen: Cannot read the record ".*nope\.jsonl": ENOENT \[HALFOPEN_BAD_USAGE\]\n$/);
+  const notSvg = cli("simulate", "scan", "--plot", join(tmp, "x.png"));
+  assert.equal(notSvg.status, 2);
+  assert.match(notSvg.stderr, /the plot is an SVG file/);
 });

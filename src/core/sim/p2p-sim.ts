@@ -9,14 +9,15 @@
  * `rttMs` after the attempt starts and stays connected; a dead one holds
  * the attempt's slot for `timeoutMs` (XP: 21 s of SYN retries). Each
  * connected peer uploads `peerRateKBs`; the client downloads at most
- * `capKBs` (its own line). The policy gates when an attempt may start, as
- * in scan-sim.ts (xp: at most `limit` in flight host-wide, FIFO).
+ * `capKBs` (its own line). The policy (a gate, gate.ts) decides when an
+ * attempt may start.
  */
-import { HalfOpenBudget, type Lease } from "../half-open-budget.js";
+import { type GateTicket, type SimPolicy, makeGate } from "./gate.js";
 import { seededRandom } from "./scan-sim.js";
 import { SimClock } from "./sim-clock.js";
 
-export type P2pPolicy = { kind: "none" } | { kind: "xp"; limit: number };
+/** Any gate policy (gate.ts). */
+export type P2pPolicy = SimPolicy;
 
 export interface P2pSimSpec {
   peers: number;
@@ -54,7 +55,7 @@ export function simulateP2p(spec: P2pSimSpec): P2pSimResult {
   const random = seededRandom(spec.seed ?? 1);
   const rtt = spec.rttMs ?? 50;
   const live = Array.from({ length: spec.peers }, () => random() >= spec.dead);
-  const budget = spec.policy.kind === "xp" ? new HalfOpenBudget({ maxHalfOpen: spec.policy.limit, clock }) : undefined;
+  const gate = makeGate(spec.policy, clock);
   const concurrency = spec.concurrency ?? spec.peers;
   let connected = 0;
   let inFlight = 0;
@@ -67,10 +68,10 @@ export function simulateP2p(spec: P2pSimSpec): P2pSimResult {
     while (inFlight < concurrency && next < spec.peers && connected + inFlight < spec.wantConnections) {
       const i = next++;
       inFlight++;
-      const begin = (lease?: Lease) => {
+      const begin = () => {
         const answered = live[i] === true;
         clock.setTimer(() => {
-          lease?.release();
+          gate.finish(ticket, answered);
           inFlight--;
           if (answered && clock.now() <= spec.durationMs) {
             connected++;
@@ -80,8 +81,7 @@ export function simulateP2p(spec: P2pSimSpec): P2pSimResult {
           pump();
         }, answered ? rtt : spec.timeoutMs);
       };
-      if (budget) budget.request({ start: begin, reject: () => undefined });
-      else begin();
+      const ticket: GateTicket = gate.request({ process: "p2p", destination: `peer${i}`, start: begin });
     }
   };
   pump();

@@ -8,27 +8,17 @@
  * `rttMs` after it really starts; one to a dead host never is, and holds its
  * slot for `timeoutMs` from its start (the connect timeout). A program may
  * also give up `programTimeoutMs` after its connect() call, wherever the
- * attempt is then (a naive scanner's own timer). Policies:
- *
- *   none      no limit: every attempt starts at once
- *   xp        Windows XP SP2: at most `limit` attempts in flight host-wide; the rest wait
- *             in the OS's queue, a freed slot going to the next in line. The program's own
- *             timer started at connect(), so time in the queue eats it, and a live host can
- *             be reported dead (what the scanner vendors of the seeds saw)
- *   xp-rate   the same, but queued attempts leave the queue no faster than
- *             `releasePerSecond` (the other reading of XP; Microsoft never said which)
- *   halfopen  halfopen's own HalfOpenBudget in the program: at most `limit` in flight, and
- *             the program's timer starts when the slot is granted, so waiting never costs a host
- *
- * xp, xp-rate and halfopen all run halfopen's HalfOpenBudget on the virtual
- * clock (the OS queue of XP is the same FIFO; what differs is when the
- * program's timer starts). "4226 events" counts the times an attempt had to
- * wait while none was waiting: the moments XP would have logged Event 4226.
+ * attempt is then (a naive scanner's own timer). The policy is a gate
+ * (gate.ts): under an OS policy (xp, xp-rate, per-process, williamson,
+ * credit) the program's timer starts at connect(), so time in the queue eats
+ * it and a live host can be reported dead (what the scanner vendors of the
+ * seeds saw); under halfopen the timer starts when the slot is granted.
  */
-import { HalfOpenBudget, type Lease } from "../half-open-budget.js";
+import { type GateTicket, type SimPolicy, checkPolicy, makeGate } from "./gate.js";
 import { SimClock } from "./sim-clock.js";
 
-export type ScanPolicy = { kind: "none" } | { kind: "xp"; limit: number } | { kind: "xp-rate"; limit: number; releasePerSecond: number } | { kind: "halfopen"; limit: number };
+/** Any gate policy (gate.ts). */
+export type ScanPolicy = SimPolicy;
 
 export interface ScanSimSpec {
   targets: number;
@@ -71,8 +61,12 @@ export interface ScanSimResult {
   /** Moments XP would have logged Event 4226 (an attempt had to wait while none was waiting). */
   limitEvents: number;
   maxInFlight: number;
+  /** Williamson: times the delay queue grew past its alarm length. */
+  alarms: number;
   /** Results per second over the whole scan. */
   targetsPerSecond: number;
+  /** Targets with a result over time (ms): one point per result. */
+  progress: { t: number; done: number }[];
 }
 
 /** A small deterministic generator (mulberry32). */
@@ -85,6 +79,16 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** The empirical distribution as `steps` + 1 points (q from 0 to 1, the value at each): a CDF to plot. */
+export function quantileCurve(values: readonly number[], steps = 100): { q: number; value: number }[] {
+  if (values.length === 0) return [];
+  const s = [...values].sort((a, b) => a - b);
+  return Array.from({ length: steps + 1 }, (_, i) => {
+    const q = i / steps;
+    return { q, value: s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number };
+  });
 }
 
 export function percentiles(values: number[]): Percentiles {
@@ -104,7 +108,7 @@ export function checkScanSpec(spec: ScanSimSpec): void {
   if (!(spec.timeoutMs > 0)) bad(`Cannot use a timeout of ${spec.timeoutMs} ms: expected more than 0`);
   if (spec.programTimeoutMs !== undefined && !(spec.programTimeoutMs > 0)) bad(`Cannot use a program timeout of ${spec.programTimeoutMs} ms: expected more than 0`);
   if (spec.threads !== undefined && !(Number.isInteger(spec.threads) && spec.threads >= 1)) bad(`Cannot use ${spec.threads} threads: expected a whole number of at least 1`);
-  if ("limit" in spec.policy && !(Number.isInteger(spec.policy.limit) && spec.policy.limit >= 1)) bad(`Cannot use limit ${spec.policy.limit}: expected a whole number of at least 1`);
+  checkPolicy(spec.policy);
 }
 
 export function simulateScan(spec: ScanSimSpec): ScanSimResult {
@@ -115,53 +119,45 @@ export function simulateScan(spec: ScanSimSpec): ScanSimResult {
   const random = seededRandom(spec.seed ?? 1);
   const alive = Array.from({ length: spec.targets }, () => random() < spec.alive);
   const policy = spec.policy;
-  const budget =
-    policy.kind === "none"
-      ? undefined
-      : new HalfOpenBudget({ maxHalfOpen: policy.limit, clock, ...(policy.kind === "xp-rate" ? { releasePerSecond: policy.releasePerSecond } : {}) });
-  const timerAtCall = policy.kind === "xp" || policy.kind === "xp-rate";
+  const gate = makeGate(policy, clock);
   const programTimeout = spec.programTimeoutMs ?? Number.POSITIVE_INFINITY;
   const delays: number[] = [];
   let attempts = 0;
   let found = 0;
   let missed = 0;
-  let inFlight = 0;
-  let maxInFlight = 0;
-  let limitEvents = 0;
   let lastResult = 0;
   let next = 0;
+  const progress: { t: number; done: number }[] = [{ t: 0, done: 0 }];
 
   /** One attempt at target `i`; `done(answered)` once it ends. */
   const attempt = (i: number, done: (answered: boolean) => void) => {
     attempts++;
     const calledAt = clock.now();
-    const begin = (lease?: Lease) => {
+    let gaveUp: { cancelled: boolean } | undefined;
+    const begin = () => {
       const grantedAt = clock.now();
       delays.push(grantedAt - calledAt);
-      inFlight++;
-      if (inFlight > maxInFlight) maxInFlight = inFlight;
-      const deadline = Math.min(grantedAt + spec.timeoutMs, (timerAtCall ? calledAt : grantedAt) + programTimeout);
+      if (gaveUp) gaveUp.cancelled = true;
+      const deadline = Math.min(grantedAt + spec.timeoutMs, (gate.timerAtGrant ? grantedAt : calledAt) + programTimeout);
       const answered = alive[i] === true && grantedAt + rtt <= deadline;
       clock.at(answered ? grantedAt + rtt : Math.max(grantedAt, deadline), () => {
-        inFlight--;
-        lease?.release();
+        gate.finish(ticket, answered);
         done(answered);
       });
     };
-    if (!budget) {
-      begin();
-      return;
-    }
-    if (budget.queued === 0 && budget.inFlight >= (policy as { limit: number }).limit) limitEvents++;
-    budget.request({
-      start: begin,
-      // XP: the program gives up on a queued attempt when its timer runs out; the OS drops it from the queue.
-      reject: () => {
+    // The program's own timer, from connect(): if it runs out while the attempt still waits, the OS drops it.
+    if (!gate.timerAtGrant && Number.isFinite(programTimeout)) {
+      const timer = { cancelled: false };
+      gaveUp = timer;
+      clock.at(calledAt + programTimeout, () => {
+        if (timer.cancelled) return;
+        timer.cancelled = true;
+        gate.cancel(ticket);
         delays.push(clock.now() - calledAt);
         done(false);
-      },
-      ...(timerAtCall && Number.isFinite(programTimeout) ? { maxQueueMs: programTimeout } : {}),
-    });
+      });
+    }
+    const ticket: GateTicket = gate.request({ process: "scanner", destination: `t${i}`, start: begin });
   };
 
   const worker = () => {
@@ -177,6 +173,7 @@ export function simulateScan(spec: ScanSimSpec): ScanSimResult {
           return;
         } else if (alive[i]) missed++;
         lastResult = clock.now();
+        progress.push({ t: lastResult, done: progress.length });
         worker();
       });
     };
@@ -194,8 +191,10 @@ export function simulateScan(spec: ScanSimSpec): ScanSimResult {
     found,
     missed,
     queueDelayMs: percentiles(delays),
-    limitEvents,
-    maxInFlight,
+    limitEvents: gate.stats().limitEvents,
+    maxInFlight: gate.stats().maxInFlight,
+    alarms: gate.stats().alarms,
     targetsPerSecond: lastResult > 0 ? spec.targets / (lastResult / 1000) : 0,
+    progress,
   };
 }

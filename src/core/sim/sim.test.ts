@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { simulateScan, type ScanPolicy } from "./scan-sim.js";
-import { fitLogisticK, simulateWorm } from "./worm-sim.js";
+import { fitLogisticK, limitedScanRate, simulateWorm, type WormPolicy } from "./worm-sim.js";
+import { simulateBrowse } from "./browse-sim.js";
+import { type GateTicket, makeGate, type SimPolicy } from "./gate.js";
 import { simulateP2p } from "./p2p-sim.js";
 import { SimClock } from "./sim-clock.js";
 
@@ -52,11 +54,15 @@ describe("scan simulation: closed forms", () => {
     assert.ok(xp.limitEvents >= 1);
   });
 
-  it("xp-rate: queued attempts leave no faster than the release rate", () => {
+  it("xp-rate: queued attempts leave at the release rate, whatever is in flight", () => {
     const r = simulateScan({ targets: 50, alive: 1, rttMs: 1, timeoutMs: 60_000, policy: { kind: "xp-rate", limit: 10, releasePerSecond: 10 } });
-    // 10 start at once and are answered at 1 ms; the first queued one starts then, the other 39 100 ms apart.
-    assert.equal(r.completionMs, 1 + 39 * 100 + 1);
+    // 10 start at once; the other 40 leave the queue at 100, 200, ... 4000 ms, each answered 1 ms later.
+    assert.equal(r.completionMs, 40 * 100 + 1);
     assert.equal(r.found, 50);
+    // Dead targets: the queue still drains at 10/s, so 21 s timeouts do not slow it (the reading under which XP slows no slow worm).
+    const dead = simulateScan({ targets: 110, alive: 0, timeoutMs: 21_000, policy: { kind: "xp-rate", limit: 10, releasePerSecond: 10 } });
+    assert.equal(dead.completionMs, 100 * 100 + 21_000);
+    assert.ok(dead.maxInFlight > 10);
   });
 
   it("property: under every policy no attempt is lost and at most N are in flight where the policy says N", () => {
@@ -64,7 +70,11 @@ describe("scan simulation: closed forms", () => {
       fc.constant<ScanPolicy>({ kind: "none" }),
       fc.integer({ min: 1, max: 20 }).map<ScanPolicy>((limit) => ({ kind: "xp", limit })),
       fc.integer({ min: 1, max: 20 }).map<ScanPolicy>((limit) => ({ kind: "halfopen", limit })),
+      fc.integer({ min: 1, max: 20 }).map<ScanPolicy>((limit) => ({ kind: "per-process", limit })),
+      fc.record({ limit: fc.integer({ min: 1, max: 20 }), rate: fc.integer({ min: 1, max: 100 }) }).map<ScanPolicy>(({ limit, rate }) => ({ kind: "halfopen", limit, releasePerSecond: rate })),
       fc.record({ limit: fc.integer({ min: 1, max: 20 }), rate: fc.integer({ min: 1, max: 100 }) }).map<ScanPolicy>(({ limit, rate }) => ({ kind: "xp-rate", limit, releasePerSecond: rate })),
+      fc.constant<ScanPolicy>({ kind: "williamson" }),
+      fc.constant<ScanPolicy>({ kind: "credit" }),
     );
     fc.assert(
       fc.property(
@@ -74,7 +84,7 @@ describe("scan simulation: closed forms", () => {
           const r = simulateScan({ ...spec, policy: p });
           assert.equal(r.found + r.missed, r.aliveTargets, "every live target is found or reported");
           assert.ok(r.attempts >= spec.targets && r.attempts <= spec.targets * (1 + spec.retries));
-          if (p.kind !== "none") assert.ok(r.maxInFlight <= p.limit);
+          if (p.kind === "xp" || p.kind === "halfopen" || p.kind === "per-process") assert.ok(r.maxInFlight <= p.limit);
           if (p.kind === "halfopen" && spec.rttMs <= spec.timeoutMs) assert.equal(r.missed, 0, "waiting never costs a host that answers within the timeout");
         },
       ),
@@ -98,6 +108,45 @@ describe("worm simulation", () => {
     const xp = simulateWorm({ ...base, policy: { kind: "xp", limit: 10, timeoutMs: 21_000 } });
     assert.ok(Math.abs(xp.limitedRate - 10 / 21) < 1e-9);
     assert.ok(free.halfAtMs !== undefined && (xp.halfAtMs === undefined || xp.halfAtMs > 10 * free.halfAtMs), `${free.halfAtMs} vs ${xp.halfAtMs}`);
+  });
+
+  it("Code Red v2 from its documented parameters (359,104 hosts, 358 scans/min, one host at the start): K ≈ 1.8/h, and over 359,000 hosts in under 14 hours", () => {
+    const r = simulateWorm({ vulnerable: 359_104, scanRate: 358 / 60, initialInfected: 1, policy: { kind: "none" }, durationMs: 14 * 3_600_000, seed: 1 });
+    assert.ok(r.fittedKPerHour !== undefined && Math.abs(r.fittedKPerHour - 1.8) / 1.8 < 0.1, `fitted K ${r.fittedKPerHour}`);
+    const reached = r.series.find((p) => p.infected >= 359_000);
+    assert.ok(reached && reached.t < 14 * 3_600_000, "359,000 infected before 14 h");
+  });
+
+  it("each policy's worm probe rate is what its gate lets through a host whose probes all go unanswered", () => {
+    const gated = (policy: SimPolicy, scanRate: number, timeoutMs: number) => {
+      // Probes arrive at scanRate for 10 minutes; count the starts in the last 8 (after any initial burst).
+      const clock = new SimClock();
+      const gate = makeGate(policy, clock);
+      let starts = 0;
+      const n = Math.round(600 * scanRate);
+      for (let i = 0; i < n; i++)
+        clock.at((i * 1000) / scanRate, () => {
+          const t: GateTicket = gate.request({ process: "worm", destination: `a${i}`, start: () => {
+            if (clock.now() >= 120_000 && clock.now() < 600_000) starts++;
+            clock.setTimer(() => gate.finish(t, false), timeoutMs);
+          } });
+        });
+      clock.run(600_000);
+      return starts / 480;
+    };
+    const cases: [SimPolicy, WormPolicy][] = [
+      [{ kind: "xp", limit: 10 }, { kind: "xp", limit: 10, timeoutMs: 21_000 }],
+      [{ kind: "per-process", limit: 10 }, { kind: "per-process", limit: 10, timeoutMs: 21_000 }],
+      [{ kind: "xp-rate", limit: 10, releasePerSecond: 5 }, { kind: "xp-rate", limit: 10, releasePerSecond: 5 }],
+      [{ kind: "williamson" }, { kind: "williamson" }],
+      [{ kind: "credit" }, { kind: "credit" }],
+      [{ kind: "none" }, { kind: "none" }],
+    ];
+    for (const [g, w] of cases) {
+      const measured = gated(g, 10, 21_000);
+      const formula = limitedScanRate(w, 10);
+      assert.ok(Math.abs(measured - formula) / formula < 0.05, `${g.kind}: gate ${measured}/s, formula ${formula}/s`);
+    }
   });
 
   it("fitLogisticK recovers K from an exact logistic", () => {
@@ -138,5 +187,33 @@ describe("P2P simulation", () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe("browsing simulation", () => {
+  const base = { pages: 300, seed: 5 };
+  it("no limit: a page loads in one round trip to its slowest host; XP adds a wait only while dead hosts or a page's own burst hold the slots", () => {
+    const none = simulateBrowse({ ...base, policy: { kind: "none" } });
+    const xp = simulateBrowse({ ...base, policy: { kind: "xp", limit: 10 } });
+    assert.ok(none.pageLoadMs.max <= 120 + 1e-9, `no limit: max ${none.pageLoadMs.max} ms`);
+    assert.equal(none.pagesDelayed, 0);
+    assert.ok(xp.meanPageLoadMs > none.meanPageLoadMs);
+    assert.equal(xp.maxInFlight, 10);
+    assert.ok(xp.limitEvents > 0);
+    assert.equal(xp.attempts, none.attempts, "the same pages under both");
+  });
+
+  it("every page loads under every policy (nothing is lost), and credits never bind for a browser whose connects are answered", () => {
+    for (const policy of [{ kind: "williamson" }, { kind: "credit" }, { kind: "xp-rate", limit: 10, releasePerSecond: 10 }, { kind: "per-process", limit: 4 }] as SimPolicy[]) {
+      const r = simulateBrowse({ ...base, pages: 50, broken: 0, policy });
+      assert.equal(r.loaded, 50, policy.kind);
+      if (policy.kind === "credit") assert.equal(r.pagesDelayed, 0);
+    }
+  });
+
+  it("more broken sites cost XP more", () => {
+    const few = simulateBrowse({ ...base, broken: 0.02, policy: { kind: "xp", limit: 10 } });
+    const many = simulateBrowse({ ...base, broken: 0.5, policy: { kind: "xp", limit: 10 } });
+    assert.ok(many.pageLoadMs.p99 > few.pageLoadMs.p99, `${many.pageLoadMs.p99} vs ${few.pageLoadMs.p99}`);
   });
 });

@@ -11,20 +11,36 @@
  * the hosts left). An infected host that runs the policy (`share` of them,
  * drawn at infection) probes no faster than the policy lets it:
  *
- *   none        scanRate
- *   xp          min(scanRate, limit / timeout): nearly every probe goes to an address that
- *               never answers and holds one of the `limit` slots for the whole timeout
- *               (XP: 3 + 6 + 12 = 21 s of SYN retries), so 10 slots give 10/21 ≈ 0.48 probes/s
- *   williamson  min(scanRate, 1): one new destination a second leaves the delay queue
+ *   none                      scanRate
+ *   xp, per-process, halfopen min(scanRate, limit / timeout): nearly every probe goes to an address
+ *                             that never answers and holds one of the `limit` slots for the whole
+ *                             timeout (XP: 3 + 6 + 12 = 21 s of SYN retries), so 10 slots give
+ *                             10/21 ≈ 0.48 probes/s (a worm is one process: per-process is the same)
+ *   xp-rate                   min(scanRate, releasePerSecond): the queue drains at its fixed rate
+ *                             whatever is in flight, so a worm slower than that is not slowed
+ *   williamson                min(scanRate, 1): one new destination a second leaves the delay queue
+ *   credit                    min(scanRate, 1 / 4 s): the balance of 10 is spent in the first
+ *                             second; then, with every first contact failing, one credit comes
+ *                             back after 4 s at 0 (Schechter, Jung, Berger 2004)
+ *
+ * These rates are what the gates of gate.ts let through (a test checks the
+ * two agree); the population model uses the closed forms so that a million
+ * hosts take well under a second.
  *
  * With no policy the infected share a(t) follows the logistic
  * a = e^{K(t−T)} / (1 + e^{K(t−T)}), K = scanRate × vulnerable / addressSpace
  * (Staniford, Paxson, Weaver, "How to 0wn the Internet in Your Spare Time",
  * USENIX Security 2002); fitLogisticK() fits K to a run.
  */
+import { CREDIT_DEFAULTS, WILLIAMSON_DEFAULTS } from "./gate.js";
 import { seededRandom } from "./scan-sim.js";
 
-export type WormPolicy = { kind: "none" } | { kind: "xp"; limit: number; timeoutMs: number } | { kind: "williamson" };
+export type WormPolicy =
+  | { kind: "none" }
+  | { kind: "xp" | "per-process" | "halfopen"; limit: number; timeoutMs: number }
+  | { kind: "xp-rate"; limit: number; releasePerSecond: number }
+  | { kind: "williamson" }
+  | { kind: "credit" };
 
 export interface WormSimSpec {
   vulnerable: number;
@@ -60,9 +76,20 @@ export interface WormSimResult {
 
 /** Probes per second a host running `policy` can make. */
 export function limitedScanRate(policy: WormPolicy, scanRate: number): number {
-  if (policy.kind === "xp") return Math.min(scanRate, policy.limit / (policy.timeoutMs / 1000));
-  if (policy.kind === "williamson") return Math.min(scanRate, 1);
-  return scanRate;
+  switch (policy.kind) {
+    case "xp":
+    case "per-process":
+    case "halfopen":
+      return Math.min(scanRate, policy.limit / (policy.timeoutMs / 1000));
+    case "xp-rate":
+      return Math.min(scanRate, policy.releasePerSecond);
+    case "williamson":
+      return Math.min(scanRate, WILLIAMSON_DEFAULTS.releasePerSecond);
+    case "credit":
+      return Math.min(scanRate, 1000 / CREDIT_DEFAULTS.allowanceAfterMs);
+    case "none":
+      return scanRate;
+  }
 }
 
 /** A Poisson draw (Knuth's method for small means, a normal approximation above 50). */
