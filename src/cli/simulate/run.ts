@@ -245,10 +245,10 @@ export async function runReplaySimulation(file: string, o: ReplayOptions): Promi
     () => ({
       title: `Queue delays of a recorded capture (${attempts.length} attempts)`,
       subtitle: `halfopen simulate replay ${file.split("/").pop() ?? file}; share of attempts started within the delay`,
-      x: { label: "wait for the policy (s)", scale: "symlog" },
+      x: { label: "wait for the policy (s; under 1 ms drawn at 1 ms)", scale: "log" },
       y: { label: "share of attempts" },
       step: true,
-      series: results.map((r) => ({ name: r.policy.kind, points: r.queueDelayCurve.map((p) => ({ x: p.value / 1000, y: p.q })) })),
+      series: results.map((r) => ({ name: r.policy.kind, points: r.queueDelayCurve.map((p) => ({ x: Math.max(p.value, 1) / 1000, y: p.q })) })),
     }),
   );
 }
