@@ -8,6 +8,7 @@ h simulate p2p --preset no-client-limit --duration 120 --plot docs/plots/p2p.svg
 h simulate p2p --preset article --duration 120
 h simulate scan --preset vendor --plot docs/plots/scan-vendor.svg
 h simulate scan --preset vendor-advice
+h simulate scan --preset vendor --discovery 1 --rtt-max 50
 h simulate worm --preset staniford --duration 48 --plot docs/plots/worm.svg
 h simulate worm --preset half-patched --duration 48 --compare xp,williamson,credit --plot docs/plots/worm-half.svg
 h simulate worm --preset code-red --plot docs/plots/code-red.svg

@@ -31,6 +31,8 @@ export interface ScanOptions extends SimulateOptions {
   programTimeout?: number;
   retries: number;
   threads?: number;
+  rttMax?: number;
+  discovery?: number;
 }
 
 export interface P2pOptions extends SimulateOptions {
@@ -52,6 +54,7 @@ export interface WormOptions extends SimulateOptions {
   initial: number;
   duration: number;
   xpTimeout: number;
+  threads?: number;
 }
 
 export interface BrowseOptions extends SimulateOptions {
@@ -187,6 +190,8 @@ export function registerSimulate(program: Command): void {
     .option("--program-timeout <seconds>", "the program gives up this long after connect() (OS policies: queue wait included)", parseSecondsOption("--program-timeout", 0.001, 86_400))
     .option("--retries <n>", "attempts again after a timeout", parseIntOption("--retries", 0, 100), 0)
     .option("--threads <n>", "connects the program makes at once (default: all)", parseIntOption("--threads", 1, 10_000_000))
+    .option("--rtt-max <ms>", "draw each live host's round trip from --rtt to this", parseNumber("--rtt-max", 0, 3_600_000))
+    .option("--discovery <seconds>", "ping every target first with this timeout (no half-open slot); connect-scan only those that answer", parseSecondsOption("--discovery", 0.001, 3600))
     .addHelpText("after", SCAN_EXAMPLE)
     .action(async (opts: ScanOptions, cmd: Command) => {
       const { runScanSimulation } = await import("./run.js");
@@ -230,7 +235,8 @@ export function registerSimulate(program: Command): void {
     .option("--share <s>", "share of hosts that run the policy, 0 to 1", parseNumber("--share", 0, 1), 1)
     .option("--initial <n>", "hosts infected at the start", parseIntOption("--initial", 1, 1_000_000), 10)
     .option("--duration <hours>", "simulated time", parseNumber("--duration", 0.001, 10_000), 24)
-    .option("--xp-timeout <seconds>", "xp, per-process, halfopen: how long a probe to a silent address holds its slot (XP: 3 + 6 + 12 = 21 s)", parseSecondsOption("--xp-timeout", 0.001, 3600), 21)
+    .option("--xp-timeout <seconds>", "how long a probe to a silent address holds its slot (XP: 3 + 6 + 12 = 21 s)", parseSecondsOption("--xp-timeout", 0.001, 3600), 21)
+    .option("--threads <n>", "a thread-bound worm: probes in flight per host, each waiting --xp-timeout (default: bound by --scan-rate only)", parseIntOption("--threads", 1, 1_000_000))
     .addHelpText("after", "\nExample:\n  $ halfopen simulate worm --preset code-red --plot code-red.svg")
     .action(async (opts: WormOptions, cmd: Command) => {
       const { runWormSimulation } = await import("./run.js");

@@ -53,6 +53,8 @@ export async function runScanSimulation(o: ScanOptions): Promise<void> {
     seed: o.seed,
     ...(o.programTimeout === undefined ? {} : { programTimeoutMs: o.programTimeout * 1000 }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
+    ...(o.rttMax === undefined ? {} : { rttMaxMs: o.rttMax }),
+    ...(o.discovery === undefined ? {} : { discovery: { timeoutMs: o.discovery * 1000 } }),
   };
   const results: (ScanSimResult & { completionSeconds: number })[] = policies(o).map((name) => {
     const r = guarded(() => simulateScan({ ...spec, policy: policyOf(name, o) }));
@@ -63,7 +65,10 @@ export async function runScanSimulation(o: ScanOptions): Promise<void> {
     o,
     () => ({ type: "simulate", workload: "scan", spec, results: results.map((r) => ({ ...r, progress: thin(r.progress, 200) })) }),
     () => [
-      fit(`halfopen: scan of ${o.targets} targets (${Math.round(o.alive * 100)}% alive), timeout ${o.timeout}s${o.programTimeout === undefined ? "" : `, program timeout ${o.programTimeout}s`}, retries ${o.retries}`, 79),
+      fit(
+        `halfopen: scan of ${o.targets} targets (${Math.round(o.alive * 100)}% alive), timeout ${o.timeout}s${o.programTimeout === undefined ? "" : `, program timeout ${o.programTimeout}s`}, retries ${o.retries}${o.discovery === undefined ? "" : `, ping first (${o.discovery}s)`}`,
+        79,
+      ),
       "POLICY          TIME   RATE/S FOUND MISSED  WAIT p50    p99  4226 PEAK",
       ...results.map(
         (r) =>
@@ -98,12 +103,22 @@ export async function runWormSimulation(o: WormOptions): Promise<void> {
   const { thin } = await import("./plot.js");
   const results: (WormSimResult & { policy: WormPolicy })[] = policies(o).map((name) => {
     const policy = wormPolicy(name, o);
-    const r = guarded(() => simulateWorm({ vulnerable: o.vulnerable, scanRate: o.scanRate, share: o.share, initialInfected: o.initial, policy, durationMs: o.duration * 3_600_000, seed: o.seed }));
+    const r = guarded(() => simulateWorm({
+        vulnerable: o.vulnerable,
+        scanRate: o.scanRate,
+        share: o.share,
+        initialInfected: o.initial,
+        policy,
+        durationMs: o.duration * 3_600_000,
+        seed: o.seed,
+        probeTimeoutMs: o.xpTimeout * 1000,
+        ...(o.threads === undefined ? {} : { threads: o.threads }),
+      }));
     return { ...r, policy, series: thin(r.series, 200) };
   });
   await output(
     o,
-    () => ({ type: "simulate", workload: "worm", spec: { vulnerable: o.vulnerable, scanRate: o.scanRate, share: o.share, initialInfected: o.initial, durationHours: o.duration }, results }),
+    () => ({ type: "simulate", workload: "worm", spec: { vulnerable: o.vulnerable, scanRate: o.scanRate, threads: o.threads, share: o.share, initialInfected: o.initial, durationHours: o.duration }, results }),
     () => [
       fit(`halfopen: worm, ${o.vulnerable} vulnerable hosts, ${Number(o.scanRate.toFixed(3))} probes/s, policy on ${Math.round(o.share * 100)}% of hosts, ${o.duration}h`, 79),
       "POLICY       PROBES/S   INFECTED   50% AT   90% AT  K/HOUR (FIT) K (FORMULA)",

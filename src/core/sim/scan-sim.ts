@@ -13,6 +13,13 @@
  * credit) the program's timer starts at connect(), so time in the queue eats
  * it and a live host can be reported dead (what the scanner vendors of the
  * seeds saw); under halfopen the timer starts when the slot is granted.
+ *
+ * Round-trip times are `rttMs`, or drawn per live target from [rttMs,
+ * rttMaxMs]. With `discovery`, the scan first pings every target at once
+ * (ICMP: no half-open slot, and XP's limit never applied to it); a live
+ * target answers after its round trip and only then is connect-scanned, a
+ * dead one is done when the ping times out. Every live host answers pings in
+ * this model (none drops ICMP).
  */
 import { type GateTicket, type SimPolicy, checkPolicy, makeGate } from "./gate.js";
 import { SimClock } from "./sim-clock.js";
@@ -26,6 +33,10 @@ export interface ScanSimSpec {
   alive: number;
   /** Round-trip time to a live host, ms. Default 10. */
   rttMs?: number;
+  /** With this, each live host's round trip is drawn from [rttMs, rttMaxMs]. */
+  rttMaxMs?: number;
+  /** Ping every target first (no half-open slot); only those that answer are connect-scanned. */
+  discovery?: { timeoutMs: number };
   /** How long an unanswered attempt holds its slot from its start (the connect timeout), ms. */
   timeoutMs: number;
   /** The program's own timer, ms: from connect() under none and xp, from the grant under halfopen. Default: none. */
@@ -108,16 +119,21 @@ export function checkScanSpec(spec: ScanSimSpec): void {
   if (!(spec.timeoutMs > 0)) bad(`Cannot use a timeout of ${spec.timeoutMs} ms: expected more than 0`);
   if (spec.programTimeoutMs !== undefined && !(spec.programTimeoutMs > 0)) bad(`Cannot use a program timeout of ${spec.programTimeoutMs} ms: expected more than 0`);
   if (spec.threads !== undefined && !(Number.isInteger(spec.threads) && spec.threads >= 1)) bad(`Cannot use ${spec.threads} threads: expected a whole number of at least 1`);
+  if (spec.rttMaxMs !== undefined && !(spec.rttMaxMs >= (spec.rttMs ?? 10))) bad(`Cannot use a longest round trip of ${spec.rttMaxMs} ms: expected at least the shortest (${spec.rttMs ?? 10} ms)`);
+  if (spec.discovery !== undefined && !(spec.discovery.timeoutMs > 0)) bad(`Cannot use a discovery timeout of ${spec.discovery.timeoutMs} ms: expected more than 0`);
   checkPolicy(spec.policy);
 }
 
 export function simulateScan(spec: ScanSimSpec): ScanSimResult {
   checkScanSpec(spec);
   const clock = new SimClock();
-  const rtt = spec.rttMs ?? 10;
   const retries = spec.retries ?? 0;
   const random = seededRandom(spec.seed ?? 1);
   const alive = Array.from({ length: spec.targets }, () => random() < spec.alive);
+  // Round trips from their own generator, so that which targets are alive does not depend on them.
+  const rttRandom = seededRandom((spec.seed ?? 1) ^ 0x5bd1e995);
+  const rttMin = spec.rttMs ?? 10;
+  const rtts = Array.from({ length: spec.targets }, () => (spec.rttMaxMs === undefined ? rttMin : rttMin + rttRandom() * (spec.rttMaxMs - rttMin)));
   const policy = spec.policy;
   const gate = makeGate(policy, clock);
   const programTimeout = spec.programTimeoutMs ?? Number.POSITIVE_INFINITY;
@@ -126,7 +142,6 @@ export function simulateScan(spec: ScanSimSpec): ScanSimResult {
   let found = 0;
   let missed = 0;
   let lastResult = 0;
-  let next = 0;
   const progress: { t: number; done: number }[] = [{ t: 0, done: 0 }];
 
   /** One attempt at target `i`; `done(answered)` once it ends. */
@@ -139,6 +154,7 @@ export function simulateScan(spec: ScanSimSpec): ScanSimResult {
       delays.push(grantedAt - calledAt);
       if (gaveUp) gaveUp.cancelled = true;
       const deadline = Math.min(grantedAt + spec.timeoutMs, (gate.timerAtGrant ? grantedAt : calledAt) + programTimeout);
+      const rtt = rtts[i] as number;
       const answered = alive[i] === true && grantedAt + rtt <= deadline;
       clock.at(answered ? grantedAt + rtt : Math.max(grantedAt, deadline), () => {
         gate.finish(ticket, answered);
@@ -160,9 +176,20 @@ export function simulateScan(spec: ScanSimSpec): ScanSimResult {
     const ticket: GateTicket = gate.request({ process: "scanner", destination: `t${i}`, start: begin });
   };
 
+  const result = () => {
+    lastResult = clock.now();
+    progress.push({ t: lastResult, done: progress.length });
+  };
+  // Targets ready for their connects; workers with nothing to do wait for the next one.
+  const ready: number[] = [];
+  let readyHead = 0;
+  let idle = 0;
   const worker = () => {
-    if (next >= spec.targets) return;
-    const i = next++;
+    if (readyHead >= ready.length) {
+      idle++;
+      return;
+    }
+    const i = ready[readyHead++] as number;
     let tries = 0;
     const go = () => {
       tries++;
@@ -172,13 +199,28 @@ export function simulateScan(spec: ScanSimSpec): ScanSimResult {
           go();
           return;
         } else if (alive[i]) missed++;
-        lastResult = clock.now();
-        progress.push({ t: lastResult, done: progress.length });
+        result();
         worker();
       });
     };
     go();
   };
+  const enqueue = (i: number) => {
+    ready.push(i);
+    if (idle > 0) {
+      idle--;
+      worker();
+    }
+  };
+  if (spec.discovery) {
+    const pingTimeout = spec.discovery.timeoutMs;
+    for (let i = 0; i < spec.targets; i++) {
+      if (alive[i]) clock.at(rtts[i] as number, () => enqueue(i));
+      else clock.at(pingTimeout, result);
+    }
+  } else {
+    for (let i = 0; i < spec.targets; i++) ready.push(i);
+  }
   const threads = Math.min(spec.threads ?? spec.targets, spec.targets);
   for (let t = 0; t < threads; t++) worker();
   clock.run();

@@ -34,11 +34,16 @@ describe("scan simulation: closed forms", () => {
   });
 
   it("an XP host whose probes all time out after 21 s scans at most 10/21 addresses per second, however many threads", () => {
-    for (const threads of [10, 100, 1000]) {
-      const r = simulateScan({ targets: 1000, alive: 0, timeoutMs: 21_000, threads, policy: { kind: "halfopen", limit: 10 } });
-      assert.ok(r.targetsPerSecond <= 10 / 21 + 1e-9, `${threads} threads: ${r.targetsPerSecond}/s`);
-      assert.ok(Math.abs(r.targetsPerSecond - 10 / 21) < 0.001);
-    }
+    for (const threads of [10, 100, 1000])
+      for (const kind of ["xp", "halfopen", "per-process"] as const) {
+        const r = simulateScan({ targets: 1000, alive: 0, timeoutMs: 21_000, threads, policy: { kind, limit: 10 } });
+        assert.ok(r.targetsPerSecond <= 10 / 21 + 1e-9, `${kind}, ${threads} threads: ${r.targetsPerSecond}/s`);
+        assert.ok(Math.abs(r.targetsPerSecond - 10 / 21) < 0.001);
+      }
+    // The worm model agrees, whatever its threads.
+    for (const threads of [10, 100, 1000]) assert.ok(Math.abs(simulateWorm({ vulnerable: 1000, scanRate: 1000, threads, policy: { kind: "xp", limit: 10, timeoutMs: 21_000 }, durationMs: 1000 }).limitedRate - 10 / 21) < 1e-9);
+    // A thread-bound worm with no policy probes at threads / timeout.
+    assert.ok(Math.abs(simulateWorm({ vulnerable: 1000, scanRate: 1000, threads: 5, policy: { kind: "none" }, durationMs: 1000 }).freeRate - 5 / 21) < 1e-9);
   });
 
   it("XP's queue eats the program's timeout and misses live hosts; halfopen's budget, whose timer starts at the grant, misses none", () => {
@@ -52,6 +57,30 @@ describe("scan simulation: closed forms", () => {
     assert.ok(xp.missed > xp.aliveTargets / 2, `xp missed ${xp.missed} of ${xp.aliveTargets}`);
     assert.ok(budget.completionMs > none.completionMs, "the budget costs time instead");
     assert.ok(xp.limitEvents >= 1);
+  });
+
+  it("discovery pings first (no slot): dead targets cost a ping timeout instead of a connect timeout, and every live host is still found", () => {
+    const spec = { targets: 100, alive: 0.1, rttMs: 5, timeoutMs: 21_000, seed: 4, policy: { kind: "xp", limit: 10 } as ScanPolicy };
+    const plain = simulateScan(spec);
+    const pinged = simulateScan({ ...spec, discovery: { timeoutMs: 1000 } });
+    assert.equal(pinged.found, pinged.aliveTargets);
+    assert.equal(pinged.found, plain.found);
+    assert.equal(pinged.completionMs, 1000, "the dead targets' ping timeout; the live ones were connected in two round trips");
+    assert.equal(pinged.attempts, pinged.aliveTargets, "connects only to hosts that answered");
+    // Without it, the dead targets hold XP's 10 slots for 21 s each.
+    const deadRounds = Math.ceil((spec.targets - plain.aliveTargets) / 10) * 21_000;
+    assert.ok(plain.completionMs >= deadRounds && plain.completionMs < deadRounds + 100, `${plain.completionMs} ms, ${plain.aliveTargets} alive`);
+  });
+
+  it("round trips drawn from [rtt, rtt-max] per live host; which targets are alive does not change", () => {
+    const base = { targets: 200, alive: 0.5, rttMs: 20, timeoutMs: 5000, seed: 9, policy: { kind: "none" } as ScanPolicy };
+    const fixed = simulateScan(base);
+    const spread = simulateScan({ ...base, rttMaxMs: 300 });
+    assert.equal(spread.aliveTargets, fixed.aliveTargets);
+    const answered = spread.progress.slice(1).map((p) => p.t).filter((t) => t < 5000);
+    assert.equal(answered.length, spread.aliveTargets);
+    assert.ok(answered.every((t) => t >= 20 && t <= 300));
+    assert.ok(Math.max(...answered) > 250 && Math.min(...answered) < 70, "the draws spread over the range");
   });
 
   it("xp-rate: queued attempts leave at the release rate, whatever is in flight", () => {

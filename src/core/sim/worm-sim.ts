@@ -46,6 +46,12 @@ export interface WormSimSpec {
   vulnerable: number;
   /** Probes per second of an infected host. */
   scanRate: number;
+  /**
+   * A thread-bound worm: at most this many probes in flight per host, each to a silent address waiting
+   * `probeTimeoutMs` (default 21 s), so it probes at most threads / timeout per second with no policy at all.
+   */
+  threads?: number;
+  probeTimeoutMs?: number;
   /** Addresses probed from. Default 2^32. */
   addressSpace?: number;
   /** Infected at time 0. Default 1. */
@@ -63,14 +69,15 @@ export interface WormSimResult {
   /** Infected hosts at the end of each step (time in ms). */
   series: { t: number; infected: number }[];
   infected: number;
-  /** Probes per second of a host that runs the policy. */
+  /** Probes per second of a host that runs the policy, and of one that does not. */
   limitedRate: number;
+  freeRate: number;
   /** When half, and nine tenths, of the vulnerable hosts were infected (ms), if reached. */
   halfAtMs?: number;
   ninetyAtMs?: number;
   /** K fitted to the run, per hour (fitLogisticK), when the run crossed 10% and 90%. */
   fittedKPerHour?: number;
-  /** The formula's K, per hour, for hosts without the policy. */
+  /** The formula's K, per hour, for hosts without the policy (at `freeRate`). */
   formulaKPerHour: number;
 }
 
@@ -134,8 +141,10 @@ export function simulateWorm(spec: WormSimSpec): WormSimResult {
   if (!(spec.scanRate > 0)) throw new RangeError(`Cannot use a scan rate of ${spec.scanRate}: expected more than 0 probes per second`);
   if (!(share >= 0 && share <= 1)) throw new RangeError(`Cannot use share ${share}: expected 0 to 1`);
   if (!(spec.durationMs > 0 && step > 0)) throw new RangeError("Cannot simulate: the duration and the step must be above 0");
+  if (spec.threads !== undefined && !(Number.isInteger(spec.threads) && spec.threads >= 1)) throw new RangeError(`Cannot use ${spec.threads} threads: expected a whole number of at least 1`);
   const random = seededRandom(spec.seed ?? 1);
-  const limitedRate = limitedScanRate(spec.policy, spec.scanRate);
+  const freeRate = spec.threads === undefined ? spec.scanRate : Math.min(spec.scanRate, (spec.threads * 1000) / (spec.probeTimeoutMs ?? 21_000));
+  const limitedRate = limitedScanRate(spec.policy, freeRate);
   const initial = Math.min(spec.initialInfected ?? 1, spec.vulnerable);
   // Infected hosts with and without the policy.
   let limited = 0;
@@ -148,7 +157,7 @@ export function simulateWorm(spec: WormSimSpec): WormSimResult {
     const infected = limited + free;
     const susceptible = spec.vulnerable - infected;
     if (susceptible <= 0) break;
-    const probes = (free * spec.scanRate + limited * limitedRate) * (step / 1000);
+    const probes = (free * freeRate + limited * limitedRate) * (step / 1000);
     // Expected distinct hits on susceptible hosts: susceptible × (1 − e^(−probes/space)).
     const mean = susceptible * -Math.expm1(-probes / space);
     const fresh = Math.min(susceptible, poisson(mean, random));
@@ -167,7 +176,8 @@ export function simulateWorm(spec: WormSimSpec): WormSimResult {
     series,
     infected: limited + free,
     limitedRate,
-    formulaKPerHour: ((spec.scanRate * spec.vulnerable) / space) * 3600,
+    freeRate,
+    formulaKPerHour: ((freeRate * spec.vulnerable) / space) * 3600,
   };
   if (halfAtMs !== undefined) result.halfAtMs = halfAtMs;
   if (ninetyAtMs !== undefined) result.ninetyAtMs = ninetyAtMs;
