@@ -71,6 +71,8 @@ export const ErrorCodes = {
   NEEDS_CONFIRMATION: "HALFOPEN_NEEDS_CONFIRMATION",
   /** The kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY is off), so `close` cannot work. Exit code 3. */
   UNSUPPORTED: "HALFOPEN_UNSUPPORTED",
+  /** A scan target or port list is not valid (bad address, prefix or range, reversed range, a name that does not resolve). Exit code 2. */
+  BAD_TARGET: "HALFOPEN_BAD_TARGET",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -106,6 +108,7 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_REFUSED: 1,
   HALFOPEN_NEEDS_CONFIRMATION: 2,
   HALFOPEN_UNSUPPORTED: 3,
+  HALFOPEN_BAD_TARGET: 2,
 };
 
 /** Base class of every error halfopen throws on purpose. */

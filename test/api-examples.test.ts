@@ -1,6 +1,6 @@
 /**
- * Every `@example` in the public API (src/index.ts, src/limiter/index.ts and
- * the modules they re-export from) is type-checked against the published
+ * Every `@example` in the public API (src/index.ts, src/limiter/index.ts,
+ * src/scanner/index.ts and the modules they re-export from) is type-checked against the published
  * types and run, the way Deno's standard library does, so the docs cannot
  * drift from the code. Examples import "halfopen" / "halfopen/limiter",
  * which resolve through package.json "exports" to the built dist/
@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import ts from "typescript";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
-const ENTRY_POINTS = ["src/index.ts", "src/limiter/index.ts"];
+const ENTRY_POINTS = ["src/index.ts", "src/limiter/index.ts", "src/scanner/index.ts"];
 const OUT = join(REPO, ".examples");
 
 /** The entry points and every module they re-export from. */

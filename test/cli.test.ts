@@ -253,3 +253,52 @@ test("simulate --plot draws an SVG with one line per policy; a recorded capture 
   assert.equal(notSvg.status, 2);
   assert.match(notSvg.stderr, /the plot is an SVG file/);
 });
+
+test("scan: bad targets, ports and combinations exit 2 with a stable code and no traffic; more than 65,536 addresses needs --yes", () => {
+  const cases: [string[], RegExp, number][] = [
+    [["scan"], /Cannot scan: no targets .*\[HALFOPEN_BAD_USAGE\]/, 2],
+    [["scan", "198.18.0.300"], /Cannot scan "198\.18\.0\.300": not an IP address, CIDR block, range or host name \[HALFOPEN_BAD_TARGET\]/, 2],
+    [["scan", "198.18.0.9-1"], /the range ends before it starts \[HALFOPEN_BAD_TARGET\]/, 2],
+    [["scan", "198.18.0.1", "-p", "0"], /Cannot scan port "0": ports are 1 to 65535 \[HALFOPEN_BAD_TARGET\]/, 2],
+    [["scan", "198.18.0.1", "--json", "--csv"], /Cannot use --json and --csv together \[HALFOPEN_BAD_USAGE\]/, 2],
+    [["scan", "198.18.0.0/15", "-p", "80"], /Cannot scan 131,072 addresses without confirmation \(more than 65,536\): add --yes \[HALFOPEN_NEEDS_CONFIRMATION\]/, 2],
+    [["scan", "198.18.0.1", "--shard", "4/3"], /Cannot use shard "4\/3"/, 2],
+    [["scan", "-iL", join(tmp, "missing-targets.txt")], /Cannot read the target file ".*missing-targets\.txt": ENOENT \[HALFOPEN_BAD_USAGE\]/, 2],
+    [["scan", "198.18.0.1", "--max-half-open", "0"], /Cannot use --max-half-open "0"/, 2],
+  ];
+  for (const [args, message, status] of cases) {
+    const r = cli(...args);
+    assert.equal(r.status, status, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.ok(!r.stderr.includes("    at "), "no stack trace");
+  }
+  const help = cli("scan", "--help");
+  assert.match(help.stdout, /nmap --top-ports 20/);
+  assert.match(help.stdout, /--max-half-open <n>/);
+});
+
+test("scan on loopback: -iL and --exclude-file, text and CSV", async () => {
+  const net = await import("node:net");
+  const server = net.createServer((c) => c.on("error", () => undefined));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const list = join(tmp, "targets.txt");
+    const excl = join(tmp, "exclude.txt");
+    writeFileSync(list, "# lab\n127.0.0.1-3\n");
+    writeFileSync(excl, "127.0.0.2 127.0.0.3\n");
+    const text = spawn(process.execPath, ["--import", "tsx", new URL("../src/cli/main.ts", import.meta.url).pathname, "scan", "-Pn", "-iL", list, "--exclude-file", excl, "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    text.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const [code] = (await once(text, "exit")) as [number];
+    assert.equal(code, 0);
+    assert.match(out, new RegExp(`^127\\.0\\.0\\.1 up, [\\d.]+ ms\\n  ${port}/tcp +open +syn-ack\\n`));
+    assert.match(out, /halfopen: scanned 1\/1 address in [\d.]+s: 1 up, 0 down, 1 open port\nhalfopen: at most 1 in SYN_SENT \(budget 10\); no discovery \(-Pn\)\n$/);
+    for (const line of out.trim().split("\n")) assert.ok(line.length <= 79, line);
+    const csv = cli("scan", "-Pn", "127.0.0.1", "-p", String(port), "--csv");
+    assert.equal(csv.status, 0, csv.stderr);
+    assert.match(csv.stdout, new RegExp(`^address,port,state,reason,rtt_ms,banner\\n127\\.0\\.0\\.1,${port},open,syn-ack,[\\d.]+,\\n$`));
+  } finally {
+    server.close();
+  }
+});

@@ -16,4 +16,13 @@ describe("package exports", () => {
     assert.equal(limiter.stats().maxHalfOpen, 3);
     assert.equal(limiterEntry.CHANNEL_NAMES.limitReached, "halfopen:limiter:limit-reached");
   });
+
+  it("halfopen/scanner exports the scanner and its parsers", async () => {
+    const scanner = await import("halfopen/scanner");
+    assert.equal(typeof scanner.scan, "function");
+    assert.equal(scanner.DEFAULT_PORTS.length, 20);
+    const spec = scanner.parseTarget("198.18.0.0/30");
+    assert.ok(spec.kind === "range");
+    assert.equal(new scanner.TargetSet([spec.range]).count(), 4n);
+  });
 });

@@ -21,6 +21,7 @@ const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
   [["incidents"], async () => (await import("./incidents/command.js")).registerIncidents],
   [["kill", "close"], async () => (await import("./act/command.js")).registerActions],
   [["simulate"], async () => (await import("./simulate/command.js")).registerSimulate],
+  [["scan"], async () => (await import("./scan/command.js")).registerScan],
 ];
 
 /**
@@ -66,6 +67,8 @@ export async function main(argv: string[]): Promise<number> {
   const named = COMMANDS.filter(([names]) => names.includes(argv[2] ?? ""));
   for (const [, load] of named.length > 0 ? named : COMMANDS) (await load())(program);
   try {
+    // nmap's -Pn, -iL and -oX for `scan`.
+    if (argv[2] === "scan") argv = (await import("./scan/command.js")).nmapAliases(argv);
     await program.parseAsync(argv);
     return 0;
   } catch (e) {

@@ -1,0 +1,74 @@
+/**
+ * `halfopen scan`: live hosts and open ports within a half-open budget
+ * (src/scanner/). nmap's spellings -Pn, -iL and -oX are accepted
+ * (nmapAliases() turns them into the long options before parsing).
+ */
+import type { Command } from "commander";
+import { parseShard } from "../../core/scan/targets.js";
+import { DEFAULT_MAX_HALF_OPEN } from "../../scanner/scan.js";
+import { parseIntOption, parseSecondsOption } from "../options.js";
+
+export interface ScanCliOptions {
+  ports?: string;
+  discovery: boolean;
+  maxHalfOpen: number;
+  retries: number;
+  exclude?: string[];
+  excludeFile?: string[];
+  inputList?: string[];
+  yes?: boolean;
+  json?: boolean;
+  csv?: boolean;
+  xml?: string;
+  banner?: number | true;
+  shard?: { index: number; count: number };
+  progress: boolean;
+}
+
+/** nmap's single-dash spellings as halfopen's long options. */
+export function nmapAliases(argv: readonly string[]): string[] {
+  const map: Record<string, string> = { "-Pn": "--no-discovery", "-iL": "--input-list", "-oX": "--xml" };
+  return argv.map((a, i) => (i > 2 && map[a] !== undefined ? (map[a] as string) : a));
+}
+
+const split = (v: string, prev: string[] | undefined) => [...(prev ?? []), ...v.split(",").map((s) => s.trim()).filter(Boolean)];
+const many = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+
+const EXAMPLE = `
+Targets: addresses, CIDR blocks (198.18.0.0/22, fd00::/120), ranges
+(198.18.0.1-40, 198.18.0.1-198.18.1.7) and host names (resolved once).
+Default ports: the 20 TCP ports nmap's frequency data finds open most often
+(nmap --top-ports 20). Default --max-half-open 10: Windows XP's limit, well
+under Linux's SYN-flood thresholds and small home routers' connection
+tables, so a scan never trips one; raise it on networks you know.
+
+Example:
+  $ halfopen scan 198.18.0.0/24 -p 22,80,443 --max-half-open 10
+  $ halfopen scan -Pn 198.18.0.7 -p- --json > host.json
+  $ halfopen scan 198.18.0.0/22 -oX lab.xml && ndiff nmap.xml lab.xml`;
+
+export function registerScan(program: Command): void {
+  program
+    .command("scan")
+    .description("find live hosts and open ports with TCP connects, never more than --max-half-open in SYN_SENT")
+    .argument("[targets...]", "addresses, CIDR blocks, ranges or host names")
+    .option("-p, --ports <list>", "ports: 22,80,8000-8100, or - for all (default: nmap's top 20)")
+    .option("--no-discovery", "scan every address's ports without checking it is up first (nmap -Pn)")
+    .option("--max-half-open <n>", "connect attempts in SYN_SENT at once", parseIntOption("--max-half-open", 1, 100_000), DEFAULT_MAX_HALF_OPEN)
+    .option("--retries <n>", "attempts again after silence before a port is filtered", parseIntOption("--retries", 0, 20), 1)
+    .option("--exclude <list>", "addresses not to scan (comma-separated; repeatable)", split)
+    .option("--exclude-file <file>", "addresses not to scan, one per line", many)
+    .option("--input-list <file>", "targets from a file, one per line (nmap -iL)", many)
+    .option("--yes", "scan more than 65,536 addresses")
+    .option("--json", "one JSON object at the end: hosts that are up, and a summary")
+    .option("--csv", "one CSV row per port of each host that is up")
+    .option("--xml <file>", "also write nmap XML (nmap -oX)")
+    .option("--banner [seconds]", "read what open ports say first (at most 256 bytes; default 1 s)", parseSecondsOption("--banner", 0.01, 60))
+    .option("--shard <k/n>", "scan the k-th of n shards (every n-th address); the shards' union is the whole scan", parseShard)
+    .option("--no-progress", "no progress bar on a terminal")
+    .addHelpText("after", EXAMPLE)
+    .action(async (targets: string[], opts: ScanCliOptions) => {
+      const { runScan } = await import("./run.js");
+      await runScan(targets, opts);
+    });
+}

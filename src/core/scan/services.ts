@@ -1,0 +1,34 @@
+/**
+ * Service names of well-known TCP ports, as IANA's registry (and nmap's
+ * nmap-services table, which nmap's XML and ndiff show) names them: enough
+ * for the default ports and a few more. Others are "unknown", as nmap says.
+ */
+const NAMES: Record<number, string> = {
+  21: "ftp",
+  22: "ssh",
+  23: "telnet",
+  25: "smtp",
+  53: "domain",
+  80: "http",
+  110: "pop3",
+  111: "rpcbind",
+  135: "msrpc",
+  139: "netbios-ssn",
+  143: "imap",
+  443: "https",
+  445: "microsoft-ds",
+  993: "imaps",
+  995: "pop3s",
+  1723: "pptp",
+  3306: "mysql",
+  3389: "ms-wbt-server",
+  5432: "postgresql",
+  5900: "vnc",
+  6379: "redis",
+  8080: "http-proxy",
+  8443: "https-alt",
+};
+
+export function serviceName(port: number): string {
+  return NAMES[port] ?? "unknown";
+}
