@@ -36,6 +36,19 @@
 //   raiseNofileLimit() -> { soft, hard, before }
 //     setrlimit(RLIMIT_NOFILE): the soft limit raised to the hard limit.
 //
+//   discover(addresses, { icmp, ackPorts, timeoutMs, perSecond, sourcePort }) -> Promise<{ replies, mode }>
+//     The scanner's host discovery that holds no half-open slot (IPv4): an
+//     ICMP echo request and a TCP ACK to each of `ackPorts` for every address
+//     (`addresses`: a Uint32Array of IPv4 addresses in host order), sent at
+//     most `perSecond` a second, then replies collected until `timeoutMs`
+//     after the last send. An unsolicited ACK draws a RST from a live host
+//     and creates no connection state anywhere. Raw sockets need
+//     CAP_NET_RAW; without it ICMP goes through a Linux ping socket
+//     (SOCK_DGRAM, allowed by net.ipv4.ping_group_range) and no ACK is sent
+//     (`mode` says which). Rejects with code EPERM when neither works.
+//     `replies`: Float64Array of [address, kind (1 echo reply, 2 RST), rtt ms]
+//     triples, the first reply of each address.
+//
 // Errors are thrown as JS errors with `code` set to the errno name (EPERM, ...).
 // Nothing here is passed to a shell; no input is interpreted beyond numbers and
 // one path.
@@ -52,7 +65,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <chrono>
 #include <dirent.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -596,6 +614,243 @@ Napi::Value RaiseNofileLimit(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// ---- discover: ICMP echo and TCP ACK sweeps (no connection state) ----
+
+uint16_t Checksum(const uint8_t* data, size_t len, uint32_t sum = 0) {
+  for (size_t i = 0; i + 1 < len; i += 2) sum += (static_cast<uint32_t>(data[i]) << 8) | data[i + 1];
+  if (len & 1) sum += static_cast<uint32_t>(data[len - 1]) << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// The local address the kernel would use toward `dst` (host order), via a UDP connect (sends nothing).
+uint32_t SourceFor(uint32_t dst) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(9);
+  sa.sin_addr.s_addr = htonl(dst);
+  uint32_t out = 0;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) out = ntohl(local.sin_addr.s_addr);
+  }
+  close(fd);
+  return out;
+}
+
+class DiscoverWorker : public Napi::AsyncWorker {
+ public:
+  DiscoverWorker(Napi::Env env, std::vector<uint32_t> targets, bool icmp, std::vector<uint16_t> ackPorts, int timeoutMs, double perSecond, uint16_t sourcePort)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), targets_(std::move(targets)), icmp_(icmp), ackPorts_(std::move(ackPorts)),
+        timeoutMs_(timeoutMs), perSecond_(perSecond), sourcePort_(sourcePort) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    using Clock = std::chrono::steady_clock;
+    int icmpFd = -1, tcpFd = -1;
+    bool raw = true;
+    if (icmp_ || !ackPorts_.empty()) icmpFd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
+    if (icmpFd < 0) {
+      raw = false;
+      if (errno != EPERM && errno != EACCES) return Fail(errno, "socket(SOCK_RAW, IPPROTO_ICMP)");
+      // No CAP_NET_RAW: a ping socket, where ping_group_range allows it; no ACK probes.
+      icmpFd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
+      if (icmpFd < 0) return Fail(errno == EACCES ? EPERM : errno, "socket(SOCK_DGRAM, IPPROTO_ICMP)");
+      mode_ = "ping-socket";
+      icmp_ = true;
+    } else {
+      mode_ = "raw";
+      if (!ackPorts_.empty()) {
+        tcpFd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+        if (tcpFd < 0) {
+          int e = errno;
+          close(icmpFd);
+          return Fail(e, "socket(SOCK_RAW, IPPROTO_TCP)");
+        }
+      }
+    }
+    const uint16_t ident = static_cast<uint16_t>(getpid() & 0xffff);
+    std::unordered_map<uint32_t, size_t> index;
+    for (size_t i = 0; i < targets_.size(); i++) index.emplace(targets_[i], i);
+    std::vector<double> sentAt(targets_.size(), -1), got(targets_.size(), 0), rtt(targets_.size(), 0);
+    const auto t0 = Clock::now();
+    auto ms = [&]() { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
+    const double gap = perSecond_ > 0 ? 1000.0 / perSecond_ : 0;
+
+    auto drain = [&](int waitMs) {
+      pollfd fds[2];
+      int n = 0;
+      fds[n++] = {icmpFd, POLLIN, 0};
+      if (tcpFd >= 0) fds[n++] = {tcpFd, POLLIN, 0};
+      if (poll(fds, n, waitMs) <= 0) return;
+      uint8_t buf[2048];
+      for (int k = 0; k < n; k++) {
+        if (!(fds[k].revents & POLLIN)) continue;
+        for (;;) {
+          sockaddr_in from{};
+          socklen_t fl = sizeof from;
+          ssize_t r = recvfrom(fds[k].fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+          if (r <= 0) break;
+          uint32_t src = ntohl(from.sin_addr.s_addr);
+          auto it = index.find(src);
+          if (it == index.end()) continue;
+          size_t i = it->second;
+          const uint8_t* p = buf;
+          size_t len = static_cast<size_t>(r);
+          if (raw) {  // raw sockets deliver the IP header
+            if (len < 20) continue;
+            size_t ihl = (buf[0] & 0x0f) * 4u;
+            if (len < ihl) continue;
+            p += ihl;
+            len -= ihl;
+          }
+          double kind = 0;
+          if (fds[k].fd == icmpFd) {
+            if (len < 8 || p[0] != ICMP_ECHOREPLY) continue;
+            if (raw && ((p[4] << 8) | p[5]) != ident) continue;
+            kind = 1;
+          } else {
+            if (len < 20) continue;
+            uint16_t dport = static_cast<uint16_t>((p[2] << 8) | p[3]);
+            if (dport != sourcePort_ || !(p[13] & 0x04)) continue;  // a RST to our probe's port
+            kind = 2;
+          }
+          if (got[i] == 0 && sentAt[i] >= 0) {
+            got[i] = kind;
+            rtt[i] = ms() - sentAt[i];
+          }
+        }
+      }
+    };
+
+    for (size_t i = 0; i < targets_.size(); i++) {
+      const double due = static_cast<double>(i) * gap;
+      while (ms() < due) drain(std::max(1, static_cast<int>(due - ms())));
+      sockaddr_in dst{};
+      dst.sin_family = AF_INET;
+      dst.sin_addr.s_addr = htonl(targets_[i]);
+      sentAt[i] = ms();
+      if (icmp_) {
+        uint8_t pkt[16] = {ICMP_ECHO, 0, 0, 0, static_cast<uint8_t>(ident >> 8), static_cast<uint8_t>(ident), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+        std::memcpy(pkt + 8, "halfopen", 8);
+        uint16_t c = Checksum(pkt, sizeof pkt);
+        pkt[2] = static_cast<uint8_t>(c >> 8);
+        pkt[3] = static_cast<uint8_t>(c);
+        sendto(icmpFd, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+      }
+      if (tcpFd >= 0) {
+        uint32_t src = SourceFor(targets_[i]);
+        for (uint16_t port : ackPorts_) {
+          uint8_t tcp[20] = {};
+          tcp[0] = static_cast<uint8_t>(sourcePort_ >> 8);
+          tcp[1] = static_cast<uint8_t>(sourcePort_);
+          tcp[2] = static_cast<uint8_t>(port >> 8);
+          tcp[3] = static_cast<uint8_t>(port);
+          uint32_t ack = 0x68616c66u ^ targets_[i];  // any number: the answer to a stray ACK is a RST either way
+          tcp[8] = static_cast<uint8_t>(ack >> 24);
+          tcp[9] = static_cast<uint8_t>(ack >> 16);
+          tcp[10] = static_cast<uint8_t>(ack >> 8);
+          tcp[11] = static_cast<uint8_t>(ack);
+          tcp[12] = 5 << 4;         // data offset: 20 bytes
+          tcp[13] = 0x10;           // ACK
+          tcp[14] = 0x04;           // window 1024
+          uint8_t pseudo[12] = {static_cast<uint8_t>(src >> 24), static_cast<uint8_t>(src >> 16), static_cast<uint8_t>(src >> 8), static_cast<uint8_t>(src),
+                                static_cast<uint8_t>(targets_[i] >> 24), static_cast<uint8_t>(targets_[i] >> 16), static_cast<uint8_t>(targets_[i] >> 8),
+                                static_cast<uint8_t>(targets_[i]), 0, IPPROTO_TCP, 0, 20};
+          uint32_t sum = 0;
+          for (size_t j = 0; j < sizeof pseudo; j += 2) sum += (static_cast<uint32_t>(pseudo[j]) << 8) | pseudo[j + 1];
+          uint16_t c = Checksum(tcp, sizeof tcp, sum);
+          tcp[16] = static_cast<uint8_t>(c >> 8);
+          tcp[17] = static_cast<uint8_t>(c);
+          sendto(tcpFd, tcp, sizeof tcp, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+        }
+      }
+      drain(0);
+    }
+    const double end = ms() + timeoutMs_;
+    for (;;) {
+      bool all = std::all_of(got.begin(), got.end(), [](double g) { return g != 0; });
+      double left = end - ms();
+      if (all || left <= 0) break;
+      drain(std::max(1, static_cast<int>(left)));
+    }
+    close(icmpFd);
+    if (tcpFd >= 0) close(tcpFd);
+    for (size_t i = 0; i < targets_.size(); i++)
+      if (got[i] != 0) {
+        out_.push_back(static_cast<double>(targets_[i]));
+        out_.push_back(got[i]);
+        out_.push_back(rtt[i]);
+      }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (err_ != 0) {
+      Napi::Error e = Napi::Error::New(env, what_ + ": " + std::strerror(err_));
+      const char* name = err_ == EPERM ? "EPERM" : err_ == EACCES ? "EACCES" : err_ == EMFILE ? "EMFILE" : "EIO";
+      e.Set("code", Napi::String::New(env, name));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Float64Array replies = Napi::Float64Array::New(env, out_.size());
+    for (size_t i = 0; i < out_.size(); i++) replies[i] = out_[i];
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("replies", replies);
+    result.Set("mode", Napi::String::New(env, mode_));
+    deferred_.Resolve(result);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  void Fail(int err, const char* what) {
+    err_ = err;
+    what_ = what;
+  }
+  Napi::Promise::Deferred deferred_;
+  std::vector<uint32_t> targets_;
+  bool icmp_;
+  std::vector<uint16_t> ackPorts_;
+  int timeoutMs_;
+  double perSecond_;
+  uint16_t sourcePort_;
+  std::vector<double> out_;
+  std::string mode_ = "raw";
+  int err_ = 0;
+  std::string what_;
+};
+
+Napi::Value Discover(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsObject()) return BadArgument(env, "discover(addresses: Uint32Array, options)");
+  Napi::Uint32Array a = info[0].As<Napi::Uint32Array>();
+  std::vector<uint32_t> targets(a.Data(), a.Data() + a.ElementLength());
+  Napi::Object o = info[1].As<Napi::Object>();
+  bool icmp = o.Get("icmp").ToBoolean().Value();
+  std::vector<uint16_t> ports;
+  Napi::Value pv = o.Get("ackPorts");
+  if (pv.IsArray()) {
+    Napi::Array arr = pv.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      uint32_t p = arr.Get(i).ToNumber().Uint32Value();
+      if (p < 1 || p > 65535) return BadArgument(env, "discover: ackPorts must be 1 to 65535");
+      ports.push_back(static_cast<uint16_t>(p));
+    }
+  }
+  int timeoutMs = o.Get("timeoutMs").ToNumber().Int32Value();
+  double perSecond = o.Get("perSecond").ToNumber().DoubleValue();
+  uint32_t sourcePort = o.Get("sourcePort").ToNumber().Uint32Value();
+  if (timeoutMs < 0 || timeoutMs > 600000 || sourcePort < 1 || sourcePort > 65535) return BadArgument(env, "discover: timeoutMs 0-600000, sourcePort 1-65535");
+  auto* worker = new DiscoverWorker(env, std::move(targets), icmp, std::move(ports), timeoutMs, perSecond, static_cast<uint16_t>(sourcePort));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
   exports.Set("raiseNofileLimit", Napi::Function::New(env, RaiseNofileLimit));
@@ -603,7 +858,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketOwners", Napi::Function::New(env, SocketOwners));
   exports.Set("scanSockets", Napi::Function::New(env, ScanSockets));
   exports.Set("sockDiagAsync", Napi::Function::New(env, SockDiagAsync));
-  exports.Set("abi", Napi::Number::New(env, 2));
+  exports.Set("discover", Napi::Function::New(env, Discover));
+  exports.Set("abi", Napi::Number::New(env, 3));
   return exports;
 }
 

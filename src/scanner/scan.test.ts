@@ -77,13 +77,28 @@ describe("scanner library (loopback)", () => {
   });
 
   it("connect discovery: a host that refuses 80 and 443 is up; its names are kept; IPv6 too", async () => {
-    const hosts = await collect(scan({ targets: ["lab.test", ...(v6 ? ["::1"] : [])], ports: [open, ...(v6 ? [v6] : [])], resolve: async (n) => (n === "lab.test" ? ["127.0.0.1"] : []) }));
+    const hosts = await collect(scan({ targets: ["lab.test", ...(v6 ? ["::1"] : [])], ports: [open, ...(v6 ? [v6] : [])], discovery: "connect", resolve: async (n) => (n === "lab.test" ? ["127.0.0.1"] : []) }));
     const v4 = hosts.find((h) => h.address === "127.0.0.1");
     assert.equal(v4?.status, "up");
     assert.ok(v4?.reason === "conn-refused" || v4?.reason === "syn-ack");
     assert.deepEqual(v4?.names, ["lab.test"]);
     assert.equal(v4?.ports.find((p) => p.port === open)?.state, "open");
     if (v6) assert.equal(hosts.find((h) => h.address === "::1")?.ports.find((p) => p.port === v6)?.state, "open");
+  });
+
+  it("auto discovery: as root, ICMP echo over a raw socket (no slot); otherwise it says why it fell back", async () => {
+    const run = scan({ targets: ["127.0.0.1"], ports: [open] });
+    const [host] = await collect(run);
+    const s = run.summary();
+    assert.equal(host?.ports[0]?.state, "open");
+    if (process.getuid?.() === 0) {
+      assert.equal(s.discovery, "raw");
+      assert.ok(host?.reason === "echo-reply" || host?.reason === "reset", host?.reason);
+      assert.equal(s.discoveryNote, undefined);
+    } else {
+      assert.ok(s.discovery === "ping-socket" || s.discovery === "connect", s.discovery);
+      assert.match(s.discoveryNote ?? "", /no CAP_NET_RAW|no native helper/);
+    }
   });
 
   it("an AbortSignal stops the scan: the iterator ends with the hosts already done", async () => {

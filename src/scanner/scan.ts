@@ -1,9 +1,11 @@
 /**
  * The scanner: live hosts and open ports within a half-open budget.
  *
- *   targets ─► TargetSet (lazy, minus excludes, one shard) ─► up to `hostWindow` hosts at once
- *     each host: discovery (connects to 80 and 443, or none with -Pn) ─► port checks,
- *                at most `perHost` in flight per host (no host hammered)
+ *   targets ─► TargetSet (lazy, minus excludes, one shard)
+ *     ─► discovery, 256 addresses at a time: ICMP echo and TCP ACK to 80 and 443 over raw
+ *        sockets (native helper; no half-open slot), or what this process may use instead
+ *     ─► up to `hostWindow` live hosts at once: port checks, at most `perHost` in flight per
+ *        host (no host hammered)
  *     every connect: probe() inside one HalfOpenBudget (≤ maxHalfOpen in SYN_SENT, the rest
  *                queued FIFO, so hosts take turns; the timeout starts at the grant)
  *   ─► results, one per host as it finishes, through an async iterator
@@ -14,11 +16,14 @@
  * retried with a back-off and reported `unknown` if they persist, never
  * closed.
  *
- * Discovery spends budget today: TCP connects to 80 and 443 (nmap's
- * unprivileged discovery; an answer of either kind means up). ICMP and
- * TCP ACK discovery over raw sockets are not built yet.
+ * Without CAP_NET_RAW, discovery falls back to ICMP through a Linux ping
+ * socket plus connects to 80 and 443 for the hosts that stayed silent, or to
+ * connects only (nmap's unprivileged discovery: an answer of either kind
+ * means up), which do spend budget; the summary says which, once. IPv6
+ * hosts are always discovered by connect.
  */
 import { lookup } from "node:dns/promises";
+import { setMaxListeners } from "node:events";
 import { HalfOpenBudget } from "../core/half-open-budget.js";
 import { DEFAULT_PORTS, TargetSet, parsePorts, parseTarget, type AddressRange, type Shard } from "../core/scan/targets.js";
 import { NMAP_T3, RttEstimator, outcomeOf, type PortState, type RttOptions } from "../core/scan/timing.js";
@@ -33,8 +38,15 @@ export interface ScanOptions {
   ports?: readonly number[] | string;
   /** Connect attempts in SYN_SENT at once, the whole scan. Default 10. */
   maxHalfOpen?: number;
-  /** "connect": connects to 80 and 443 first, only hosts that answer are port-scanned; "none": every host is (nmap -Pn). Default "connect". */
-  discovery?: "connect" | "none";
+  /**
+   * How hosts are found up before their ports are checked. "auto" (default): ICMP echo and TCP ACK to 80 and
+   * 443 over raw sockets (no half-open slot; needs CAP_NET_RAW), else ICMP through a Linux ping socket with
+   * connects to 80 and 443 for the hosts that did not answer, else connects only. "connect": connects to 80
+   * and 443 (nmap's unprivileged discovery, inside the budget). "none": every host is up (nmap -Pn).
+   */
+  discovery?: "auto" | "connect" | "none";
+  /** Discovery probes sent per second (raw and ping sockets). Default 2000. */
+  discoveryRate?: number;
   /** Attempts again after silence. Default 1. */
   retries?: number;
   /** Attempts again after a local error (EMFILE, ...). Default 4. */
@@ -74,7 +86,7 @@ export interface HostResult {
   family: 4 | 6;
   /** up: it answered; down: discovery got no answer (its ports were not checked). */
   status: "up" | "down";
-  /** How it was found up: "syn-ack" or "conn-refused" on a discovery port, "user-set" with -Pn. */
+  /** How it was found up: "echo-reply" (ICMP), "reset" (an ACK probe drew a RST), "syn-ack" or "conn-refused" on a discovery port, "user-set" with -Pn. */
   reason: string;
   /** The names it was given as, when it came from a host name. */
   names?: string[];
@@ -99,7 +111,10 @@ export interface ScanSummary {
   retries: number;
   localErrors: number;
   peakInFlight: number;
-  discovery: "connect" | "none";
+  /** What discovery used: raw (ICMP and ACK), ping-socket (ICMP, then connects for the silent), connect, or none (-Pn). */
+  discovery: "raw" | "ping-socket" | "connect" | "none";
+  /** Why discovery fell back from raw sockets, said once (e.g. no CAP_NET_RAW). */
+  discoveryNote?: string;
   aborted: boolean;
   startedAt: number;
   elapsedMs: number;
@@ -109,6 +124,8 @@ export interface ScanSummary {
 export const DISCOVERY_PORTS = [80, 443] as const;
 export const DEFAULT_MAX_HALF_OPEN = 10;
 export const LARGE_SCAN = 65_536;
+/** Addresses per raw discovery sweep. */
+const DISCOVERY_CHUNK = 256;
 
 /** A scan in progress: iterate it for hosts as they finish; `summary()` at any time. */
 export interface Scan extends AsyncIterable<HostResult> {
@@ -191,7 +208,7 @@ export function scan(options: ScanOptions): Scan {
   if (ports.length === 0) throw new HalfOpenError(ErrorCodes.BAD_TARGET, "Cannot scan an empty port list");
   const maxHalfOpen = options.maxHalfOpen ?? DEFAULT_MAX_HALF_OPEN;
   const budget = new HalfOpenBudget({ maxHalfOpen });
-  const discovery = options.discovery ?? "connect";
+  const discoveryOption = options.discovery ?? "auto";
   const retries = options.retries ?? 1;
   const localRetries = options.localRetries ?? 4;
   const hostWindow = options.hostWindow ?? 256;
@@ -201,11 +218,31 @@ export function scan(options: ScanOptions): Scan {
   const channel = new Channel<HostResult>();
   const controller = new AbortController();
   const onAbort = () => controller.abort();
+  // Wake whatever waits in the discovery stage when the scan is stopped.
+  const aborted: (() => void)[] = [];
+  controller.signal.addEventListener("abort", () => aborted.forEach((f) => f()), { once: true });
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const signal = controller.signal;
+  // Every probe in flight or queued listens for the abort.
+  setMaxListeners(1_000_000, signal);
   const startedAt = Date.now();
   const t0 = performance.now();
-  const summary: ScanSummary = { total: 0, done: 0, up: 0, down: 0, open: 0, unknown: 0, probes: 0, retries: 0, localErrors: 0, peakInFlight: 0, discovery, aborted: false, startedAt, elapsedMs: 0 };
+  const summary: ScanSummary = {
+    total: 0,
+    done: 0,
+    up: 0,
+    down: 0,
+    open: 0,
+    unknown: 0,
+    probes: 0,
+    retries: 0,
+    localErrors: 0,
+    peakInFlight: 0,
+    discovery: discoveryOption === "none" ? "none" : "connect",
+    aborted: false,
+    startedAt,
+    elapsedMs: 0,
+  };
 
   /** One port, with retries: its final result. */
   const check = async (address: string, family: 4 | 6, port: number, est: RttEstimator): Promise<PortResult> => {
@@ -238,13 +275,15 @@ export function scan(options: ScanOptions): Scan {
     }
   };
 
-  const scanHost = async (address: string, family: 4 | 6, names: string[] | undefined): Promise<HostResult> => {
+  /** `found`: discovery already answered for this host (raw or ping socket), or it is -Pn. */
+  const scanHost = async (address: string, family: 4 | 6, names: string[] | undefined, found: { reason: string; rttMs?: number } | undefined): Promise<HostResult> => {
     const hostStarted = Date.now();
     const est = new RttEstimator(rttOptions);
+    if (found?.rttMs !== undefined) est.sample(found.rttMs);
     const results = new Map<number, PortResult>();
     let status: "up" | "down" = "up";
-    let reason = "user-set";
-    if (discovery === "connect") {
+    let reason = found?.reason ?? "user-set";
+    if (!found) {
       const pings = await Promise.all(DISCOVERY_PORTS.map((port) => check(address, family, port, est)));
       const answered = pings.find((p) => p.state === "open" || p.state === "closed");
       if (answered) {
@@ -273,6 +312,29 @@ export function scan(options: ScanOptions): Scan {
     return host;
   };
 
+  /** A host whose discovery answered nothing: reported down at once. */
+  const down = (address: string, family: 4 | 6, names: string[] | undefined, reason: string): HostResult => ({
+    address,
+    family,
+    status: "down",
+    reason,
+    ports: [],
+    startedAt: Date.now(),
+    endedAt: Date.now(),
+    ...(names ? { names } : {}),
+  });
+
+  const finish = (host: HostResult) => {
+    summary.done++;
+    if (host.status === "up") summary.up++;
+    else summary.down++;
+    for (const p of host.ports) {
+      if (p.state === "open") summary.open++;
+      if (p.state === "unknown") summary.unknown++;
+    }
+    channel.push(host);
+  };
+
   const run = async () => {
     const { set, names } = await resolveTargets(options);
     const total = set.shardCount(options.shard);
@@ -280,29 +342,132 @@ export function scan(options: ScanOptions): Scan {
       throw new HalfOpenError(ErrorCodes.NEEDS_CONFIRMATION, `Cannot scan ${total.toLocaleString("en")} addresses without confirmation (more than ${LARGE_SCAN.toLocaleString("en")}): add --yes`);
     summary.total = Number(total);
     const addresses = set.addresses(options.shard);
-    const hostWorker = async () => {
+    // Discovery (a stage of its own) feeds hosts to the port-scanning workers through `ready`.
+    type Ready = { address: string; family: 4 | 6; found: { reason: string; rttMs?: number } | undefined };
+    const ready: Ready[] = [];
+    let readyHead = 0;
+    let produced = false;
+    // Workers waiting for a host, and the producer waiting for room.
+    let waiting: (() => void)[] = [];
+    let space: (() => void) | undefined;
+    const wakeAll = () => {
+      const w = waiting;
+      waiting = [];
+      for (const f of w) f();
+    };
+    const push = (r: Ready) => {
+      ready.push(r);
+      waiting.shift()?.();
+    };
+    const take = async (): Promise<Ready | undefined> => {
       for (;;) {
-        if (signal.aborted) return;
+        if (readyHead < ready.length) {
+          const r = ready[readyHead++] as Ready;
+          if (readyHead > 4096) {
+            ready.splice(0, readyHead);
+            readyHead = 0;
+          }
+          space?.();
+          space = undefined;
+          return r;
+        }
+        if (produced || signal.aborted) return undefined;
+        await new Promise<void>((r) => waiting.push(r));
+      }
+    };
+    aborted.push(() => {
+      wakeAll();
+      space?.();
+    });
+    const waitForSpace = async () => {
+      while (ready.length - readyHead >= hostWindow * 2 && !signal.aborted) await new Promise<void>((r) => (space = r));
+    };
+    let raw: RawDiscovery | undefined;
+    if (discoveryOption === "auto") {
+      raw = await rawDiscovery();
+      summary.discovery = raw.mode ?? "connect";
+      if (raw.note) summary.discoveryNote = raw.note;
+    }
+    const producer = async () => {
+      const chunk: { address: string; family: 4 | 6 }[] = [];
+      const flush = async () => {
+        if (chunk.length === 0) return;
+        const batch = chunk.splice(0);
+        const v4 = raw?.sweep ? batch.filter((h) => h.family === 4) : [];
+        const answered = v4.length > 0 && raw?.sweep ? await raw.sweep(v4.map((h) => h.address), Math.max(500, scanWide.timeoutMs())) : new Map<string, { reason: string; rttMs: number }>();
+        for (const h of batch) {
+          if (signal.aborted) return;
+          const hit = answered.get(h.address);
+          if (hit) {
+            scanWide.sample(hit.rttMs);
+            push({ ...h, found: hit });
+          } else if (h.family === 4 && raw?.mode === "raw") finish(down(h.address, h.family, names.get(h.address), "no-response"));
+          else push({ ...h, found: undefined }); // connect discovery (no raw sockets, a ping socket's silent host, or IPv6)
+          await waitForSpace();
+        }
+      };
+      for (;;) {
+        if (signal.aborted) break;
         const next = addresses.next();
-        if (next.done) return;
+        if (next.done) break;
         const { address, family } = next.value;
         if (options.skip?.has(address)) {
           summary.done++;
           continue;
         }
-        const host = await scanHost(address, family, names.get(address));
-        if (signal.aborted && host.ports.some((p) => p.reason === "aborted")) return;
-        summary.done++;
-        if (host.status === "up") summary.up++;
-        else summary.down++;
-        for (const p of host.ports) {
-          if (p.state === "open") summary.open++;
-          if (p.state === "unknown") summary.unknown++;
+        if (discoveryOption === "none") {
+          push({ address, family, found: { reason: "user-set" } });
+          await waitForSpace();
+          continue;
         }
-        channel.push(host);
+        chunk.push({ address, family });
+        if (chunk.length >= DISCOVERY_CHUNK) await flush();
+      }
+      await flush();
+      produced = true;
+      wakeAll();
+    };
+    const hostWorker = async () => {
+      for (;;) {
+        const r = await take();
+        if (!r || signal.aborted) return;
+        const host = await scanHost(r.address, r.family, names.get(r.address), r.found);
+        if (signal.aborted && host.ports.some((p) => p.reason === "aborted")) return;
+        finish(host);
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(hostWindow, summary.total)) }, hostWorker));
+    await Promise.all([producer(), ...Array.from({ length: Math.max(1, Math.min(hostWindow, summary.total)) }, hostWorker)]);
+  };
+
+  interface RawDiscovery {
+    mode?: "raw" | "ping-socket";
+    note?: string;
+    sweep?: (addresses: string[], timeoutMs: number) => Promise<Map<string, { reason: string; rttMs: number }>>;
+  }
+
+  /** Raw sockets (or a ping socket) if this process may use them; else why not. */
+  const rawDiscovery = async (): Promise<RawDiscovery> => {
+    const helper = process.platform === "linux" ? (await import("../platform/linux/native.js")).loadNative() : undefined;
+    if (!helper) return { note: "no native helper: discovering hosts by connect to 80 and 443, inside the budget" };
+    const sourcePort = 40_000 + (process.pid % 20_000);
+    const sweep = async (list: string[], timeoutMs: number) => {
+      const ints = Uint32Array.from(list.map((a) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0)));
+      const { replies } = await helper.discover(ints, { icmp: true, ackPorts: [...DISCOVERY_PORTS], timeoutMs, perSecond: options.discoveryRate ?? 2000, sourcePort });
+      const out = new Map<string, { reason: string; rttMs: number }>();
+      for (let i = 0; i + 2 < replies.length; i += 3) {
+        const n = replies[i] as number;
+        const address = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+        out.set(address, { reason: replies[i + 1] === 1 ? "echo-reply" : "reset", rttMs: replies[i + 2] as number });
+      }
+      return out;
+    };
+    // One probe to learn what this process may open (to 127.0.0.1: nothing leaves the host).
+    try {
+      const { mode } = await helper.discover(Uint32Array.of(0x7f000001), { icmp: true, ackPorts: [], timeoutMs: 0, perSecond: 0, sourcePort });
+      return mode === "raw" ? { mode, sweep } : { mode, sweep, note: "no CAP_NET_RAW: ICMP through a ping socket, then connects to 80 and 443 for hosts that did not answer (no ACK probes)" };
+    } catch (e) {
+      return { note: `no CAP_NET_RAW and no ping socket (${(e as NodeJS.ErrnoException).code ?? "error"}; net.ipv4.ping_group_range): discovering hosts by connect to 80 and 443, inside the budget` };
+    }
   };
 
   let failure: unknown;

@@ -55,11 +55,10 @@ function nftRules(iface: string): string {
     iifname != "${iface}" accept
     ip daddr != 198.18.0.0/24 accept
     ip daddr != @live drop
-    ip daddr @quiet meta l4proto icmp drop
-    meta l4proto != tcp accept
-    tcp flags & (syn | ack) != syn accept
     ip daddr . tcp dport @open accept
     ip daddr @quiet drop
+    meta l4proto != tcp accept
+    tcp flags & (syn | ack) != syn accept
     reject with tcp reset
   }
 }

@@ -15,7 +15,7 @@ import { CLI, REPO, WatchProcess } from "./watch-process.js";
 
 interface ScanJson {
   hosts: { address: string; status: string; ports: { port: number; state: string; reason: string; banner?: string }[] }[];
-  summary: { total: number; done: number; up: number; down: number; open: number; unknown: number; localErrors: number; peakInFlight: number; discovery: string };
+  summary: { total: number; done: number; up: number; down: number; open: number; unknown: number; localErrors: number; peakInFlight: number; discovery: string; discoveryNote?: string };
 }
 
 const tools = ["nmap", "ndiff", "xmllint"];
@@ -77,19 +77,27 @@ describe("halfopen scan (netns lab)", { skip }, () => {
           await new Promise((r) => setTimeout(r, 20));
         }
       })();
-      const child = spawn("ip", ["netns", "exec", l.scanner.name, process.execPath, "--import", "tsx", CLI, "scan", "198.18.0.0/24", "-p", PORTS, "--max-half-open", "10", "--json", "--banner", "0.5"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-      const [code] = (await once(child, "exit")) as [number];
+      const run = async (args: string[]) => {
+        const child = spawn("ip", ["netns", "exec", l.scanner.name, process.execPath, "--import", "tsx", CLI, "scan", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+        const [code] = (await once(child, "exit")) as [number];
+        assert.equal(code, 0, err);
+        return JSON.parse(out) as ScanJson;
+      };
+      full = await run(["198.18.0.0/24", "-p", PORTS, "--max-half-open", "10", "--json", "--banner", "0.5"]);
+      // Then a load that fills the budget: 40 connects to addresses that drop everything, 1 s each.
+      const stress = await run(["-Pn", "198.18.0.100-119", "-p", "22,80", "--retries", "0", "--max-half-open", "10", "--json"]);
       stop = true;
       await sampler;
-      assert.equal(code, 0, err);
-      full = JSON.parse(out) as ScanJson;
+      assert.equal(stress.summary.peakInFlight, 10);
+      assert.deepEqual([...new Set(stress.hosts.flatMap((h) => h.ports.map((p) => p.state)))], ["filtered"]);
       const want = new Map([...expectedOpen()].filter(([a]) => a !== "198.18.0.41"));
       assert.deepEqual(sorted(openPorts(full)), sorted(want), "every open port, nothing else");
       assert.equal(full.summary.total, 256);
+      assert.equal(full.summary.discovery, "raw", "root: ICMP echo and TCP ACK over raw sockets, no half-open slot");
       assert.equal(full.summary.up, want.size + 1, "the hosts with open ports and the live host with none");
       const quiet = full.hosts.find((h) => h.address === FIREWALLED[0]);
       assert.deepEqual(
@@ -97,7 +105,7 @@ describe("halfopen scan (netns lab)", { skip }, () => {
         ["filtered", "filtered", "filtered", "filtered"],
         "closed ports a firewall drops are filtered, never closed",
       );
-      assert.ok(!full.hosts.some((h) => h.address === FIREWALLED[1]), "a host that drops everything but 3389 is not seen by connect discovery (nmap's unprivileged discovery misses it too)");
+      assert.ok(!full.hosts.some((h) => h.address === FIREWALLED[1]), "a host that drops everything but 3389 answers no discovery probe (nmap's default discovery misses it too)");
       assert.deepEqual(full.hosts.find((h) => h.address === LIVE_NO_OPEN)?.ports.map((p) => p.state), ["closed", "closed", "closed", "closed", "closed"]);
       const ssh = full.hosts.find((h) => h.address === "198.18.0.10")?.ports.find((p) => p.port === 22);
       assert.equal(ssh?.banner, `${SSH_BANNER}\r\n`, "the banner, raw in JSON");
@@ -183,11 +191,27 @@ describe("halfopen scan (netns lab)", { skip }, () => {
     assert.match(readFileSync(ours, "utf8"), /<port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="0"\/><service name="ssh"/);
   });
 
-  it("unprivileged: a scan as nobody works the same (connect discovery needs no privilege)", () => {
-    const r = scanIn(lab as ScanLab, ["198.18.0.10-20", "-p", PORTS, "--json"], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-    assert.equal(r.status, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as ScanJson;
-    const want = new Map([...expectedOpen()].filter(([a]) => Number(a.split(".")[3]) <= 20));
-    assert.deepEqual(sorted(openPorts(j)), sorted(want));
+  it("unprivileged: as nobody, discovery falls back to a ping socket (with connects for the silent) or to connects, says so, and finds the same", () => {
+    const l = lab as ScanLab;
+    const targets = ["198.18.0.8-20", FIREWALLED[0]];
+    const want = new Map([...expectedOpen()].filter(([a]) => Number(a.split(".")[3]) <= 20 || a === FIREWALLED[0]));
+    const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+    const connect = scanIn(l, [...targets, "-p", PORTS, "--json"], asNobody);
+    assert.equal(connect.status, 0, connect.stderr);
+    const c = JSON.parse(connect.stdout) as ScanJson;
+    assert.equal(c.summary.discovery, "connect");
+    assert.match(c.summary.discoveryNote ?? "", /no CAP_NET_RAW and no ping socket .*discovering hosts by connect to 80 and 443, inside the budget/);
+    assert.deepEqual(sorted(openPorts(c)), sorted(want));
+    execFileSync("ip", ["netns", "exec", l.scanner.name, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"]);
+    try {
+      const ping = scanIn(l, [...targets, "-p", PORTS, "--json"], asNobody);
+      assert.equal(ping.status, 0, ping.stderr);
+      const p = JSON.parse(ping.stdout) as ScanJson;
+      assert.equal(p.summary.discovery, "ping-socket");
+      assert.match(p.summary.discoveryNote ?? "", /ICMP through a ping socket, then connects to 80 and 443 for hosts that did not answer/);
+      assert.deepEqual(sorted(openPorts(p)), sorted(want), "the firewalled host, silent to ICMP, is found by the connect to 443");
+    } finally {
+      execFileSync("ip", ["netns", "exec", l.scanner.name, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=1 0"]);
+    }
   });
 });

@@ -4,6 +4,7 @@
  * (nmapAliases() turns them into the long options before parsing).
  */
 import type { Command } from "commander";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { parseShard } from "../../core/scan/targets.js";
 import { DEFAULT_MAX_HALF_OPEN } from "../../scanner/scan.js";
 import { parseIntOption, parseSecondsOption } from "../options.js";
@@ -11,6 +12,7 @@ import { parseIntOption, parseSecondsOption } from "../options.js";
 export interface ScanCliOptions {
   ports?: string;
   discovery: boolean;
+  discoveryMethod: "auto" | "connect";
   maxHalfOpen: number;
   retries: number;
   exclude?: string[];
@@ -29,6 +31,11 @@ export interface ScanCliOptions {
 export function nmapAliases(argv: readonly string[]): string[] {
   const map: Record<string, string> = { "-Pn": "--no-discovery", "-iL": "--input-list", "-oX": "--xml" };
   return argv.map((a, i) => (i > 2 && map[a] !== undefined ? (map[a] as string) : a));
+}
+
+function parseDiscoveryMethod(v: string): "auto" | "connect" {
+  if (v !== "auto" && v !== "connect") throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --discovery-method "${v}": expected auto or connect`);
+  return v;
 }
 
 const split = (v: string, prev: string[] | undefined) => [...(prev ?? []), ...v.split(",").map((s) => s.trim()).filter(Boolean)];
@@ -54,6 +61,7 @@ export function registerScan(program: Command): void {
     .argument("[targets...]", "addresses, CIDR blocks, ranges or host names")
     .option("-p, --ports <list>", "ports: 22,80,8000-8100, or - for all (default: nmap's top 20)")
     .option("--no-discovery", "scan every address's ports without checking it is up first (nmap -Pn)")
+    .option("--discovery-method <how>", "auto: ICMP echo and TCP ACK over raw sockets (root), else a ping socket, else connects; connect: connects to 80 and 443", parseDiscoveryMethod, "auto")
     .option("--max-half-open <n>", "connect attempts in SYN_SENT at once", parseIntOption("--max-half-open", 1, 100_000), DEFAULT_MAX_HALF_OPEN)
     .option("--retries <n>", "attempts again after silence before a port is filtered", parseIntOption("--retries", 0, 20), 1)
     .option("--exclude <list>", "addresses not to scan (comma-separated; repeatable)", split)

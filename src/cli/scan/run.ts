@@ -52,12 +52,32 @@ export function hostLines(h: HostResult): string[] {
   return lines;
 }
 
+/** Words wrapped at 79 columns. */
+function wrap(text: string): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > 79) {
+      lines.push(line);
+      line = `  ${word}`;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 function summaryLines(s: ScanSummary, budget: number): string[] {
-  const discovery = s.discovery === "connect" ? `discovery by connect to ${DISCOVERY_PORTS.join(" and ")}` : "no discovery (-Pn)";
+  const discovery = {
+    raw: "discovery: ICMP echo + TCP ACK",
+    "ping-socket": `discovery: ICMP + connect ${DISCOVERY_PORTS.join(",")}`,
+    connect: `discovery: connect ${DISCOVERY_PORTS.join(",")}`,
+    none: "no discovery (-Pn)",
+  }[s.discovery];
   const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   return [
     fit(`halfopen: ${s.aborted ? "interrupted after" : "scanned"} ${s.done}/${plural(s.total, "address", "addresses")} in ${(s.elapsedMs / 1000).toFixed(1)}s: ${s.up} up, ${s.down} down, ${plural(s.open, "open port")}${s.unknown ? `, ${s.unknown} unknown` : ""}`, 79),
     fit(`halfopen: at most ${s.peakInFlight} in SYN_SENT (budget ${budget}); ${discovery}`, 79),
+    ...(s.discoveryNote ? wrap(`halfopen: ${s.discoveryNote}`) : []),
   ];
 }
 
@@ -75,7 +95,7 @@ export async function runScan(positional: string[], o: ScanCliOptions): Promise<
     exclude,
     ...(o.ports === undefined ? {} : { ports: o.ports }),
     maxHalfOpen: o.maxHalfOpen,
-    discovery: o.discovery ? "connect" : "none",
+    discovery: o.discovery ? o.discoveryMethod : "none",
     retries: o.retries,
     allowLarge: o.yes === true,
     signal: controller.signal,

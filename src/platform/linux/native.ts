@@ -41,12 +41,14 @@ export interface NativeHelper {
   watchReadable(fds: Int32Array, onReadable: () => void): { rearm(): void; stop(): void };
   /** Raise the soft RLIMIT_NOFILE to the hard limit. */
   raiseNofileLimit(): { before: number; soft: number; hard: number };
+  /** ICMP echo and TCP ACK to IPv4 addresses (host order); [address, kind (1 echo reply, 2 RST), rtt ms] triples. Rejects with code EPERM without CAP_NET_RAW and ping sockets. */
+  discover(addresses: Uint32Array, options: { icmp: boolean; ackPorts: number[]; timeoutMs: number; perSecond: number; sourcePort: number }): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
   readonly abi: number;
 }
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 2;
+const ABI = 3;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 
