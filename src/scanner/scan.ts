@@ -115,6 +115,8 @@ export interface ScanSummary {
   discovery: "raw" | "ping-socket" | "connect" | "none";
   /** Why discovery fell back from raw sockets, said once (e.g. no CAP_NET_RAW). */
   discoveryNote?: string;
+  /** Time spent in raw or ping-socket sweeps (the port checks of earlier hosts run meanwhile), ms. */
+  discoveryMs: number;
   aborted: boolean;
   startedAt: number;
   elapsedMs: number;
@@ -239,6 +241,7 @@ export function scan(options: ScanOptions): Scan {
     localErrors: 0,
     peakInFlight: 0,
     discovery: discoveryOption === "none" ? "none" : "connect",
+    discoveryMs: 0,
     aborted: false,
     startedAt,
     elapsedMs: 0,
@@ -394,7 +397,9 @@ export function scan(options: ScanOptions): Scan {
         if (chunk.length === 0) return;
         const batch = chunk.splice(0);
         const v4 = raw?.sweep ? batch.filter((h) => h.family === 4) : [];
+        const sweepStarted = performance.now();
         const answered = v4.length > 0 && raw?.sweep ? await raw.sweep(v4.map((h) => h.address), Math.max(500, scanWide.timeoutMs())) : new Map<string, { reason: string; rttMs: number }>();
+        summary.discoveryMs += performance.now() - sweepStarted;
         for (const h of batch) {
           if (signal.aborted) return;
           const hit = answered.get(h.address);

@@ -1,8 +1,8 @@
 /**
  * The scanner's lab: two network namespaces this process creates, joined by
  * a veth pair. The scanner runs in one (198.19.255.1); the other answers for
- * every address of 198.18.0.0/24 (a local route: AnyIP) and nftables decides
- * what each address is:
+ * every address of a block (198.18.0.0/24 for the tests; a local route:
+ * AnyIP) and nftables decides what each address is (TEST_LAYOUT):
  *
  *   live hosts        198.18.0.10-29, 198.18.0.50: open ports accept, closed ports answer RST
  *   firewalled hosts  198.18.0.40 (443 open), 198.18.0.41 (3389 open): ICMP and closed ports
@@ -41,19 +41,35 @@ export interface ScanLab {
   listener: ChildProcess;
 }
 
+/** What the target namespace answers for (default: the test's /24 above). */
+export interface LabLayout {
+  /** The block the target namespace owns. */
+  cidr: string;
+  /** Open ports of each address that has any. */
+  open: Map<string, number[]>;
+  /** Live, with every port closed (RST). */
+  liveNoOpen: string[];
+  /** Firewalled: only their open ports answer; ICMP and closed ports dropped. */
+  quiet: string[];
+  /** Ports with a listener (every open port must be among them). */
+  ports: readonly number[];
+}
+
+export const TEST_LAYOUT: LabLayout = { cidr: "198.18.0.0/24", open: expectedOpen(), liveNoOpen: [LIVE_NO_OPEN], quiet: [...FIREWALLED], ports: SCAN_PORTS };
+
 const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
 
-function nftRules(iface: string): string {
-  const open = [...expectedOpen()].flatMap(([a, ports]) => ports.map((p) => `${a} . ${p}`));
-  const live = [...expectedOpen().keys(), LIVE_NO_OPEN];
+function nftRules(iface: string, layout: LabLayout): string {
+  const open = [...layout.open].flatMap(([a, ports]) => ports.map((p) => `${a} . ${p}`));
+  const live = [...layout.open.keys(), ...layout.liveNoOpen];
   return `table ip halfopen_scanlab {
   set live { type ipv4_addr; elements = { ${live.join(", ")} } }
-  set quiet { type ipv4_addr; elements = { ${FIREWALLED.join(", ")} } }
+  set quiet { type ipv4_addr; elements = { ${layout.quiet.join(", ")} } }
   set open { type ipv4_addr . inet_service; elements = { ${open.join(", ")} } }
   chain input {
     type filter hook input priority 0; policy accept;
     iifname != "${iface}" accept
-    ip daddr != 198.18.0.0/24 accept
+    ip daddr != ${layout.cidr} accept
     ip daddr != @live drop
     ip daddr . tcp dport @open accept
     ip daddr @quiet drop
@@ -65,17 +81,17 @@ function nftRules(iface: string): string {
 `;
 }
 
-const LISTENER = `
+const listener = (ports: readonly number[]) => `
 const net = require("net");
 let up = 0;
-for (const port of ${JSON.stringify(SCAN_PORTS)}) {
+for (const port of ${JSON.stringify(ports)}) {
   net.createServer((c) => { c.on("error", () => {}); if (port === 22) c.write(${JSON.stringify(`${SSH_BANNER}\r\n`)}); })
-    .listen({ port, host: "0.0.0.0", backlog: 1024 }, () => { if (++up === ${SCAN_PORTS.length}) console.log("ready"); });
+    .listen({ port, host: "0.0.0.0", backlog: 1024 }, () => { if (++up === ${ports.length}) console.log("ready"); });
 }`;
 
 let counter = 0;
 
-export async function createScanLab(prefix = "hoscan"): Promise<ScanLab> {
+export async function createScanLab(prefix = "hoscan", layout: LabLayout = TEST_LAYOUT): Promise<ScanLab> {
   const n = `${process.pid % 100000}${counter++}`;
   const scanner: Lab = { name: `${prefix}a-${n}` };
   const target: Lab = { name: `${prefix}t-${n}` };
@@ -93,15 +109,15 @@ export async function createScanLab(prefix = "hoscan"): Promise<ScanLab> {
   ip("link", "add", va, "netns", scanner.name, "type", "veth", "peer", "name", vt, "netns", target.name);
   ip("-n", scanner.name, "addr", "add", "198.19.255.1/30", "dev", va);
   ip("-n", scanner.name, "link", "set", va, "up");
-  ip("-n", scanner.name, "route", "add", "198.18.0.0/24", "via", "198.19.255.2");
+  ip("-n", scanner.name, "route", "add", layout.cidr, "via", "198.19.255.2");
   ip("-n", target.name, "addr", "add", "198.19.255.2/30", "dev", vt);
   ip("-n", target.name, "link", "set", vt, "up");
-  ip("-n", target.name, "route", "add", "local", "198.18.0.0/24", "dev", "lo");
-  execFileSync("ip", ["netns", "exec", target.name, "nft", "-f", "-"], { input: nftRules(vt) });
-  const listener = spawn("ip", ["netns", "exec", target.name, process.execPath, "-e", LISTENER], { stdio: ["ignore", "pipe", "inherit"] });
-  const [line] = (await once(createInterface({ input: listener.stdout! }), "line")) as [string];
+  ip("-n", target.name, "route", "add", "local", layout.cidr, "dev", "lo");
+  execFileSync("ip", ["netns", "exec", target.name, "nft", "-f", "-"], { input: nftRules(vt, layout) });
+  const listenerProc = spawn("ip", ["netns", "exec", target.name, process.execPath, "-e", listener(layout.ports)], { stdio: ["ignore", "pipe", "inherit"] });
+  const [line] = (await once(createInterface({ input: listenerProc.stdout! }), "line")) as [string];
   if (line !== "ready") throw new Error(`scan lab listener said ${line}`);
-  return { scanner, target, listener };
+  return { scanner, target, listener: listenerProc };
 }
 
 export function destroyScanLab(lab: ScanLab | undefined): void {
