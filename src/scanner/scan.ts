@@ -256,7 +256,6 @@ export function scan(options: ScanOptions): Scan {
       if (signal.aborted) return { port, state: "unknown", reason: "aborted" };
       summary.probes++;
       last = await probe({ budget, address, family, port, timeoutMs: () => est.timeoutMs(scanWide), signal, ...(options.bannerMs !== undefined ? { bannerMs: options.bannerMs } : {}) });
-      summary.peakInFlight = Math.max(summary.peakInFlight, budget.stats().peakInFlight);
       if (last.code === "ABORTED") return { port, state: "unknown", reason: "aborted" };
       const outcome = outcomeOf(last.code);
       if (outcome.kind === "final") {
@@ -494,7 +493,7 @@ export function scan(options: ScanOptions): Scan {
 
   return {
     ports,
-    summary: () => ({ ...summary, elapsedMs: summary.elapsedMs || performance.now() - t0, aborted: signal.aborted }),
+    summary: () => ({ ...summary, peakInFlight: budget.stats().peakInFlight, elapsedMs: summary.elapsedMs || performance.now() - t0, aborted: signal.aborted }),
     [Symbol.asyncIterator](): AsyncIterator<HostResult> {
       start();
       return {

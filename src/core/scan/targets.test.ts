@@ -47,11 +47,11 @@ describe("scan targets", () => {
     assert.equal(set.count(), 8n);
   });
 
-  it("a /8 is walked lazily: the first addresses come at once, nothing is materialised", () => {
-    const set = new TargetSet([range("10.0.0.0/8")]);
+  it("a large block is walked lazily: the first addresses come at once, nothing is materialised", () => {
+    const set = new TargetSet([range("198.18.0.0/15")]);
     const it = set.addresses();
-    assert.equal(it.next().value?.address, "10.0.0.0");
-    assert.equal(it.next().value?.address, "10.0.0.1");
+    assert.equal(it.next().value?.address, "198.18.0.0");
+    assert.equal(it.next().value?.address, "198.18.0.1");
     assert.equal(set.ranges.length, 1);
   });
 
