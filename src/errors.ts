@@ -73,6 +73,8 @@ export const ErrorCodes = {
   UNSUPPORTED: "HALFOPEN_UNSUPPORTED",
   /** A scan target or port list is not valid (bad address, prefix or range, reversed range, a name that does not resolve). Exit code 2. */
   BAD_TARGET: "HALFOPEN_BAD_TARGET",
+  /** A `scan --resume` journal is not one halfopen wrote, is of a newer version, or covers another scan than the command line. Exit code 1. */
+  BAD_RESUME: "HALFOPEN_BAD_RESUME",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -109,6 +111,7 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_NEEDS_CONFIRMATION: 2,
   HALFOPEN_UNSUPPORTED: 3,
   HALFOPEN_BAD_TARGET: 2,
+  HALFOPEN_BAD_RESUME: 1,
 };
 
 /** Base class of every error halfopen throws on purpose. */

@@ -66,6 +66,8 @@ import { makeIncident } from "./support/incidents.js";
 import { proc } from "./support/events.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "halfopen-cli-"));
+// `scan` stores its scans by default: in this test's own database, never the machine's.
+process.env.HALFOPEN_DB = join(tmp, "default.db");
 
 function noStack(stderr: string): void {
   assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
@@ -265,7 +267,20 @@ test("scan: bad targets, ports and combinations exit 2 with a stable code and no
     [["scan", "198.18.0.1", "--shard", "4/3"], /Cannot use shard "4\/3"/, 2],
     [["scan", "-iL", join(tmp, "missing-targets.txt")], /Cannot read the target file ".*missing-targets\.txt": ENOENT \[HALFOPEN_BAD_USAGE\]/, 2],
     [["scan", "198.18.0.1", "--max-half-open", "0"], /Cannot use --max-half-open "0"/, 2],
+    [["scan", "198.18.0.1", "--every", "0.5s"], /Cannot use --every "0\.5s": at least 1s between rounds \[HALFOPEN_BAD_USAGE\]/, 2],
+    [["scan", "198.18.0.1", "--every", "soon"], /Cannot use --every "soon": expected a duration/, 2],
+    [["scan", "198.18.0.1", "--every", "5m", "--resume", join(tmp, "j")], /Cannot use --every with --resume/, 2],
+    [["scan", "198.18.0.1", "--every", "5m", "--no-store"], /Cannot use --every with --no-store: changes are found by comparing stored scans/, 2],
+    [["scan", "198.18.0.1", "--on-change", "mail root | sh"], /Cannot use --on-change "mail root \| sh": "\|" needs a shell, and halfopen never runs one/, 2],
+    [["scan", "--resume", join(tmp, "not-a-journal.txt")], /Cannot resume from ".*not-a-journal\.txt": line 1 is not JSON; it is not a journal halfopen scan --resume wrote \(nothing was changed\) \[HALFOPEN_BAD_RESUME\]/, 1],
+    [["scans", "show", "99", "--db", join(tmp, "scans-empty.db")], /No scan 99 in .*scans-empty\.db \(halfopen scans lists them\) \[HALFOPEN_NOT_FOUND\]/, 1],
+    [["scans", "diff", "--db", join(tmp, "scans-empty.db")], /No scan of the same targets and ports before scan 1; give two ids \(halfopen scans lists them\) \[HALFOPEN_NOT_FOUND\]/, 1],
+    [["scans", "--db", join(tmp, "no-such.db")], /No incident database at .*no-such\.db.*\[HALFOPEN_DB_MISSING\]/, 1],
   ];
+  writeFileSync(join(tmp, "not-a-journal.txt"), "hello\n");
+  const empty = cli("scan", "-Pn", "127.0.0.1", "-p", "1", "--db", join(tmp, "scans-empty.db"));
+  assert.equal(empty.status, 0, empty.stderr);
+  assert.match(empty.stdout, /stored as scan #1\n/);
   for (const [args, message, status] of cases) {
     const r = cli(...args);
     assert.equal(r.status, status, `${args.join(" ")}: ${r.stderr}`);
@@ -293,7 +308,7 @@ test("scan on loopback: -iL and --exclude-file, text and CSV", async () => {
     const [code] = (await once(text, "exit")) as [number];
     assert.equal(code, 0);
     assert.match(out, new RegExp(`^127\\.0\\.0\\.1 up, [\\d.]+ ms\\n  ${port}/tcp +open +syn-ack\\n`));
-    assert.match(out, /halfopen: scanned 1\/1 address in [\d.]+s: 1 up, 0 down, 1 open port\nhalfopen: at most 1 in SYN_SENT \(budget 10\); no discovery \(-Pn\)\n$/);
+    assert.match(out, /halfopen: scanned 1\/1 address in [\d.]+s: 1 up, 0 down, 1 open port\nhalfopen: at most 1 in SYN_SENT \(budget 10\); no discovery \(-Pn\)\nhalfopen: stored as scan #\d+\n$/);
     for (const line of out.trim().split("\n")) assert.ok(line.length <= 79, line);
     const csv = cli("scan", "-Pn", "127.0.0.1", "-p", String(port), "--csv");
     assert.equal(csv.status, 0, csv.stderr);

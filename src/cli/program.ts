@@ -22,6 +22,7 @@ const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
   [["kill", "close"], async () => (await import("./act/command.js")).registerActions],
   [["simulate"], async () => (await import("./simulate/command.js")).registerSimulate],
   [["scan"], async () => (await import("./scan/command.js")).registerScan],
+  [["scans"], async () => (await import("./scans/command.js")).registerScans],
 ];
 
 /**

@@ -12,7 +12,8 @@
  * console.log(run.summary().elapsedMs);
  * ```
  */
-export { scan, resolveTargets, DISCOVERY_PORTS, DEFAULT_MAX_HALF_OPEN, LARGE_SCAN, type Scan, type ScanOptions, type ScanSummary, type HostResult, type PortResult } from "./scan.js";
+export { scan, resolveTargets, checkScanSize, DISCOVERY_PORTS, DEFAULT_MAX_HALF_OPEN, LARGE_SCAN, type Scan, type ScanOptions, type PreparedTargets, type ScanSummary, type HostResult, type PortResult } from "./scan.js";
 export { DEFAULT_PORTS, TargetSet, parsePorts, parseTarget, parseShard, type AddressRange, type Shard, type TargetSpec } from "../core/scan/targets.js";
+export { diffScans, changeLine, compareAddresses, type ScanChange, type ScanForDiff } from "../core/scan/diff.js";
 export { NMAP_T3, RttEstimator, outcomeOf, type PortState, type RttOptions } from "../core/scan/timing.js";
 export { HalfOpenError, ErrorCodes, type ErrorCode } from "../errors.js";

@@ -95,6 +95,12 @@ describe("scanner library (loopback)", () => {
       assert.equal(s.discovery, "raw");
       assert.ok(host?.reason === "echo-reply" || host?.reason === "reset", host?.reason);
       assert.equal(s.discoveryNote, undefined);
+      if (v6) {
+        const six = scan({ targets: ["::1"], ports: [v6] });
+        const [h6] = await collect(six);
+        assert.equal(h6?.ports[0]?.state, "open");
+        assert.match(six.summary().discoveryNote ?? "", /IPv6 hosts are discovered by connect to 80 and 443, inside the budget/);
+      }
     } else {
       assert.ok(s.discovery === "ping-socket" || s.discovery === "connect", s.discovery);
       assert.match(s.discoveryNote ?? "", /no CAP_NET_RAW|no native helper/);

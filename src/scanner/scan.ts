@@ -69,6 +69,18 @@ export interface ScanOptions {
   resolve?: (name: string) => Promise<string[]>;
   /** Skip these addresses (already scanned: --resume). */
   skip?: ReadonlySet<string>;
+  /** The targets already parsed and resolved (resolveTargets), so names are looked up once. */
+  prepared?: PreparedTargets;
+}
+
+export type PreparedTargets = Awaited<ReturnType<typeof resolveTargets>>;
+
+/** Refuses more than LARGE_SCAN addresses without confirmation; returns how many there are. */
+export function checkScanSize(prepared: PreparedTargets, shard: Shard | undefined, allowLarge: boolean): number {
+  const total = prepared.set.shardCount(shard);
+  if (total > BigInt(LARGE_SCAN) && !allowLarge)
+    throw new HalfOpenError(ErrorCodes.NEEDS_CONFIRMATION, `Cannot scan ${total.toLocaleString("en")} addresses without confirmation (more than ${LARGE_SCAN.toLocaleString("en")}): add --yes`);
+  return Number(total);
 }
 
 export interface PortResult {
@@ -98,9 +110,11 @@ export interface HostResult {
 }
 
 export interface ScanSummary {
-  /** Addresses in the scan (this shard), and done so far. */
+  /** Addresses in the scan (this shard), and done so far (skipped ones included). */
   total: number;
   done: number;
+  /** Addresses not scanned because `skip` held them (a resumed scan's finished hosts). */
+  skipped: number;
   up: number;
   down: number;
   open: number;
@@ -232,6 +246,7 @@ export function scan(options: ScanOptions): Scan {
   const summary: ScanSummary = {
     total: 0,
     done: 0,
+    skipped: 0,
     up: 0,
     down: 0,
     open: 0,
@@ -338,11 +353,9 @@ export function scan(options: ScanOptions): Scan {
   };
 
   const run = async () => {
-    const { set, names } = await resolveTargets(options);
-    const total = set.shardCount(options.shard);
-    if (total > BigInt(LARGE_SCAN) && !options.allowLarge)
-      throw new HalfOpenError(ErrorCodes.NEEDS_CONFIRMATION, `Cannot scan ${total.toLocaleString("en")} addresses without confirmation (more than ${LARGE_SCAN.toLocaleString("en")}): add --yes`);
-    summary.total = Number(total);
+    const prepared = options.prepared ?? (await resolveTargets(options));
+    const { set, names } = prepared;
+    summary.total = checkScanSize(prepared, options.shard, options.allowLarge === true);
     const addresses = set.addresses(options.shard);
     // Discovery (a stage of its own) feeds hosts to the port-scanning workers through `ready`.
     type Ready = { address: string; family: 4 | 6; found: { reason: string; rttMs?: number } | undefined };
@@ -406,7 +419,11 @@ export function scan(options: ScanOptions): Scan {
             scanWide.sample(hit.rttMs);
             push({ ...h, found: hit });
           } else if (h.family === 4 && raw?.mode === "raw") finish(down(h.address, h.family, names.get(h.address), "no-response"));
-          else push({ ...h, found: undefined }); // connect discovery (no raw sockets, a ping socket's silent host, or IPv6)
+          else {
+            // Connect discovery: no raw sockets, a ping socket's silent host, or IPv6 (raw sweeps are IPv4 only).
+            if (h.family === 6 && raw?.sweep && !summary.discoveryNote) summary.discoveryNote = "IPv6 hosts are discovered by connect to 80 and 443, inside the budget (raw ICMP and ACK sweeps are IPv4 only)";
+            push({ ...h, found: undefined });
+          }
           await waitForSpace();
         }
       };
@@ -417,6 +434,7 @@ export function scan(options: ScanOptions): Scan {
         const { address, family } = next.value;
         if (options.skip?.has(address)) {
           summary.done++;
+          summary.skipped++;
           continue;
         }
         if (discoveryOption === "none") {

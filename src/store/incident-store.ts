@@ -25,6 +25,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import Database from "better-sqlite3";
 import type { IncidentReport } from "../core/incident.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { ScanHistory } from "./scan-history.js";
 
 /** "HOPN": marks a SQLite file as a halfopen incident database. */
 export const APPLICATION_ID = 0x484f504e;
@@ -72,6 +73,29 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX incident_processes_name ON incident_processes(name);
    CREATE INDEX incident_processes_pid ON incident_processes(pid);`,
+  // 2: `halfopen scan` results (scan-history.ts). Only hosts found up are stored; a finished scan's other addresses were down.
+  `CREATE TABLE scans (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     state TEXT NOT NULL CHECK (state IN ('running', 'done', 'interrupted')),
+     pid INTEGER NOT NULL,
+     pid_start_time INTEGER,
+     hostname TEXT NOT NULL,
+     version TEXT NOT NULL,
+     spec_key TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     summary TEXT,
+     up INTEGER NOT NULL DEFAULT 0,
+     open INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX scans_spec_key ON scans(spec_key, id);
+   CREATE TABLE scan_hosts (
+     scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+     address TEXT NOT NULL,
+     result TEXT NOT NULL,
+     PRIMARY KEY (scan_id, address)
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -273,7 +297,7 @@ export class IncidentStore {
     }
     if (options.readonly) {
       if (version < SCHEMA_VERSION) {
-        throw new HalfOpenError(ErrorCodes.DB_VERSION, `${this.path} has schema version ${version}; run "halfopen watch" once with this version to migrate it to ${SCHEMA_VERSION}`);
+        throw new HalfOpenError(ErrorCodes.DB_VERSION, `${this.path} has schema version ${version}; run "halfopen watch" or "halfopen scan" once with this version to migrate it to ${SCHEMA_VERSION}`);
       }
       return;
     }
@@ -429,6 +453,11 @@ export class IncidentStore {
       }
       return deleted;
     });
+  }
+
+  /** The stored scans (same file, same connection). */
+  scans(): ScanHistory {
+    return new ScanHistory(this.#db, this.path, (pid, startTime) => this.#isRunAlive(pid, startTime));
   }
 
   close(): void {

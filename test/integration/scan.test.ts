@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,7 +15,9 @@ import { CLI, REPO, WatchProcess } from "./watch-process.js";
 
 interface ScanJson {
   hosts: { address: string; status: string; ports: { port: number; state: string; reason: string; banner?: string }[] }[];
-  summary: { total: number; done: number; up: number; down: number; open: number; unknown: number; localErrors: number; peakInFlight: number; discovery: string; discoveryNote?: string };
+  summary: { total: number; done: number; skipped: number; up: number; down: number; open: number; unknown: number; probes: number; localErrors: number; peakInFlight: number; discovery: string; discoveryNote?: string };
+  scanId?: number;
+  previousScanId?: number;
 }
 
 const tools = ["nmap", "ndiff", "xmllint"];
@@ -34,12 +36,35 @@ if (skip) console.log(`# SKIP integration/scan: ${skip}`);
 
 const PORTS = SCAN_PORTS.join(",");
 const tmp = mkdtempSync(join(tmpdir(), "halfopen-scan-"));
+// Scans are stored by default: in this test's own database, never the machine's.
+process.env.HALFOPEN_DB = join(tmp, "scans.db");
+
+/** Polls `check` every 50 ms until it holds, for at most `ms`. */
+async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `halfopen scan ...` in the scanner namespace, running: its output so far, and its end. */
+function startScan(lab: ScanLab, args: string[]) {
+  const child = spawn("ip", ["netns", "exec", lab.scanner.name, process.execPath, "--import", "tsx", CLI, "scan", ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  const out = { stdout: "", stderr: "", exit: once(child, "exit") as Promise<[number | null, string | null]> };
+  child.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
+  return { child, out };
+}
 
 /** `halfopen scan ...` inside the scanner namespace (from the sources through tsx, or the built dist/ where tsx would not load: under a tiny descriptor limit). */
 function scanIn(lab: ScanLab, args: string[], prefix: string[] = [], built = false) {
   const cli = built ? [join(REPO, "dist/cli/main.js")] : ["--import", "tsx", CLI];
   return spawnSync("ip", ["netns", "exec", lab.scanner.name, ...prefix, process.execPath, ...cli, "scan", ...args], { cwd: REPO, encoding: "utf8", timeout: 120_000 });
 }
+
+/** The CLI outside the lab (reading the database). */
+const cliIn = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: REPO, encoding: "utf8", timeout: 60_000 });
 
 function openPorts(j: ScanJson): Map<string, number[]> {
   const m = new Map<string, number[]>();
@@ -196,7 +221,7 @@ describe("halfopen scan (netns lab)", { skip }, () => {
     const targets = ["198.18.0.8-20", FIREWALLED[0]];
     const want = new Map([...expectedOpen()].filter(([a]) => Number(a.split(".")[3]) <= 20 || a === FIREWALLED[0]));
     const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
-    const connect = scanIn(l, [...targets, "-p", PORTS, "--json"], asNobody);
+    const connect = scanIn(l, [...targets, "-p", PORTS, "--json", "--no-store"], asNobody);
     assert.equal(connect.status, 0, connect.stderr);
     const c = JSON.parse(connect.stdout) as ScanJson;
     assert.equal(c.summary.discovery, "connect");
@@ -204,7 +229,7 @@ describe("halfopen scan (netns lab)", { skip }, () => {
     assert.deepEqual(sorted(openPorts(c)), sorted(want));
     execFileSync("ip", ["netns", "exec", l.scanner.name, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647"]);
     try {
-      const ping = scanIn(l, [...targets, "-p", PORTS, "--json"], asNobody);
+      const ping = scanIn(l, [...targets, "-p", PORTS, "--json", "--no-store"], asNobody);
       assert.equal(ping.status, 0, ping.stderr);
       const p = JSON.parse(ping.stdout) as ScanJson;
       assert.equal(p.summary.discovery, "ping-socket");
@@ -213,5 +238,76 @@ describe("halfopen scan (netns lab)", { skip }, () => {
     } finally {
       execFileSync("ip", ["netns", "exec", l.scanner.name, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=1 0"]);
     }
+  });
+
+  it("--resume: a scan killed with SIGKILL and resumed from its journal equals the full scan, without redoing finished hosts", async () => {
+    const l = lab as ScanLab;
+    const journal = join(tmp, "resume.journal");
+    // -Pn over a /26 with a small budget: dead addresses take a timeout per port, so the scan lasts seconds.
+    const args = ["-Pn", "198.18.0.0/26", "-p", PORTS, "--retries", "0", "--max-half-open", "4", "--json"];
+    const first = startScan(l, [...args, "--resume", journal]);
+    const hostLines = () => (existsSync(journal) ? readFileSync(journal, "utf8").split("\n").filter((x) => x.startsWith('{"type":"host"')).length : 0);
+    await until("10 finished hosts in the journal", () => hostLines() >= 10);
+    first.child.kill("SIGKILL");
+    await first.out.exit;
+    const done = hostLines();
+    assert.ok(done < 64 && !readFileSync(journal, "utf8").includes('{"type":"end"'), `killed before the end (${done} hosts done)`);
+    // A torn last line, as a kill in the middle of a write leaves it.
+    writeFileSync(journal, `${readFileSync(journal, "utf8")}{"type":"host","host":{"addr`);
+    const resumed = scanIn(l, ["--resume", journal, "--json"]);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    const r = JSON.parse(resumed.stdout) as ScanJson;
+    assert.equal(r.summary.skipped, done, "the finished hosts were not scanned again");
+    assert.equal(r.summary.total, 64);
+    assert.ok(r.summary.probes <= (64 - done) * SCAN_PORTS.length, `${r.summary.probes} connects for ${64 - done} hosts`);
+    const want = new Map([...expectedOpen()].filter(([a]) => Number(a.split(".")[3]) < 64));
+    assert.deepEqual(sorted(openPorts(r)), sorted(want), "every open port of the /26, as a full -Pn scan finds them");
+    assert.equal(r.hosts.length, 64, "-Pn: every address is reported");
+    assert.deepEqual(r.hosts.map((h) => h.address), [...r.hosts.map((h) => h.address)].sort((a, b) => Number(a.split(".")[3]) - Number(b.split(".")[3])), "in address order");
+    // The same command line with targets must match the journal; the finished journal is printed, not rescanned.
+    const other = scanIn(l, ["-Pn", "198.18.0.0/25", "-p", PORTS, "--resume", journal]);
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /Cannot resume from ".*resume\.journal": it holds another scan \(targets: the journal has 198\.18\.0\.0\/26, the command line 198\.18\.0\.0\/25\).*\[HALFOPEN_BAD_RESUME\]/);
+    const again = scanIn(l, [...args, "--resume", journal]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /holds a finished scan \(64\s+hosts\); printing it as stored/);
+    assert.deepEqual(sorted(openPorts(JSON.parse(again.stdout) as ScanJson)), sorted(want));
+  });
+
+  it("--every reports a port opened between two rounds (lines, JSON records, --on-change with JSON on stdin), and scans diff shows it", async () => {
+    const l = lab as ScanLab;
+    const db = join(tmp, "every.db");
+    const hookOut = join(tmp, "hook.jsonl");
+    const hook = join(tmp, "hook.sh");
+    writeFileSync(hook, `#!/bin/sh\ncat >> "$1"\n`, { mode: 0o755 });
+    const running = startScan(l, ["198.18.0.8-12", LIVE_NO_OPEN, "-p", PORTS, "--every", "1s", "--json", "--db", db, "--on-change", `${hook} ${hookOut}`]);
+    const records = () => running.out.stdout.split("\n").filter(Boolean).map((x) => JSON.parse(x) as Record<string, unknown>);
+    const nft = (verb: string) => execFileSync("ip", ["netns", "exec", l.target.name, "nft", verb, "element", "ip", "halfopen_scanlab", "open", `{ ${LIVE_NO_OPEN} . 8080 }`]);
+    try {
+      await until("the first round", () => records().some((x) => x.type === "round"));
+      nft("add");
+      await until("a change record", () => records().some((x) => x.type === "change"));
+      await until("the hook's record", () => existsSync(hookOut) && readFileSync(hookOut, "utf8").includes("port-opened"));
+    } finally {
+      nft("delete");
+      running.child.kill("SIGINT");
+      await running.out.exit;
+    }
+    const change = records().find((x) => x.type === "change");
+    assert.deepEqual({ ...change, at: undefined, round: undefined, scanId: undefined, previousScanId: undefined }, { type: "change", change: "port-opened", address: LIVE_NO_OPEN, port: 8080, from: "closed", to: "open", at: undefined, round: undefined, scanId: undefined, previousScanId: undefined });
+    const rounds = records().filter((x) => x.type === "round");
+    assert.equal(rounds[0]?.previousScanId, undefined, "the first round has nothing to compare with");
+    assert.deepEqual(records().filter((x) => x.type === "change").length, 1, `exactly one change: ${running.out.stdout}`);
+    const sent = JSON.parse(readFileSync(hookOut, "utf8").split("\n")[0] as string) as { changes: unknown[]; scanId: number; previousScanId: number };
+    assert.deepEqual(sent.changes, [{ change: "port-opened", address: LIVE_NO_OPEN, port: 8080, from: "closed", to: "open" }]);
+    assert.equal(sent.scanId, change?.scanId);
+    const list = cliIn(["scans", "--db", db, "--json"]);
+    const scans = (JSON.parse(list.stdout) as { scans: { id: number; state: string; up: number; open: number }[] }).scans;
+    const before = scans.find((x) => x.id === sent.previousScanId);
+    const afterScan = scans.find((x) => x.id === sent.scanId);
+    assert.ok(before && afterScan && before.up === afterScan.up && afterScan.open === before.open + 1, list.stdout);
+    const diff = cliIn(["scans", "diff", String(sent.previousScanId), String(sent.scanId), "--db", db]);
+    assert.equal(diff.status, 0, diff.stderr);
+    assert.match(diff.stdout, new RegExp(`^scan #${sent.previousScanId} .* -> scan #${sent.scanId} .*: 1 change\n\\+ ${LIVE_NO_OPEN.replace(/\./g, "\\.")} 8080/tcp open \\(was closed\\)\n$`));
   });
 });

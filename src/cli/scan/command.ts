@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { parseShard } from "../../core/scan/targets.js";
 import { DEFAULT_MAX_HALF_OPEN } from "../../scanner/scan.js";
+import { parseDuration } from "../../core/duration.js";
 import { parseIntOption, parseSecondsOption } from "../options.js";
 
 export interface ScanCliOptions {
@@ -25,6 +26,12 @@ export interface ScanCliOptions {
   banner?: number | true;
   shard?: { index: number; count: number };
   progress: boolean;
+  resume?: string;
+  every?: number;
+  onChange?: string;
+  hookTimeout: number;
+  db?: string;
+  store: boolean;
 }
 
 /** nmap's single-dash spellings as halfopen's long options. */
@@ -49,10 +56,27 @@ Default ports: the 20 TCP ports nmap's frequency data finds open most often
 under Linux's SYN-flood thresholds and small home routers' connection
 tables, so a scan never trips one; raise it on networks you know.
 
+Scans are stored in the incident database (--db; --no-store to skip), and
+each one is compared with the previous stored scan of the same targets and
+ports: \`halfopen scans\` lists them, \`halfopen scans diff A B\` compares two.
+--every rescans and prints only what changed; --on-change runs a program
+(never a shell) with the changes as JSON on its standard input.
+--resume FILE keeps a journal of finished hosts: after Ctrl-C or a crash,
+the same command (or \`halfopen scan --resume FILE\` alone) scans only the
+rest.
+
 Example:
   $ halfopen scan 198.18.0.0/24 -p 22,80,443 --max-half-open 10
   $ halfopen scan -Pn 198.18.0.7 -p- --json > host.json
-  $ halfopen scan 198.18.0.0/22 -oX lab.xml && ndiff nmap.xml lab.xml`;
+  $ halfopen scan 198.18.0.0/22 -oX lab.xml && ndiff nmap.xml lab.xml
+  $ halfopen scan 198.18.0.0/16 --yes --resume big.journal
+  $ halfopen scan 198.18.0.0/24 --every 5m --on-change "notify-send scan"`;
+
+function parseEvery(v: string): number {
+  const ms = parseDuration("--every", v);
+  if (ms < 1000) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --every "${v}": at least 1s between rounds`);
+  return ms;
+}
 
 export function registerScan(program: Command): void {
   program
@@ -74,9 +98,15 @@ export function registerScan(program: Command): void {
     .option("--banner [seconds]", "read what open ports say first (at most 256 bytes; default 1 s)", parseSecondsOption("--banner", 0.01, 60))
     .option("--shard <k/n>", "scan the k-th of n shards (every n-th address); the shards' union is the whole scan", parseShard)
     .option("--no-progress", "no progress bar on a terminal")
+    .option("--resume <file>", "journal finished hosts in FILE; if it exists, continue its scan without redoing them")
+    .option("--every <duration>", "rescan every 90s, 5m, 1h...; print what changed (hosts up/down, ports opened/closed)", parseEvery)
+    .option("--on-change <command>", "run this program (no shell) with the changes as JSON on stdin, when any")
+    .option("--hook-timeout <seconds>", "kill an --on-change program after this long", parseSecondsOption("--hook-timeout", 0.1, 3600), 30)
+    .option("--db <path>", "database the scans are stored in (default: the incident database)")
+    .option("--no-store", "do not store the scan (and do not compare it with the previous one)")
     .addHelpText("after", EXAMPLE)
-    .action(async (targets: string[], opts: ScanCliOptions) => {
+    .action(async (targets: string[], opts: ScanCliOptions, command: Command) => {
       const { runScan } = await import("./run.js");
-      await runScan(targets, opts);
+      await runScan(targets, opts, (name) => command.getOptionValueSource(name) === "cli");
     });
 }

@@ -66,7 +66,12 @@ export class HookSink implements Sink {
 
   write(item: WatchItem): void {
     const record = this.#o.select(item);
-    if (!record || this.#closed) return;
+    if (record) this.send(record);
+  }
+
+  /** Run the hook for this record (queued behind a running one). */
+  send(record: object): void {
+    if (this.#closed) return;
     if (this.#queue.length >= (this.#o.maxQueue ?? 100)) {
       this.#queue.shift();
       this.stats.dropped++;
