@@ -17,4 +17,9 @@ export default tseslint.config(
     files: ["**/*.js", "**/*.mjs"],
     languageOptions: { globals: globals.node },
   },
+  {
+    // The dashboard page runs in the browser, with uPlot loaded before it.
+    files: ["web/**/*.js"],
+    languageOptions: { sourceType: "script", globals: { ...globals.browser, uPlot: "readonly" } },
+  },
 );

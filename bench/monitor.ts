@@ -119,7 +119,7 @@ function startSsPoller(lab: Lab): { stop: () => Promise<Map<number, number>> } {
   };
 }
 
-function runGenerator(lab: Lab, spec: Record<string, unknown>): Promise<GenResult> {
+export function runGenerator(lab: Lab, spec: Record<string, unknown>): Promise<GenResult> {
   const child = spawnInLab(lab, process.execPath, [`${REPO}bench/generator.mjs`, JSON.stringify(spec)]);
   return new Promise((resolve, reject) => {
     let result: GenResult | undefined;
@@ -135,7 +135,7 @@ export function startServers(lab: Lab): ChildProcess {
   return spawnInLab(lab, process.execPath, ["-e", code]);
 }
 
-function generators(rate: number, durationMs: number, tag: string): Record<string, unknown>[] {
+export function generators(rate: number, durationMs: number, tag: string): Record<string, unknown>[] {
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
   return [
     { title: `gen-drop-${tag}`, host: LAB_ADDRESS, ports: dropped, rate: rate / 3, durationMs, holdMs: 300 },
@@ -144,7 +144,7 @@ function generators(rate: number, durationMs: number, tag: string): Record<strin
   ];
 }
 
-function procStat(pid: number): { cpuTicks: number; rssKb: number; hwmKb: number } {
+export function procStat(pid: number): { cpuTicks: number; rssKb: number; hwmKb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -29,7 +29,7 @@ import { checkScanSize, DISCOVERY_PORTS, resolveTargets, scan, type HostResult, 
 import type { IncidentStore } from "../../store/incident-store.js";
 import type { ScanHistory } from "../../store/scan-history.js";
 import { VERSION } from "../../version.js";
-import { HookSink, hookArgv } from "../watch/hook-sink.js";
+import type { HookSink } from "../watch/hook-sink.js";
 import { csvSafe, fit, forTerminal } from "../sanitize.js";
 import type { ScanCliOptions } from "./command.js";
 
@@ -146,7 +146,9 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
   if (o.every !== undefined && o.resume !== undefined) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --every with --resume: every round is a whole scan, stored in the database");
   if (o.every !== undefined && o.csv) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --every with --csv: use --json (one JSON line per change and per round)");
   if ((o.every !== undefined || o.onChange !== undefined) && !o.store) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${o.every !== undefined ? "--every" : "--on-change"} with --no-store: changes are found by comparing stored scans`);
-  const hookCommand = o.onChange === undefined ? undefined : hookArgv("--on-change", o.onChange);
+  // Loaded only when used: a scan under a tiny descriptor limit must still load its modules.
+  const hooks = o.onChange === undefined ? undefined : await import("../watch/hook-sink.js");
+  const hookCommand = o.onChange === undefined || !hooks ? undefined : hooks.hookArgv("--on-change", o.onChange);
 
   // What to scan: the command line's, or the journal's when resuming.
   let prior: Journal | undefined;
@@ -215,8 +217,8 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
       say(`${(e as Error).message}; scanning without storing (--no-store says so quietly)`);
     }
   }
-  const hook = hookCommand
-    ? new HookSink({ option: "--on-change", argv: hookCommand, select: () => undefined, timeoutMs: o.hookTimeout * 1000, publish: (item) => "message" in item && say(item.message) })
+  const hook: HookSink | undefined = hookCommand && hooks
+    ? new hooks.HookSink({ option: "--on-change", argv: hookCommand, select: () => undefined, timeoutMs: o.hookTimeout * 1000, publish: (item) => "message" in item && say(item.message) })
     : undefined;
 
   const controller = new AbortController();

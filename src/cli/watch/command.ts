@@ -25,6 +25,9 @@ function checkReplayOptions(opts: WatchOptions): void {
   if (opts.replay && opts.speed !== undefined && opts.asFastAsPossible) throw bad("Cannot use --speed and --as-fast-as-possible together: choose one");
   if (opts.replay && opts.source) throw bad("Cannot use --source with --replay: the events come from the file");
   if (opts.replay && opts.record) throw bad("Cannot use --record with --replay: copy the file instead");
+  if (!opts.ui && (opts.uiPort !== 0 || opts.uiHost !== "localhost" || opts.uiAllowRemote)) throw bad("Cannot use --ui-port, --ui-host or --ui-allow-remote without --ui");
+  if (opts.ui && !opts.uiAllowRemote && !["localhost", "::1"].includes(opts.uiHost) && !/^127\.\d+\.\d+\.\d+$/.test(opts.uiHost))
+    throw bad(`Cannot serve the dashboard on ${opts.uiHost} without --ui-allow-remote: other machines could reach it (it still needs the token)`);
 }
 
 /** `--first-contact`: service or host. */
@@ -80,6 +83,10 @@ export interface WatchOptions {
   onVerdict?: string[];
   onIncident?: string[];
   hookTimeout: number;
+  ui?: boolean;
+  uiPort: number;
+  uiHost: string;
+  uiAllowRemote?: boolean;
 }
 
 export const WATCH_EXAMPLE = `
@@ -101,6 +108,7 @@ A process that keeps failing to reach new destinations is judged a scanner
 Incidents are stored in /var/lib/halfopen/incidents.db (root) or
 $XDG_STATE_HOME/halfopen/incidents.db; "halfopen incidents" lists them.
 With --metrics-port 9465, Prometheus can scrape http://HOST:9465/metrics.
+With --ui, a live dashboard: open the URL printed at start (docs/dashboard.md).
 
 Without root (or where tracefs is missing) watch polls /proc instead and
 says so; on Windows it polls Get-NetTCPConnection (or netstat) and files
@@ -143,6 +151,10 @@ export function registerWatch(program: Command): void {
     .option("--on-verdict <cmd>", "run CMD (split into arguments, never a shell) with each scanner verdict's JSON record on stdin", (v: string) => hookArgv("--on-verdict", v))
     .option("--on-incident <cmd>", "run CMD with each incident's JSON record on stdin, when it opens and when it closes", (v: string) => hookArgv("--on-incident", v))
     .option("--hook-timeout <seconds>", "kill a hook that runs longer than this", parseSecondsOption("--hook-timeout", 0.1, 3600), 10)
+    .option("--ui", "serve a live dashboard on http://127.0.0.1 (and ::1); the URL, with this run's token, is printed at start")
+    .option("--ui-port <port>", "dashboard port (0: any free port)", parseIntOption("--ui-port", 0, 65_535), 0)
+    .option("--ui-host <address>", "address the dashboard binds (not loopback: needs --ui-allow-remote)", "localhost")
+    .option("--ui-allow-remote", "let --ui-host be an address other machines reach (the token is still required)")
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
       checkReplayOptions(opts);

@@ -31,6 +31,7 @@ export function jsonRecords(item: WatchItem, wallOffsetMs: number): object[] {
         timeWall: item.timeWall,
         ...(item.db ? { db: item.db, runId: item.runId } : {}),
         ...(item.metrics ? { metrics: item.metrics } : {}),
+        ...(item.ui ? { ui: item.ui } : {}),
       };
       const notes = [...(item.fallback ? [item.fallback] : []), ...source.caveats];
       return [start, ...notes.map((message) => ({ type: "warning", message }))];

@@ -33,6 +33,8 @@ export interface StartFacts {
   db?: string;
   runId?: number;
   metrics?: string;
+  /** The dashboard's URL, with the token (--ui). */
+  ui?: string;
   /** Why incidents are not stored, when they are not. */
   notStoring?: string;
 }

@@ -16,6 +16,7 @@ import type { Sink, WatchItem } from "./sink.js";
 import type { WatchStdout } from "./stdout.js";
 import { StoreSink } from "./store-sink.js";
 import { TextSink } from "./text-sink.js";
+import { UiSink } from "./ui-sink.js";
 
 export interface SinkContext {
   opts: WatchOptions;
@@ -64,6 +65,9 @@ export function watchSinks(ctx: SinkContext): Sink[] {
           },
           publish,
         })
+      : undefined,
+    opts.ui
+      ? new UiSink({ host: opts.uiHost, port: opts.uiPort, monitor, verdicts, wallOffsetMs, replay: opts.replay !== undefined, db: () => store?.path, publish })
       : undefined,
     opts.onIncident
       ? new HookSink({ option: "--on-incident", argv: opts.onIncident, timeoutMs: hookTimeoutMs, publish, select: (item) => recordOf(item, (o) => o.type === "incident-open" || o.type === "incident") })

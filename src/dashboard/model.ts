@@ -1,0 +1,261 @@
+/**
+ * What the dashboard shows, kept as data: the host-wide half-open series
+ * with the top processes' series, the process table, the incidents and the
+ * watch's records, each change numbered so a browser that reconnects with
+ * `Last-Event-ID` gets exactly what it missed (or a new snapshot when that
+ * has left the buffer). Pure: every time comes in as an argument; the sink
+ * (cli/watch/ui-sink.ts) feeds it, the server (server.ts) reads it.
+ *
+ * Records are the ones `watch --json` prints (docs/watch.md), plus `live`:
+ * one sample of the half-open count, the top processes' counts and the
+ * table rows that changed since the previous sample.
+ *
+ * Everything a process controls (name, command line, user) stays data here;
+ * the page sets it as text, never as HTML.
+ */
+
+export interface ProcessFacts {
+  pid: number;
+  name: string;
+  user?: string;
+  uid?: number;
+  cmdline?: string[];
+  startTime?: number;
+  unit?: string;
+  container?: string;
+}
+
+export interface ProcessRow {
+  key: string;
+  pid: number;
+  name: string;
+  user?: string;
+  cmdline?: string;
+  startTime?: number;
+  where?: string;
+  halfOpen: number;
+  attempts: number;
+  /** Attempts that ended without a connection (refused, timed out, abandoned, unknown). */
+  failed: number;
+  /** failed / ended, 0..1 (0 before any ended). */
+  failureRatio: number;
+  verdict?: string;
+  exited: boolean;
+  /** Wall ms when the dashboard first saw it. */
+  firstSeen: number;
+}
+
+/** One process's counts, as the monitor's totals give them. */
+export interface ProcessCounts {
+  key: string;
+  pid: number;
+  name: string;
+  attempts: number;
+  ended: number;
+  failed: number;
+  exited: boolean;
+}
+
+export interface LivePoint {
+  /** Wall ms. */
+  t: number;
+  halfOpen: number;
+  /** Half-open of the top processes (by key) at that time. */
+  top: Record<string, number>;
+}
+
+export interface DashboardEvent {
+  id: number;
+  record: { type: string } & Record<string, unknown>;
+}
+
+export interface Snapshot {
+  type: "snapshot";
+  /** The id of the last event the snapshot includes. */
+  id: number;
+  limit: number;
+  start?: Record<string, unknown>;
+  points: LivePoint[];
+  rows: ProcessRow[];
+  incidents: Record<string, unknown>[];
+  verdicts: Record<string, unknown>[];
+  warnings: string[];
+  stopped: boolean;
+}
+
+export interface DashboardModelOptions {
+  limit: number;
+  /** Samples kept for the chart. Default 2400 (10 min at 4 a second). */
+  maxPoints?: number;
+  /** Events kept for Last-Event-ID. Default 5000. */
+  maxEvents?: number;
+  /** Rows kept (the most attempts, then the newest). Default 500. */
+  maxRows?: number;
+  /** Series drawn besides the total. Default 5. */
+  topSeries?: number;
+  /** Incidents kept. Default 200. */
+  maxIncidents?: number;
+}
+
+const ROW_FIELDS = ["halfOpen", "attempts", "failed", "verdict", "exited", "name", "cmdline", "user"] as const;
+
+export class DashboardModel {
+  readonly limit: number;
+  readonly #o: Required<DashboardModelOptions>;
+  #id = 0;
+  readonly #events: DashboardEvent[] = [];
+  readonly #points: LivePoint[] = [];
+  readonly #rows = new Map<string, ProcessRow>();
+  readonly #incidents = new Map<string, Record<string, unknown>>();
+  readonly #verdicts = new Map<string, Record<string, unknown>>();
+  readonly #warnings: string[] = [];
+  #start?: Record<string, unknown>;
+  #stopped = false;
+
+  constructor(options: DashboardModelOptions) {
+    this.#o = { maxPoints: 2400, maxEvents: 5000, maxRows: 500, topSeries: 5, maxIncidents: 200, ...options };
+    this.limit = options.limit;
+  }
+
+  get lastId(): number {
+    return this.#id;
+  }
+
+  #push(record: DashboardEvent["record"]): DashboardEvent {
+    const event = { id: ++this.#id, record };
+    this.#events.push(event);
+    if (this.#events.length > this.#o.maxEvents) this.#events.splice(0, this.#events.length - this.#o.maxEvents);
+    return event;
+  }
+
+  /** A `watch --json` record. Returns the event to send. */
+  record(record: { type: string } & Record<string, unknown>): DashboardEvent {
+    switch (record.type) {
+      case "start":
+        this.#start = record;
+        break;
+      case "incident-open":
+      case "incident": {
+        const key = String(record.runIncident ?? record.id);
+        this.#incidents.delete(key); // newest last
+        this.#incidents.set(key, record);
+        while (this.#incidents.size > this.#o.maxIncidents) this.#incidents.delete(this.#incidents.keys().next().value as string);
+        break;
+      }
+      case "verdict": {
+        const key = String(record.processKey ?? record.pid);
+        this.#verdicts.set(key, record);
+        const row = this.#rows.get(key);
+        if (row && typeof record.verdict === "string") row.verdict = record.verdict;
+        break;
+      }
+      case "warning":
+        this.#warnings.push(String(record.message));
+        if (this.#warnings.length > 50) this.#warnings.shift();
+        break;
+      case "stop":
+        this.#stopped = true;
+        break;
+    }
+    return this.#push(record);
+  }
+
+  /**
+   * One sample: the host-wide half-open count, each process's half-open now,
+   * its counts, and what is known of it. Rows that changed go into the event.
+   */
+  live(t: number, halfOpen: number, perProcess: readonly { key: string; halfOpen: number }[], counts: readonly ProcessCounts[], facts: (key: string) => ProcessFacts | undefined, verdict: (key: string) => string | undefined): DashboardEvent {
+    const now = new Map(perProcess.map((p) => [p.key, p.halfOpen]));
+    const top = [...perProcess]
+      .filter((p) => p.halfOpen > 0)
+      .sort((a, b) => b.halfOpen - a.halfOpen || (a.key < b.key ? -1 : 1))
+      .slice(0, this.#o.topSeries);
+    const point: LivePoint = { t, halfOpen, top: Object.fromEntries(top.map((p) => [p.key, p.halfOpen])) };
+    this.#points.push(point);
+    if (this.#points.length > this.#o.maxPoints) this.#points.splice(0, this.#points.length - this.#o.maxPoints);
+    const changed: ProcessRow[] = [];
+    for (const c of counts) {
+      const f = facts(c.key);
+      const old = this.#rows.get(c.key);
+      // What is known of a process stays known (its details may have been read once, at its first connect).
+      const known = f
+        ? {
+            name: f.name,
+            ...(f.user !== undefined ? { user: f.user } : f.uid !== undefined ? { user: String(f.uid) } : {}),
+            ...(f.cmdline?.length ? { cmdline: f.cmdline.join(" ") } : {}),
+            ...(f.startTime !== undefined ? { startTime: f.startTime } : {}),
+            ...(f.unit || f.container ? { where: (f.container || f.unit) as string } : {}),
+          }
+        : old
+          ? { name: old.name, ...(old.user !== undefined ? { user: old.user } : {}), ...(old.cmdline !== undefined ? { cmdline: old.cmdline } : {}), ...(old.startTime !== undefined ? { startTime: old.startTime } : {}), ...(old.where !== undefined ? { where: old.where } : {}) }
+          : { name: c.name };
+      const next: ProcessRow = {
+        key: c.key,
+        pid: c.pid,
+        ...known,
+        halfOpen: now.get(c.key) ?? 0,
+        attempts: c.attempts,
+        failed: c.failed,
+        failureRatio: c.ended > 0 ? c.failed / c.ended : 0,
+        ...((verdict(c.key) ?? old?.verdict) !== undefined ? { verdict: (verdict(c.key) ?? old?.verdict) as string } : {}),
+        exited: c.exited,
+        firstSeen: old?.firstSeen ?? t,
+      };
+      if (!old || ROW_FIELDS.some((k) => old[k] !== next[k])) {
+        this.#rows.set(c.key, next);
+        changed.push(next);
+      }
+    }
+    if (this.#rows.size > this.#o.maxRows) {
+      // Keep the busiest; among equals, the newest.
+      const keep = new Set(
+        [...this.#rows.values()]
+          .sort((a, b) => b.attempts - a.attempts || b.firstSeen - a.firstSeen)
+          .slice(0, this.#o.maxRows)
+          .map((r) => r.key),
+      );
+      for (const k of this.#rows.keys()) if (!keep.has(k)) this.#rows.delete(k);
+    }
+    return this.#push({ type: "live", ...point, limit: this.limit, rows: changed });
+  }
+
+  snapshot(): Snapshot {
+    return {
+      type: "snapshot",
+      id: this.#id,
+      limit: this.limit,
+      ...(this.#start ? { start: this.#start } : {}),
+      points: [...this.#points],
+      rows: [...this.#rows.values()],
+      incidents: [...this.#incidents.values()],
+      verdicts: [...this.#verdicts.values()],
+      warnings: [...this.#warnings],
+      stopped: this.#stopped,
+    };
+  }
+
+  /** Events after `id`, or undefined when some of them are no longer kept (send a snapshot instead). */
+  since(id: number): DashboardEvent[] | undefined {
+    if (id > this.#id || id < 0) return undefined;
+    if (id === this.#id) return [];
+    const first = this.#events[0];
+    if (!first || first.id > id + 1) return undefined;
+    return this.#events.slice(id + 1 - first.id);
+  }
+
+  /** An incident as the watch reported it last (by run incident number or database id). */
+  incident(id: number): Record<string, unknown> | undefined {
+    for (const r of this.#incidents.values()) if (r.id === id || r.runIncident === id) return r;
+    return undefined;
+  }
+
+  incidents(): Record<string, unknown>[] {
+    return [...this.#incidents.values()].reverse();
+  }
+
+  row(pid: number): ProcessRow | undefined {
+    let found: ProcessRow | undefined;
+    for (const r of this.#rows.values()) if (r.pid === pid && (!found || r.firstSeen > found.firstSeen)) found = r;
+    return found;
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The dashboard's API through fastify's inject() (no port), and its event
+ * stream over a real loopback port: every route answers with the token, and
+ * refuses a forged Host (DNS rebinding), a missing token, a missing or
+ * cross-site Origin and bad bodies with a 4xx and a clear message.
+ */
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { get } from "node:http";
+import type { AddressInfo } from "node:net";
+import { DashboardModel, type DashboardEvent } from "./model.js";
+import { createDashboardServer, loopbackHosts, type DashboardActions, type KillRequest } from "./server.js";
+
+const TOKEN = "t0ken-for-tests";
+const PORT = 41234;
+
+async function app(options: { actions?: DashboardActions; port?: () => number } = {}) {
+  const model = new DashboardModel({ limit: 10 });
+  const listeners = new Set<(e: DashboardEvent) => void>();
+  const incidents = [{ id: 4, runIncident: 1, type: "incident", startedAtWall: 1000, peak: 12, limit: 10, trigger: { name: "<script>alert(1)</script>", pid: 9 } }];
+  const server = await createDashboardServer({
+    model,
+    token: TOKEN,
+    hosts: () => loopbackHosts(options.port?.() ?? PORT),
+    subscribe: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    incidents: {
+      list: (f) => incidents.filter((i) => (f.since === undefined || i.startedAtWall >= f.since) && (f.until === undefined || i.startedAtWall <= f.until)),
+      get: (id) => incidents.find((i) => i.id === id),
+      csv: (list) => `id\n${list.map((i) => i.id).join("\n")}\n`,
+    },
+    ...(options.actions ? { actions: options.actions } : {}),
+    heartbeatMs: 60_000,
+  });
+  const emit = (record: { type: string } & Record<string, unknown>) => {
+    const e = model.record(record);
+    for (const l of listeners) l(e);
+  };
+  return { server, model, emit, listeners };
+}
+
+const host = `127.0.0.1:${PORT}`;
+const cookie = `halfopen_ui=${TOKEN}`;
+const errorCode = (body: string) => (JSON.parse(body) as { error: { code: string; message: string } }).error;
+
+describe("dashboard API", () => {
+  it("the token in the URL becomes an HttpOnly SameSite=Strict cookie; without it every route is refused", async () => {
+    const { server } = await app();
+    const wrong = await server.inject({ url: "/?token=nope", headers: { host } });
+    assert.equal(wrong.statusCode, 401);
+    assert.equal(errorCode(wrong.body).code, "HALFOPEN_UI_BAD_TOKEN");
+    const right = await server.inject({ url: `/?token=${TOKEN}`, headers: { host } });
+    assert.equal(right.statusCode, 303);
+    assert.equal(right.headers.location, "/");
+    assert.match(String(right.headers["set-cookie"]), new RegExp(`^halfopen_ui=${TOKEN}; Path=/; HttpOnly; SameSite=Strict$`));
+    for (const url of ["/", "/api/snapshot", "/api/events", "/api/incidents", "/api/incidents.csv", "/api/incidents/4", "/static/app.js", "/vendor/uplot/uPlot.iife.min.js", "/nowhere"]) {
+      const r = await server.inject({ url, headers: { host } });
+      assert.equal(r.statusCode, 401, url);
+      assert.equal(errorCode(r.body).code, "HALFOPEN_UI_NO_TOKEN", url);
+      assert.match(errorCode(r.body).message, /open the URL with \?token= that halfopen watch printed/);
+      const forged = await server.inject({ url, headers: { host, cookie: "halfopen_ui=t0ken-for-tesTs" } });
+      assert.equal(forged.statusCode, 401, `${url}: a token of the same length that differs`);
+    }
+    const page = await server.inject({ url: "/", headers: { host, cookie } });
+    assert.equal(page.statusCode, 200);
+    assert.match(page.headers["content-type"] as string, /^text\/html/);
+    assert.match(page.body, /<script src="\/static\/app\.js" defer><\/script>/);
+    assert.doesNotMatch(page.body, /<script>|\sstyle=|\son[a-z]+=/i, "no inline script, style or handler");
+    assert.match(page.headers["content-security-policy"] as string, /script-src 'self'; style-src 'self'.*frame-ancestors 'none'/);
+    assert.equal(page.headers["x-content-type-options"], "nosniff");
+    assert.equal(page.headers["x-frame-options"], "DENY");
+    const bearer = await server.inject({ url: "/api/snapshot", headers: { host, authorization: `Bearer ${TOKEN}` } });
+    assert.equal(bearer.statusCode, 200, "scripts may send the token as a bearer");
+  });
+
+  it("a forged Host (DNS rebinding), another port or no Host is refused on every path, before the token is looked at", async () => {
+    const { server } = await app();
+    for (const h of ["evil.example", `evil.example:${PORT}`, `127.0.0.1:${PORT + 1}`, "127.0.0.1", `localhost.evil.example:${PORT}`, ""]) {
+      for (const url of ["/", `/?token=${TOKEN}`, "/api/events", "/api/snapshot", "/nowhere"]) {
+        const r = await server.inject({ url, headers: { host: h, cookie } });
+        assert.equal(r.statusCode, 403, `${h} ${url}`);
+        assert.equal(errorCode(r.body).code, "HALFOPEN_UI_BAD_HOST");
+        assert.match(errorCode(r.body).message, /is not this dashboard's address.*DNS rebinding/);
+      }
+    }
+    for (const h of [`localhost:${PORT}`, `[::1]:${PORT}`, `LOCALHOST:${PORT}`]) assert.equal((await server.inject({ url: "/api/snapshot", headers: { host: h, cookie } })).statusCode, 200, h);
+  });
+
+  it("every read route answers with the token: snapshot, incidents (time range), one incident, CSV, the page's files", async () => {
+    const { server, emit } = await app();
+    emit({ type: "warning", message: "hello" });
+    const get = (url: string) => server.inject({ url, headers: { host, cookie } });
+    const snap = JSON.parse((await get("/api/snapshot")).body) as { type: string; id: number; warnings: string[] };
+    assert.deepEqual([snap.type, snap.id, snap.warnings], ["snapshot", 1, ["hello"]]);
+    assert.equal((JSON.parse((await get("/api/incidents")).body) as { incidents: unknown[] }).incidents.length, 1);
+    assert.equal((JSON.parse((await get("/api/incidents?since=2000")).body) as { incidents: unknown[] }).incidents.length, 0);
+    const bad = await get("/api/incidents?since=yesterday");
+    assert.equal(bad.statusCode, 400);
+    assert.match(errorCode(bad.body).message, /Cannot use since="yesterday": expected ms since the epoch/);
+    const one = await get("/api/incidents/4");
+    assert.equal(JSON.parse(one.body).trigger.name, "<script>alert(1)</script>", "as data, in JSON");
+    assert.match(one.headers["content-type"] as string, /^application\/json/);
+    assert.equal(one.headers["cache-control"], "no-store");
+    assert.equal((await get("/api/incidents/5")).statusCode, 404);
+    assert.equal((await get("/api/incidents/x")).statusCode, 404);
+    const csv = await get("/api/incidents.csv");
+    assert.equal(csv.body, "id\n4\n");
+    assert.match(csv.headers["content-disposition"] as string, /attachment; filename="incidents\.csv"/);
+    assert.match((await get("/static/app.js")).headers["content-type"] as string, /javascript/);
+    assert.equal((await get("/vendor/uplot/uPlot.iife.min.js")).statusCode, 200);
+    assert.equal((await get("/vendor/uplot/uPlot.min.css")).statusCode, 200);
+    assert.notEqual((await get("/vendor/uplot/uPlot.esm.js")).statusCode, 200, "only the two files the page uses");
+    assert.notEqual((await get("/static/../package.json")).statusCode, 200);
+    const missing = await get("/nowhere");
+    assert.equal(missing.statusCode, 404);
+    assert.equal(errorCode(missing.body).code, "HALFOPEN_UI_NOT_FOUND");
+  });
+
+  it("actions: POST with JSON and a same-origin Origin only; bad bodies are refused; never a CORS header", async () => {
+    const calls: KillRequest[] = [];
+    const { server } = await app({
+      actions: {
+        kill: async (r) => {
+          calls.push(r);
+          if (r.pid === 666) throw Object.assign(new Error("Will not end PID 666: it is not the same process (started 5, now 7)"), { code: "HALFOPEN_REFUSED" });
+          return { result: "exited", signal: `SIG${r.signal}`, waitedMs: 3, name: r.name, pid: r.pid };
+        },
+      },
+    });
+    const post = (headers: Record<string, string>, payload: string, url = "/api/processes/4242/kill") => server.inject({ method: "POST", url, headers: { host, cookie, ...headers }, payload });
+    const body = JSON.stringify({ name: "ho-scan", startTime: 12345, signal: "TERM" });
+    const json = { "content-type": "application/json" };
+    const origin = { origin: `http://${host}` };
+    for (const [headers, code, status] of [
+      [json, "HALFOPEN_UI_BAD_ORIGIN", 403],
+      [{ ...json, origin: "http://evil.example" }, "HALFOPEN_UI_BAD_ORIGIN", 403],
+      [{ ...json, origin: `http://127.0.0.1:${PORT + 1}` }, "HALFOPEN_UI_BAD_ORIGIN", 403],
+      [{ ...json, origin: "null" }, "HALFOPEN_UI_BAD_ORIGIN", 403],
+      [{ ...origin, "content-type": "text/plain" }, "HALFOPEN_UI_BAD_BODY", 415],
+      [{ ...origin, "content-type": "application/x-www-form-urlencoded" }, "HALFOPEN_UI_BAD_BODY", 415],
+    ] as const) {
+      const r = await post(headers, body);
+      assert.equal(r.statusCode, status, JSON.stringify(headers));
+      assert.equal(errorCode(r.body).code, code);
+    }
+    for (const bad of ["{", "null", "[]", JSON.stringify({ name: "x" }), JSON.stringify({ name: "x", startTime: 1.5 }), JSON.stringify({ name: "x", startTime: 1, signal: "HUP" })]) {
+      const r = await post({ ...json, ...origin }, bad);
+      assert.equal(r.statusCode, 400, bad);
+      assert.ok(errorCode(r.body).message.length > 10, bad);
+    }
+    assert.equal((await post({ ...json, ...origin }, body, "/api/processes/0/kill")).statusCode, 400);
+    assert.deepEqual(calls, [], "nothing refused reached the action");
+    const ok = await post({ ...json, ...origin }, body);
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.deepEqual(JSON.parse(ok.body), { result: "exited", signal: "SIGTERM", waitedMs: 3, name: "ho-scan", pid: 4242 });
+    assert.deepEqual(calls, [{ pid: 4242, name: "ho-scan", startTime: 12345, signal: "TERM" }]);
+    const refused = await post({ ...json, ...origin }, body, "/api/processes/666/kill");
+    assert.equal(refused.statusCode, 409);
+    assert.equal(errorCode(refused.body).code, "HALFOPEN_REFUSED");
+    const preflight = await server.inject({ method: "OPTIONS", url: "/api/processes/4242/kill", headers: { host, cookie, origin: "http://evil.example", "access-control-request-method": "POST" } });
+    assert.ok(preflight.statusCode >= 400 && preflight.statusCode < 500, String(preflight.statusCode));
+    for (const r of [ok, refused, preflight]) assert.ok(!Object.keys(r.headers).some((h) => h.startsWith("access-control-")), "no CORS header");
+    const replay = (await app()).server;
+    const none = await replay.inject({ method: "POST", url: "/api/processes/4242/kill", headers: { host, cookie, ...json, ...origin }, payload: body });
+    assert.equal(none.statusCode, 409);
+    assert.match(errorCode(none.body).message, /replay: there is no live process to end/);
+  });
+});
+
+describe("dashboard event stream (loopback port)", () => {
+  const servers: Awaited<ReturnType<typeof app>>["server"][] = [];
+  after(async () => {
+    for (const s of servers) {
+      s.server.closeAllConnections();
+      await s.close();
+    }
+  });
+
+  /** Reads server-sent events from a fetch response until `count` have arrived. */
+  async function readEvents(res: Response, count: number): Promise<{ id: number; event: string; data: Record<string, unknown> }[]> {
+    const out: { id: number; event: string; data: Record<string, unknown> }[] = [];
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let buf = "";
+    while (out.length < count) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        if (block.startsWith(":")) continue;
+        const field = (name: string) => block.split("\n").find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2) ?? "";
+        out.push({ id: Number(field("id")), event: field("event"), data: JSON.parse(field("data")) as Record<string, unknown> });
+      }
+    }
+    await reader.cancel();
+    return out;
+  }
+
+  it("a snapshot first, then changes as they happen; Last-Event-ID resumes with exactly what was missed", async () => {
+    let port = 0;
+    const { server, emit, listeners } = await app({ port: () => port });
+    servers.push(server);
+    await server.listen({ host: "127.0.0.1", port: 0 });
+    port = (server.server.address() as AddressInfo).port;
+    emit({ type: "warning", message: "before" });
+    const url = `http://127.0.0.1:${port}/api/events`;
+    const controller = new AbortController();
+    const res = await fetch(url, { headers: { cookie }, signal: controller.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+    assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+    const reading = readEvents(res, 3);
+    // Wait until the stream is subscribed, then publish two events.
+    for (let i = 0; listeners.size === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(listeners.size, 1);
+    emit({ type: "warning", message: "live 1" });
+    emit({ type: "incident-open", id: 1, runIncident: 1, startedAtWall: 5 });
+    const events = await reading;
+    controller.abort();
+    assert.deepEqual(
+      events.map((e) => [e.id, e.event]),
+      [
+        [1, "snapshot"],
+        [2, "warning"],
+        [3, "incident-open"],
+      ],
+    );
+    assert.deepEqual((events[0]?.data as { warnings: string[] }).warnings, ["before"]);
+    emit({ type: "warning", message: "while away" });
+    const resumed = await fetch(url, { headers: { cookie, "last-event-id": "2" } });
+    const missed = await readEvents(resumed, 2);
+    assert.deepEqual(
+      missed.map((e) => [e.id, e.event]),
+      [
+        [3, "incident-open"],
+        [4, "warning"],
+      ],
+      "exactly what came after id 2, no snapshot",
+    );
+    const stale = await fetch(url, { headers: { cookie, "last-event-id": "99" } });
+    const [snapshot] = await readEvents(stale, 1);
+    assert.deepEqual([snapshot?.id, snapshot?.event], [4, "snapshot"], "an id this run never sent gets a snapshot");
+    // A rebinding page's request reaches the port with its own name in Host (fetch cannot forge Host; http.get can).
+    const status = await new Promise<number>((resolve, reject) => {
+      get({ host: "127.0.0.1", port, path: "/api/events", headers: { cookie, host: `rebound.example:${port}` } }, (r) => {
+        resolve(r.statusCode ?? 0);
+        r.destroy();
+      }).on("error", reject);
+    });
+    assert.equal(status, 403, "the stream checks Host too");
+  });
+});
