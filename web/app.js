@@ -11,6 +11,18 @@
     if (cls) e.className = cls;
     return e;
   };
+  /** `fn` at the next frame, once however often it is asked for before then. */
+  function onFrame(fn) {
+    let scheduled = false;
+    return () => {
+      if (scheduled) return;
+      scheduled = true;
+      requestAnimationFrame(() => {
+        scheduled = false;
+        fn();
+      });
+    };
+  }
   const COLORS = ["#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32"];
   const NEW_MS = 5000;
 
@@ -255,6 +267,275 @@
     box.hidden = false;
   }
 
+  // ---- scans (started from this page; stored ones read back) ----
+  const scanState = {
+    available: false,
+    briefs: new Map(), // id -> brief, this run
+    view: undefined, // the scan shown: { kind: "run" | "stored", ...scan, hosts }
+    stored: [],
+  };
+  const GRID_PORTS = 24;
+  const GRID_ROWS = 500;
+  const STATE_MARK = { open: "O", closed: "c", filtered: "f", unknown: "?" };
+
+  function changeText(c) {
+    const open = c.open && c.open.length ? `; open ${c.open.join(",")}` : "";
+    switch (c.change) {
+      case "host-up": return `${c.address} is up (${c.reason})${open}`;
+      case "host-down": return `${c.address} is down${open ? ` (had${open.slice(1)})` : ""}`;
+      case "port-opened": return `${c.address} ${c.port}/tcp opened (was ${c.from})`;
+      case "port-closed": return `${c.address} ${c.port}/tcp no longer open (${c.to})`;
+      default: return `${c.address} ${c.port}/tcp ${c.from} → ${c.to}`;
+    }
+  }
+  const changeClass = (c) => ({ "host-up": "up", "host-down": "down", "port-opened": "opened", "port-closed": "closed" })[c.change] || "";
+
+  function scanLabel(s) {
+    const when = new Date(s.startedAt).toLocaleTimeString();
+    const targets = s.spec.targets.join(" ");
+    return `${when} ${targets.length > 40 ? `${targets.slice(0, 39)}…` : targets}`;
+  }
+
+  function seriesBusy() {
+    return [...scanState.briefs.values()].some((s) => s.state === "running" || s.nextAt !== undefined);
+  }
+
+  function renderScanControls() {
+    const busy = seriesBusy();
+    $("scan-start").disabled = busy;
+    $("scan-stop").disabled = !busy;
+    const current = [...scanState.briefs.values()].pop();
+    const box = $("scan-progress-box");
+    if (!current) {
+      box.hidden = true;
+      $("scan-state").textContent = "";
+      return;
+    }
+    box.hidden = false;
+    const p = current.progress;
+    const bar = $("scan-progress");
+    bar.max = Math.max(1, p.total);
+    bar.value = p.done;
+    const eta = p.etaMs !== undefined ? `, about ${Math.ceil(p.etaMs / 1000)} s left` : "";
+    let text = `scan ${current.id}${current.round > 1 ? ` (round ${current.round})` : ""}: ${p.done}/${p.total} addresses, ${p.up} up, ${p.open} open${p.unknown ? `, ${p.unknown} unknown` : ""}, ${p.ratePerS}/s${current.state === "running" ? eta : ""} · ${current.state}`;
+    if (current.nextAt !== undefined) text += ` · next round at ${new Date(current.nextAt).toLocaleTimeString()}`;
+    $("scan-progress-text").textContent = text;
+    $("scan-state").textContent = current.state === "running" ? "running" : current.nextAt !== undefined ? "waiting for the next round" : "";
+  }
+
+  function renderScanLists() {
+    const list = $("scan-list");
+    const frag = document.createDocumentFragment();
+    for (const s of [...scanState.briefs.values()].reverse()) {
+      const changes = s.changeCount !== undefined && s.previous ? `, ${s.changeCount} change${s.changeCount === 1 ? "" : "s"}` : "";
+      const li = el("li", `#${s.id} ${scanLabel(s)} · ${s.state}, ${s.progress.up} up, ${s.progress.open} open${changes}`);
+      li.dataset.id = String(s.id);
+      if (scanState.view && scanState.view.kind === "run" && scanState.view.id === s.id) li.classList.add("selected");
+      li.addEventListener("click", () => showRunScan(s.id));
+      frag.append(li);
+    }
+    list.replaceChildren(frag);
+    const stored = document.createDocumentFragment();
+    // This run's rounds are listed above; the database's others (earlier runs, halfopen scan) here.
+    const mine = new Set([...scanState.briefs.values()].map((b) => b.scanId).filter((x) => x !== undefined));
+    const earlier = scanState.stored.filter((s) => !mine.has(s.id));
+    for (const s of earlier) {
+      const li = el("li", `stored #${s.id} ${scanLabel(s)} · ${s.state}, ${s.up} up, ${s.open} open`);
+      li.dataset.id = String(s.id);
+      if (scanState.view && scanState.view.kind === "stored" && scanState.view.id === s.id) li.classList.add("selected");
+      li.addEventListener("click", () => showStoredScan(s.id));
+      stored.append(li);
+    }
+    if (earlier.length === 0) stored.append(el("li", scanState.storing ? "none yet" : "none: this watch has no database (a replay stores only with --db)", "muted"));
+    $("scan-stored").replaceChildren(stored);
+  }
+
+  const scheduleScanView = onFrame(renderScanView);
+
+  /** Ports for the grid's columns: every scanned port when few, else those open (or unknown) somewhere. */
+  function gridPorts(v) {
+    if (v.spec.ports.length <= GRID_PORTS) return { ports: v.spec.ports, note: "" };
+    const seen = new Set();
+    for (const h of v.hosts) for (const p of h.ports) if (p.state === "open" || p.state === "unknown") seen.add(p.port);
+    const ports = [...seen].sort((a, b) => a - b).slice(0, 64);
+    return { ports, note: `${v.spec.ports.length} ports scanned; the grid shows the ${ports.length} open on some host` };
+  }
+
+  function renderScanView() {
+    const v = scanState.view;
+    if (!v) return;
+    const kind = v.kind === "stored" ? `stored scan #${v.id}` : `scan #${v.id}${v.round > 1 ? `, round ${v.round}` : ""}${v.scanId !== undefined ? ` (stored as #${v.scanId})` : ""}`;
+    $("scan-title").textContent = `${kind}: ${v.spec.targets.join(" ")}`;
+    const s = v.summary;
+    $("scan-summary").textContent = s
+      ? `${v.state}: ${s.done}/${s.total} addresses in ${(s.elapsedMs / 1000).toFixed(1)} s, ${s.up} up, ${s.open} open; at most ${s.peakInFlight} half-open (budget ${v.spec.maxHalfOpen}); discovery ${s.discovery}${s.discoveryNote ? ` (${s.discoveryNote})` : ""}${v.error ? `; ${v.error}` : ""}`
+      : `${v.state}; budget ${v.spec.maxHalfOpen} half-open, ${v.spec.ports.length} ports`;
+    const changesBox = $("scan-changes-box");
+    if (v.changes && v.previous) {
+      changesBox.hidden = false;
+      $("scan-changes-since").textContent = v.previous.id !== undefined ? `since scan #${v.previous.id}` : `since stored scan #${v.previous.scanId}`;
+      const frag = document.createDocumentFragment();
+      if (v.changes.length === 0) frag.append(el("li", "none"));
+      for (const c of v.changes) frag.append(el("li", changeText(c), changeClass(c)));
+      $("scan-changes").replaceChildren(frag);
+    } else changesBox.hidden = true;
+
+    const hosts = v.hosts.filter((h) => h.status === "up");
+    const { ports, note } = gridPorts(v);
+    const shown = hosts.slice(0, GRID_ROWS);
+    $("scan-grid-note").textContent = [note, hosts.length > GRID_ROWS ? `first ${GRID_ROWS} of ${hosts.length} hosts` : "", v.truncated ? "more hosts were found than the page keeps; the database has them all" : "", "O open, c closed, f filtered, ? unknown"].filter(Boolean).join("; ");
+    const grid = document.createDocumentFragment();
+    const head = el("tr");
+    head.append(el("th", "host", "host"), ...ports.map((p) => el("th", p)));
+    grid.append(head);
+    for (const h of shown) {
+      const tr = el("tr");
+      tr.dataset.address = h.address;
+      tr.append(el("td", h.address, "host"));
+      const by = new Map(h.ports.map((p) => [p.port, p]));
+      for (const port of ports) {
+        const p = by.get(port);
+        const td = el("td", p ? STATE_MARK[p.state] || p.state : "", p ? p.state : "");
+        td.dataset.port = String(port);
+        if (p) td.title = `${h.address} ${port}/tcp ${p.state} (${p.reason})${p.rttMs !== undefined ? `, ${p.rttMs.toFixed(1)} ms` : ""}${p.banner ? `: ${p.banner}` : ""}`;
+        tr.append(td);
+      }
+      grid.append(tr);
+    }
+    $("scan-grid").replaceChildren(grid);
+
+    const rows = document.createDocumentFragment();
+    for (const h of shown) {
+      const tr = el("tr");
+      tr.dataset.address = h.address;
+      const open = h.ports.filter((p) => p.state === "open");
+      const rtts = open.map((p) => p.rttMs).filter((x) => x !== undefined);
+      const other = new Map();
+      for (const p of h.ports) if (p.state !== "open") other.set(p.state, (other.get(p.state) || 0) + 1);
+      const names = h.names && h.names.length ? ` (${h.names.join(", ")})` : "";
+      tr.append(
+        el("td", `${h.address}${names}`),
+        el("td", h.reason),
+        el("td", rtts.length ? `${Math.min(...rtts).toFixed(1)} ms` : "", "n"),
+        el("td", open.map((p) => `${p.port}${p.banner ? ` “${p.banner.trim().slice(0, 60)}”` : ""}`).join(", "), "open-ports"),
+        el("td", [...other].map(([k, n]) => `${n} ${k}`).join(", ")),
+      );
+      rows.append(tr);
+    }
+    $("scan-table").querySelector("tbody").replaceChildren(rows);
+  }
+
+  async function showRunScan(id) {
+    const res = await fetch(`/api/scans/${id}`);
+    if (!res.ok) return;
+    scanState.view = { kind: "run", ...(await res.json()) };
+    renderScanLists();
+    renderScanView();
+  }
+
+  async function showStoredScan(id) {
+    const res = await fetch(`/api/scans/stored/${id}`);
+    if (!res.ok) return;
+    const s = await res.json();
+    scanState.view = { kind: "stored", ...s, hosts: s.hosts, round: 1 };
+    renderScanLists();
+    renderScanView();
+  }
+
+  async function loadScans() {
+    const res = await fetch("/api/scans");
+    if (!res.ok) return;
+    const body = await res.json();
+    scanState.available = body.available;
+    $("scans").hidden = !body.available;
+    if (!body.available) return;
+    scanState.stored = body.stored;
+    scanState.storing = body.storing;
+    if (body.defaults && !$("scan-budget").value) $("scan-budget").value = String(body.defaults.maxHalfOpen);
+    if (body.defaults && body.defaults.ports.length) $("scan-ports").placeholder = `${body.defaults.ports.length} common ports`;
+    renderScanLists();
+  }
+
+  function scanError(message) {
+    const p = $("scan-error");
+    p.textContent = message || "";
+    p.hidden = !message;
+  }
+
+  async function postJson(path, body) {
+    const res = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    return { res, body: await res.json().catch(() => ({})) };
+  }
+
+  async function startScan(confirmed) {
+    scanError("");
+    const request = {
+      targets: $("scan-targets").value,
+      ports: $("scan-ports").value,
+      maxHalfOpen: $("scan-budget").value ? Number($("scan-budget").value) : undefined,
+      discovery: $("scan-discovery").checked,
+      banner: $("scan-banner").checked,
+      everyS: $("scan-every").value ? Number($("scan-every").value) : undefined,
+      yes: confirmed,
+    };
+    const { res, body } = await postJson("/api/scans", request);
+    if (res.ok) return;
+    const err = body.error || { message: `HTTP ${res.status}` };
+    if (err.code === "HALFOPEN_NEEDS_CONFIRMATION" && !confirmed && window.confirm(`${err.message.replace(/: add --yes$/, "")}. Scan them anyway?`)) return startScan(true);
+    scanError(err.message);
+  }
+
+  $("scan-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    void startScan(false);
+  });
+  $("scan-stop").addEventListener("click", async () => {
+    const { res, body } = await postJson("/api/scans/stop", {});
+    if (!res.ok) scanError(body.error ? body.error.message : `HTTP ${res.status}`);
+  });
+
+  function onScanSnapshot(s) {
+    scanState.briefs.clear();
+    for (const b of s.scans || []) scanState.briefs.set(b.id, b);
+    if (s.scan && (!scanState.view || scanState.view.kind === "run")) scanState.view = { kind: "run", ...s.scan };
+    renderScanControls();
+    renderScanLists();
+    renderScanView();
+  }
+
+  function onScanEvent(type, d) {
+    if (type === "scan-start") {
+      scanState.briefs.set(d.id, { id: d.id, series: d.series, round: d.round, spec: d.spec, state: "running", startedAt: d.startedAt, progress: { done: 0, total: d.total, up: 0, open: 0, unknown: 0, ratePerS: 0 }, truncated: false, ...(d.scanId !== undefined ? { scanId: d.scanId } : {}) });
+      for (const b of scanState.briefs.values()) if (b.series === d.series && b.id !== d.id) delete b.nextAt;
+      while (scanState.briefs.size > 20) scanState.briefs.delete(scanState.briefs.keys().next().value);
+      // A new scan is shown unless the user is looking at another one of a different series.
+      if (!scanState.view || scanState.view.kind === "run") scanState.view = { kind: "run", ...scanState.briefs.get(d.id), hosts: [] };
+      renderScanLists();
+      renderScanView();
+    } else if (type === "scan-stop") {
+      for (const b of scanState.briefs.values()) if (b.series === d.series) delete b.nextAt;
+    } else {
+      const b = scanState.briefs.get(d.id);
+      if (!b) return;
+      const v = scanState.view && scanState.view.kind === "run" && scanState.view.id === d.id ? scanState.view : undefined;
+      if (type === "scan-progress") b.progress = d.progress;
+      else if (type === "scan-host") {
+        if (v) v.hosts.push(d.host);
+      } else if (type === "scan-end") {
+        Object.assign(b, { state: d.state, endedAt: d.endedAt, progress: d.progress, summary: d.summary, changeCount: d.changes ? d.changes.length : undefined });
+        for (const k of ["previous", "scanId", "nextAt", "error"]) if (d[k] !== undefined) b[k] = d[k];
+        if (v) Object.assign(v, b, { changes: d.changes, hosts: v.hosts });
+        renderScanLists();
+        void loadScans();
+      }
+      if (v) {
+        if (type !== "scan-host") Object.assign(v, { progress: b.progress });
+        scheduleScanView();
+      }
+    }
+    renderScanControls();
+  }
+
   // ---- notes ----
   function note(message) {
     state.warnings.push(message);
@@ -268,16 +549,10 @@
     s.className = `status ${ok ? "live" : "down"}`;
   }
 
-  let drawScheduled = false;
-  function scheduleDraw() {
-    if (drawScheduled) return;
-    drawScheduled = true;
-    requestAnimationFrame(() => {
-      drawScheduled = false;
-      drawChart();
-      if (!state.paused) renderTable();
-    });
-  }
+  const scheduleDraw = onFrame(() => {
+    drawChart();
+    if (!state.paused) renderTable();
+  });
 
   function onSnapshot(s) {
     state.limit = s.limit;
@@ -296,6 +571,7 @@
     const last = s.points[s.points.length - 1];
     if (last) $("now").textContent = String(last.halfOpen);
     renderIncidents();
+    onScanSnapshot(s);
     scheduleDraw();
   }
 
@@ -336,10 +612,12 @@
     es.addEventListener("lost", (e) => note(`the source lost ${JSON.parse(e.data).count} events`));
     es.addEventListener("start", (e) => onStart(JSON.parse(e.data)));
     es.addEventListener("stop", () => setLive(false, "stopped"));
+    for (const type of ["scan-start", "scan-progress", "scan-host", "scan-end", "scan-stop"]) es.addEventListener(type, (e) => onScanEvent(type, JSON.parse(e.data)));
   }
 
   window.addEventListener("resize", () => {
     plot?.setSize({ width: Math.max(320, chartEl.clientWidth || 800), height: 260 });
   });
+  void loadScans();
   connect();
 })();

@@ -83,4 +83,36 @@ describe("dashboard model", () => {
     );
     assert.deepEqual(s.rows.map((r) => r.key).sort(), ["14@1", "1@1"]);
   });
+
+  it("keeps the page's scans: progress, hosts (bounded), the end with changes, the next round due, and a stop", () => {
+    const m = new DashboardModel({ limit: 10, maxScans: 2, maxScanHosts: 2 });
+    const spec = { targets: ["198.18.0.0/30"], exclude: [], ports: [22, 80], maxHalfOpen: 10, discovery: "auto", everyMs: 60_000 };
+    const host = (n: number) => ({ address: `198.18.0.${n}`, status: "up", reason: "echo-reply", ports: [{ port: 22, state: "open", reason: "syn-ack" }] });
+    m.record({ type: "scan-start", id: 1, series: 1, round: 1, startedAt: 1000, total: 4, spec, scanId: 7 });
+    m.record({ type: "scan-progress", id: 1, progress: { done: 2, total: 4, up: 1, open: 1, unknown: 0, ratePerS: 2, etaMs: 1000 } });
+    for (const n of [1, 2, 3]) m.record({ type: "scan-host", id: 1, host: host(n) });
+    m.record({ type: "scan-host", id: 99, host: host(9) }); // an unknown scan: ignored
+    const end = m.record({ type: "scan-end", id: 1, state: "done", endedAt: 3000, progress: { done: 4, total: 4, up: 3, open: 3, unknown: 0, ratePerS: 2 }, summary: { up: 3 }, changes: [{ change: "host-up", address: "198.18.0.3" }], previous: { scanId: 6 }, scanId: 7, nextAt: 61_000 });
+    assert.equal(end.record.type, "scan-end");
+    const view = m.scan(1);
+    assert.deepEqual(view?.hosts.map((h) => h.address), ["198.18.0.1", "198.18.0.2"]);
+    assert.equal(view?.truncated, true, "more hosts than kept");
+    assert.deepEqual([view?.state, view?.progress.done, view?.changes?.length, view?.nextAt, view?.scanId], ["done", 4, 1, 61_000, 7]);
+    const brief = m.scans()[0] as Record<string, unknown>;
+    assert.equal(brief.hosts, undefined, "lists carry no hosts");
+    assert.equal(brief.changeCount, 1);
+    // The next round of the series clears the due time; a third scan pushes the first out.
+    m.record({ type: "scan-start", id: 2, series: 1, round: 2, startedAt: 61_000, total: 4, spec });
+    assert.equal(m.scan(1)?.nextAt, undefined);
+    m.record({ type: "scan-end", id: 2, state: "done", endedAt: 62_000, nextAt: 121_000 });
+    m.record({ type: "scan-stop", series: 1 });
+    assert.equal(m.scan(2)?.nextAt, undefined, "stopped between rounds");
+    m.record({ type: "scan-start", id: 3, series: 2, round: 1, startedAt: 130_000, total: 1, spec });
+    assert.deepEqual(m.scans().map((s) => s.id), [3, 2]);
+    assert.equal(m.scan(1), undefined);
+    const snap = m.snapshot();
+    assert.deepEqual([snap.scans.map((s) => s.id), snap.scan?.id, snap.scan?.state], [[2, 3], 3, "running"]);
+    // A resuming page gets the scan records like any other.
+    assert.deepEqual(m.since(m.lastId - 2)?.map((e) => e.record.type), ["scan-stop", "scan-start"]);
+  });
 });

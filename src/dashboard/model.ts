@@ -8,7 +8,9 @@
  *
  * Records are the ones `watch --json` prints (docs/watch.md), plus `live`:
  * one sample of the half-open count, the top processes' counts and the
- * table rows that changed since the previous sample.
+ * table rows that changed since the previous sample, and the scans started
+ * from the page (`scan-start`, `scan-progress`, `scan-host`, `scan-end`,
+ * `scan-stop`; dashboard/scans.ts makes them).
  *
  * Everything a process controls (name, command line, user) stays data here;
  * the page sets it as text, never as HTML.
@@ -69,6 +71,54 @@ export interface DashboardEvent {
   record: { type: string } & Record<string, unknown>;
 }
 
+/** A host as the page shows it (the scanner's result, `scan --json`'s shape). */
+export interface ScanHostView {
+  address: string;
+  names?: string[];
+  status: string;
+  reason: string;
+  ports: { port: number; state: string; reason: string; rttMs?: number; banner?: string }[];
+}
+
+export interface ScanProgress {
+  done: number;
+  total: number;
+  up: number;
+  open: number;
+  unknown: number;
+  /** Addresses finished per second so far. */
+  ratePerS: number;
+  /** Time left at that rate, ms (absent before any address finished). */
+  etaMs?: number;
+}
+
+/** A scan started from the page: one round of a series (a series repeats every `everyMs`). */
+export interface ScanView {
+  id: number;
+  series: number;
+  round: number;
+  spec: { targets: string[]; exclude: string[]; ports: number[]; maxHalfOpen: number; discovery: string; everyMs?: number };
+  state: "running" | "done" | "interrupted" | "failed";
+  startedAt: number;
+  endedAt?: number;
+  progress: ScanProgress;
+  /** Hosts found up, in the order they finished (at most `maxScanHosts`; `truncated` says when more were found). */
+  hosts: ScanHostView[];
+  truncated: boolean;
+  summary?: Record<string, unknown>;
+  /** What changed since `previous` (a stored scan or this run's previous round of the same targets and ports). */
+  changes?: Record<string, unknown>[];
+  previous?: { id?: number; scanId?: number };
+  /** The scan's id in the database, when stored. */
+  scanId?: number;
+  /** When the next round of the series starts (wall ms), while one is due. */
+  nextAt?: number;
+  error?: string;
+}
+
+/** A scan without its hosts, for lists. */
+export type ScanBrief = Omit<ScanView, "hosts" | "changes"> & { changeCount?: number };
+
 export interface Snapshot {
   type: "snapshot";
   /** The id of the last event the snapshot includes. */
@@ -81,6 +131,9 @@ export interface Snapshot {
   verdicts: Record<string, unknown>[];
   warnings: string[];
   stopped: boolean;
+  /** The page's scans, newest last, without hosts; `scan` is the newest with them. */
+  scans: ScanBrief[];
+  scan?: ScanView;
 }
 
 export interface DashboardModelOptions {
@@ -95,6 +148,10 @@ export interface DashboardModelOptions {
   topSeries?: number;
   /** Incidents kept. Default 200. */
   maxIncidents?: number;
+  /** Scans kept. Default 20. */
+  maxScans?: number;
+  /** Hosts kept per scan (the database has them all). Default 10,000. */
+  maxScanHosts?: number;
 }
 
 const ROW_FIELDS = ["halfOpen", "attempts", "failed", "verdict", "exited", "name", "cmdline", "user"] as const;
@@ -109,11 +166,12 @@ export class DashboardModel {
   readonly #incidents = new Map<string, Record<string, unknown>>();
   readonly #verdicts = new Map<string, Record<string, unknown>>();
   readonly #warnings: string[] = [];
+  readonly #scans = new Map<number, ScanView>();
   #start?: Record<string, unknown>;
   #stopped = false;
 
   constructor(options: DashboardModelOptions) {
-    this.#o = { maxPoints: 2400, maxEvents: 5000, maxRows: 500, topSeries: 5, maxIncidents: 200, ...options };
+    this.#o = { maxPoints: 2400, maxEvents: 5000, maxRows: 500, topSeries: 5, maxIncidents: 200, maxScans: 20, maxScanHosts: 10_000, ...options };
     this.limit = options.limit;
   }
 
@@ -156,8 +214,69 @@ export class DashboardModel {
       case "stop":
         this.#stopped = true;
         break;
+      case "scan-start":
+      case "scan-progress":
+      case "scan-host":
+      case "scan-end":
+      case "scan-stop":
+        this.#scan(record);
+        break;
     }
     return this.#push(record);
+  }
+
+  #scan(r: { type: string } & Record<string, unknown>): void {
+    if (r.type === "scan-start") {
+      const view: ScanView = {
+        id: Number(r.id),
+        series: Number(r.series),
+        round: Number(r.round),
+        spec: r.spec as ScanView["spec"],
+        state: "running",
+        startedAt: Number(r.startedAt),
+        progress: { done: 0, total: Number(r.total), up: 0, open: 0, unknown: 0, ratePerS: 0 },
+        hosts: [],
+        truncated: false,
+        ...(r.scanId === undefined ? {} : { scanId: Number(r.scanId) }),
+      };
+      // A new round replaces its series' due time.
+      for (const s of this.#scans.values()) if (s.series === view.series) delete s.nextAt;
+      this.#scans.set(view.id, view);
+      while (this.#scans.size > this.#o.maxScans) this.#scans.delete(this.#scans.keys().next().value as number);
+      return;
+    }
+    if (r.type === "scan-stop") {
+      for (const s of this.#scans.values()) if (s.series === Number(r.series)) delete s.nextAt;
+      return;
+    }
+    const view = this.#scans.get(Number(r.id));
+    if (!view) return;
+    if (r.type === "scan-progress") view.progress = r.progress as ScanProgress;
+    else if (r.type === "scan-host") {
+      if (view.hosts.length < this.#o.maxScanHosts) view.hosts.push(r.host as ScanHostView);
+      else view.truncated = true;
+    } else {
+      view.state = r.state as ScanView["state"];
+      view.endedAt = Number(r.endedAt);
+      if (r.progress) view.progress = r.progress as ScanProgress;
+      if (r.summary) view.summary = r.summary as Record<string, unknown>;
+      if (r.changes) view.changes = r.changes as Record<string, unknown>[];
+      if (r.previous) view.previous = r.previous as ScanView["previous"];
+      if (r.scanId !== undefined) view.scanId = Number(r.scanId);
+      if (r.nextAt !== undefined) view.nextAt = Number(r.nextAt);
+      if (r.error !== undefined) view.error = String(r.error);
+    }
+  }
+
+  /** A scan started from the page, with its hosts. */
+  scan(id: number): ScanView | undefined {
+    const s = this.#scans.get(id);
+    return s ? { ...s, hosts: [...s.hosts] } : undefined;
+  }
+
+  /** The page's scans, newest first, without hosts. */
+  scans(): ScanBrief[] {
+    return [...this.#scans.values()].reverse().map(brief);
   }
 
   /**
@@ -231,6 +350,8 @@ export class DashboardModel {
       verdicts: [...this.#verdicts.values()],
       warnings: [...this.#warnings],
       stopped: this.#stopped,
+      scans: [...this.#scans.values()].map(brief),
+      ...(this.#scans.size > 0 ? { scan: this.scan([...this.#scans.keys()].pop() as number) } : {}),
     };
   }
 
@@ -258,4 +379,9 @@ export class DashboardModel {
     for (const r of this.#rows.values()) if (r.pid === pid && (!found || r.firstSeen > found.firstSeen)) found = r;
     return found;
   }
+}
+
+function brief(s: ScanView): ScanBrief {
+  const { hosts: _hosts, changes, ...rest } = s;
+  return { ...rest, progress: { ...s.progress }, ...(changes ? { changeCount: changes.length } : {}) };
 }

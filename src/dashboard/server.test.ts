@@ -8,15 +8,22 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { get } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { DashboardModel, type DashboardEvent } from "./model.js";
+import { DashboardScans } from "./scans.js";
 import { createDashboardServer, loopbackHosts, type DashboardActions, type KillRequest } from "./server.js";
 
 const TOKEN = "t0ken-for-tests";
 const PORT = 41234;
 
-async function app(options: { actions?: DashboardActions; port?: () => number } = {}) {
+async function app(options: { actions?: DashboardActions; port?: () => number; scans?: boolean } = {}) {
   const model = new DashboardModel({ limit: 10 });
   const listeners = new Set<(e: DashboardEvent) => void>();
+  const emit = (record: { type: string } & Record<string, unknown>) => {
+    const e = model.record(record);
+    for (const l of listeners) l(e);
+  };
+  const scans = options.scans ? new DashboardScans({ emit, db: () => undefined, limit: 6 }) : undefined;
   const incidents = [{ id: 4, runIncident: 1, type: "incident", startedAtWall: 1000, peak: 12, limit: 10, trigger: { name: "<script>alert(1)</script>", pid: 9 } }];
   const server = await createDashboardServer({
     model,
@@ -32,13 +39,10 @@ async function app(options: { actions?: DashboardActions; port?: () => number } 
       csv: (list) => `id\n${list.map((i) => i.id).join("\n")}\n`,
     },
     ...(options.actions ? { actions: options.actions } : {}),
+    ...(scans ? { scans, defaultPorts: [22, 80] } : {}),
     heartbeatMs: 60_000,
   });
-  const emit = (record: { type: string } & Record<string, unknown>) => {
-    const e = model.record(record);
-    for (const l of listeners) l(e);
-  };
-  return { server, model, emit, listeners };
+  return { server, model, emit, listeners, scans };
 }
 
 const host = `127.0.0.1:${PORT}`;
@@ -55,7 +59,7 @@ describe("dashboard API", () => {
     assert.equal(right.statusCode, 303);
     assert.equal(right.headers.location, "/");
     assert.match(String(right.headers["set-cookie"]), new RegExp(`^halfopen_ui=${TOKEN}; Path=/; HttpOnly; SameSite=Strict$`));
-    for (const url of ["/", "/api/snapshot", "/api/events", "/api/incidents", "/api/incidents.csv", "/api/incidents/4", "/static/app.js", "/vendor/uplot/uPlot.iife.min.js", "/nowhere"]) {
+    for (const url of ["/", "/api/snapshot", "/api/events", "/api/incidents", "/api/incidents.csv", "/api/incidents/4", "/api/scans", "/api/scans/1", "/api/scans/stored/1", "/static/app.js", "/vendor/uplot/uPlot.iife.min.js", "/nowhere"]) {
       const r = await server.inject({ url, headers: { host } });
       assert.equal(r.statusCode, 401, url);
       assert.equal(errorCode(r.body).code, "HALFOPEN_UI_NO_TOKEN", url);
@@ -78,7 +82,7 @@ describe("dashboard API", () => {
   it("a forged Host (DNS rebinding), another port or no Host is refused on every path, before the token is looked at", async () => {
     const { server } = await app();
     for (const h of ["evil.example", `evil.example:${PORT}`, `127.0.0.1:${PORT + 1}`, "127.0.0.1", `localhost.evil.example:${PORT}`, ""]) {
-      for (const url of ["/", `/?token=${TOKEN}`, "/api/events", "/api/snapshot", "/nowhere"]) {
+      for (const url of ["/", `/?token=${TOKEN}`, "/api/events", "/api/snapshot", "/api/scans", "/nowhere"]) {
         const r = await server.inject({ url, headers: { host: h, cookie } });
         assert.equal(r.statusCode, 403, `${h} ${url}`);
         assert.equal(errorCode(r.body).code, "HALFOPEN_UI_BAD_HOST");
@@ -166,6 +170,87 @@ describe("dashboard API", () => {
     const none = await replay.inject({ method: "POST", url: "/api/processes/4242/kill", headers: { host, cookie, ...json, ...origin }, payload: body });
     assert.equal(none.statusCode, 409);
     assert.match(errorCode(none.body).message, /replay: there is no live process to end/);
+  });
+});
+
+describe("dashboard scan routes", () => {
+  it("start (checked body, 202 and its id), progress to the end over the model, one at a time, stop; refusals with codes", async () => {
+    const { server, scans } = await app({ scans: true });
+    const listener = createServer((c) => c.destroy());
+    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", () => r()));
+    const port = (listener.address() as AddressInfo).port;
+    const json = { "content-type": "application/json", origin: `http://${host}` };
+    const post = (url: string, payload: unknown, headers: Record<string, string> = json) => server.inject({ method: "POST", url, headers: { host, cookie, ...headers }, payload: typeof payload === "string" ? payload : JSON.stringify(payload) });
+    const get = (url: string) => server.inject({ url, headers: { host, cookie } });
+    try {
+      const listed = JSON.parse((await get("/api/scans")).body) as { available: boolean; running: boolean; storing: boolean; defaults: { maxHalfOpen: number; ports: number[] }; scans: unknown[]; stored: unknown[] };
+      assert.deepEqual(listed, { available: true, running: false, storing: false, defaults: { maxHalfOpen: 6, ports: [22, 80] }, scans: [], stored: [] }, "the default budget is the watch's limit when below 10");
+      // The same guards as every action.
+      for (const [headers, code] of [
+        [{ "content-type": "application/json" }, "HALFOPEN_UI_BAD_ORIGIN"],
+        [{ "content-type": "application/json", origin: "http://evil.example" }, "HALFOPEN_UI_BAD_ORIGIN"],
+        [{ origin: `http://${host}`, "content-type": "text/plain" }, "HALFOPEN_UI_BAD_BODY"],
+      ] as const) {
+        for (const url of ["/api/scans", "/api/scans/stop"]) {
+          const r = await post(url, { targets: "127.0.0.1" }, headers);
+          assert.ok(r.statusCode === 403 || r.statusCode === 415, `${url} ${JSON.stringify(headers)}`);
+          assert.equal(errorCode(r.body).code, code);
+        }
+      }
+      for (const [body, code, status, message] of [
+        ["{", "HALFOPEN_UI_BAD_REQUEST", 400, /JSON/],
+        [{}, "HALFOPEN_BAD_USAGE", 400, /no targets/],
+        [{ targets: "127.0.0.1", ports: "0-5" }, "HALFOPEN_BAD_TARGET", 400, /port/i],
+        [{ targets: "300.1.1.1" }, "HALFOPEN_BAD_TARGET", 400, /300\.1\.1\.1/],
+        [{ targets: "127.0.0.1", maxHalfOpen: -1 }, "HALFOPEN_BAD_USAGE", 400, /maxHalfOpen -1/],
+        [{ targets: "127.0.0.0/8" }, "HALFOPEN_NEEDS_CONFIRMATION", 409, /16,777,216 addresses/],
+      ] as const) {
+        const r = await post("/api/scans", body);
+        assert.equal(r.statusCode, status, `${JSON.stringify(body)}: ${r.body}`);
+        assert.equal(errorCode(r.body).code, code, JSON.stringify(body));
+        assert.match(errorCode(r.body).message, message);
+      }
+      assert.equal(scans?.running, false, "nothing refused started a scan");
+
+      const started = await post("/api/scans", { targets: "127.0.0.1", ports: String(port), discovery: false });
+      assert.equal(started.statusCode, 202, started.body);
+      const { id } = JSON.parse(started.body) as { id: number };
+      let view: { state: string; hosts: { ports: { port: number; state: string }[] }[]; spec: { maxHalfOpen: number } } | undefined;
+      for (let i = 0; i < 200 && view?.state !== "done"; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        const r = await get(`/api/scans/${id}`);
+        if (r.statusCode === 200) view = JSON.parse(r.body) as typeof view;
+      }
+      assert.equal(view?.state, "done");
+      assert.equal(view?.spec.maxHalfOpen, 6);
+      assert.deepEqual(
+        view?.hosts[0]?.ports.map((p) => [p.port, p.state]),
+        [[port, "open"]],
+      );
+      const snap = JSON.parse((await get("/api/snapshot")).body) as { scans: { id: number; state: string }[]; scan: { id: number } };
+      assert.deepEqual([snap.scans.map((x) => [x.id, x.state]), snap.scan.id], [[[id, "done"]], id]);
+      assert.equal((await get(`/api/scans/${id + 1}`)).statusCode, 404);
+      assert.equal(errorCode((await get("/api/scans/x")).body).code, "HALFOPEN_NOT_FOUND");
+      assert.equal((await get("/api/scans/stored/1")).statusCode, 404, "no database here");
+
+      const long = await post("/api/scans", { targets: "127.2.0.0/16", ports: "9", discovery: false, maxHalfOpen: 2 });
+      assert.equal(long.statusCode, 202);
+      const busy = await post("/api/scans", { targets: "127.0.0.1" });
+      assert.equal(busy.statusCode, 409);
+      assert.equal(errorCode(busy.body).code, "HALFOPEN_REFUSED");
+      const stop = await post("/api/scans/stop", {});
+      assert.deepEqual(JSON.parse(stop.body), { stopped: true, series: 2 });
+      await scans?.close();
+      assert.deepEqual(JSON.parse((await post("/api/scans/stop", {})).body), { stopped: false });
+    } finally {
+      await scans?.close();
+      listener.close();
+    }
+    const none = (await app()).server;
+    const refused = await none.inject({ method: "POST", url: "/api/scans", headers: { host, cookie, "content-type": "application/json", origin: `http://${host}` }, payload: "{}" });
+    assert.equal(refused.statusCode, 409);
+    assert.equal(errorCode(refused.body).code, "HALFOPEN_UNSUPPORTED");
+    assert.equal((JSON.parse((await none.inject({ url: "/api/scans", headers: { host, cookie } })).body) as { available: boolean }).available, false);
   });
 });
 

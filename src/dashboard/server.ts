@@ -18,7 +18,8 @@
  * Routes (docs/dashboard.md): GET / (the page), /static/*, /vendor/uplot/*,
  * /api/snapshot, /api/events (server-sent events: a snapshot, then
  * changes; `Last-Event-ID` resumes), /api/incidents[.csv], /api/incidents/:id,
- * POST /api/processes/:pid/kill.
+ * POST /api/processes/:pid/kill, GET /api/scans, /api/scans/:id,
+ * /api/scans/stored/:id, POST /api/scans (start), POST /api/scans/stop.
  */
 import { timingSafeEqual } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -56,6 +57,18 @@ export interface DashboardActions {
   kill(request: KillRequest): Promise<{ result: "exited" | "running"; signal: string; waitedMs: number; name: string; pid: number }>;
 }
 
+/** Scans from the page (dashboard/scans.ts). */
+export interface ScanActions {
+  readonly running: boolean;
+  readonly storing: boolean;
+  readonly defaultMaxHalfOpen: number;
+  /** Checks the body, resolves the targets and starts; rejects with a HalfOpenError (its code says why). */
+  start(body: unknown): Promise<{ id: number; series: number; total: number }>;
+  stop(): { stopped: boolean; series?: number };
+  stored(limit?: number): object[];
+  storedScan(id: number): object | undefined;
+}
+
 export interface IncidentSource {
   list(filter: { since?: number; until?: number; limit?: number }): Record<string, unknown>[];
   get(id: number): Record<string, unknown> | undefined;
@@ -71,6 +84,10 @@ export interface DashboardServerOptions {
   subscribe: (listener: (event: DashboardEvent) => void) => () => void;
   incidents: IncidentSource;
   actions?: DashboardActions;
+  /** Scans from the page; absent, the page has no scans panel. */
+  scans?: ScanActions;
+  /** The ports a scan checks when the page names none. */
+  defaultPorts?: readonly number[];
   /** A comment line on idle streams this often. Default 15 s. */
   heartbeatMs?: number;
 }
@@ -204,6 +221,45 @@ export async function createDashboardServer(o: DashboardServerOptions): Promise<
       const status = code === "HALFOPEN_NOT_FOUND" ? 404 : code === "HALFOPEN_NEEDS_PRIVILEGES" ? 403 : 409;
       return refuse(reply, new Refusal(status, code, (e as Error).message));
     }
+  });
+  const idParam = (request: FastifyRequest) => {
+    const text = (request.params as { id: string }).id;
+    const id = Number(text);
+    return Number.isInteger(id) && id > 0 ? id : undefined;
+  };
+  const noScans = () => new Refusal(409, "HALFOPEN_UNSUPPORTED", "This dashboard cannot scan");
+  app.get("/api/scans", async () =>
+    o.scans
+      ? { available: true, running: o.scans.running, storing: o.scans.storing, defaults: { maxHalfOpen: o.scans.defaultMaxHalfOpen, ports: o.defaultPorts ?? [] }, scans: o.model.scans(), stored: o.scans.stored() }
+      : { available: false, running: false, storing: false, scans: o.model.scans(), stored: [] },
+  );
+  app.get("/api/scans/stored/:id", async (request, reply) => {
+    const id = idParam(request);
+    const found = id === undefined ? undefined : o.scans?.storedScan(id);
+    if (!found) return refuse(reply, new Refusal(404, "HALFOPEN_NOT_FOUND", `No stored scan ${(request.params as { id: string }).id}`));
+    return found;
+  });
+  app.get("/api/scans/:id", async (request, reply) => {
+    const id = idParam(request);
+    const found = id === undefined ? undefined : o.model.scan(id);
+    if (!found) return refuse(reply, new Refusal(404, "HALFOPEN_NOT_FOUND", `No scan ${(request.params as { id: string }).id} in this run (stored scans are under /api/scans/stored/)`));
+    return found;
+  });
+  app.post("/api/scans", async (request, reply) => {
+    if (!o.scans) return refuse(reply, noScans());
+    try {
+      const started = await o.scans.start(request.body);
+      return reply.code(202).send(started);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === undefined || !code.startsWith("HALFOPEN_")) throw e;
+      const status = code === "HALFOPEN_REFUSED" || code === "HALFOPEN_NEEDS_CONFIRMATION" ? 409 : 400;
+      return refuse(reply, new Refusal(status, code, (e as Error).message));
+    }
+  });
+  app.post("/api/scans/stop", async (_request, reply) => {
+    if (!o.scans) return refuse(reply, noScans());
+    return o.scans.stop();
   });
   return app;
 }

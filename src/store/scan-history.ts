@@ -164,3 +164,44 @@ export class ScanHistory {
     }
   }
 }
+
+/**
+ * A scan's hosts written as it finds them, in batches (256 hosts, or what a
+ * second brought): one transaction each. After a failed write (reported
+ * once through `onError`) nothing more is written.
+ */
+export class HostBatches {
+  readonly #history: ScanHistory | undefined;
+  readonly #scanId: number | undefined;
+  readonly #onError: (e: unknown) => void;
+  readonly #now: () => number;
+  #pending: XmlHost[] = [];
+  #flushedAt: number;
+  #failed = false;
+
+  constructor(history: ScanHistory | undefined, scanId: number | undefined, onError: (e: unknown) => void, now: () => number = Date.now) {
+    this.#history = history;
+    this.#scanId = scanId;
+    this.#onError = onError;
+    this.#now = now;
+    this.#flushedAt = now();
+  }
+
+  add(host: XmlHost): void {
+    this.#pending.push(host);
+    if (this.#pending.length >= 256 || this.#now() - this.#flushedAt > 1000) this.flush();
+  }
+
+  flush(): void {
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#flushedAt = this.#now();
+    if (this.#failed || !this.#history || this.#scanId === undefined || batch.length === 0) return;
+    try {
+      this.#history.addHosts(this.#scanId, batch);
+    } catch (e) {
+      this.#failed = true;
+      this.#onError(e);
+    }
+  }
+}

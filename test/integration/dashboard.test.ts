@@ -7,12 +7,14 @@
  * the browser. Screenshots go to test-results/dashboard/.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { createLab, destroyLab, droppedPorts, LAB_ADDRESS, labSkipReason, type Lab } from "./lab.js";
-import { REPO, runConnector, WatchProcess } from "./watch-process.js";
+import { cli, REPO, runConnector, WatchProcess } from "./watch-process.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = join(REPO, "test-results", "dashboard");
@@ -153,6 +155,104 @@ describe("dashboard in Chromium: live", { skip: liveSkip }, () => {
           // already ended by the test
         }
       }
+      await w.stop();
+    }
+  });
+});
+
+describe("dashboard in Chromium: scans from the page", { skip: browserSkip }, () => {
+  const servers: Server[] = [];
+  after(() => {
+    for (const s of servers) s.close();
+  });
+  /** A loopback listener that writes `banner` to whoever connects (and then closes). */
+  const listen = (banner = "", port = 0) =>
+    new Promise<Server>((resolve, reject) => {
+      const s = createServer((c) => {
+        c.on("error", () => undefined); // the scanner closes with RST
+        c.end(banner);
+      });
+      s.once("error", reject);
+      s.listen(port, "127.0.0.1", () => {
+        servers.push(s);
+        resolve(s);
+      });
+    });
+  const portOf = (s: Server) => (s.address() as AddressInfo).port;
+
+  it("starts a scan, shows progress, results as a table and a host × port grid, the changes of the next round, and stops a long one; a hostile banner stays text", async () => {
+    // Scans run in the watch process, on loopback only (127.0.0.0/8): a replay needs no root.
+    // With --db, a replay stores (its incidents and the page's scans) in a database of the test's own.
+    const db = join(mkdtempSync(join(tmpdir(), "halfopen-uiscans-")), "incidents.db");
+    const ssh = await listen("SSH-2.0-test\r\n");
+    // An earlier scan, by `halfopen scan`: the page lists it under "stored earlier".
+    const earlier = cli("scan", "127.0.0.1", "-Pn", "-p", String(portOf(ssh)), "--db", db, "--json");
+    assert.equal(earlier.status, 0, earlier.stderr);
+    const earlierId = (JSON.parse(earlier.stdout) as { scanId: number }).scanId;
+    const w = new WatchProcess(["--replay", "test/fixtures/records/scan.jsonl", "--as-fast-as-possible", "--ui", "--interval", "0", "--db", db]);
+    const { page, errors } = await newPage();
+    const payload = `<img src=x onerror="window.__pwned=1">`;
+    const web = await listen(payload);
+    const later = await listen();
+    const laterPort = portOf(later);
+    await new Promise<void>((r) => later.close(() => r()));
+    const ports = [portOf(web), portOf(ssh), laterPort];
+    try {
+      await page.goto(await uiUrl(w));
+      await page.locator("#scans:not([hidden])").waitFor({ timeout: 15_000 });
+      assert.equal(await page.inputValue("#scan-budget"), "10", "the default budget: the watch's limit, at most 10");
+      await page.fill("#scan-targets", "127.0.0.1");
+      await page.fill("#scan-ports", ports.join(","));
+      await page.uncheck("#scan-discovery");
+      await page.check("#scan-banner");
+      await page.click("#scan-start");
+      const row = page.locator('#scan-grid tr[data-address="127.0.0.1"]');
+      await row.waitFor({ timeout: 15_000 });
+      await until("the first scan done", async () => /^scan 1: 1\/1 addresses, 1 up, 2 open, .* · done$/.test((await page.textContent("#scan-progress-text")) ?? ""));
+      const cell = (port: number) => row.locator(`td[data-port="${port}"]`);
+      assert.deepEqual(await Promise.all(ports.map((p) => cell(p).getAttribute("class"))), ["open", "open", "closed"]);
+      assert.deepEqual(await Promise.all(ports.map((p) => cell(p).textContent())), ["O", "O", "c"]);
+      const open = (await page.textContent('#scan-table tr[data-address="127.0.0.1"] td.open-ports')) ?? "";
+      assert.ok(open.includes(`${portOf(web)} “${payload}”`), open);
+      assert.ok(open.includes(`${portOf(ssh)} “SSH-2.0-test”`), open);
+      assert.equal(await page.locator("#scans img").count(), 0, "the banner made no element");
+      assert.equal(await page.evaluate(() => typeof (globalThis as Record<string, unknown>).__pwned), "undefined", "no script ran");
+      assert.equal(await page.isHidden("#scan-changes-box"), true, "nothing to compare the first scan with");
+
+      // The port opens; the second round says what changed.
+      await listen("", laterPort);
+      await page.click("#scan-start");
+      await until("the second scan done", async () => /^scan 2: .* · done$/.test((await page.textContent("#scan-progress-text")) ?? ""));
+      await page.locator("#scan-changes li.opened").waitFor({ timeout: 15_000 });
+      assert.deepEqual(await page.locator("#scan-changes li").allTextContents(), [`127.0.0.1 ${laterPort}/tcp opened (was closed)`]);
+      assert.equal(await page.textContent("#scan-changes-since"), "since scan #1");
+      assert.equal(await cell(laterPort).textContent(), "O");
+      await until("both rounds listed", async () => (await page.locator("#scan-list li").count()) === 2);
+      assert.match((await page.textContent("#scan-list")) ?? "", /#2 .* 127\.0\.0\.1 · done, 1 up, 3 open, 1 change/);
+      assert.deepEqual(await page.locator("#scan-stored li").allTextContents().then((t) => t.map((x) => x.replace(/ \d.*? 127/, " 127"))), [`stored #${earlierId} 127.0.0.1 · done, 1 up, 1 open`], "this run's rounds are not listed twice");
+      mkdirSync(SHOTS, { recursive: true });
+      await page.locator("#scans").screenshot({ path: join(SHOTS, "scans.png") });
+
+      // A long one (65,536 loopback addresses), stopped from the page.
+      await page.fill("#scan-targets", "127.4.0.0/16");
+      await page.fill("#scan-ports", String(laterPort + 1));
+      await page.uncheck("#scan-banner");
+      await page.click("#scan-start");
+      await until("the long scan under way", async () => /^scan 3: [1-9]\d*\/65536 addresses/.test((await page.textContent("#scan-progress-text")) ?? ""));
+      assert.equal(await page.isDisabled("#scan-start"), true, "one scan at a time");
+      await page.click("#scan-stop");
+      await until("the long scan interrupted", async () => / · interrupted$/.test((await page.textContent("#scan-progress-text")) ?? ""));
+      assert.equal(await page.isEnabled("#scan-start"), true);
+      // An earlier scan can be shown again, from this run or from the database.
+      await page.locator("#scan-list li", { hasText: "#1 " }).click();
+      await until("scan 1 shown", async () => /^scan #1/.test((await page.textContent("#scan-title")) ?? ""));
+      assert.equal(await cell(laterPort).textContent(), "c");
+      await page.locator("#scan-stored li").first().click();
+      await until("the stored scan shown", async () => (await page.textContent("#scan-title")) === `stored scan #${earlierId}: 127.0.0.1`);
+      assert.equal(await cell(portOf(ssh)).textContent(), "O");
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
       await w.stop();
     }
   });

@@ -27,7 +27,7 @@ import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { isAlive, readIdentity } from "../../platform/process-identity.js";
 import { checkScanSize, DISCOVERY_PORTS, resolveTargets, scan, type HostResult, type PreparedTargets, type ScanSummary } from "../../scanner/scan.js";
 import type { IncidentStore } from "../../store/incident-store.js";
-import type { ScanHistory } from "../../store/scan-history.js";
+import { HostBatches, type ScanHistory } from "../../store/scan-history.js";
 import { VERSION } from "../../version.js";
 import type { HookSink } from "../watch/hook-sink.js";
 import { csvSafe, fit, forTerminal } from "../sanitize.js";
@@ -329,19 +329,7 @@ async function runRound(spec: ScanSpec, prepared: PreparedTargets, o: ScanCliOpt
     if (text) for (const h of priorUp) print(hostLines(h));
     else if (o.csv && priorUp.length > 0) csvRows(priorUp);
   }
-  let pending: HostResult[] = [];
-  let flushedAt = Date.now();
-  const flush = () => {
-    if (history && scanId !== undefined && pending.length > 0) {
-      try {
-        history.addHosts(scanId, pending);
-      } catch (e) {
-        storeFailed(e);
-      }
-    }
-    pending = [];
-    flushedAt = Date.now();
-  };
+  const batches = new HostBatches(history, scanId, storeFailed);
   try {
     for await (const host of run) {
       if (journal) writeSync(journal.fd, journalHost(host));
@@ -352,15 +340,14 @@ async function runRound(spec: ScanSpec, prepared: PreparedTargets, o: ScanCliOpt
       }
       if (host.status !== "up") continue;
       hosts.push(host);
-      pending.push(host);
-      if (pending.length >= 256 || Date.now() - flushedAt > 1000) flush();
+      batches.add(host);
       if (quiet) continue;
       if (text) print(hostLines(host));
       else if (o.csv) csvRows([host]);
     }
   } finally {
     multi?.stop();
-    flush();
+    batches.flush();
   }
   const s = run.summary();
   const summary: ScanSummary = { ...s, up: s.up + priorUp.length, down: s.down + prior.length - priorUp.length, open: s.open + countPorts(priorUp, "open"), unknown: s.unknown + countPorts(priorUp, "unknown") };

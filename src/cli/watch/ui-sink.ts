@@ -51,6 +51,7 @@ export class UiSink implements Sink {
   readonly #facts = new Map<string, ProcessFacts>();
   readonly #exited = new Set<number>();
   readonly #listeners = new Set<(e: DashboardEvent) => void>();
+  #scans?: import("../../dashboard/scans.js").DashboardScans;
   #app?: Awaited<ReturnType<typeof import("../../dashboard/server.js").createDashboardServer>>;
   #lastSample = Number.NEGATIVE_INFINITY;
   #interrupted = false;
@@ -71,7 +72,16 @@ export class UiSink implements Sink {
     const { IncidentStore } = await import("../../store/incident-store.js");
     const { formatIncidentCsv } = await import("../incidents/format.js");
     const { incidentJson } = await import("../incidents/run.js");
+    const { DashboardScans } = await import("../../dashboard/scans.js");
+    const { DEFAULT_PORTS } = await import("../../core/scan/targets.js");
     const o = this.#o;
+    this.#scans = new DashboardScans({
+      emit: (r) => this.#emit(this.model.record(r)),
+      db: o.db,
+      limit: o.monitor.limit,
+      warn: (message) => o.publish({ kind: "warning", level: "warning", message }),
+    });
+    await this.#scans.prepare();
     let port = 0;
     const extra = isLoopbackHost(o.host) ? [] : [o.host.includes(":") ? `[${o.host}]` : o.host];
     const readStore = <T>(fn: (s: IncidentStoreType) => T): T | undefined => {
@@ -106,6 +116,8 @@ export class UiSink implements Sink {
           ),
       },
       ...(o.replay ? {} : { actions: { kill: (r) => this.#kill(r) } }),
+      scans: this.#scans,
+      defaultPorts: DEFAULT_PORTS,
     });
     const host = o.host === "localhost" || o.host === "127.0.0.1" ? "localhost" : o.host;
     try {
@@ -182,15 +194,19 @@ export class UiSink implements Sink {
 
   async finish(now: number): Promise<void> {
     this.#sample(now);
-    if (!this.#o.replay || this.#interrupted) return;
-    this.#o.publish({ kind: "warning", level: "note", message: `the replay has ended; the dashboard stays at ${this.url ?? "its URL"} until Ctrl-C` });
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-      if (this.#interrupted) resolve();
-    });
+    if (this.#o.replay && !this.#interrupted) {
+      this.#o.publish({ kind: "warning", level: "note", message: `the replay has ended; the dashboard stays at ${this.url ?? "its URL"} until Ctrl-C` });
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        if (this.#interrupted) resolve();
+      });
+    }
+    // A scan from the page ends as interrupted, stored as such.
+    await this.#scans?.close();
   }
 
   close(): void {
+    this.#scans?.stop();
     process.off("SIGINT", this.#onSignal);
     process.off("SIGTERM", this.#onSignal);
     this.#listeners.clear();
