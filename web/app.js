@@ -383,7 +383,7 @@
     const hosts = v.hosts.filter((h) => h.status === "up");
     const { ports, note } = gridPorts(v);
     const shown = hosts.slice(0, GRID_ROWS);
-    $("scan-grid-note").textContent = [note, hosts.length > GRID_ROWS ? `first ${GRID_ROWS} of ${hosts.length} hosts` : "", v.truncated ? "more hosts were found than the page keeps; the database has them all" : "", "O open, c closed, f filtered, ? unknown"].filter(Boolean).join("; ");
+    $("scan-grid-note").textContent = [note, hosts.length > GRID_ROWS ? `first ${GRID_ROWS} of ${hosts.length} hosts` : "", v.truncated ? "more hosts were found than the page keeps; the database has them all" : "", v.dropped && !v.hosts.length ? "this round's hosts are no longer kept (and it was not stored)" : "", "O open, c closed, f filtered, ? unknown"].filter(Boolean).join("; ");
     const grid = document.createDocumentFragment();
     const head = el("tr");
     head.append(el("th", "host", "host"), ...ports.map((p) => el("th", p)));
@@ -428,7 +428,13 @@
   async function showRunScan(id) {
     const res = await fetch(`/api/scans/${id}`);
     if (!res.ok) return;
-    scanState.view = { kind: "run", ...(await res.json()) };
+    const view = { kind: "run", ...(await res.json()) };
+    if (view.dropped && view.scanId !== undefined) {
+      // The page's memory let this round's hosts go; the database has them.
+      const stored = await fetch(`/api/scans/stored/${view.scanId}`);
+      if (stored.ok) view.hosts = (await stored.json()).hosts;
+    }
+    scanState.view = view;
     renderScanLists();
     renderScanView();
   }

@@ -112,6 +112,13 @@ describe("dashboard model", () => {
     assert.equal(m.scan(1), undefined);
     const snap = m.snapshot();
     assert.deepEqual([snap.scans.map((s) => s.id), snap.scan?.id, snap.scan?.state], [[2, 3], 3, "running"]);
+    // Hosts across scans are bounded too: the oldest scan lets its hosts go first.
+    const b = new DashboardModel({ limit: 10, maxScanHosts: 5, maxHostsKept: 6 });
+    for (const id of [1, 2]) {
+      b.record({ type: "scan-start", id, series: id, round: 1, startedAt: id, total: 4, spec, scanId: 10 + id });
+      for (const n of [1, 2, 3, 4]) b.record({ type: "scan-host", id, host: host(n) });
+    }
+    assert.deepEqual([b.scan(1)?.hosts.length, b.scan(1)?.dropped, b.scan(2)?.hosts.length, b.scan(2)?.dropped], [0, true, 4, undefined]);
     // A resuming page gets the scan records like any other.
     assert.deepEqual(m.since(m.lastId - 2)?.map((e) => e.record.type), ["scan-stop", "scan-start"]);
   });

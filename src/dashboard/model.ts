@@ -105,6 +105,8 @@ export interface ScanView {
   /** Hosts found up, in the order they finished (at most `maxScanHosts`; `truncated` says when more were found). */
   hosts: ScanHostView[];
   truncated: boolean;
+  /** Its hosts were let go to make room for newer scans' (the database has them: `scanId`). */
+  dropped?: boolean;
   summary?: Record<string, unknown>;
   /** What changed since `previous` (a stored scan or this run's previous round of the same targets and ports). */
   changes?: Record<string, unknown>[];
@@ -152,6 +154,8 @@ export interface DashboardModelOptions {
   maxScans?: number;
   /** Hosts kept per scan (the database has them all). Default 10,000. */
   maxScanHosts?: number;
+  /** Hosts kept across scans: the oldest scans' go first. Default 20,000. */
+  maxHostsKept?: number;
 }
 
 const ROW_FIELDS = ["halfOpen", "attempts", "failed", "verdict", "exited", "name", "cmdline", "user"] as const;
@@ -167,11 +171,12 @@ export class DashboardModel {
   readonly #verdicts = new Map<string, Record<string, unknown>>();
   readonly #warnings: string[] = [];
   readonly #scans = new Map<number, ScanView>();
+  #hostsKept = 0;
   #start?: Record<string, unknown>;
   #stopped = false;
 
   constructor(options: DashboardModelOptions) {
-    this.#o = { maxPoints: 2400, maxEvents: 5000, maxRows: 500, topSeries: 5, maxIncidents: 200, maxScans: 20, maxScanHosts: 10_000, ...options };
+    this.#o = { maxPoints: 2400, maxEvents: 5000, maxRows: 500, topSeries: 5, maxIncidents: 200, maxScans: 20, maxScanHosts: 10_000, maxHostsKept: 20_000, ...options };
     this.limit = options.limit;
   }
 
@@ -242,7 +247,11 @@ export class DashboardModel {
       // A new round replaces its series' due time.
       for (const s of this.#scans.values()) if (s.series === view.series) delete s.nextAt;
       this.#scans.set(view.id, view);
-      while (this.#scans.size > this.#o.maxScans) this.#scans.delete(this.#scans.keys().next().value as number);
+      while (this.#scans.size > this.#o.maxScans) {
+        const oldest = this.#scans.keys().next().value as number;
+        this.#hostsKept -= this.#scans.get(oldest)?.hosts.length ?? 0;
+        this.#scans.delete(oldest);
+      }
       return;
     }
     if (r.type === "scan-stop") {
@@ -253,8 +262,20 @@ export class DashboardModel {
     if (!view) return;
     if (r.type === "scan-progress") view.progress = r.progress as ScanProgress;
     else if (r.type === "scan-host") {
-      if (view.hosts.length < this.#o.maxScanHosts) view.hosts.push(r.host as ScanHostView);
-      else view.truncated = true;
+      if (view.hosts.length >= this.#o.maxScanHosts) {
+        view.truncated = true;
+        return;
+      }
+      view.hosts.push(r.host as ScanHostView);
+      this.#hostsKept++;
+      // Room for the newest: older scans let their hosts go, oldest first.
+      for (const old of this.#scans.values()) {
+        if (this.#hostsKept <= this.#o.maxHostsKept || old === view) break;
+        if (old.hosts.length === 0) continue;
+        this.#hostsKept -= old.hosts.length;
+        old.hosts = [];
+        old.dropped = true;
+      }
     } else {
       view.state = r.state as ScanView["state"];
       view.endedAt = Number(r.endedAt);

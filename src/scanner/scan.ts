@@ -142,6 +142,13 @@ export const DEFAULT_MAX_HALF_OPEN = 10;
 export const LARGE_SCAN = 65_536;
 /** Addresses per raw discovery sweep. */
 const DISCOVERY_CHUNK = 256;
+/**
+ * Sweeps in flight at once. A sweep sends its probes, then waits for late
+ * replies; the next one sends meanwhile (started when the previous one's
+ * probes are out, so the rate stays `discoveryRate`). Each holds a libuv
+ * thread while it runs: two leave the rest of the pool free.
+ */
+const DISCOVERY_OVERLAP = 2;
 
 /** A scan in progress: iterate it for hosts as they finish; `summary()` at any time. */
 export interface Scan extends AsyncIterable<HostResult> {
@@ -405,14 +412,41 @@ export function scan(options: ScanOptions): Scan {
     }
     const producer = async () => {
       const chunk: { address: string; family: 4 | 6 }[] = [];
-      const flush = async () => {
+      const rate = options.discoveryRate ?? 2000;
+      type Sweep = { batch: { address: string; family: 4 | 6 }[]; answered: Promise<Map<string, { reason: string; rttMs: number }>> };
+      const sweeps: Sweep[] = [];
+      // Discovery time: the wall time with at least one sweep running.
+      let active = 0;
+      let activeSince = 0;
+      let nextSendAt = 0;
+      const startSweep = async () => {
         if (chunk.length === 0) return;
         const batch = chunk.splice(0);
         const v4 = raw?.sweep ? batch.filter((h) => h.family === 4) : [];
-        const sweepStarted = performance.now();
-        const answered = v4.length > 0 && raw?.sweep ? await raw.sweep(v4.map((h) => h.address), Math.max(500, scanWide.timeoutMs())) : new Map<string, { reason: string; rttMs: number }>();
-        summary.discoveryMs += performance.now() - sweepStarted;
-        for (const h of batch) {
+        if (v4.length === 0 || !raw?.sweep) {
+          sweeps.push({ batch, answered: Promise.resolve(new Map()) });
+          return;
+        }
+        // Not before the previous sweep's probes are out: sweeps overlap in their waits, not their sends.
+        const wait = nextSendAt - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        nextSendAt = performance.now() + (v4.length * 1000) / rate;
+        if (active++ === 0) activeSince = performance.now();
+        const answered = raw.sweep(
+          v4.map((h) => h.address),
+          Math.max(500, scanWide.timeoutMs()),
+        ).finally(() => {
+          if (--active === 0) summary.discoveryMs += performance.now() - activeSince;
+        });
+        answered.catch(() => undefined); // awaited in order below
+        sweeps.push({ batch, answered });
+      };
+      /** The oldest sweep's hosts, in address order: up ones to the port checks. */
+      const takeSweep = async () => {
+        const sweep = sweeps.shift();
+        if (!sweep) return;
+        const answered = await sweep.answered;
+        for (const h of sweep.batch) {
           if (signal.aborted) return;
           const hit = answered.get(h.address);
           if (hit) {
@@ -426,6 +460,10 @@ export function scan(options: ScanOptions): Scan {
           }
           await waitForSpace();
         }
+      };
+      const flush = async () => {
+        await startSweep();
+        while (sweeps.length >= DISCOVERY_OVERLAP) await takeSweep();
       };
       for (;;) {
         if (signal.aborted) break;
@@ -445,7 +483,8 @@ export function scan(options: ScanOptions): Scan {
         chunk.push({ address, family });
         if (chunk.length >= DISCOVERY_CHUNK) await flush();
       }
-      await flush();
+      await startSweep();
+      while (sweeps.length > 0 && !signal.aborted) await takeSweep();
       produced = true;
       wakeAll();
     };
