@@ -49,12 +49,19 @@
 //     `replies`: Float64Array of [address, kind (1 echo reply, 2 RST), rtt ms]
 //     triples, the first reply of each address.
 //
+//   discover6(addresses, options) -> Promise<{ replies, mode }>
+//     The same for IPv6: `addresses` a Uint8Array of 16-byte addresses;
+//     ICMPv6 echo (the kernel computes ICMPv6 and, with IPV6_CHECKSUM, TCP
+//     checksums) and TCP ACKs; the first number of each triple is the
+//     address's index in `addresses`.
+//
 // Errors are thrown as JS errors with `code` set to the errno name (EPERM, ...).
 // Nothing here is passed to a shell; no input is interpreted beyond numbers and
 // one path.
 #include <napi.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -69,6 +76,7 @@
 #include <chrono>
 #include <dirent.h>
 #include <netinet/ip.h>
+#include <netinet/icmp6.h>
 #include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
@@ -641,40 +649,56 @@ uint32_t SourceFor(uint32_t dst) {
   return out;
 }
 
+// An address of either family: IPv4 in the first 4 bytes (network order), or IPv6's 16.
+using Address = std::array<uint8_t, 16>;
+
 class DiscoverWorker : public Napi::AsyncWorker {
  public:
-  DiscoverWorker(Napi::Env env, std::vector<uint32_t> targets, bool icmp, std::vector<uint16_t> ackPorts, int timeoutMs, double perSecond, uint16_t sourcePort)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), targets_(std::move(targets)), icmp_(icmp), ackPorts_(std::move(ackPorts)),
+  DiscoverWorker(Napi::Env env, int family, std::vector<Address> targets, bool icmp, std::vector<uint16_t> ackPorts, int timeoutMs, double perSecond, uint16_t sourcePort)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), family_(family), targets_(std::move(targets)), icmp_(icmp), ackPorts_(std::move(ackPorts)),
         timeoutMs_(timeoutMs), perSecond_(perSecond), sourcePort_(sourcePort) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     using Clock = std::chrono::steady_clock;
+    const bool v6 = family_ == AF_INET6;
+    const int icmpProto = v6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
+    const size_t alen = v6 ? 16 : 4;
     int icmpFd = -1, tcpFd = -1;
     bool raw = true;
-    if (icmp_ || !ackPorts_.empty()) icmpFd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
+    if (icmp_ || !ackPorts_.empty()) icmpFd = socket(family_, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, icmpProto);
     if (icmpFd < 0) {
       raw = false;
-      if (errno != EPERM && errno != EACCES) return Fail(errno, "socket(SOCK_RAW, IPPROTO_ICMP)");
+      if (errno != EPERM && errno != EACCES) return Fail(errno, "socket(SOCK_RAW, ICMP)");
       // No CAP_NET_RAW: a ping socket, where ping_group_range allows it; no ACK probes.
-      icmpFd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_ICMP);
-      if (icmpFd < 0) return Fail(errno == EACCES ? EPERM : errno, "socket(SOCK_DGRAM, IPPROTO_ICMP)");
+      icmpFd = socket(family_, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, icmpProto);
+      if (icmpFd < 0) return Fail(errno == EACCES ? EPERM : errno, "socket(SOCK_DGRAM, ICMP)");
       mode_ = "ping-socket";
       icmp_ = true;
     } else {
       mode_ = "raw";
+      if (v6) {
+        // Only echo replies reach the socket (the kernel fills in ICMPv6 checksums itself).
+        icmp6_filter filter;
+        ICMP6_FILTER_SETBLOCKALL(&filter);
+        ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
+        setsockopt(icmpFd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter);
+      }
       if (!ackPorts_.empty()) {
-        tcpFd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
-        if (tcpFd < 0) {
+        tcpFd = socket(family_, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+        int offset = 16;  // IPv6: the kernel computes the TCP checksum (pseudo-header included) at this offset
+        if (tcpFd < 0 || (v6 && setsockopt(tcpFd, IPPROTO_IPV6, IPV6_CHECKSUM, &offset, sizeof offset) != 0)) {
           int e = errno;
           close(icmpFd);
+          if (tcpFd >= 0) close(tcpFd);
           return Fail(e, "socket(SOCK_RAW, IPPROTO_TCP)");
         }
       }
     }
     const uint16_t ident = static_cast<uint16_t>(getpid() & 0xffff);
-    std::unordered_map<uint32_t, size_t> index;
-    for (size_t i = 0; i < targets_.size(); i++) index.emplace(targets_[i], i);
+    auto key = [&](const uint8_t* a) { return std::string(reinterpret_cast<const char*>(a), alen); };
+    std::unordered_map<std::string, size_t> index;
+    for (size_t i = 0; i < targets_.size(); i++) index.emplace(key(targets_[i].data()), i);
     std::vector<double> sentAt(targets_.size(), -1), got(targets_.size(), 0), rtt(targets_.size(), 0);
     const auto t0 = Clock::now();
     auto ms = [&]() { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
@@ -690,17 +714,17 @@ class DiscoverWorker : public Napi::AsyncWorker {
       for (int k = 0; k < n; k++) {
         if (!(fds[k].revents & POLLIN)) continue;
         for (;;) {
-          sockaddr_in from{};
+          sockaddr_storage from{};
           socklen_t fl = sizeof from;
           ssize_t r = recvfrom(fds[k].fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
           if (r <= 0) break;
-          uint32_t src = ntohl(from.sin_addr.s_addr);
-          auto it = index.find(src);
+          const uint8_t* src = v6 ? reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr.s6_addr : reinterpret_cast<const uint8_t*>(&reinterpret_cast<sockaddr_in*>(&from)->sin_addr.s_addr);
+          auto it = index.find(key(src));
           if (it == index.end()) continue;
           size_t i = it->second;
           const uint8_t* p = buf;
           size_t len = static_cast<size_t>(r);
-          if (raw) {  // raw sockets deliver the IP header
+          if (raw && !v6) {  // IPv4 raw sockets deliver the IP header; IPv6 ones do not
             if (len < 20) continue;
             size_t ihl = (buf[0] & 0x0f) * 4u;
             if (len < ihl) continue;
@@ -709,7 +733,7 @@ class DiscoverWorker : public Napi::AsyncWorker {
           }
           double kind = 0;
           if (fds[k].fd == icmpFd) {
-            if (len < 8 || p[0] != ICMP_ECHOREPLY) continue;
+            if (len < 8 || p[0] != (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY)) continue;
             if (raw && ((p[4] << 8) | p[5]) != ident) continue;
             kind = 1;
           } else {
@@ -729,27 +753,40 @@ class DiscoverWorker : public Napi::AsyncWorker {
     for (size_t i = 0; i < targets_.size(); i++) {
       const double due = static_cast<double>(i) * gap;
       while (ms() < due) drain(std::max(1, static_cast<int>(due - ms())));
-      sockaddr_in dst{};
-      dst.sin_family = AF_INET;
-      dst.sin_addr.s_addr = htonl(targets_[i]);
+      sockaddr_storage dst{};
+      socklen_t dlen;
+      if (v6) {
+        auto* d = reinterpret_cast<sockaddr_in6*>(&dst);
+        d->sin6_family = AF_INET6;
+        std::memcpy(d->sin6_addr.s6_addr, targets_[i].data(), 16);
+        dlen = sizeof(sockaddr_in6);
+      } else {
+        auto* d = reinterpret_cast<sockaddr_in*>(&dst);
+        d->sin_family = AF_INET;
+        std::memcpy(&d->sin_addr.s_addr, targets_[i].data(), 4);
+        dlen = sizeof(sockaddr_in);
+      }
+      const uint8_t* a = targets_[i].data();
       sentAt[i] = ms();
       if (icmp_) {
-        uint8_t pkt[16] = {ICMP_ECHO, 0, 0, 0, static_cast<uint8_t>(ident >> 8), static_cast<uint8_t>(ident), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+        uint8_t pkt[16] = {static_cast<uint8_t>(v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO), 0, 0, 0, static_cast<uint8_t>(ident >> 8), static_cast<uint8_t>(ident), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
         std::memcpy(pkt + 8, "halfopen", 8);
-        uint16_t c = Checksum(pkt, sizeof pkt);
-        pkt[2] = static_cast<uint8_t>(c >> 8);
-        pkt[3] = static_cast<uint8_t>(c);
-        sendto(icmpFd, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+        if (!v6) {
+          uint16_t c = Checksum(pkt, sizeof pkt);
+          pkt[2] = static_cast<uint8_t>(c >> 8);
+          pkt[3] = static_cast<uint8_t>(c);
+        }
+        sendto(icmpFd, pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&dst), dlen);
       }
       if (tcpFd >= 0) {
-        uint32_t src = SourceFor(targets_[i]);
+        uint32_t src = v6 ? 0 : SourceFor((static_cast<uint32_t>(a[0]) << 24) | (a[1] << 16) | (a[2] << 8) | a[3]);
         for (uint16_t port : ackPorts_) {
           uint8_t tcp[20] = {};
           tcp[0] = static_cast<uint8_t>(sourcePort_ >> 8);
           tcp[1] = static_cast<uint8_t>(sourcePort_);
           tcp[2] = static_cast<uint8_t>(port >> 8);
           tcp[3] = static_cast<uint8_t>(port);
-          uint32_t ack = 0x68616c66u ^ targets_[i];  // any number: the answer to a stray ACK is a RST either way
+          uint32_t ack = 0x68616c66u ^ (static_cast<uint32_t>(a[alen - 4]) << 24 | a[alen - 3] << 16 | a[alen - 2] << 8 | a[alen - 1]);  // any number: a stray ACK draws a RST either way
           tcp[8] = static_cast<uint8_t>(ack >> 24);
           tcp[9] = static_cast<uint8_t>(ack >> 16);
           tcp[10] = static_cast<uint8_t>(ack >> 8);
@@ -757,15 +794,15 @@ class DiscoverWorker : public Napi::AsyncWorker {
           tcp[12] = 5 << 4;         // data offset: 20 bytes
           tcp[13] = 0x10;           // ACK
           tcp[14] = 0x04;           // window 1024
-          uint8_t pseudo[12] = {static_cast<uint8_t>(src >> 24), static_cast<uint8_t>(src >> 16), static_cast<uint8_t>(src >> 8), static_cast<uint8_t>(src),
-                                static_cast<uint8_t>(targets_[i] >> 24), static_cast<uint8_t>(targets_[i] >> 16), static_cast<uint8_t>(targets_[i] >> 8),
-                                static_cast<uint8_t>(targets_[i]), 0, IPPROTO_TCP, 0, 20};
-          uint32_t sum = 0;
-          for (size_t j = 0; j < sizeof pseudo; j += 2) sum += (static_cast<uint32_t>(pseudo[j]) << 8) | pseudo[j + 1];
-          uint16_t c = Checksum(tcp, sizeof tcp, sum);
-          tcp[16] = static_cast<uint8_t>(c >> 8);
-          tcp[17] = static_cast<uint8_t>(c);
-          sendto(tcpFd, tcp, sizeof tcp, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+          if (!v6) {
+            uint8_t pseudo[12] = {static_cast<uint8_t>(src >> 24), static_cast<uint8_t>(src >> 16), static_cast<uint8_t>(src >> 8), static_cast<uint8_t>(src), a[0], a[1], a[2], a[3], 0, IPPROTO_TCP, 0, 20};
+            uint32_t sum = 0;
+            for (size_t j = 0; j < sizeof pseudo; j += 2) sum += (static_cast<uint32_t>(pseudo[j]) << 8) | pseudo[j + 1];
+            uint16_t c = Checksum(tcp, sizeof tcp, sum);
+            tcp[16] = static_cast<uint8_t>(c >> 8);
+            tcp[17] = static_cast<uint8_t>(c);
+          }
+          sendto(tcpFd, tcp, sizeof tcp, 0, reinterpret_cast<sockaddr*>(&dst), dlen);
         }
       }
       drain(0);
@@ -781,7 +818,9 @@ class DiscoverWorker : public Napi::AsyncWorker {
     if (tcpFd >= 0) close(tcpFd);
     for (size_t i = 0; i < targets_.size(); i++)
       if (got[i] != 0) {
-        out_.push_back(static_cast<double>(targets_[i]));
+        // IPv4: the address itself (host order); IPv6 (128 bits do not fit a double): its index in the input.
+        const uint8_t* t = targets_[i].data();
+        out_.push_back(v6 ? static_cast<double>(i) : static_cast<double>((static_cast<uint32_t>(t[0]) << 24) | (t[1] << 16) | (t[2] << 8) | t[3]));
         out_.push_back(got[i]);
         out_.push_back(rtt[i]);
       }
@@ -812,7 +851,8 @@ class DiscoverWorker : public Napi::AsyncWorker {
     what_ = what;
   }
   Napi::Promise::Deferred deferred_;
-  std::vector<uint32_t> targets_;
+  int family_;
+  std::vector<Address> targets_;
   bool icmp_;
   std::vector<uint16_t> ackPorts_;
   int timeoutMs_;
@@ -824,11 +864,35 @@ class DiscoverWorker : public Napi::AsyncWorker {
   std::string what_;
 };
 
-Napi::Value Discover(const Napi::CallbackInfo& info) {
+// discover (IPv4: a Uint32Array of addresses in host order) and discover6 (IPv6: a Uint8Array of 16-byte addresses).
+Napi::Value DiscoverFamily(const Napi::CallbackInfo& info, int family) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsObject()) return BadArgument(env, "discover(addresses: Uint32Array, options)");
-  Napi::Uint32Array a = info[0].As<Napi::Uint32Array>();
-  std::vector<uint32_t> targets(a.Data(), a.Data() + a.ElementLength());
+  const bool v6 = family == AF_INET6;
+  const char* usage = v6 ? "discover6(addresses: Uint8Array of 16-byte addresses, options)" : "discover(addresses: Uint32Array, options)";
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsObject()) return BadArgument(env, usage);
+  std::vector<Address> targets;
+  if (v6) {
+    if (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) return BadArgument(env, usage);
+    Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+    if (a.ElementLength() % 16 != 0) return BadArgument(env, usage);
+    for (size_t i = 0; i < a.ElementLength(); i += 16) {
+      Address x{};
+      std::memcpy(x.data(), a.Data() + i, 16);
+      targets.push_back(x);
+    }
+  } else {
+    if (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) return BadArgument(env, usage);
+    Napi::Uint32Array a = info[0].As<Napi::Uint32Array>();
+    for (size_t i = 0; i < a.ElementLength(); i++) {
+      Address x{};
+      uint32_t n = a[i];
+      x[0] = static_cast<uint8_t>(n >> 24);
+      x[1] = static_cast<uint8_t>(n >> 16);
+      x[2] = static_cast<uint8_t>(n >> 8);
+      x[3] = static_cast<uint8_t>(n);
+      targets.push_back(x);
+    }
+  }
   Napi::Object o = info[1].As<Napi::Object>();
   bool icmp = o.Get("icmp").ToBoolean().Value();
   std::vector<uint16_t> ports;
@@ -845,11 +909,14 @@ Napi::Value Discover(const Napi::CallbackInfo& info) {
   double perSecond = o.Get("perSecond").ToNumber().DoubleValue();
   uint32_t sourcePort = o.Get("sourcePort").ToNumber().Uint32Value();
   if (timeoutMs < 0 || timeoutMs > 600000 || sourcePort < 1 || sourcePort > 65535) return BadArgument(env, "discover: timeoutMs 0-600000, sourcePort 1-65535");
-  auto* worker = new DiscoverWorker(env, std::move(targets), icmp, std::move(ports), timeoutMs, perSecond, static_cast<uint16_t>(sourcePort));
+  auto* worker = new DiscoverWorker(env, family, std::move(targets), icmp, std::move(ports), timeoutMs, perSecond, static_cast<uint16_t>(sourcePort));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
+
+Napi::Value Discover(const Napi::CallbackInfo& info) { return DiscoverFamily(info, AF_INET); }
+Napi::Value Discover6(const Napi::CallbackInfo& info) { return DiscoverFamily(info, AF_INET6); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
@@ -859,7 +926,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("scanSockets", Napi::Function::New(env, ScanSockets));
   exports.Set("sockDiagAsync", Napi::Function::New(env, SockDiagAsync));
   exports.Set("discover", Napi::Function::New(env, Discover));
-  exports.Set("abi", Napi::Number::New(env, 3));
+  exports.Set("discover6", Napi::Function::New(env, Discover6));
+  exports.Set("abi", Napi::Number::New(env, 4));
   return exports;
 }
 

@@ -20,12 +20,13 @@
  * socket plus connects to 80 and 443 for the hosts that stayed silent, or to
  * connects only (nmap's unprivileged discovery: an answer of either kind
  * means up), which do spend budget; the summary says which, once. IPv6
- * hosts are always discovered by connect.
+ * hosts are swept the same way (ICMPv6 echo and TCP ACK, `discover6`); where
+ * IPv6 cannot be swept they are discovered by connect, said once.
  */
 import { lookup } from "node:dns/promises";
 import { setMaxListeners } from "node:events";
 import { HalfOpenBudget } from "../core/half-open-budget.js";
-import { DEFAULT_PORTS, TargetSet, parsePorts, parseTarget, type AddressRange, type Shard } from "../core/scan/targets.js";
+import { addressToBigInt, DEFAULT_PORTS, TargetSet, parsePorts, parseTarget, type AddressRange, type Shard } from "../core/scan/targets.js";
 import { NMAP_T3, RttEstimator, outcomeOf, type PortState, type RttOptions } from "../core/scan/timing.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { probe, type ProbeResult } from "./probe.js";
@@ -413,7 +414,7 @@ export function scan(options: ScanOptions): Scan {
     const producer = async () => {
       const chunk: { address: string; family: 4 | 6 }[] = [];
       const rate = options.discoveryRate ?? 2000;
-      type Sweep = { batch: { address: string; family: 4 | 6 }[]; answered: Promise<Map<string, { reason: string; rttMs: number }>> };
+      type Sweep = { batch: { address: string; family: 4 | 6 }[]; answered: Promise<SweepResult> };
       const sweeps: Sweep[] = [];
       // Discovery time: the wall time with at least one sweep running.
       let active = 0;
@@ -422,18 +423,17 @@ export function scan(options: ScanOptions): Scan {
       const startSweep = async () => {
         if (chunk.length === 0) return;
         const batch = chunk.splice(0);
-        const v4 = raw?.sweep ? batch.filter((h) => h.family === 4) : [];
-        if (v4.length === 0 || !raw?.sweep) {
-          sweeps.push({ batch, answered: Promise.resolve(new Map()) });
+        if (!raw?.sweep) {
+          sweeps.push({ batch, answered: Promise.resolve({ answered: new Map() }) });
           return;
         }
         // Not before the previous sweep's probes are out: sweeps overlap in their waits, not their sends.
         const wait = nextSendAt - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        nextSendAt = performance.now() + (v4.length * 1000) / rate;
+        nextSendAt = performance.now() + (batch.length * 1000) / rate;
         if (active++ === 0) activeSince = performance.now();
         const answered = raw.sweep(
-          v4.map((h) => h.address),
+          batch.map((h) => h.address),
           Math.max(500, scanWide.timeoutMs()),
         ).finally(() => {
           if (--active === 0) summary.discoveryMs += performance.now() - activeSince;
@@ -445,19 +445,17 @@ export function scan(options: ScanOptions): Scan {
       const takeSweep = async () => {
         const sweep = sweeps.shift();
         if (!sweep) return;
-        const answered = await sweep.answered;
+        const { answered, v6Failed } = await sweep.answered;
+        if (v6Failed && !summary.discoveryNote) summary.discoveryNote = `IPv6 hosts are discovered by connect to 80 and 443, inside the budget (${v6Failed})`;
         for (const h of sweep.batch) {
           if (signal.aborted) return;
           const hit = answered.get(h.address);
           if (hit) {
             scanWide.sample(hit.rttMs);
             push({ ...h, found: hit });
-          } else if (h.family === 4 && raw?.mode === "raw") finish(down(h.address, h.family, names.get(h.address), "no-response"));
-          else {
-            // Connect discovery: no raw sockets, a ping socket's silent host, or IPv6 (raw sweeps are IPv4 only).
-            if (h.family === 6 && raw?.sweep && !summary.discoveryNote) summary.discoveryNote = "IPv6 hosts are discovered by connect to 80 and 443, inside the budget (raw ICMP and ACK sweeps are IPv4 only)";
-            push({ ...h, found: undefined });
-          }
+          } else if (raw?.mode === "raw" && !(h.family === 6 && v6Failed)) finish(down(h.address, h.family, names.get(h.address), "no-response"));
+          // Connect discovery: no raw sockets, a ping socket's silent host, or IPv6 that could not be swept.
+          else push({ ...h, found: undefined });
           await waitForSpace();
         }
       };
@@ -500,10 +498,15 @@ export function scan(options: ScanOptions): Scan {
     await Promise.all([producer(), ...Array.from({ length: Math.max(1, Math.min(hostWindow, summary.total)) }, hostWorker)]);
   };
 
+  interface SweepResult {
+    answered: Map<string, { reason: string; rttMs: number }>;
+    /** Why IPv6 addresses could not be swept (no IPv6 ping socket, ...): they are found by connect. */
+    v6Failed?: string;
+  }
   interface RawDiscovery {
     mode?: "raw" | "ping-socket";
     note?: string;
-    sweep?: (addresses: string[], timeoutMs: number) => Promise<Map<string, { reason: string; rttMs: number }>>;
+    sweep?: (addresses: string[], timeoutMs: number) => Promise<SweepResult>;
   }
 
   /** Raw sockets (or a ping socket) if this process may use them; else why not. */
@@ -511,16 +514,32 @@ export function scan(options: ScanOptions): Scan {
     const helper = process.platform === "linux" ? (await import("../platform/linux/native.js")).loadNative() : undefined;
     if (!helper) return { note: "no native helper: discovering hosts by connect to 80 and 443, inside the budget" };
     const sourcePort = 40_000 + (process.pid % 20_000);
-    const sweep = async (list: string[], timeoutMs: number) => {
-      const ints = Uint32Array.from(list.map((a) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0)));
-      const { replies } = await helper.discover(ints, { icmp: true, ackPorts: [...DISCOVERY_PORTS], timeoutMs, perSecond: options.discoveryRate ?? 2000, sourcePort });
-      const out = new Map<string, { reason: string; rttMs: number }>();
+    const discoveryRate = options.discoveryRate ?? 2000;
+    const sweep = async (list: string[], timeoutMs: number): Promise<SweepResult> => {
+      const v4 = list.filter((a) => !a.includes(":"));
+      const v6 = list.filter((a) => a.includes(":"));
+      // Both families at once share the rate.
+      const options = (n: number) => ({ icmp: true, ackPorts: [...DISCOVERY_PORTS], timeoutMs, perSecond: (discoveryRate * n) / list.length, sourcePort });
+      const bytes = new Uint8Array(v6.length * 16);
+      v6.forEach((a, i) => {
+        let v = addressToBigInt(a)?.value ?? 0n;
+        for (let j = 15; j >= 0; j--, v >>= 8n) bytes[i * 16 + j] = Number(v & 255n);
+      });
+      const reason = (kind: number | undefined) => (kind === 1 ? "echo-reply" : "reset");
+      const [four, six] = await Promise.all([
+        v4.length > 0 ? helper.discover(Uint32Array.from(v4.map((a) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0))), options(v4.length)) : undefined,
+        v6.length > 0 ? helper.discover6(bytes, options(v6.length)).catch((e: NodeJS.ErrnoException) => new Error(`no IPv6 ${e.code === "EPERM" ? "ping socket" : "raw socket"}: ${e.code ?? e.message}`)) : undefined,
+      ]);
+      const answered = new Map<string, { reason: string; rttMs: number }>();
+      const replies = four?.replies ?? [];
       for (let i = 0; i + 2 < replies.length; i += 3) {
         const n = replies[i] as number;
-        const address = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
-        out.set(address, { reason: replies[i + 1] === 1 ? "echo-reply" : "reset", rttMs: replies[i + 2] as number });
+        answered.set([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."), { reason: reason(replies[i + 1]), rttMs: replies[i + 2] as number });
       }
-      return out;
+      if (six instanceof Error) return { answered, v6Failed: six.message };
+      const r6 = six?.replies ?? [];
+      for (let i = 0; i + 2 < r6.length; i += 3) answered.set(v6[r6[i] as number] as string, { reason: reason(r6[i + 1]), rttMs: r6[i + 2] as number });
+      return { answered };
     };
     // One probe to learn what this process may open (to 127.0.0.1: nothing leaves the host).
     try {

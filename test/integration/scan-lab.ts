@@ -10,8 +10,15 @@
  *   every other address drops everything
  *
  * Listeners on 22 (with a banner), 80, 443, 3389 and 8080 serve every
- * address; nftables lets through only the open pairs. No traffic leaves the
- * two namespaces.
+ * address; nftables lets through only the open pairs.
+ *
+ * IPv6 beside it, in 2001:2::/48 (RFC 5180's benchmarking block, IPv6's
+ * counterpart of 198.18.0.0/15): the veth carries 2001:2::1 (scanner) and
+ * 2001:2::2 (target), and the target answers for 2001:2:0:1::/120
+ * (V6_BLOCK): ::1 and ::2 live with every port open, ::3 live with every
+ * port closed (RST), every other address dropping everything.
+ *
+ * No traffic leaves the two namespaces.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -33,6 +40,9 @@ export function expectedOpen(): Map<string, number[]> {
 }
 
 export const LIVE_NO_OPEN = "198.18.0.50";
+export const V6_BLOCK = "2001:2:0:1::/120";
+export const V6_OPEN = ["2001:2:0:1::1", "2001:2:0:1::2"] as const;
+export const V6_CLOSED = "2001:2:0:1::3";
 export const FIREWALLED = ["198.18.0.40", "198.18.0.41"] as const;
 
 export interface ScanLab {
@@ -78,6 +88,15 @@ function nftRules(iface: string, layout: LabLayout): string {
     reject with tcp reset
   }
 }
+table ip6 halfopen_scanlab6 {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname != "${iface}" accept
+    ip6 daddr != ${V6_BLOCK} accept
+    ip6 daddr != { ${[...V6_OPEN, V6_CLOSED].join(", ")} } drop
+    ip6 daddr ${V6_CLOSED} tcp flags & (syn | ack) == syn reject with tcp reset
+  }
+}
 `;
 }
 
@@ -86,7 +105,9 @@ const net = require("net");
 let up = 0;
 for (const port of ${JSON.stringify(ports)}) {
   net.createServer((c) => { c.on("error", () => {}); if (port === 22) c.write(${JSON.stringify(`${SSH_BANNER}\r\n`)}); })
-    .listen({ port, host: "0.0.0.0", backlog: 1024 }, () => { if (++up === ${ports.length}) console.log("ready"); });
+    .listen({ port, host: "0.0.0.0", backlog: 1024 }, () => { if (++up === ${ports.length * 2}) console.log("ready"); });
+  net.createServer((c) => { c.on("error", () => {}); })
+    .listen({ port, host: "::", ipv6Only: true, backlog: 1024 }, () => { if (++up === ${ports.length * 2}) console.log("ready"); });
 }`;
 
 let counter = 0;
@@ -113,6 +134,10 @@ export async function createScanLab(prefix = "hoscan", layout: LabLayout = TEST_
   ip("-n", target.name, "addr", "add", "198.19.255.2/30", "dev", vt);
   ip("-n", target.name, "link", "set", vt, "up");
   ip("-n", target.name, "route", "add", "local", layout.cidr, "dev", "lo");
+  ip("-n", scanner.name, "-6", "addr", "add", "2001:2::1/64", "dev", va, "nodad");
+  ip("-n", target.name, "-6", "addr", "add", "2001:2::2/64", "dev", vt, "nodad");
+  ip("-n", scanner.name, "-6", "route", "add", V6_BLOCK, "via", "2001:2::2");
+  ip("-n", target.name, "-6", "route", "add", "local", V6_BLOCK, "dev", "lo");
   execFileSync("ip", ["netns", "exec", target.name, "nft", "-f", "-"], { input: nftRules(vt, layout) });
   const listenerProc = spawn("ip", ["netns", "exec", target.name, process.execPath, "-e", listener(layout.ports)], { stdio: ["ignore", "pipe", "inherit"] });
   const [line] = (await once(createInterface({ input: listenerProc.stdout! }), "line")) as [string];

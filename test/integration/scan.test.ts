@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { labSkipReason } from "./lab.js";
-import { createScanLab, destroyScanLab, expectedOpen, FIREWALLED, LIVE_NO_OPEN, SCAN_PORTS, SSH_BANNER, type ScanLab } from "./scan-lab.js";
+import { createScanLab, destroyScanLab, expectedOpen, FIREWALLED, LIVE_NO_OPEN, SCAN_PORTS, SSH_BANNER, V6_BLOCK, V6_CLOSED, V6_OPEN, type ScanLab } from "./scan-lab.js";
 import { CLI, REPO, WatchProcess } from "./watch-process.js";
 
 interface ScanJson {
-  hosts: { address: string; status: string; ports: { port: number; state: string; reason: string; banner?: string }[] }[];
+  hosts: { address: string; status: string; reason?: string; ports: { port: number; state: string; reason: string; banner?: string }[] }[];
   summary: { total: number; done: number; skipped: number; up: number; down: number; open: number; unknown: number; probes: number; localErrors: number; peakInFlight: number; discovery: string; discoveryNote?: string };
   scanId?: number;
   previousScanId?: number;
@@ -153,6 +153,28 @@ describe("halfopen scan (netns lab)", { skip }, () => {
     }
   });
 
+  it("IPv6: ICMPv6 echo and TCP ACK over raw sockets find the live hosts of a block (no slot, no fallback), the silent ones are down", () => {
+    const l = lab as ScanLab;
+    const r = scanIn(l, [V6_BLOCK, "-p", "22,80", "--json", "--no-store"]);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as ScanJson;
+    assert.equal(j.summary.total, 256);
+    assert.equal(j.summary.discovery, "raw");
+    assert.equal(j.summary.discoveryNote, undefined, "no fallback said");
+    assert.deepEqual(
+      j.hosts.map((h) => [h.address, h.reason, h.ports.map((p) => p.state).join(",")]),
+      [
+        [V6_OPEN[0], "echo-reply", "open,open"],
+        [V6_OPEN[1], "echo-reply", "open,open"],
+        [V6_CLOSED, "echo-reply", "closed,closed"],
+      ],
+    );
+    assert.equal(j.summary.up, 3);
+    assert.equal(j.summary.down, 253);
+    // Only the live hosts' ports were connected to: discovery spent no connect.
+    assert.equal(j.summary.probes, 6);
+  });
+
   it("-Pn finds a host that answers nothing but one open port", () => {
     const r = scanIn(lab as ScanLab, ["-Pn", "198.18.0.40-41", "-p", PORTS, "--json"]);
     assert.equal(r.status, 0, r.stderr);
@@ -218,8 +240,9 @@ describe("halfopen scan (netns lab)", { skip }, () => {
 
   it("unprivileged: as nobody, discovery falls back to a ping socket (with connects for the silent) or to connects, says so, and finds the same", () => {
     const l = lab as ScanLab;
-    const targets = ["198.18.0.8-20", FIREWALLED[0]];
+    const targets = ["198.18.0.8-20", FIREWALLED[0], `${V6_OPEN[0]}-${V6_CLOSED}`];
     const want = new Map([...expectedOpen()].filter(([a]) => Number(a.split(".")[3]) <= 20 || a === FIREWALLED[0]));
+    for (const a of V6_OPEN) want.set(a, [...SCAN_PORTS]);
     const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
     const connect = scanIn(l, [...targets, "-p", PORTS, "--json", "--no-store"], asNobody);
     assert.equal(connect.status, 0, connect.stderr);
@@ -235,6 +258,7 @@ describe("halfopen scan (netns lab)", { skip }, () => {
       assert.equal(p.summary.discovery, "ping-socket");
       assert.match(p.summary.discoveryNote ?? "", /ICMP through a ping socket, then connects to 80 and 443 for hosts that did not answer/);
       assert.deepEqual(sorted(openPorts(p)), sorted(want), "the firewalled host, silent to ICMP, is found by the connect to 443");
+      assert.equal(p.hosts.find((h) => h.address === V6_CLOSED)?.reason, "echo-reply", "IPv6 through a ping socket too");
     } finally {
       execFileSync("ip", ["netns", "exec", l.scanner.name, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=1 0"]);
     }

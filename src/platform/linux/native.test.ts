@@ -137,3 +137,40 @@ describe("native helper: sock_diag and the fd walk, on this process's sockets", 
     assert.equal(json.key, `7:${row.inode}`);
   });
 });
+
+describe("native helper: discovery probes to loopback", { skip }, () => {
+  const native = helper as NonNullable<typeof helper>;
+  const root = process.getuid?.() === 0;
+  const options = { icmp: true, ackPorts: [], timeoutMs: 1000, perSecond: 100, sourcePort: 40_000 + (process.pid % 20_000) };
+  const v6Loopback = () => {
+    const a = new Uint8Array(16);
+    a[15] = 1; // ::1
+    return a;
+  };
+
+  test("IPv4 and IPv6: an ICMP echo to 127.0.0.1 and ::1 is answered (raw as root, else a ping socket where allowed)", async (t) => {
+    try {
+      const four = await native.discover(Uint32Array.of(0x7f000001), options);
+      assert.equal(four.mode, root ? "raw" : "ping-socket");
+      assert.deepEqual([...four.replies].slice(0, 2), [0x7f000001, 1]);
+      const six = await native.discover6(v6Loopback(), options);
+      assert.equal(six.mode, four.mode);
+      assert.deepEqual([...six.replies].slice(0, 2), [0, 1], "index 0 (::1), an echo reply");
+    } catch (e) {
+      if (root || (e as NodeJS.ErrnoException).code !== "EPERM") throw e;
+      t.diagnostic(`not root and no ping socket (net.ipv4.ping_group_range): ${(e as Error).message}`);
+    }
+  });
+
+  test("as root, a stray TCP ACK to ::1 draws a RST (the kernel computes the IPv6 checksum)", { skip: root ? undefined : "needs root (raw sockets)" }, async () => {
+    const six = await native.discover6(v6Loopback(), { ...options, icmp: false, ackPorts: [9] });
+    assert.equal(six.mode, "raw");
+    assert.deepEqual([...six.replies].slice(0, 2), [0, 2]);
+  });
+
+  test("refuses addresses of the wrong shape", () => {
+    assert.throws(() => native.discover6(Uint8Array.of(1, 2, 3), options), /discover6\(addresses: Uint8Array of 16-byte addresses/);
+    assert.throws(() => native.discover6(Uint32Array.of(1) as unknown as Uint8Array, options), /discover6/);
+    assert.throws(() => native.discover(Uint8Array.of(1) as unknown as Uint32Array, options), /discover\(addresses: Uint32Array/);
+  });
+});

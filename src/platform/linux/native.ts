@@ -28,6 +28,14 @@ export interface SocketScan {
 /** Threads of the native fd walk: readlink is kernel work, which spreads over cores. */
 export const WALK_THREADS = Math.min(4, availableParallelism());
 
+export interface DiscoverOptions {
+  icmp: boolean;
+  ackPorts: number[];
+  timeoutMs: number;
+  perSecond: number;
+  sourcePort: number;
+}
+
 export interface NativeHelper {
   /** Raw netlink messages of one dump (see inet-diag.ts); throws with `code` = errno name. */
   sockDiag(family: number, states: number, netnsPath?: string): Buffer;
@@ -42,13 +50,15 @@ export interface NativeHelper {
   /** Raise the soft RLIMIT_NOFILE to the hard limit. */
   raiseNofileLimit(): { before: number; soft: number; hard: number };
   /** ICMP echo and TCP ACK to IPv4 addresses (host order); [address, kind (1 echo reply, 2 RST), rtt ms] triples. Rejects with code EPERM without CAP_NET_RAW and ping sockets. */
-  discover(addresses: Uint32Array, options: { icmp: boolean; ackPorts: number[]; timeoutMs: number; perSecond: number; sourcePort: number }): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
+  discover(addresses: Uint32Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
+  /** The same for IPv6: 16 bytes per address; [index in addresses, kind, rtt ms] triples. */
+  discover6(addresses: Uint8Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
   readonly abi: number;
 }
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 3;
+const ABI = 4;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 
