@@ -71,6 +71,14 @@ test("argument-parser errors are one halfopen line with the code, exit 2", () =>
   }
 });
 
+test("the dashboard's options need --ui", () => {
+  for (const option of [["--ui-port", "8080"], ["--no-ui-scans"], ["--ui-allow-remote"]]) {
+    const r = cli("watch", "--replay", "test/fixtures/records/scan.jsonl", ...option);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, "halfopen: Cannot use --ui-port, --ui-host, --ui-allow-remote or --no-ui-scans without --ui [HALFOPEN_BAD_USAGE]\n");
+  }
+});
+
 test("--interval below 0.5 s (but not 0) is refused: it would flood the terminal", () => {
   const r = cli("watch", "--interval", "0.0001");
   assert.equal(r.status, 2);

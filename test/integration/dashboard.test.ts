@@ -68,8 +68,8 @@ after(async () => {
 });
 
 describe("dashboard in Chromium: a replayed capture", { skip: browserSkip }, () => {
-  it("renders the recorded incident and process, and refuses the page without the token", async () => {
-    const w = new WatchProcess(["--replay", "test/fixtures/records/scan.jsonl", "--as-fast-as-possible", "--ui", "--interval", "0"]);
+  it("renders the recorded incident and process, and refuses the page without the token; --no-ui-scans: no scans panel", async () => {
+    const w = new WatchProcess(["--replay", "test/fixtures/records/scan.jsonl", "--as-fast-as-possible", "--ui", "--interval", "0", "--no-ui-scans"]);
     const { page, errors } = await newPage();
     try {
       const url = await uiUrl(w);
@@ -90,6 +90,10 @@ describe("dashboard in Chromium: a replayed capture", { skip: browserSkip }, () 
       await page.locator("#incident-detail").waitFor();
       assert.match((await page.textContent("#incident-detail")) ?? "", /processes:\n {2}ho-scan\[20488\] 40 attempts, peak 40 half-open/);
       assert.equal(await page.locator("#chart canvas").count(), 1, "uPlot drew the chart");
+      assert.equal(await page.isHidden("#scans"), true, "--no-ui-scans: no scans panel");
+      const refused = await page.request.post(new URL("/api/scans", page.url()).href, { data: { targets: "127.0.0.1" }, headers: { origin: new URL(page.url()).origin } });
+      assert.equal(refused.status(), 409);
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, "HALFOPEN_UNSUPPORTED");
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, "replay.png"), fullPage: true });
       assert.deepEqual(errors, []);

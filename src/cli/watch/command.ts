@@ -25,7 +25,7 @@ function checkReplayOptions(opts: WatchOptions): void {
   if (opts.replay && opts.speed !== undefined && opts.asFastAsPossible) throw bad("Cannot use --speed and --as-fast-as-possible together: choose one");
   if (opts.replay && opts.source) throw bad("Cannot use --source with --replay: the events come from the file");
   if (opts.replay && opts.record) throw bad("Cannot use --record with --replay: copy the file instead");
-  if (!opts.ui && (opts.uiPort !== 0 || opts.uiHost !== "localhost" || opts.uiAllowRemote)) throw bad("Cannot use --ui-port, --ui-host or --ui-allow-remote without --ui");
+  if (!opts.ui && (opts.uiPort !== 0 || opts.uiHost !== "localhost" || opts.uiAllowRemote || !opts.uiScans)) throw bad("Cannot use --ui-port, --ui-host, --ui-allow-remote or --no-ui-scans without --ui");
   if (opts.ui && !opts.uiAllowRemote && !["localhost", "::1"].includes(opts.uiHost) && !/^127\.\d+\.\d+\.\d+$/.test(opts.uiHost))
     throw bad(`Cannot serve the dashboard on ${opts.uiHost} without --ui-allow-remote: other machines could reach it (it still needs the token)`);
 }
@@ -87,6 +87,8 @@ export interface WatchOptions {
   uiPort: number;
   uiHost: string;
   uiAllowRemote?: boolean;
+  /** The page may start scans (default); --no-ui-scans hides the panel and refuses them. */
+  uiScans: boolean;
 }
 
 export const WATCH_EXAMPLE = `
@@ -155,6 +157,7 @@ export function registerWatch(program: Command): void {
     .option("--ui-port <port>", "dashboard port (0: any free port)", parseIntOption("--ui-port", 0, 65_535), 0)
     .option("--ui-host <address>", "address the dashboard binds (not loopback: needs --ui-allow-remote)", "localhost")
     .option("--ui-allow-remote", "let --ui-host be an address other machines reach (the token is still required)")
+    .option("--no-ui-scans", "the dashboard may not start scans (no scans panel)")
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
       checkReplayOptions(opts);

@@ -25,6 +25,8 @@ import type { Sink, StartFacts, WatchItem } from "./sink.js";
 export interface UiSinkOptions {
   host: string;
   port: number;
+  /** The page may start scans. Default true. */
+  scans?: boolean;
   monitor: HalfOpenMonitor;
   verdicts: ScanVerdictDetector;
   wallOffsetMs: number;
@@ -75,13 +77,15 @@ export class UiSink implements Sink {
     const { DashboardScans } = await import("../../dashboard/scans.js");
     const { DEFAULT_PORTS } = await import("../../core/scan/targets.js");
     const o = this.#o;
-    this.#scans = new DashboardScans({
-      emit: (r) => this.#emit(this.model.record(r)),
-      db: o.db,
-      limit: o.monitor.limit,
-      warn: (message) => o.publish({ kind: "warning", level: "warning", message }),
-    });
-    await this.#scans.prepare();
+    if (o.scans !== false) {
+      this.#scans = new DashboardScans({
+        emit: (r) => this.#emit(this.model.record(r)),
+        db: o.db,
+        limit: o.monitor.limit,
+        warn: (message) => o.publish({ kind: "warning", level: "warning", message }),
+      });
+      await this.#scans.prepare();
+    }
     let port = 0;
     const extra = isLoopbackHost(o.host) ? [] : [o.host.includes(":") ? `[${o.host}]` : o.host];
     const readStore = <T>(fn: (s: IncidentStoreType) => T): T | undefined => {
@@ -116,7 +120,7 @@ export class UiSink implements Sink {
           ),
       },
       ...(o.replay ? {} : { actions: { kill: (r) => this.#kill(r) } }),
-      scans: this.#scans,
+      ...(this.#scans ? { scans: this.#scans } : {}),
       defaultPorts: DEFAULT_PORTS,
     });
     const host = o.host === "localhost" || o.host === "127.0.0.1" ? "localhost" : o.host;
