@@ -350,7 +350,20 @@
     $("scan-stored").replaceChildren(stored);
   }
 
-  const scheduleScanView = onFrame(renderScanView);
+  // The grid can be hundreds of rows by dozens of ports: redrawn at most four times a second while hosts arrive.
+  let scanViewTimer;
+  let scanViewDrawnAt = 0;
+  const drawScanView = onFrame(() => {
+    scanViewDrawnAt = Date.now();
+    renderScanView();
+  });
+  function scheduleScanView() {
+    if (scanViewTimer !== undefined) return;
+    scanViewTimer = setTimeout(() => {
+      scanViewTimer = undefined;
+      drawScanView();
+    }, Math.max(0, scanViewDrawnAt + 250 - Date.now()));
+  }
 
   /** Ports for the grid's columns: every scanned port when few, else those open (or unknown) somewhere. */
   function gridPorts(v) {
