@@ -173,9 +173,9 @@
       if (r.verdict === "scanner") tr.classList.add("scanner");
       tr.append(
         el("td", r.pid, "n"),
-        el("td", r.name, "name"),
-        el("td", r.user || "", "user"),
-        cmdCell(r.cmdline || ""),
+        el("td", printable(r.name), "name"),
+        el("td", printable(r.user || ""), "user"),
+        cmdCell(printable(r.cmdline || "")),
         el("td", r.halfOpen, "n halfopen"),
         el("td", r.attempts, "n"),
         el("td", r.attempts ? `${r.failed} (${Math.round(r.failureRatio * 100)}%)` : "0", "n"),
@@ -276,7 +276,21 @@
   };
   const GRID_PORTS = 24;
   const GRID_ROWS = 500;
-  const STATE_MARK = { open: "O", closed: "c", filtered: "f", unknown: "?" };
+  const STATE_MARK = { open: "●", closed: "·", filtered: "f", unknown: "?" };
+
+  /** Control characters (a banner's escape sequences, say) shown as \xNN, never passed through. */
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  const printable = (text) => String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+
+  /** Addresses in numeric order, IPv4 before IPv6. */
+  function addressKey(a) {
+    if (!a.includes(":")) return `4${a.split(".").map((o) => o.padStart(3, "0")).join(".")}`;
+    const [head, tail = ""] = a.split("::");
+    const h = head ? head.split(":") : [];
+    const t = tail ? tail.split(":") : [];
+    const groups = a.includes("::") ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t] : h;
+    return `6${groups.map((g) => g.padStart(4, "0")).join(":")}`;
+  }
 
   function changeText(c) {
     const open = c.open && c.open.length ? `; open ${c.open.join(",")}` : "";
@@ -393,10 +407,10 @@
       $("scan-changes").replaceChildren(frag);
     } else changesBox.hidden = true;
 
-    const hosts = v.hosts.filter((h) => h.status === "up");
+    const hosts = v.hosts.filter((h) => h.status === "up").sort((a, b) => (addressKey(a.address) < addressKey(b.address) ? -1 : 1));
     const { ports, note } = gridPorts(v);
     const shown = hosts.slice(0, GRID_ROWS);
-    $("scan-grid-note").textContent = [note, hosts.length > GRID_ROWS ? `first ${GRID_ROWS} of ${hosts.length} hosts` : "", v.truncated ? "more hosts were found than the page keeps; the database has them all" : "", v.dropped && !v.hosts.length ? "this round's hosts are no longer kept (and it was not stored)" : "", "O open, c closed, f filtered, ? unknown"].filter(Boolean).join("; ");
+    $("scan-grid-note").textContent = [note, hosts.length > GRID_ROWS ? `first ${GRID_ROWS} of ${hosts.length} hosts` : "", v.truncated ? "more hosts were found than the page keeps; the database has them all" : "", v.dropped && !v.hosts.length ? "this round's hosts are no longer kept (and it was not stored)" : "", "● open, · closed, f filtered, ? unknown"].filter(Boolean).join("; ");
     const grid = document.createDocumentFragment();
     const head = el("tr");
     head.append(el("th", "host", "host"), ...ports.map((p) => el("th", p)));
@@ -410,7 +424,7 @@
         const p = by.get(port);
         const td = el("td", p ? STATE_MARK[p.state] || p.state : "", p ? p.state : "");
         td.dataset.port = String(port);
-        if (p) td.title = `${h.address} ${port}/tcp ${p.state} (${p.reason})${p.rttMs !== undefined ? `, ${p.rttMs.toFixed(1)} ms` : ""}${p.banner ? `: ${p.banner}` : ""}`;
+        if (p) td.title = `${h.address} ${port}/tcp ${p.state} (${p.reason})${p.rttMs !== undefined ? `, ${p.rttMs.toFixed(1)} ms` : ""}${p.banner ? `: ${printable(p.banner)}` : ""}`;
         tr.append(td);
       }
       grid.append(tr);
@@ -425,12 +439,12 @@
       const rtts = open.map((p) => p.rttMs).filter((x) => x !== undefined);
       const other = new Map();
       for (const p of h.ports) if (p.state !== "open") other.set(p.state, (other.get(p.state) || 0) + 1);
-      const names = h.names && h.names.length ? ` (${h.names.join(", ")})` : "";
+      const names = h.names && h.names.length ? ` (${h.names.map(printable).join(", ")})` : "";
       tr.append(
         el("td", `${h.address}${names}`),
         el("td", h.reason),
         el("td", rtts.length ? `${Math.min(...rtts).toFixed(1)} ms` : "", "n"),
-        el("td", open.map((p) => `${p.port}${p.banner ? ` “${p.banner.trim().slice(0, 60)}”` : ""}`).join(", "), "open-ports"),
+        el("td", open.map((p) => `${p.port}${p.banner ? ` “${printable(p.banner.trim()).slice(0, 60)}”` : ""}`).join(", "), "open-ports"),
         el("td", [...other].map(([k, n]) => `${n} ${k}`).join(", ")),
       );
       rows.append(tr);

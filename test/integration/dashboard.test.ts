@@ -188,7 +188,7 @@ describe("dashboard in Chromium: scans from the page", { skip: browserSkip }, ()
     // Scans run in the watch process, on loopback only (127.0.0.0/8): a replay needs no root.
     // With --db, a replay stores (its incidents and the page's scans) in a database of the test's own.
     const db = join(mkdtempSync(join(tmpdir(), "halfopen-uiscans-")), "incidents.db");
-    const ssh = await listen("SSH-2.0-test\r\n");
+    const ssh = await listen("SSH-2.0-test \x1b[31mred\x1b[0m\r\n");
     // An earlier scan, by `halfopen scan`: the page lists it under "stored earlier".
     const earlier = cli("scan", "127.0.0.1", "-Pn", "-p", String(portOf(ssh)), "--db", db, "--json");
     assert.equal(earlier.status, 0, earlier.stderr);
@@ -215,10 +215,10 @@ describe("dashboard in Chromium: scans from the page", { skip: browserSkip }, ()
       await until("the first scan done", async () => /^scan 1: 1\/1 addresses, 1 up, 2 open, .* · done$/.test((await page.textContent("#scan-progress-text")) ?? ""));
       const cell = (port: number) => row.locator(`td[data-port="${port}"]`);
       assert.deepEqual(await Promise.all(ports.map((p) => cell(p).getAttribute("class"))), ["open", "open", "closed"]);
-      assert.deepEqual(await Promise.all(ports.map((p) => cell(p).textContent())), ["O", "O", "c"]);
+      assert.deepEqual(await Promise.all(ports.map((p) => cell(p).textContent())), ["●", "●", "·"]);
       const open = (await page.textContent('#scan-table tr[data-address="127.0.0.1"] td.open-ports')) ?? "";
       assert.ok(open.includes(`${portOf(web)} “${payload}”`), open);
-      assert.ok(open.includes(`${portOf(ssh)} “SSH-2.0-test”`), open);
+      assert.ok(open.includes(`${portOf(ssh)} “SSH-2.0-test \\x1b[31mred\\x1b[0m”`), `control characters shown as \\xNN: ${open}`);
       assert.equal(await page.locator("#scans img").count(), 0, "the banner made no element");
       assert.equal(await page.evaluate(() => typeof (globalThis as Record<string, unknown>).__pwned), "undefined", "no script ran");
       assert.equal(await page.isHidden("#scan-changes-box"), true, "nothing to compare the first scan with");
@@ -230,7 +230,7 @@ describe("dashboard in Chromium: scans from the page", { skip: browserSkip }, ()
       await page.locator("#scan-changes li.opened").waitFor({ timeout: 15_000 });
       assert.deepEqual(await page.locator("#scan-changes li").allTextContents(), [`127.0.0.1 ${laterPort}/tcp opened (was closed)`]);
       assert.equal(await page.textContent("#scan-changes-since"), "since scan #1");
-      assert.equal(await cell(laterPort).textContent(), "O");
+      assert.equal(await cell(laterPort).textContent(), "●");
       await until("both rounds listed", async () => (await page.locator("#scan-list li").count()) === 2);
       assert.match((await page.textContent("#scan-list")) ?? "", /#2 .* 127\.0\.0\.1 · done, 1 up, 3 open, 1 change/);
       assert.deepEqual(await page.locator("#scan-stored li").allTextContents().then((t) => t.map((x) => x.replace(/ \d.*? 127/, " 127"))), [`stored #${earlierId} 127.0.0.1 · done, 1 up, 1 open`], "this run's rounds are not listed twice");
@@ -250,10 +250,10 @@ describe("dashboard in Chromium: scans from the page", { skip: browserSkip }, ()
       // An earlier scan can be shown again, from this run or from the database.
       await page.locator("#scan-list li", { hasText: "#1 " }).click();
       await until("scan 1 shown", async () => /^scan #1/.test((await page.textContent("#scan-title")) ?? ""));
-      assert.equal(await cell(laterPort).textContent(), "c");
+      assert.equal(await cell(laterPort).textContent(), "·");
       await page.locator("#scan-stored li").first().click();
       await until("the stored scan shown", async () => (await page.textContent("#scan-title")) === `stored scan #${earlierId}: 127.0.0.1`);
-      assert.equal(await cell(portOf(ssh)).textContent(), "O");
+      assert.equal(await cell(portOf(ssh)).textContent(), "●");
       assert.deepEqual(errors, []);
     } finally {
       await page.close();
