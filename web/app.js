@@ -552,8 +552,8 @@
       if (!b) return;
       const v = scanState.view && scanState.view.kind === "run" && scanState.view.id === d.id ? scanState.view : undefined;
       if (type === "scan-progress") b.progress = d.progress;
-      else if (type === "scan-host") {
-        if (v) v.hosts.push(d.host);
+      else if (type === "scan-hosts") {
+        if (v) v.hosts.push(...d.hosts);
       } else if (type === "scan-end") {
         Object.assign(b, { state: d.state, endedAt: d.endedAt, progress: d.progress, summary: d.summary, changeCount: d.changes ? d.changes.length : undefined });
         for (const k of ["previous", "scanId", "nextAt", "error"]) if (d[k] !== undefined) b[k] = d[k];
@@ -562,7 +562,7 @@
         void loadScans();
       }
       if (v) {
-        if (type !== "scan-host") Object.assign(v, { progress: b.progress });
+        if (type !== "scan-hosts") Object.assign(v, { progress: b.progress });
         scheduleScanView();
       }
     }
@@ -645,7 +645,7 @@
     es.addEventListener("lost", (e) => note(`the source lost ${JSON.parse(e.data).count} events`));
     es.addEventListener("start", (e) => onStart(JSON.parse(e.data)));
     es.addEventListener("stop", () => setLive(false, "stopped"));
-    for (const type of ["scan-start", "scan-progress", "scan-host", "scan-end", "scan-stop"]) es.addEventListener(type, (e) => onScanEvent(type, JSON.parse(e.data)));
+    for (const type of ["scan-start", "scan-progress", "scan-hosts", "scan-end", "scan-stop"]) es.addEventListener(type, (e) => onScanEvent(type, JSON.parse(e.data)));
   }
 
   window.addEventListener("resize", () => {

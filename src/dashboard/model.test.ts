@@ -90,8 +90,9 @@ describe("dashboard model", () => {
     const host = (n: number) => ({ address: `198.18.0.${n}`, status: "up", reason: "echo-reply", ports: [{ port: 22, state: "open", reason: "syn-ack" }] });
     m.record({ type: "scan-start", id: 1, series: 1, round: 1, startedAt: 1000, total: 4, spec, scanId: 7 });
     m.record({ type: "scan-progress", id: 1, progress: { done: 2, total: 4, up: 1, open: 1, unknown: 0, ratePerS: 2, etaMs: 1000 } });
-    for (const n of [1, 2, 3]) m.record({ type: "scan-host", id: 1, host: host(n) });
-    m.record({ type: "scan-host", id: 99, host: host(9) }); // an unknown scan: ignored
+    m.record({ type: "scan-hosts", id: 1, hosts: [host(1)] });
+    m.record({ type: "scan-hosts", id: 1, hosts: [host(2), host(3)] });
+    m.record({ type: "scan-hosts", id: 99, hosts: [host(9)] }); // an unknown scan: ignored
     const end = m.record({ type: "scan-end", id: 1, state: "done", endedAt: 3000, progress: { done: 4, total: 4, up: 3, open: 3, unknown: 0, ratePerS: 2 }, summary: { up: 3 }, changes: [{ change: "host-up", address: "198.18.0.3" }], previous: { scanId: 6 }, scanId: 7, nextAt: 61_000 });
     assert.equal(end.record.type, "scan-end");
     const view = m.scan(1);
@@ -116,7 +117,7 @@ describe("dashboard model", () => {
     const b = new DashboardModel({ limit: 10, maxScanHosts: 5, maxHostsKept: 6 });
     for (const id of [1, 2]) {
       b.record({ type: "scan-start", id, series: id, round: 1, startedAt: id, total: 4, spec, scanId: 10 + id });
-      for (const n of [1, 2, 3, 4]) b.record({ type: "scan-host", id, host: host(n) });
+      b.record({ type: "scan-hosts", id, hosts: [1, 2, 3, 4].map(host) });
     }
     assert.deepEqual([b.scan(1)?.hosts.length, b.scan(1)?.dropped, b.scan(2)?.hosts.length, b.scan(2)?.dropped], [0, true, 4, undefined]);
     // A resuming page gets the scan records like any other.

@@ -9,7 +9,7 @@
  * Records are the ones `watch --json` prints (docs/watch.md), plus `live`:
  * one sample of the half-open count, the top processes' counts and the
  * table rows that changed since the previous sample, and the scans started
- * from the page (`scan-start`, `scan-progress`, `scan-host`, `scan-end`,
+ * from the page (`scan-start`, `scan-progress`, `scan-hosts`, `scan-end`,
  * `scan-stop`; dashboard/scans.ts makes them).
  *
  * Everything a process controls (name, command line, user) stays data here;
@@ -221,7 +221,7 @@ export class DashboardModel {
         break;
       case "scan-start":
       case "scan-progress":
-      case "scan-host":
+      case "scan-hosts":
       case "scan-end":
       case "scan-stop":
         this.#scan(record);
@@ -261,13 +261,12 @@ export class DashboardModel {
     const view = this.#scans.get(Number(r.id));
     if (!view) return;
     if (r.type === "scan-progress") view.progress = r.progress as ScanProgress;
-    else if (r.type === "scan-host") {
-      if (view.hosts.length >= this.#o.maxScanHosts) {
-        view.truncated = true;
-        return;
-      }
-      view.hosts.push(r.host as ScanHostView);
-      this.#hostsKept++;
+    else if (r.type === "scan-hosts") {
+      const room = Math.max(0, this.#o.maxScanHosts - view.hosts.length);
+      const hosts = r.hosts as ScanHostView[];
+      if (hosts.length > room) view.truncated = true;
+      view.hosts.push(...hosts.slice(0, room));
+      this.#hostsKept += Math.min(room, hosts.length);
       // Room for the newest: older scans let their hosts go, oldest first.
       for (const old of this.#scans.values()) {
         if (this.#hostsKept <= this.#o.maxHostsKept || old === view) break;

@@ -10,6 +10,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { quietPort } from "../../test/support/net.js";
 import { IncidentStore } from "../store/incident-store.js";
 import { DashboardModel } from "./model.js";
 import { DashboardScans, parseScanRequest } from "./scans.js";
@@ -30,14 +31,6 @@ function listen(port = 0): Promise<Server> {
 }
 const portOf = (s: Server) => (s.address() as { port: number }).port;
 const close = (s: Server) => new Promise<void>((r) => s.close(() => r()));
-
-/** A port nothing listens on: one the kernel gave us a moment ago. */
-async function freePort(): Promise<number> {
-  const s = await listen();
-  const p = portOf(s);
-  await close(s);
-  return p;
-}
 
 function harness(db?: string) {
   const records: Rec[] = [];
@@ -112,7 +105,7 @@ describe("scans from the dashboard", () => {
     const h = harness(db);
     const a = await listen();
     const b = await listen();
-    const later = await freePort();
+    const later = await quietPort();
     const ports = [portOf(a), portOf(b), later].sort((x, y) => x - y);
     try {
       const first = await h.scans.start({ targets: "127.0.0.1", ports: ports.join(","), discovery: false, maxHalfOpen: 2 });
@@ -120,7 +113,11 @@ describe("scans from the dashboard", () => {
       const end1 = await h.next((r) => r.type === "scan-end" && r.id === first.id);
       assert.equal(end1.state, "done");
       assert.equal(end1.previous, undefined, "nothing to compare the first scan with");
-      const host = h.records.find((r) => r.type === "scan-host" && r.id === first.id)?.host as { address: string; ports: { port: number; state: string }[] };
+      const batches = h.records.filter((r) => r.type === "scan-hosts" && r.id === first.id);
+      assert.equal(batches.length, 1);
+      const [host] = batches[0]?.hosts as { address: string; ports: { port: number; state: string }[] }[];
+      assert.ok(host);
+      assert.ok(h.records.indexOf(batches[0] as Rec) < h.records.findIndex((r) => r.type === "scan-end"), "the hosts before the end");
       assert.equal(host.address, "127.0.0.1");
       assert.deepEqual(
         host.ports.map((p) => [p.port, p.state]),
@@ -187,7 +184,7 @@ describe("scans from the dashboard", () => {
     await assert.rejects(h.scans.start({ targets: "127.0.0.0/8", ports: "9", discovery: false }), (e: Error & { code?: string }) => e.code === "HALFOPEN_NEEDS_CONFIRMATION" && /16,777,216 addresses/.test(e.message));
     assert.equal(h.scans.running, false);
     // 65,536 loopback addresses: long enough to stop in the middle.
-    const started = await h.scans.start({ targets: "127.1.0.0/16", ports: String(await freePort()), discovery: false, maxHalfOpen: 4 });
+    const started = await h.scans.start({ targets: "127.1.0.0/16", ports: String(await quietPort()), discovery: false, maxHalfOpen: 4 });
     assert.equal(started.total, 65_536);
     await assert.rejects(h.scans.start({ targets: "127.0.0.1", ports: "9" }), (e: Error & { code?: string }) => e.code === "HALFOPEN_REFUSED" && /A scan is running/.test(e.message));
     await h.next((r) => r.type === "scan-progress" && r.id === started.id && (r.progress as { done: number }).done > 0);

@@ -5,8 +5,8 @@
  * stored in the database like `halfopen scan`'s (when watch has one) and
  * compared with the previous scan of the same targets and ports, stored or
  * from this run; what happens goes to the page as records (model.ts):
- * `scan-start`, `scan-progress` (at most four a second), `scan-host` (hosts
- * found up), `scan-end` (summary, changes, when the next round is due) and
+ * `scan-start`, `scan-progress` and `scan-hosts` (the hosts found up since
+ * the last one; each at most four a second), `scan-end` (summary, changes, when the next round is due) and
  * `scan-stop` (a series stopped between rounds).
  *
  * The scan's own connects count against the machine's half-open limit like
@@ -282,7 +282,15 @@ export class DashboardScans {
       return { done: s.done, total: s.total, up: s.up, open: s.open, unknown: s.unknown, ratePerS: Math.round(ratePerS * 10) / 10, ...(s.done > 0 && s.done < s.total ? { etaMs: Math.round(((s.total - s.done) / s.done) * elapsed) } : {}) };
     };
     let lastDone = -1;
+    // Hosts go to the page in batches, with the progress: a /16 of live hosts is a few events a second, not thousands.
+    let found: ScanHostView[] = [];
+    const sendHosts = () => {
+      if (found.length === 0) return;
+      this.#o.emit({ type: "scan-hosts", id, hosts: found });
+      found = [];
+    };
     const tick = setInterval(() => {
+      sendHosts();
       const s = run.summary();
       if (s.done === lastDone) return;
       lastDone = s.done;
@@ -296,12 +304,13 @@ export class DashboardScans {
         if (host.status !== "up") continue;
         hosts.push(host);
         batches.add(host);
-        this.#o.emit({ type: "scan-host", id, host: hostView(host) });
+        found.push(hostView(host));
       }
     } catch (e) {
       error = (e as Error).message;
     } finally {
       clearInterval(tick);
+      sendHosts();
       batches.flush();
     }
     const summary = run.summary();

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { createLab, destroyLab, droppedPorts, LAB_ADDRESS, labSkipReason, type Lab } from "./lab.js";
+import { quietPort } from "../support/net.js";
 import { cli, REPO, runConnector, WatchProcess } from "./watch-process.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -197,9 +198,7 @@ describe("dashboard in Chromium: scans from the page", { skip: browserSkip }, ()
     const { page, errors } = await newPage();
     const payload = `<img src=x onerror="window.__pwned=1">`;
     const web = await listen(payload);
-    const later = await listen();
-    const laterPort = portOf(later);
-    await new Promise<void>((r) => later.close(() => r()));
+    const laterPort = await quietPort();
     const ports = [portOf(web), portOf(ssh), laterPort];
     try {
       await page.goto(await uiUrl(w));
@@ -240,12 +239,14 @@ describe("dashboard in Chromium: scans from the page", { skip: browserSkip }, ()
       // A long one (65,536 loopback addresses), stopped from the page.
       await page.fill("#scan-targets", "127.4.0.0/16");
       await page.fill("#scan-ports", String(laterPort + 1));
+      await page.fill("#scan-budget", "2"); // slow enough to be stopped in the middle
       await page.uncheck("#scan-banner");
       await page.click("#scan-start");
       await until("the long scan under way", async () => /^scan 3: [1-9]\d*\/65536 addresses/.test((await page.textContent("#scan-progress-text")) ?? ""));
       assert.equal(await page.isDisabled("#scan-start"), true, "one scan at a time");
       await page.click("#scan-stop");
       await until("the long scan interrupted", async () => / · interrupted$/.test((await page.textContent("#scan-progress-text")) ?? ""));
+      assert.match((await page.textContent("#scan-progress-text")) ?? "", /^scan 3: [1-9]\d*\/65536 addresses/);
       assert.equal(await page.isEnabled("#scan-start"), true);
       // An earlier scan can be shown again, from this run or from the database.
       await page.locator("#scan-list li", { hasText: "#1 " }).click();
