@@ -152,6 +152,21 @@ describe("HalfOpenBudget", () => {
     assert.deepEqual(log, ["start a@0", "start b@0", "start c@0", "start d@250", "start e@500"]);
   });
 
+  it("leaves no pace timer behind when the queue empties while it waits (fast-check seed 672732702)", () => {
+    const { log, leases, ask, clock } = setup({ maxHalfOpen: 1, releasePerSecond: 5 });
+    for (const n of ["a", "b", "c"]) ask(n);
+    const controller = new AbortController();
+    ask("d", { signal: controller.signal });
+    leases.get("a")!.release(); // b starts from the queue
+    controller.abort(); // d leaves the queue
+    leases.get("b")!.release(); // c must wait 200 ms: the pace timer is armed
+    assert.equal(clock.pendingTimers, 1);
+    leases.get("c")!.release(); // c withdrawn: nobody left to pace
+    assert.equal(clock.pendingTimers, 0);
+    ask("e"); // a free slot and an empty queue: starts at once
+    assert.deepEqual(log, ["start a@0", "start b@0", "reject d HALFOPEN_ABORTED", "start e@0"]);
+  });
+
   it("withdraws a queued lease without calling reject", () => {
     const { log, ask, leases, budget } = setup({ maxHalfOpen: 1 });
     ask("a");

@@ -392,5 +392,10 @@ export class HalfOpenBudget {
     else this.#tail = node.prev;
     lease.node = undefined;
     this.#queued--;
+    // Nobody left to pace: a pending pace timer would fire for nothing (and keep a process alive until then).
+    if (this.#queued === 0 && this.#paceTimer !== undefined) {
+      this.clock.clearTimer(this.#paceTimer);
+      this.#paceTimer = undefined;
+    }
   }
 }
