@@ -206,8 +206,7 @@
   $("confirm-yes").addEventListener("click", async () => {
     dialog.close();
     const r = confirmTarget;
-    const res = await fetch(`/api/processes/${r.pid}/kill`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: r.name, startTime: r.startTime, signal: "TERM" }) });
-    const body = await res.json().catch(() => ({}));
+    const { res, body } = await postJson(`/api/processes/${r.pid}/kill`, { name: r.name, startTime: r.startTime, signal: "TERM" });
     note(res.ok ? `sent ${body.signal} to ${body.name}[${body.pid}]: ${body.result}` : `could not end ${r.name}[${r.pid}]: ${body.error ? body.error.message : res.status}`);
   });
 

@@ -16,7 +16,8 @@
  * Needs: sockets (the scanner), the database file (optional).
  */
 import { hostname } from "node:os";
-import { compareAddresses, diffScans, type ScanChange } from "../core/scan/diff.js";
+import { setTimeout as delay } from "node:timers/promises";
+import { diffScans, type ScanChange } from "../core/scan/diff.js";
 import { specKey, type ScanSpec } from "../core/scan/journal.js";
 import type { XmlHost } from "../core/scan/nmap-xml.js";
 import { DEFAULT_PORTS, parsePorts } from "../core/scan/targets.js";
@@ -62,7 +63,7 @@ const integer = (v: unknown, what: string, min: number, max: number, fallback: n
  * retries?, everyS?, yes? }`. Pure; throws HalfOpenError (HALFOPEN_BAD_USAGE, or the target parser's
  * HALFOPEN_BAD_TARGET) with a message the page shows as it is.
  */
-export function parseScanRequest(body: unknown, defaults: { maxHalfOpen: number }): ScanRequest {
+export function parseScanRequest(body: unknown, defaults: { maxHalfOpen: number; ports?: readonly number[] }): ScanRequest {
   if (!body || typeof body !== "object" || Array.isArray(body)) throw bad('Expected a JSON object: { "targets": "198.18.0.0/24", "ports": "22,80,443", ... }');
   const b = body as Record<string, unknown>;
   const known = new Set(["targets", "exclude", "ports", "maxHalfOpen", "discovery", "retries", "banner", "everyS", "yes"]);
@@ -80,7 +81,7 @@ export function parseScanRequest(body: unknown, defaults: { maxHalfOpen: number 
     spec: {
       targets,
       exclude: words(b.exclude, "exclude"),
-      ports: portText === "" ? [...DEFAULT_PORTS] : parsePorts(portText),
+      ports: portText === "" ? [...(defaults.ports ?? DEFAULT_PORTS)] : parsePorts(portText),
       discovery: b.discovery === false ? "none" : "auto",
       maxHalfOpen: integer(b.maxHalfOpen, "maxHalfOpen", 1, 4096, defaults.maxHalfOpen),
       retries: integer(b.retries, "retries", 0, 10, 1),
@@ -102,6 +103,8 @@ export interface DashboardScansOptions {
   progressMs?: number;
   /** Warnings for the watch's output (a database that cannot be used). */
   warn?: (message: string) => void;
+  /** The ports a scan checks when the page names none. Default nmap's top 20 (DEFAULT_PORTS). */
+  defaultPorts?: readonly number[];
 }
 
 interface Series {
@@ -131,6 +134,10 @@ export class DashboardScans {
     this.#o = options;
   }
 
+  get defaultPorts(): readonly number[] {
+    return this.#o.defaultPorts ?? DEFAULT_PORTS;
+  }
+
   get defaultMaxHalfOpen(): number {
     return Math.max(1, Math.min(DEFAULT_MAX_HALF_OPEN, this.#o.limit));
   }
@@ -146,15 +153,16 @@ export class DashboardScans {
 
   /** Starts a series after checking the request and resolving its targets; resolves with the first round's id. */
   async start(body: unknown): Promise<{ id: number; series: number; total: number }> {
-    if (this.#series) throw new HalfOpenError(ErrorCodes.REFUSED, "A scan is running; stop it first (one scan at a time shares one half-open budget)");
-    const request = parseScanRequest(body, { maxHalfOpen: this.defaultMaxHalfOpen });
+    const busy = () => new HalfOpenError(ErrorCodes.REFUSED, "A scan is running; stop it first (one scan at a time shares one half-open budget)");
+    if (this.#series) throw busy();
+    const request = parseScanRequest(body, { maxHalfOpen: this.defaultMaxHalfOpen, ports: this.defaultPorts });
     const prepared = await resolveTargets(request.spec);
     const total = checkScanSize(prepared, undefined, request.yes);
-    if (this.#series) throw new HalfOpenError(ErrorCodes.REFUSED, "A scan is running; stop it first (one scan at a time shares one half-open budget)");
+    if (this.#series) throw busy(); // another start won the race while the names resolved
     const series: Series = { id: ++this.#seriesIds, controller: new AbortController(), done: Promise.resolve() };
     this.#series = series;
     const first = this.#ids + 1;
-    series.done = this.#run(series, request, prepared)
+    series.done = this.#run(series, request, prepared, total)
       .catch((e: unknown) => this.#o.warn?.(`the page's scan failed: ${(e as Error).message}`))
       .finally(() => {
         if (this.#series === series) this.#series = undefined;
@@ -218,7 +226,7 @@ export class DashboardScans {
     this.#storeModule ??= await import("../store/incident-store.js");
   }
 
-  async #run(series: Series, request: ScanRequest, prepared: PreparedTargets): Promise<void> {
+  async #run(series: Series, request: ScanRequest, prepared: PreparedTargets, total: number): Promise<void> {
     await this.prepare();
     const signal = series.controller.signal;
     const finish = () => {
@@ -226,7 +234,7 @@ export class DashboardScans {
     };
     for (let round = 1; ; round++) {
       const started = Date.now();
-      const end = await this.#round(series, request, prepared, round);
+      const end = await this.#round(series, request, prepared, total, round);
       if (request.everyMs === undefined || signal.aborted) {
         // Not running any more when the page hears the end.
         finish();
@@ -235,7 +243,7 @@ export class DashboardScans {
       }
       const nextAt = started + request.everyMs;
       this.#o.emit({ ...end, nextAt });
-      await sleep(nextAt - Date.now(), signal);
+      await delay(Math.max(0, nextAt - Date.now()), undefined, { signal }).catch(() => undefined); // Stop ends the wait
       if (signal.aborted) {
         finish();
         this.#o.emit({ type: "scan-stop", series: series.id, at: Date.now() });
@@ -245,7 +253,7 @@ export class DashboardScans {
   }
 
   /** One round; resolves with its scan-end record (the caller sends it). */
-  async #round(series: Series, request: ScanRequest, prepared: PreparedTargets, round: number): Promise<{ type: string } & Record<string, unknown>> {
+  async #round(series: Series, request: ScanRequest, prepared: PreparedTargets, total: number, round: number): Promise<{ type: string } & Record<string, unknown>> {
     const { spec } = request;
     const id = ++this.#ids;
     const signal = series.controller.signal;
@@ -264,7 +272,6 @@ export class DashboardScans {
     } catch (e) {
       storeFailed(e);
     }
-    const total = Number(prepared.set.shardCount(undefined));
     this.#o.emit({
       type: "scan-start",
       id,
@@ -315,7 +322,6 @@ export class DashboardScans {
     }
     const summary = run.summary();
     const complete = !summary.aborted && error === undefined;
-    hosts.sort((a, b) => compareAddresses(a.address, b.address));
     let changes: ScanChange[] = [];
     let previous: { id?: number; scanId?: number } | undefined;
     try {
@@ -357,16 +363,3 @@ export class DashboardScans {
   }
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted || ms <= 0) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}

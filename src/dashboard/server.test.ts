@@ -23,7 +23,7 @@ async function app(options: { actions?: DashboardActions; port?: () => number; s
     const e = model.record(record);
     for (const l of listeners) l(e);
   };
-  const scans = options.scans ? new DashboardScans({ emit, db: () => undefined, limit: 6 }) : undefined;
+  const scans = options.scans ? new DashboardScans({ emit, db: () => undefined, limit: 6, defaultPorts: [22, 80] }) : undefined;
   const incidents = [{ id: 4, runIncident: 1, type: "incident", startedAtWall: 1000, peak: 12, limit: 10, trigger: { name: "<script>alert(1)</script>", pid: 9 } }];
   const server = await createDashboardServer({
     model,
@@ -39,7 +39,7 @@ async function app(options: { actions?: DashboardActions; port?: () => number; s
       csv: (list) => `id\n${list.map((i) => i.id).join("\n")}\n`,
     },
     ...(options.actions ? { actions: options.actions } : {}),
-    ...(scans ? { scans, defaultPorts: [22, 80] } : {}),
+    ...(scans ? { scans } : {}),
     heartbeatMs: 60_000,
   });
   return { server, model, emit, listeners, scans };

@@ -62,6 +62,8 @@ export interface ScanActions {
   readonly running: boolean;
   readonly storing: boolean;
   readonly defaultMaxHalfOpen: number;
+  /** The ports a scan checks when the page names none. */
+  readonly defaultPorts: readonly number[];
   /** Checks the body, resolves the targets and starts; rejects with a HalfOpenError (its code says why). */
   start(body: unknown): Promise<{ id: number; series: number; total: number }>;
   stop(): { stopped: boolean; series?: number };
@@ -86,8 +88,6 @@ export interface DashboardServerOptions {
   actions?: DashboardActions;
   /** Scans from the page; absent, the page has no scans panel. */
   scans?: ScanActions;
-  /** The ports a scan checks when the page names none. */
-  defaultPorts?: readonly number[];
   /** A comment line on idle streams this often. Default 15 s. */
   heartbeatMs?: number;
 }
@@ -230,7 +230,7 @@ export async function createDashboardServer(o: DashboardServerOptions): Promise<
   const noScans = () => new Refusal(409, "HALFOPEN_UNSUPPORTED", "This dashboard cannot scan");
   app.get("/api/scans", async () =>
     o.scans
-      ? { available: true, running: o.scans.running, storing: o.scans.storing, defaults: { maxHalfOpen: o.scans.defaultMaxHalfOpen, ports: o.defaultPorts ?? [] }, scans: o.model.scans(), stored: o.scans.stored() }
+      ? { available: true, running: o.scans.running, storing: o.scans.storing, defaults: { maxHalfOpen: o.scans.defaultMaxHalfOpen, ports: o.scans.defaultPorts }, scans: o.model.scans(), stored: o.scans.stored() }
       : { available: false, running: false, storing: false, scans: o.model.scans(), stored: [] },
   );
   app.get("/api/scans/stored/:id", async (request, reply) => {

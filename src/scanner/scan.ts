@@ -26,7 +26,7 @@
 import { lookup } from "node:dns/promises";
 import { setMaxListeners } from "node:events";
 import { HalfOpenBudget } from "../core/half-open-budget.js";
-import { addressToBigInt, DEFAULT_PORTS, TargetSet, parsePorts, parseTarget, type AddressRange, type Shard } from "../core/scan/targets.js";
+import { addressToBigInt, DEFAULT_PORTS, formatAddress, TargetSet, parsePorts, parseTarget, type AddressRange, type Shard } from "../core/scan/targets.js";
 import { NMAP_T3, RttEstimator, outcomeOf, type PortState, type RttOptions } from "../core/scan/timing.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { probe, type ProbeResult } from "./probe.js";
@@ -227,6 +227,7 @@ export async function resolveTargets(o: Pick<ScanOptions, "targets" | "exclude" 
  * ```
  */
 export function scan(options: ScanOptions): Scan {
+  const discoveryRate = options.discoveryRate ?? 2000;
   const ports = typeof options.ports === "string" ? parsePorts(options.ports) : [...(options.ports ?? DEFAULT_PORTS)];
   for (const p of ports) if (!(Number.isInteger(p) && p >= 1 && p <= 65535)) throw new HalfOpenError(ErrorCodes.BAD_TARGET, `Cannot scan port "${p}": ports are 1 to 65535`);
   if (ports.length === 0) throw new HalfOpenError(ErrorCodes.BAD_TARGET, "Cannot scan an empty port list");
@@ -413,7 +414,6 @@ export function scan(options: ScanOptions): Scan {
     }
     const producer = async () => {
       const chunk: { address: string; family: 4 | 6 }[] = [];
-      const rate = options.discoveryRate ?? 2000;
       type Sweep = { batch: { address: string; family: 4 | 6 }[]; answered: Promise<SweepResult> };
       const sweeps: Sweep[] = [];
       // Discovery time: the wall time with at least one sweep running.
@@ -430,7 +430,7 @@ export function scan(options: ScanOptions): Scan {
         // Not before the previous sweep's probes are out: sweeps overlap in their waits, not their sends.
         const wait = nextSendAt - performance.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        nextSendAt = performance.now() + (batch.length * 1000) / rate;
+        nextSendAt = performance.now() + (batch.length * 1000) / discoveryRate;
         if (active++ === 0) activeSince = performance.now();
         const answered = raw.sweep(
           batch.map((h) => h.address),
@@ -514,27 +514,27 @@ export function scan(options: ScanOptions): Scan {
     const helper = process.platform === "linux" ? (await import("../platform/linux/native.js")).loadNative() : undefined;
     if (!helper) return { note: "no native helper: discovering hosts by connect to 80 and 443, inside the budget" };
     const sourcePort = 40_000 + (process.pid % 20_000);
-    const discoveryRate = options.discoveryRate ?? 2000;
     const sweep = async (list: string[], timeoutMs: number): Promise<SweepResult> => {
       const v4 = list.filter((a) => !a.includes(":"));
       const v6 = list.filter((a) => a.includes(":"));
       // Both families at once share the rate.
       const options = (n: number) => ({ icmp: true, ackPorts: [...DISCOVERY_PORTS], timeoutMs, perSecond: (discoveryRate * n) / list.length, sourcePort });
+      const value = (a: string) => addressToBigInt(a)?.value ?? 0n;
       const bytes = new Uint8Array(v6.length * 16);
       v6.forEach((a, i) => {
-        let v = addressToBigInt(a)?.value ?? 0n;
+        let v = value(a);
         for (let j = 15; j >= 0; j--, v >>= 8n) bytes[i * 16 + j] = Number(v & 255n);
       });
       const reason = (kind: number | undefined) => (kind === 1 ? "echo-reply" : "reset");
       const [four, six] = await Promise.all([
-        v4.length > 0 ? helper.discover(Uint32Array.from(v4.map((a) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0))), options(v4.length)) : undefined,
+        v4.length > 0 ? helper.discover(Uint32Array.from(v4.map((a) => Number(value(a)))), options(v4.length)) : undefined,
         v6.length > 0 ? helper.discover6(bytes, options(v6.length)).catch((e: NodeJS.ErrnoException) => new Error(`no IPv6 ${e.code === "EPERM" ? "ping socket" : "raw socket"}: ${e.code ?? e.message}`)) : undefined,
       ]);
       const answered = new Map<string, { reason: string; rttMs: number }>();
       const replies = four?.replies ?? [];
       for (let i = 0; i + 2 < replies.length; i += 3) {
         const n = replies[i] as number;
-        answered.set([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join("."), { reason: reason(replies[i + 1]), rttMs: replies[i + 2] as number });
+        answered.set(formatAddress(4, BigInt(n)), { reason: reason(replies[i + 1]), rttMs: replies[i + 2] as number });
       }
       if (six instanceof Error) return { answered, v6Failed: six.message };
       const r6 = six?.replies ?? [];

@@ -18,6 +18,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
 import { stringify } from "csv-stringify/sync";
 import { changeLine, compareAddresses, diffScans, type ScanChange } from "../../core/scan/diff.js";
 import { journalEnd, journalHeader, journalHost, readJournal, specMismatch, type Journal, type ScanSpec } from "../../core/scan/journal.js";
@@ -242,7 +243,7 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
       if (stopping) break;
       const next = roundStarted + o.every;
       if (!o.json) say(`next round at ${clock(Math.max(next, Date.now()))} (every ${o.every / 1000}s; Ctrl-C stops)`);
-      await sleep(Math.max(0, next - Date.now()), controller.signal);
+      await delay(Math.max(0, next - Date.now()), undefined, { signal: controller.signal }).catch(() => undefined); // Ctrl-C ends the wait
       if (stopping) break;
     }
   } finally {
@@ -252,19 +253,6 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
     hook?.close();
     store?.close();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 const countPorts = (hosts: readonly HostResult[], state: string) => hosts.reduce((n, h) => n + h.ports.filter((p) => p.state === state).length, 0);

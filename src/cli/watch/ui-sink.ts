@@ -75,7 +75,6 @@ export class UiSink implements Sink {
     const { formatIncidentCsv } = await import("../incidents/format.js");
     const { incidentJson } = await import("../incidents/run.js");
     const { DashboardScans } = await import("../../dashboard/scans.js");
-    const { DEFAULT_PORTS } = await import("../../core/scan/targets.js");
     const o = this.#o;
     if (o.scans !== false) {
       this.#scans = new DashboardScans({
@@ -121,7 +120,6 @@ export class UiSink implements Sink {
       },
       ...(o.replay ? {} : { actions: { kill: (r) => this.#kill(r) } }),
       ...(this.#scans ? { scans: this.#scans } : {}),
-      defaultPorts: DEFAULT_PORTS,
     });
     const host = o.host === "localhost" || o.host === "127.0.0.1" ? "localhost" : o.host;
     try {
