@@ -75,6 +75,30 @@ export const ErrorCodes = {
   BAD_TARGET: "HALFOPEN_BAD_TARGET",
   /** A `scan --resume` journal is not one halfopen wrote, is of a newer version, or covers another scan than the command line. Exit code 1. */
   BAD_RESUME: "HALFOPEN_BAD_RESUME",
+  /** An output path (-oX, --record, --db, a journal) names a file the same run reads or writes for something else. Exit code 2. */
+  PATH_COLLISION: "HALFOPEN_PATH_COLLISION",
+  /** An input (a target list, a journal, a recording) is too large: a line or a count past its cap. Exit code 1. */
+  INPUT_TOO_LARGE: "HALFOPEN_INPUT_TOO_LARGE",
+  /** Dashboard (HTTP 403): the request's Host is not the dashboard's address (DNS rebinding). */
+  UI_BAD_HOST: "HALFOPEN_UI_BAD_HOST",
+  /** Dashboard (HTTP 401): a token was sent where it must never go (the URL's query), or is not this run's. */
+  UI_BAD_TOKEN: "HALFOPEN_UI_BAD_TOKEN",
+  /** Dashboard (HTTP 401): no valid token (Authorization: Bearer) or event-stream ticket. */
+  UI_NO_TOKEN: "HALFOPEN_UI_NO_TOKEN",
+  /** Dashboard (HTTP 403): an action without the page's own Origin (cross-site request). */
+  UI_BAD_ORIGIN: "HALFOPEN_UI_BAD_ORIGIN",
+  /** Dashboard (HTTP 415): an action whose body is not JSON. */
+  UI_BAD_BODY: "HALFOPEN_UI_BAD_BODY",
+  /** Dashboard (HTTP 400): a malformed request (bad JSON, bad parameter). */
+  UI_BAD_REQUEST: "HALFOPEN_UI_BAD_REQUEST",
+  /** Dashboard (HTTP 404): no such path. */
+  UI_NOT_FOUND: "HALFOPEN_UI_NOT_FOUND",
+  /** Dashboard (HTTP 403): the dashboard is read-only (no kill, no scans). */
+  UI_READ_ONLY: "HALFOPEN_UI_READ_ONLY",
+  /** Dashboard (HTTP 503): too many event streams at once. */
+  UI_BUSY: "HALFOPEN_UI_BUSY",
+  /** Dashboard (HTTP 500): the dashboard failed to answer (watch's output says why). */
+  UI_FAILED: "HALFOPEN_UI_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -112,6 +136,18 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_UNSUPPORTED: 3,
   HALFOPEN_BAD_TARGET: 2,
   HALFOPEN_BAD_RESUME: 1,
+  HALFOPEN_PATH_COLLISION: 2,
+  HALFOPEN_INPUT_TOO_LARGE: 1,
+  HALFOPEN_UI_BAD_HOST: 1,
+  HALFOPEN_UI_BAD_TOKEN: 1,
+  HALFOPEN_UI_NO_TOKEN: 1,
+  HALFOPEN_UI_BAD_ORIGIN: 1,
+  HALFOPEN_UI_BAD_BODY: 1,
+  HALFOPEN_UI_BAD_REQUEST: 1,
+  HALFOPEN_UI_NOT_FOUND: 1,
+  HALFOPEN_UI_READ_ONLY: 1,
+  HALFOPEN_UI_BUSY: 1,
+  HALFOPEN_UI_FAILED: 1,
 };
 
 /** Base class of every error halfopen throws on purpose. */

@@ -1,9 +1,29 @@
 // The halfopen dashboard page. Everything a process controls (its name,
 // command line, user) is set with textContent, never as HTML. No inline
 // script or style: the server's Content-Security-Policy forbids both.
+//
+// The token comes in the URL's fragment (#token=...), which the browser never
+// sends to a server; it is kept in sessionStorage (this origin only: scheme,
+// host and port), taken out of the address bar, and sent as a bearer header.
+// The event stream gets a one-time ticket for each connection.
 "use strict";
 
 (() => {
+  const TOKEN_KEY = "halfopen-token";
+  const token = (() => {
+    const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (m) {
+      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+      history.replaceState(null, "", location.pathname);
+    }
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  })();
+  // The URL pasted into a tab that already shows the page changes only the fragment: start again with it.
+  window.addEventListener("hashchange", () => {
+    if (/(?:^#|&)token=/.test(location.hash)) location.reload();
+  });
+  /** fetch with this run's token. */
+  const api = (path, init = {}) => fetch(path, { ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${token}` } });
   const $ = (id) => document.getElementById(id);
   const el = (tag, text, cls) => {
     const e = document.createElement(tag);
@@ -36,6 +56,7 @@
     paused: false,
     pending: [],
     replay: false,
+    canKill: false,
     seriesKeys: [],
   };
 
@@ -182,7 +203,7 @@
         el("td", r.verdict || "", "verdict"),
       );
       const act = el("td");
-      if (!r.exited && !state.replay && r.startTime !== undefined) {
+      if (!r.exited && state.canKill && r.startTime !== undefined) {
         const b = el("button", "end…", "kill");
         b.type = "button";
         b.addEventListener("click", () => askKill(r));
@@ -225,12 +246,12 @@
       items = items.filter((i) => i.startedAtWall <= to && (i.endedAtWall === undefined || i.endedAtWall >= from));
       $("range").textContent = `${new Date(from).toLocaleTimeString()} – ${new Date(to).toLocaleTimeString()} (double-click the chart to clear)`;
       const q = `?since=${Math.floor(from)}&until=${Math.ceil(to)}`;
-      $("export-csv").href = `/api/incidents.csv${q}`;
-      $("export-json").href = `/api/incidents${q}`;
+      $("export-csv").dataset.path = `/api/incidents.csv${q}`;
+      $("export-json").dataset.path = `/api/incidents${q}`;
     } else {
       $("range").textContent = "";
-      $("export-csv").href = "/api/incidents.csv";
-      $("export-json").href = "/api/incidents";
+      $("export-csv").dataset.path = "/api/incidents.csv";
+      $("export-json").dataset.path = "/api/incidents";
     }
     const frag = document.createDocumentFragment();
     for (const i of items) {
@@ -246,7 +267,7 @@
   async function showIncident(i) {
     let detail = i;
     if (i.stored) {
-      const res = await fetch(`/api/incidents/${i.id}`);
+      const res = await api(`/api/incidents/${i.id}`);
       if (res.ok) detail = await res.json();
     }
     const box = $("incident-detail");
@@ -452,12 +473,12 @@
   }
 
   async function showRunScan(id) {
-    const res = await fetch(`/api/scans/${id}`);
+    const res = await api(`/api/scans/${id}`);
     if (!res.ok) return;
     const view = { kind: "run", ...(await res.json()) };
     if (view.dropped && view.scanId !== undefined) {
       // The page's memory let this round's hosts go; the database has them.
-      const stored = await fetch(`/api/scans/stored/${view.scanId}`);
+      const stored = await api(`/api/scans/stored/${view.scanId}`);
       if (stored.ok) view.hosts = (await stored.json()).hosts;
     }
     scanState.view = view;
@@ -466,7 +487,7 @@
   }
 
   async function showStoredScan(id) {
-    const res = await fetch(`/api/scans/stored/${id}`);
+    const res = await api(`/api/scans/stored/${id}`);
     if (!res.ok) return;
     const s = await res.json();
     scanState.view = { kind: "stored", ...s, hosts: s.hosts, round: 1 };
@@ -475,7 +496,7 @@
   }
 
   async function loadScans() {
-    const res = await fetch("/api/scans");
+    const res = await api("/api/scans");
     if (!res.ok) return;
     const body = await res.json();
     scanState.available = body.available;
@@ -495,7 +516,7 @@
   }
 
   async function postJson(path, body) {
-    const res = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     return { res, body: await res.json().catch(() => ({})) };
   }
 
@@ -587,6 +608,7 @@
   });
 
   function onSnapshot(s) {
+    state.canKill = Boolean(s.actions && s.actions.kill);
     state.limit = s.limit;
     $("limit").textContent = String(s.limit);
     state.points = s.points;
@@ -613,12 +635,50 @@
     $("source").textContent = `source ${st.source}${details}${st.replay ? ", replay" : ""}`;
   }
 
-  function connect() {
-    const es = new EventSource("/api/events");
-    es.addEventListener("open", () => setLive(true, "live"));
-    es.addEventListener("error", () => setLive(false, "reconnecting…"));
-    es.addEventListener("snapshot", (e) => onSnapshot(JSON.parse(e.data)));
-    es.addEventListener("live", (e) => {
+  // The id of the last event applied: a new stream resumes after it.
+  let lastEventId;
+  let retryMs = 500;
+  async function connect() {
+    if (!token) {
+      setLive(false, "no token: open the URL halfopen watch printed");
+      return;
+    }
+    let ticket;
+    try {
+      const res = await api("/api/tickets", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      if (res.status === 401) {
+        setLive(false, "token refused: open the URL this run of halfopen watch printed");
+        return;
+      }
+      if (res.ok) ticket = (await res.json()).ticket;
+    } catch {
+      // the watch is gone or restarting: try again below
+    }
+    if (!ticket) {
+      setLive(false, "reconnecting…");
+      setTimeout(connect, (retryMs = Math.min(retryMs * 2, 10_000)));
+      return;
+    }
+    const resume = lastEventId === undefined ? "" : `&lastEventId=${encodeURIComponent(lastEventId)}`;
+    const es = new EventSource(`/api/events?ticket=${encodeURIComponent(ticket)}${resume}`);
+    /** Every event handler notes the id, so the next stream resumes after it. */
+    const on = (type, fn) =>
+      es.addEventListener(type, (e) => {
+        if (e.lastEventId) lastEventId = e.lastEventId;
+        fn(e);
+      });
+    es.addEventListener("open", () => {
+      retryMs = 500;
+      setLive(true, "live");
+    });
+    // A ticket is spent once: a new stream needs a new one (EventSource would retry with the old).
+    es.addEventListener("error", () => {
+      es.close();
+      setLive(false, "reconnecting…");
+      setTimeout(connect, retryMs);
+    });
+    on("snapshot", (e) => onSnapshot(JSON.parse(e.data)));
+    on("live", (e) => {
       const d = JSON.parse(e.data);
       state.points.push({ t: d.t, halfOpen: d.halfOpen, top: d.top });
       if (state.points.length > 2400) state.points.shift();
@@ -628,23 +688,38 @@
       scheduleDraw();
     });
     for (const type of ["incident-open", "incident"]) {
-      es.addEventListener(type, (e) => {
+      on(type, (e) => {
         const i = JSON.parse(e.data);
         state.incidents.set(String(i.runIncident ?? i.id), i);
         renderIncidents();
       });
     }
-    es.addEventListener("verdict", (e) => {
+    on("verdict", (e) => {
       const v = JSON.parse(e.data);
       const r = state.rows.get(v.processKey);
       if (r) r.verdict = v.verdict;
       scheduleDraw();
     });
-    es.addEventListener("warning", (e) => note(JSON.parse(e.data).message));
-    es.addEventListener("lost", (e) => note(`the source lost ${JSON.parse(e.data).count} events`));
-    es.addEventListener("start", (e) => onStart(JSON.parse(e.data)));
-    es.addEventListener("stop", () => setLive(false, "stopped"));
-    for (const type of ["scan-start", "scan-progress", "scan-hosts", "scan-end", "scan-stop"]) es.addEventListener(type, (e) => onScanEvent(type, JSON.parse(e.data)));
+    on("warning", (e) => note(JSON.parse(e.data).message));
+    on("lost", (e) => note(`the source lost ${JSON.parse(e.data).count} events`));
+    on("start", (e) => onStart(JSON.parse(e.data)));
+    on("stop", () => setLive(false, "stopped"));
+    for (const type of ["scan-start", "scan-progress", "scan-hosts", "scan-end", "scan-stop"]) on(type, (e) => onScanEvent(type, JSON.parse(e.data)));
+  }
+
+  // Exports go through fetch (the token is a header), then download as a file.
+  for (const [id, name] of [["export-csv", "incidents.csv"], ["export-json", "incidents.json"]]) {
+    $(id).addEventListener("click", async (e) => {
+      e.preventDefault();
+      const res = await api($(id).dataset.path || $(id).getAttribute("href"));
+      if (!res.ok) return note(`could not export: ${res.status}`);
+      const url = URL.createObjectURL(await res.blob());
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    });
   }
 
   window.addEventListener("resize", () => {

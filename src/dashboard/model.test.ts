@@ -73,6 +73,33 @@ describe("dashboard model", () => {
     assert.equal(s.stopped, true);
   });
 
+  it("after a storm of processes, rows let go from the table are not sent again; events carry at most maxRowsPerEvent rows; the resume buffer is bounded by bytes", () => {
+    const m = new DashboardModel({ limit: 10, maxRows: 500, maxRowsPerEvent: 200, maxEventBytes: 512 * 1024 });
+    const storm = Array.from({ length: 3000 }, (_, i) => counts(`${i + 100}@1`, 1 + (i % 7), { exited: true }));
+    const sizes: number[] = [];
+    for (let t = 0; t < 40; t++) {
+      const e = m.live(t * 250, 0, [], storm, none, none);
+      sizes.push((e.record.rows as unknown[]).length);
+    }
+    assert.ok(sizes.every((n) => n <= 200), `at most 200 rows an event: ${sizes.join(",")}`);
+    assert.equal(sizes.at(-1), 0, "once every row was sent or let go, an unchanged storm sends nothing");
+    assert.equal(m.snapshot().rows.length, 500);
+    assert.ok(m.eventBytes <= 512 * 1024, `resume buffer ${m.eventBytes} bytes`);
+    // One evicted process makes more attempts: it comes back.
+    const busier = storm.map((c) => (c.key === "100@1" ? { ...c, attempts: 50, exited: false } : c));
+    const back = m.live(20_000, 1, [{ key: "100@1", halfOpen: 1 }], busier, none, none);
+    assert.deepEqual((back.record.rows as { key: string }[]).map((r) => r.key), ["100@1"]);
+    // Large records: the buffer keeps its byte bound, and a resume past maxBytes is refused (a snapshot instead).
+    const before = m.lastId;
+    for (let i = 0; i < 100; i++) m.record({ type: "warning", message: "y".repeat(20_000) });
+    assert.ok(m.eventBytes <= 512 * 1024 + 20_100);
+    assert.equal(m.since(before), undefined, "those events left the buffer");
+    const recent = m.lastId - 3;
+    assert.equal(m.since(recent)?.length, 3);
+    assert.equal(m.since(recent, 30_000), undefined, "more than maxBytes: a snapshot instead");
+    assert.equal(m.json(m.since(recent)?.[0] as never), JSON.stringify({ type: "warning", message: "y".repeat(20_000) }));
+  });
+
   it("bounds points and rows (the busiest rows stay)", () => {
     const m = new DashboardModel({ limit: 10, maxPoints: 3, maxRows: 2 });
     for (let i = 0; i < 5; i++) m.live(i, i, [], [counts("1@1", 5), counts("2@1", 1), counts(`${10 + i}@1`, 3)], none, none);

@@ -69,6 +69,8 @@ export interface LivePoint {
 export interface DashboardEvent {
   id: number;
   record: { type: string } & Record<string, unknown>;
+  /** The record as JSON, made once when the event is made (every client sends the same text). */
+  data: string;
 }
 
 /** A host as the page shows it (the scanner's result, `scan --json`'s shape). */
@@ -144,6 +146,12 @@ export interface DashboardModelOptions {
   maxPoints?: number;
   /** Events kept for Last-Event-ID. Default 5000. */
   maxEvents?: number;
+  /** Bytes of JSON kept for Last-Event-ID, whatever the count. Default 8 MiB. */
+  maxEventBytes?: number;
+  /** Rows sent in one `live` event; the rest go in the next ones. Default 500. */
+  maxRowsPerEvent?: number;
+  /** Processes remembered as evicted from the table, so they are not sent again while nothing changes. Default 100,000. */
+  maxEvicted?: number;
   /** Rows kept (the most attempts, then the newest). Default 500. */
   maxRows?: number;
   /** Series drawn besides the total. Default 5. */
@@ -165,6 +173,9 @@ export class DashboardModel {
   readonly #o: Required<DashboardModelOptions>;
   #id = 0;
   readonly #events: DashboardEvent[] = [];
+  #eventBytes = 0;
+  /** Processes let go from the table, with their attempts then: they come back only when they make more. */
+  readonly #evicted = new Map<string, number>();
   readonly #points: LivePoint[] = [];
   readonly #rows = new Map<string, ProcessRow>();
   readonly #incidents = new Map<string, Record<string, unknown>>();
@@ -176,7 +187,7 @@ export class DashboardModel {
   #stopped = false;
 
   constructor(options: DashboardModelOptions) {
-    this.#o = { maxPoints: 2400, maxEvents: 5000, maxRows: 500, topSeries: 5, maxIncidents: 200, maxScans: 20, maxScanHosts: 10_000, maxHostsKept: 20_000, ...options };
+    this.#o = { maxPoints: 2400, maxEvents: 5000, maxEventBytes: 8 * 1024 * 1024, maxRowsPerEvent: 500, maxEvicted: 100_000, maxRows: 500, topSeries: 5, maxIncidents: 200, maxScans: 20, maxScanHosts: 10_000, maxHostsKept: 20_000, ...options };
     this.limit = options.limit;
   }
 
@@ -185,10 +196,27 @@ export class DashboardModel {
   }
 
   #push(record: DashboardEvent["record"]): DashboardEvent {
-    const event = { id: ++this.#id, record };
+    const event = { id: ++this.#id, record, data: JSON.stringify(record) };
     this.#events.push(event);
-    if (this.#events.length > this.#o.maxEvents) this.#events.splice(0, this.#events.length - this.#o.maxEvents);
+    this.#eventBytes += event.data.length;
+    let drop = 0;
+    let bytes = this.#eventBytes;
+    while (drop < this.#events.length - 1 && (this.#events.length - drop > this.#o.maxEvents || bytes > this.#o.maxEventBytes)) bytes -= (this.#events[drop++] as DashboardEvent).data.length;
+    if (drop > 0) {
+      this.#events.splice(0, drop);
+      this.#eventBytes = bytes;
+    }
     return event;
+  }
+
+  /** Bytes of JSON held for resumes. */
+  get eventBytes(): number {
+    return this.#eventBytes;
+  }
+
+  /** The event's record as JSON (made once). */
+  json(e: DashboardEvent): string {
+    return e.data;
   }
 
   /** A `watch --json` record. Returns the event to send. */
@@ -314,8 +342,14 @@ export class DashboardModel {
     if (this.#points.length > this.#o.maxPoints) this.#points.splice(0, this.#points.length - this.#o.maxPoints);
     const changed: ProcessRow[] = [];
     for (const c of counts) {
-      const f = facts(c.key);
       const old = this.#rows.get(c.key);
+      if (!old) {
+        // Let go from the table: back only when it makes more attempts (an exited one never does).
+        const then = this.#evicted.get(c.key);
+        if (then !== undefined && c.attempts <= then) continue;
+      }
+      if (changed.length >= this.#o.maxRowsPerEvent) break; // the rest are still changed at the next sample
+      const f = facts(c.key);
       // What is known of a process stays known (its details may have been read once, at its first connect).
       const known = f
         ? {
@@ -353,7 +387,13 @@ export class DashboardModel {
           .slice(0, this.#o.maxRows)
           .map((r) => r.key),
       );
-      for (const k of this.#rows.keys()) if (!keep.has(k)) this.#rows.delete(k);
+      for (const [k, r] of this.#rows) {
+        if (keep.has(k)) continue;
+        this.#rows.delete(k);
+        this.#evicted.delete(k);
+        this.#evicted.set(k, r.attempts);
+      }
+      while (this.#evicted.size > this.#o.maxEvicted) this.#evicted.delete(this.#evicted.keys().next().value as string);
     }
     return this.#push({ type: "live", ...point, limit: this.limit, rows: changed });
   }
@@ -375,13 +415,16 @@ export class DashboardModel {
     };
   }
 
-  /** Events after `id`, or undefined when some of them are no longer kept (send a snapshot instead). */
-  since(id: number): DashboardEvent[] | undefined {
+  /** Events after `id`, or undefined when some of them are no longer kept, or they hold more than `maxBytes` of JSON (send a snapshot instead). */
+  since(id: number, maxBytes = Number.POSITIVE_INFINITY): DashboardEvent[] | undefined {
     if (id > this.#id || id < 0) return undefined;
     if (id === this.#id) return [];
     const first = this.#events[0];
     if (!first || first.id > id + 1) return undefined;
-    return this.#events.slice(id + 1 - first.id);
+    const missed = this.#events.slice(id + 1 - first.id);
+    let bytes = 0;
+    for (const e of missed) if ((bytes += e.data.length) > maxBytes) return undefined;
+    return missed;
   }
 
   /** An incident as the watch reported it last (by run incident number or database id). */

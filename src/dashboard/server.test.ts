@@ -16,7 +16,7 @@ import { createDashboardServer, loopbackHosts, type DashboardActions, type KillR
 const TOKEN = "t0ken-for-tests";
 const PORT = 41234;
 
-async function app(options: { actions?: DashboardActions; port?: () => number; scans?: boolean } = {}) {
+async function app(options: { actions?: DashboardActions; port?: () => number; scans?: boolean; readOnly?: boolean; maxClients?: number; maxBufferedBytes?: number } = {}) {
   const model = new DashboardModel({ limit: 10 });
   const listeners = new Set<(e: DashboardEvent) => void>();
   const emit = (record: { type: string } & Record<string, unknown>) => {
@@ -41,61 +41,85 @@ async function app(options: { actions?: DashboardActions; port?: () => number; s
     ...(options.actions ? { actions: options.actions } : {}),
     ...(scans ? { scans } : {}),
     heartbeatMs: 60_000,
+    ...(options.readOnly ? { readOnly: true } : {}),
+    ...(options.maxClients ? { maxClients: options.maxClients } : {}),
+    ...(options.maxBufferedBytes ? { maxBufferedBytes: options.maxBufferedBytes } : {}),
   });
   return { server, model, emit, listeners, scans };
 }
 
 const host = `127.0.0.1:${PORT}`;
-const cookie = `halfopen_ui=${TOKEN}`;
+const authorization = `Bearer ${TOKEN}`;
 const errorCode = (body: string) => (JSON.parse(body) as { error: { code: string; message: string } }).error;
 
 describe("dashboard API", () => {
-  it("the token in the URL becomes an HttpOnly SameSite=Strict cookie; without it every route is refused", async () => {
+  it("the token is a bearer header only: never a cookie, never the query; the page's files need none, every API route does", async () => {
     const { server } = await app();
-    const wrong = await server.inject({ url: "/?token=nope", headers: { host } });
-    assert.equal(wrong.statusCode, 401);
-    assert.equal(errorCode(wrong.body).code, "HALFOPEN_UI_BAD_TOKEN");
-    const right = await server.inject({ url: `/?token=${TOKEN}`, headers: { host } });
-    assert.equal(right.statusCode, 303);
-    assert.equal(right.headers.location, "/");
-    assert.match(String(right.headers["set-cookie"]), new RegExp(`^halfopen_ui=${TOKEN}; Path=/; HttpOnly; SameSite=Strict$`));
-    for (const url of ["/", "/api/snapshot", "/api/events", "/api/incidents", "/api/incidents.csv", "/api/incidents/4", "/api/scans", "/api/scans/1", "/api/scans/stored/1", "/static/app.js", "/vendor/uplot/uPlot.iife.min.js", "/nowhere"]) {
+    const query = await server.inject({ url: `/?token=${TOKEN}`, headers: { host } });
+    assert.equal(query.statusCode, 401);
+    assert.equal(errorCode(query.body).code, "HALFOPEN_UI_BAD_TOKEN");
+    assert.match(errorCode(query.body).message, /after # in the URL/);
+    assert.equal(query.headers["set-cookie"], undefined, "no cookie, ever");
+    for (const url of ["/", "/static/app.js", "/vendor/uplot/uPlot.iife.min.js"]) {
+      const r = await server.inject({ url, headers: { host } });
+      assert.equal(r.statusCode, 200, `${url}: the page's files hold no data`);
+      assert.equal(r.headers["set-cookie"], undefined);
+    }
+    for (const url of ["/api/snapshot", "/api/events", "/api/incidents", "/api/incidents.csv", "/api/incidents/4", "/api/scans", "/api/scans/1", "/api/scans/stored/1", "/nowhere"]) {
       const r = await server.inject({ url, headers: { host } });
       assert.equal(r.statusCode, 401, url);
       assert.equal(errorCode(r.body).code, "HALFOPEN_UI_NO_TOKEN", url);
-      assert.match(errorCode(r.body).message, /open the URL with \?token= that halfopen watch printed/);
-      const forged = await server.inject({ url, headers: { host, cookie: "halfopen_ui=t0ken-for-tesTs" } });
+      assert.match(errorCode(r.body).message, /open the URL halfopen watch printed/);
+      const forged = await server.inject({ url, headers: { host, authorization: "Bearer t0ken-for-tesTs" } });
       assert.equal(forged.statusCode, 401, `${url}: a token of the same length that differs`);
+      const asCookie = await server.inject({ url, headers: { host, cookie: `halfopen_ui=${TOKEN}` } });
+      assert.equal(asCookie.statusCode, 401, `${url}: a cookie is no credential (other local ports receive it)`);
     }
-    const page = await server.inject({ url: "/", headers: { host, cookie } });
-    assert.equal(page.statusCode, 200);
+    const page = await server.inject({ url: "/", headers: { host } });
     assert.match(page.headers["content-type"] as string, /^text\/html/);
     assert.match(page.body, /<script src="\/static\/app\.js" defer><\/script>/);
     assert.doesNotMatch(page.body, /<script>|\sstyle=|\son[a-z]+=/i, "no inline script, style or handler");
     assert.match(page.headers["content-security-policy"] as string, /script-src 'self'; style-src 'self'.*frame-ancestors 'none'/);
     assert.equal(page.headers["x-content-type-options"], "nosniff");
     assert.equal(page.headers["x-frame-options"], "DENY");
-    const bearer = await server.inject({ url: "/api/snapshot", headers: { host, authorization: `Bearer ${TOKEN}` } });
-    assert.equal(bearer.statusCode, 200, "scripts may send the token as a bearer");
+    const bearer = await server.inject({ url: "/api/snapshot", headers: { host, authorization } });
+    assert.equal(bearer.statusCode, 200);
+  });
+
+  it("the event stream takes a one-time ticket: spent on first use, refused when reused or unknown; HEAD ends", async () => {
+    const { server } = await app();
+    const json = { "content-type": "application/json", origin: `http://${host}` };
+    const noToken = await server.inject({ method: "POST", url: "/api/tickets", headers: { host, ...json }, payload: "{}" });
+    assert.equal(noToken.statusCode, 401, "a ticket needs the token");
+    const issued = await server.inject({ method: "POST", url: "/api/tickets", headers: { host, authorization, ...json }, payload: "{}" });
+    assert.equal(issued.statusCode, 200);
+    const { ticket } = JSON.parse(issued.body) as { ticket: string };
+    assert.match(ticket, /^[\w-]{20,}$/);
+    assert.notEqual(ticket, TOKEN);
+    // The stream is endless: inject() resolves once the first event (the snapshot) is written and the stream is ended by the test.
+    assert.equal((await server.inject({ url: `/api/snapshot?ticket=${ticket}`, headers: { host } })).statusCode, 401, "a ticket opens only the stream");
+    const head = await server.inject({ method: "HEAD", url: "/api/events", headers: { host, authorization } });
+    assert.equal(head.statusCode, 200, "HEAD answers and ends");
+    for (const t of ["", "nope", ticket.slice(0, -1)]) assert.equal((await server.inject({ url: `/api/events?ticket=${t}`, headers: { host } })).statusCode, 401, `ticket "${t}"`);
   });
 
   it("a forged Host (DNS rebinding), another port or no Host is refused on every path, before the token is looked at", async () => {
     const { server } = await app();
     for (const h of ["evil.example", `evil.example:${PORT}`, `127.0.0.1:${PORT + 1}`, "127.0.0.1", `localhost.evil.example:${PORT}`, ""]) {
       for (const url of ["/", `/?token=${TOKEN}`, "/api/events", "/api/snapshot", "/api/scans", "/nowhere"]) {
-        const r = await server.inject({ url, headers: { host: h, cookie } });
+        const r = await server.inject({ url, headers: { host: h, authorization } });
         assert.equal(r.statusCode, 403, `${h} ${url}`);
         assert.equal(errorCode(r.body).code, "HALFOPEN_UI_BAD_HOST");
         assert.match(errorCode(r.body).message, /is not this dashboard's address.*DNS rebinding/);
       }
     }
-    for (const h of [`localhost:${PORT}`, `[::1]:${PORT}`, `LOCALHOST:${PORT}`]) assert.equal((await server.inject({ url: "/api/snapshot", headers: { host: h, cookie } })).statusCode, 200, h);
+    for (const h of [`localhost:${PORT}`, `[::1]:${PORT}`, `LOCALHOST:${PORT}`]) assert.equal((await server.inject({ url: "/api/snapshot", headers: { host: h, authorization } })).statusCode, 200, h);
   });
 
   it("every read route answers with the token: snapshot, incidents (time range), one incident, CSV, the page's files", async () => {
     const { server, emit } = await app();
     emit({ type: "warning", message: "hello" });
-    const get = (url: string) => server.inject({ url, headers: { host, cookie } });
+    const get = (url: string) => server.inject({ url, headers: { host, authorization } });
     const snap = JSON.parse((await get("/api/snapshot")).body) as { type: string; id: number; warnings: string[] };
     assert.deepEqual([snap.type, snap.id, snap.warnings], ["snapshot", 1, ["hello"]]);
     assert.equal((JSON.parse((await get("/api/incidents")).body) as { incidents: unknown[] }).incidents.length, 1);
@@ -133,7 +157,7 @@ describe("dashboard API", () => {
         },
       },
     });
-    const post = (headers: Record<string, string>, payload: string, url = "/api/processes/4242/kill") => server.inject({ method: "POST", url, headers: { host, cookie, ...headers }, payload });
+    const post = (headers: Record<string, string>, payload: string, url = "/api/processes/4242/kill") => server.inject({ method: "POST", url, headers: { host, authorization, ...headers }, payload });
     const body = JSON.stringify({ name: "ho-scan", startTime: 12345, signal: "TERM" });
     const json = { "content-type": "application/json" };
     const origin = { origin: `http://${host}` };
@@ -163,13 +187,46 @@ describe("dashboard API", () => {
     const refused = await post({ ...json, ...origin }, body, "/api/processes/666/kill");
     assert.equal(refused.statusCode, 409);
     assert.equal(errorCode(refused.body).code, "HALFOPEN_REFUSED");
-    const preflight = await server.inject({ method: "OPTIONS", url: "/api/processes/4242/kill", headers: { host, cookie, origin: "http://evil.example", "access-control-request-method": "POST" } });
+    const preflight = await server.inject({ method: "OPTIONS", url: "/api/processes/4242/kill", headers: { host, authorization, origin: "http://evil.example", "access-control-request-method": "POST" } });
     assert.ok(preflight.statusCode >= 400 && preflight.statusCode < 500, String(preflight.statusCode));
     for (const r of [ok, refused, preflight]) assert.ok(!Object.keys(r.headers).some((h) => h.startsWith("access-control-")), "no CORS header");
     const replay = (await app()).server;
-    const none = await replay.inject({ method: "POST", url: "/api/processes/4242/kill", headers: { host, cookie, ...json, ...origin }, payload: body });
+    const none = await replay.inject({ method: "POST", url: "/api/processes/4242/kill", headers: { host, authorization, ...json, ...origin }, payload: body });
     assert.equal(none.statusCode, 409);
     assert.match(errorCode(none.body).message, /replay: there is no live process to end/);
+  });
+});
+
+describe("a read-only dashboard", () => {
+  it("ends no process and starts no scan, whatever it was given; the snapshot says so", async () => {
+    const calls: KillRequest[] = [];
+    const { server, scans } = await app({ readOnly: true, scans: true, actions: { kill: async (r) => (calls.push(r), { result: "exited", signal: "SIGTERM", waitedMs: 0, name: r.name, pid: r.pid }) } });
+    const headers = { host, authorization, "content-type": "application/json", origin: `http://${host}` };
+    for (const [url, payload] of [
+      ["/api/processes/4242/kill", { name: "ho-scan", startTime: 1, signal: "TERM" }],
+      ["/api/scans", { targets: "127.0.0.1" }],
+      ["/api/scans/stop", {}],
+    ] as const) {
+      const r = await server.inject({ method: "POST", url, headers, payload: JSON.stringify(payload) });
+      assert.equal(r.statusCode, 403, url);
+      assert.equal(errorCode(r.body).code, "HALFOPEN_UI_READ_ONLY", url);
+    }
+    assert.deepEqual(calls, []);
+    assert.equal(scans?.running, false);
+    const snap = JSON.parse((await server.inject({ url: "/api/snapshot", headers: { host, authorization } })).body) as { readOnly: boolean; actions: { kill: boolean; scans: boolean } };
+    assert.deepEqual([snap.readOnly, snap.actions], [true, { kill: false, scans: false }]);
+    assert.equal((JSON.parse((await server.inject({ url: "/api/scans", headers: { host, authorization } })).body) as { available: boolean }).available, false);
+  });
+
+  it("a pid written other than in plain decimal is refused before any action", async () => {
+    const calls: KillRequest[] = [];
+    const { server } = await app({ actions: { kill: async (r) => (calls.push(r), { result: "exited", signal: "SIGTERM", waitedMs: 0, name: r.name, pid: r.pid }) } });
+    const headers = { host, authorization, "content-type": "application/json", origin: `http://${host}` };
+    for (const pid of ["0x503c", "1e3", "+12", "012", " 12", "12.0", "99999999999"]) {
+      const r = await server.inject({ method: "POST", url: `/api/processes/${encodeURIComponent(pid)}/kill`, headers, payload: JSON.stringify({ name: "x", startTime: 1 }) });
+      assert.equal(r.statusCode, 400, pid);
+    }
+    assert.deepEqual(calls, []);
   });
 });
 
@@ -180,8 +237,8 @@ describe("dashboard scan routes", () => {
     await new Promise<void>((r) => listener.listen(0, "127.0.0.1", () => r()));
     const port = (listener.address() as AddressInfo).port;
     const json = { "content-type": "application/json", origin: `http://${host}` };
-    const post = (url: string, payload: unknown, headers: Record<string, string> = json) => server.inject({ method: "POST", url, headers: { host, cookie, ...headers }, payload: typeof payload === "string" ? payload : JSON.stringify(payload) });
-    const get = (url: string) => server.inject({ url, headers: { host, cookie } });
+    const post = (url: string, payload: unknown, headers: Record<string, string> = json) => server.inject({ method: "POST", url, headers: { host, authorization, ...headers }, payload: typeof payload === "string" ? payload : JSON.stringify(payload) });
+    const get = (url: string) => server.inject({ url, headers: { host, authorization } });
     try {
       const listed = JSON.parse((await get("/api/scans")).body) as { available: boolean; running: boolean; storing: boolean; defaults: { maxHalfOpen: number; ports: number[] }; scans: unknown[]; stored: unknown[] };
       assert.deepEqual(listed, { available: true, running: false, storing: false, defaults: { maxHalfOpen: 6, ports: [22, 80] }, scans: [], stored: [] }, "the default budget is the watch's limit when below 10");
@@ -247,10 +304,10 @@ describe("dashboard scan routes", () => {
       listener.close();
     }
     const none = (await app()).server;
-    const refused = await none.inject({ method: "POST", url: "/api/scans", headers: { host, cookie, "content-type": "application/json", origin: `http://${host}` }, payload: "{}" });
+    const refused = await none.inject({ method: "POST", url: "/api/scans", headers: { host, authorization, "content-type": "application/json", origin: `http://${host}` }, payload: "{}" });
     assert.equal(refused.statusCode, 409);
     assert.equal(errorCode(refused.body).code, "HALFOPEN_UNSUPPORTED");
-    assert.equal((JSON.parse((await none.inject({ url: "/api/scans", headers: { host, cookie } })).body) as { available: boolean }).available, false);
+    assert.equal((JSON.parse((await none.inject({ url: "/api/scans", headers: { host, authorization } })).body) as { available: boolean }).available, false);
   });
 });
 
@@ -295,7 +352,7 @@ describe("dashboard event stream (loopback port)", () => {
     emit({ type: "warning", message: "before" });
     const url = `http://127.0.0.1:${port}/api/events`;
     const controller = new AbortController();
-    const res = await fetch(url, { headers: { cookie }, signal: controller.signal });
+    const res = await fetch(url, { headers: { authorization }, signal: controller.signal });
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
     assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'none'/);
@@ -317,7 +374,7 @@ describe("dashboard event stream (loopback port)", () => {
     );
     assert.deepEqual((events[0]?.data as { warnings: string[] }).warnings, ["before"]);
     emit({ type: "warning", message: "while away" });
-    const resumed = await fetch(url, { headers: { cookie, "last-event-id": "2" } });
+    const resumed = await fetch(url, { headers: { authorization, "last-event-id": "2" } });
     const missed = await readEvents(resumed, 2);
     assert.deepEqual(
       missed.map((e) => [e.id, e.event]),
@@ -327,16 +384,57 @@ describe("dashboard event stream (loopback port)", () => {
       ],
       "exactly what came after id 2, no snapshot",
     );
-    const stale = await fetch(url, { headers: { cookie, "last-event-id": "99" } });
+    const stale = await fetch(url, { headers: { authorization, "last-event-id": "99" } });
+    // The page's way: a one-time ticket in the URL (EventSource cannot send headers).
+    const ticketOf = async () => ((await (await fetch(`http://127.0.0.1:${port}/api/tickets`, { method: "POST", headers: { authorization, "content-type": "application/json", origin: `http://127.0.0.1:${port}` }, body: "{}" })).json()) as { ticket: string }).ticket;
+    const ticket = await ticketOf();
+    const byTicket = await fetch(`${url}?ticket=${ticket}&lastEventId=3`);
+    assert.equal(byTicket.status, 200);
+    assert.deepEqual((await readEvents(byTicket, 1)).map((e) => [e.id, e.event]), [[4, "warning"]], "lastEventId in the query resumes too");
+    assert.equal((await fetch(`${url}?ticket=${ticket}`)).status, 401, "a ticket is spent once");
     const [snapshot] = await readEvents(stale, 1);
     assert.deepEqual([snapshot?.id, snapshot?.event], [4, "snapshot"], "an id this run never sent gets a snapshot");
     // A rebinding page's request reaches the port with its own name in Host (fetch cannot forge Host; http.get can).
     const status = await new Promise<number>((resolve, reject) => {
-      get({ host: "127.0.0.1", port, path: "/api/events", headers: { cookie, host: `rebound.example:${port}` } }, (r) => {
+      get({ host: "127.0.0.1", port, path: "/api/events", headers: { authorization, host: `rebound.example:${port}` } }, (r) => {
         resolve(r.statusCode ?? 0);
         r.destroy();
       }).on("error", reject);
     });
     assert.equal(status, 403, "the stream checks Host too");
+  });
+
+  it("a client that never reads is dropped once its backlog passes the cap; streams past maxClients are refused", async () => {
+    let port = 0;
+    const { server, emit, listeners } = await app({ port: () => port, maxBufferedBytes: 256 * 1024, maxClients: 2 });
+    servers.push(server);
+    await server.listen({ host: "127.0.0.1", port: 0 });
+    port = (server.server.address() as AddressInfo).port;
+    const { connect } = await import("node:net");
+    const stalled = connect(port, "127.0.0.1");
+    await new Promise<void>((r) => stalled.once("connect", () => r()));
+    stalled.pause(); // never reads: what the server writes piles up in its socket
+    const closed = new Promise<void>((r) => stalled.once("close", () => r()));
+    stalled.on("error", () => {});
+    stalled.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: ${authorization}\r\n\r\n`);
+    for (let i = 0; listeners.size === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(listeners.size, 1);
+    const second = await fetch(`http://127.0.0.1:${port}/api/events`, { headers: { authorization } });
+    assert.equal(second.status, 200);
+    const third = await fetch(`http://127.0.0.1:${port}/api/events`, { headers: { authorization } });
+    assert.equal(third.status, 503, "maxClients streams at once");
+    assert.equal(((await third.json()) as { error: { code: string } }).error.code, "HALFOPEN_UI_BUSY");
+    await second.body?.cancel();
+    const big = "x".repeat(16 * 1024);
+    // 64 MiB of events: far beyond what the kernel's socket buffers hold, so the server's own backlog passes the cap.
+    for (let i = 0; i < 4096 && !stalled.destroyed; i++) {
+      emit({ type: "warning", message: big });
+      if (i % 64 === 0) await new Promise((r) => setImmediate(r));
+      if (Number(listeners.size) === 0) break;
+    }
+    stalled.resume();
+    await closed;
+    for (let i = 0; listeners.size > 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(listeners.size, 0, "the stalled stream was dropped and unsubscribed");
   });
 });

@@ -58,10 +58,16 @@ async function until(what: string, check: () => Promise<boolean>, ms = 15_000): 
   }
 }
 
+/** The URL with the token: on standard error only; the `start` record has it without the token. */
 async function uiUrl(w: WatchProcess): Promise<string> {
   const start = await w.waitFor((l) => l.type === "start");
-  assert.match(String(start.ui), /^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{20,}$/);
-  return String(start.ui);
+  assert.match(String(start.ui), /^http:\/\/127\.0\.0\.1:\d+\/$/, "no token in the JSON start record");
+  let m: RegExpExecArray | null = null;
+  for (let i = 0; i < 100 && !(m = /dashboard at (http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{20,})/.exec(w.stderr)); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(m, `the URL on stderr: ${w.stderr}`);
+  const token = new URL(m[1] as string).hash.slice("#token=".length);
+  assert.ok(!JSON.stringify(w.lines).includes(token), `the token ${token} is in no JSON line`);
+  return m[1] as string;
 }
 
 after(async () => {
@@ -74,11 +80,13 @@ describe("dashboard in Chromium: a replayed capture", { skip: browserSkip }, () 
     const { page, errors } = await newPage();
     try {
       const url = await uiUrl(w);
-      const bare = await page.goto(url.replace(/\?token=.*/, ""));
-      assert.equal(bare?.status(), 401);
-      assert.match(await page.textContent("body") ?? "", /HALFOPEN_UI_NO_TOKEN/);
+      // Without the token the page loads (it holds no data) and says what is missing; the API refuses.
+      await page.goto(url.replace(/#token=.*/, ""));
+      await until("the page to say it has no token", async () => /no token/.test((await page.textContent("#status")) ?? ""));
+      assert.equal((await page.request.get(new URL("/api/snapshot", url).href)).status(), 401);
+      await page.goto("about:blank");
       await page.goto(url);
-      assert.equal(new URL(page.url()).search, "", "the token left the address bar");
+      assert.equal(new URL(page.url()).hash, "", "the token left the address bar");
       const item = page.locator("#incident-list li").first();
       await item.waitFor({ timeout: 15_000 });
       // The same incident `watch --replay` reports (test/fixtures/records/scan.incidents.jsonl): ho-scan, peak 40 of 10.
@@ -92,13 +100,49 @@ describe("dashboard in Chromium: a replayed capture", { skip: browserSkip }, () 
       assert.match((await page.textContent("#incident-detail")) ?? "", /processes:\n {2}ho-scan\[20488\] 40 attempts, peak 40 half-open/);
       assert.equal(await page.locator("#chart canvas").count(), 1, "uPlot drew the chart");
       assert.equal(await page.isHidden("#scans"), true, "--no-ui-scans: no scans panel");
-      const refused = await page.request.post(new URL("/api/scans", page.url()).href, { data: { targets: "127.0.0.1" }, headers: { origin: new URL(page.url()).origin } });
+      const token = new URL(url).hash.slice("#token=".length);
+      const refused = await page.request.post(new URL("/api/scans", page.url()).href, { data: { targets: "127.0.0.1" }, headers: { origin: new URL(page.url()).origin, authorization: `Bearer ${token}` } });
       assert.equal(refused.status(), 409);
       assert.equal(((await refused.json()) as { error: { code: string } }).error.code, "HALFOPEN_UNSUPPORTED");
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, "replay.png"), fullPage: true });
       assert.deepEqual(errors, []);
     } finally {
+      await page.close();
+      await w.stop();
+    }
+  });
+});
+
+describe("dashboard in Chromium: the token stays with the dashboard's origin", { skip: browserSkip }, () => {
+  it("a web server another local user runs on another loopback port receives no cookie, header or URL with the token after the browser opened the dashboard", async () => {
+    const w = new WatchProcess(["--replay", "test/fixtures/records/scan.jsonl", "--as-fast-as-possible", "--ui", "--interval", "0"]);
+    const { page } = await newPage();
+    // The other user's server: it records every byte of every request it gets.
+    const seen: string[] = [];
+    const { createServer: createHttp } = await import("node:http");
+    const spy = createHttp((req, res) => {
+      seen.push(`${req.method} ${req.url}\n${JSON.stringify(req.headers)}`);
+      res.writeHead(200, { "content-type": "text/html" }).end("<p>hello</p><img src=/pixel>");
+    });
+    await new Promise<void>((r) => spy.listen(0, "127.0.0.1", () => r()));
+    try {
+      const url = await uiUrl(w);
+      const token = new URL(url).hash.slice("#token=".length);
+      await page.goto(url);
+      await page.locator("#incident-list li").first().waitFor({ timeout: 15_000 });
+      // The operator's browser then visits the other server (a link, a redirect, an <img>).
+      const other = `http://127.0.0.1:${(spy.address() as AddressInfo).port}`;
+      await page.goto(`${other}/visit`);
+      await page.goto(`http://localhost:${(spy.address() as AddressInfo).port}/again`);
+      await until("the spy to see the visits", async () => seen.length >= 3);
+      assert.ok(seen.every((r) => !r.includes(token)), `no request to another port carries the token:\n${seen.join("\n")}`);
+      assert.ok(seen.every((r) => !/"cookie"/.test(r)), "no cookie at all reaches it");
+      // And a page on that other origin cannot read the dashboard's storage or call its API.
+      const leaked = await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem("halfopen-token")).catch(() => null);
+      assert.equal(leaked, null);
+    } finally {
+      spy.close();
       await page.close();
       await w.stop();
     }

@@ -150,6 +150,7 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
   // Loaded only when used: a scan under a tiny descriptor limit must still load its modules.
   const hooks = o.onChange === undefined ? undefined : await import("../watch/hook-sink.js");
   const hookCommand = o.onChange === undefined || !hooks ? undefined : hooks.hookArgv("--on-change", o.onChange);
+  if (hookCommand && hooks) hooks.checkHookProgram("--on-change", hookCommand);
 
   // What to scan: the command line's, or the journal's when resuming.
   let prior: Journal | undefined;

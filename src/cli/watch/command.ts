@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { SOURCE_NAMES, type SourceName } from "../../platform/source-names.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "../options.js";
-import { hookArgv } from "./hook-sink.js";
+import { checkHookProgram, hookArgv } from "./hook-sink.js";
 
 /** A number above 0 (`--speed`). */
 function parsePositive(name: string): (value: string) => number {
@@ -25,9 +25,15 @@ function checkReplayOptions(opts: WatchOptions): void {
   if (opts.replay && opts.speed !== undefined && opts.asFastAsPossible) throw bad("Cannot use --speed and --as-fast-as-possible together: choose one");
   if (opts.replay && opts.source) throw bad("Cannot use --source with --replay: the events come from the file");
   if (opts.replay && opts.record) throw bad("Cannot use --record with --replay: copy the file instead");
-  if (!opts.ui && (opts.uiPort !== 0 || opts.uiHost !== "localhost" || opts.uiAllowRemote || !opts.uiScans)) throw bad("Cannot use --ui-port, --ui-host, --ui-allow-remote or --no-ui-scans without --ui");
-  if (opts.ui && !opts.uiAllowRemote && !["localhost", "::1"].includes(opts.uiHost) && !/^127\.\d+\.\d+\.\d+$/.test(opts.uiHost))
-    throw bad(`Cannot serve the dashboard on ${opts.uiHost} without --ui-allow-remote: other machines could reach it (it still needs the token)`);
+  const uiOptions = opts.uiPort !== 0 || opts.uiHost !== "localhost" || opts.uiAllowRemote || !opts.uiScans || opts.uiReadOnly || opts.uiActions || opts.uiTlsCert || opts.uiTlsKey;
+  if (!opts.ui && uiOptions) throw bad("Cannot use --ui-port, --ui-host, --ui-allow-remote, --ui-read-only, --ui-actions, --ui-tls-cert, --ui-tls-key or --no-ui-scans without --ui");
+  const loopback = ["localhost", "::1", "[::1]"].includes(opts.uiHost) || /^127\.\d+\.\d+\.\d+$/.test(opts.uiHost);
+  if (opts.ui && !opts.uiAllowRemote && !loopback)
+    throw bad(`Cannot serve the dashboard on ${opts.uiHost.slice(0, 100)} without --ui-allow-remote: other machines could reach it`);
+  if ((opts.uiTlsCert === undefined) !== (opts.uiTlsKey === undefined)) throw bad("Cannot use --ui-tls-cert without --ui-tls-key (or the other way round): TLS needs both");
+  if (opts.ui && opts.uiAllowRemote && !loopback && opts.uiTlsCert === undefined)
+    throw bad(`Cannot serve the dashboard on ${opts.uiHost.slice(0, 100)} over plain HTTP: the token and everything the page shows (process names, command lines, incidents) would cross the network readable by anyone on the path; give --ui-tls-cert FILE and --ui-tls-key FILE`);
+  if (opts.uiReadOnly && opts.uiActions) throw bad("Cannot use --ui-read-only and --ui-actions together: choose one");
 }
 
 /** `--first-contact`: service or host. */
@@ -87,6 +93,12 @@ export interface WatchOptions {
   uiPort: number;
   uiHost: string;
   uiAllowRemote?: boolean;
+  /** The page may not end processes or start scans. Default with --ui-allow-remote. */
+  uiReadOnly?: boolean;
+  /** With --ui-allow-remote: the page may end processes and start scans after all. */
+  uiActions?: boolean;
+  uiTlsCert?: string;
+  uiTlsKey?: string;
   /** The page may start scans (default); --no-ui-scans hides the panel and refuses them. */
   uiScans: boolean;
 }
@@ -153,14 +165,20 @@ export function registerWatch(program: Command): void {
     .option("--on-verdict <cmd>", "run CMD (split into arguments, never a shell) with each scanner verdict's JSON record on stdin", (v: string) => hookArgv("--on-verdict", v))
     .option("--on-incident <cmd>", "run CMD with each incident's JSON record on stdin, when it opens and when it closes", (v: string) => hookArgv("--on-incident", v))
     .option("--hook-timeout <seconds>", "kill a hook that runs longer than this", parseSecondsOption("--hook-timeout", 0.1, 3600), 10)
-    .option("--ui", "serve a live dashboard on http://127.0.0.1 (and ::1); the URL, with this run's token, is printed at start")
+    .option("--ui", "serve a live dashboard on http://127.0.0.1 (and ::1); the URL, with this run's token after #, is printed on stderr at start")
     .option("--ui-port <port>", "dashboard port (0: any free port)", parseIntOption("--ui-port", 0, 65_535), 0)
     .option("--ui-host <address>", "address the dashboard binds (not loopback: needs --ui-allow-remote)", "localhost")
-    .option("--ui-allow-remote", "let --ui-host be an address other machines reach (the token is still required)")
+    .option("--ui-allow-remote", "let --ui-host be an address other machines reach: needs --ui-tls-cert/--ui-tls-key; read-only unless --ui-actions")
+    .option("--ui-read-only", "the dashboard shows, and never ends a process or starts a scan")
+    .option("--ui-actions", "with --ui-allow-remote: let the page end processes and start scans")
+    .option("--ui-tls-cert <file>", "serve the dashboard over HTTPS with this certificate (PEM)")
+    .option("--ui-tls-key <file>", "the certificate's private key (PEM)")
     .option("--no-ui-scans", "the dashboard may not start scans (no scans panel)")
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
       checkReplayOptions(opts);
+      if (opts.onVerdict) checkHookProgram("--on-verdict", opts.onVerdict);
+      if (opts.onIncident) checkHookProgram("--on-incident", opts.onIncident);
       const { runWatch } = await import("./run.js");
       await runWatch(opts);
     });

@@ -9,13 +9,22 @@
  * globs and substitutions are refused, and `$NAME` stays literal. A hook runs
  * at most once at a time; records that come meanwhile wait in a bounded queue
  * (the oldest is dropped, and counted, past `maxQueue`). A hook that runs
- * longer than its timeout is killed. A failing hook (exit status, signal,
- * missing program) is reported as a warning and never stops watch. At the
- * end, watch waits for the queue up to one timeout (plus a second).
+ * longer than its timeout is killed with its whole process group (it runs
+ * in a group of its own), so a grandchild (a hung `curl` it started, a
+ * `( sleep 60 ) &`) goes too. A hook is done when it exits: if something it
+ * started still holds its output a second later, that process group is
+ * killed and a warning says so, and the next record's hook runs. A failing
+ * hook (exit status, signal, missing program) is reported as a warning and
+ * never stops watch. What can never run (a missing program, an unterminated
+ * quote) is refused at start (`checkHookProgram`). At the end, watch waits
+ * for the queue up to one timeout (plus a second).
  *
- * Needs: child_process (spawn with an argument array).
+ * Needs: child_process (spawn with an argument array), process groups (POSIX;
+ * elsewhere only the hook itself is killed).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, isAbsolute, join } from "node:path";
 import { parse } from "shell-quote";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { fit } from "../sanitize.js";
@@ -24,6 +33,8 @@ import type { Sink, WatchItem } from "./sink.js";
 /** Split a hook command into its argument array, refusing anything only a shell would do. */
 export function hookArgv(option: string, command: string): string[] {
   const bad = (why: string) => new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${option} "${command}": ${why}`);
+  const open = unterminatedQuote(command);
+  if (open) throw bad(`the ${open === "'" ? "single" : "double"} quote is never closed`);
   // `$NAME` stays as written: nothing is expanded.
   const tokens = parse(command, (name: string) => `$${name}`);
   const argv: string[] = [];
@@ -36,6 +47,40 @@ export function hookArgv(option: string, command: string): string[] {
   if (argv.length === 0 || argv[0] === "") throw bad("expected a program and its arguments");
   return argv;
 }
+
+/** The quote left open at the end of `command`, if any (backslash escapes outside single quotes, as sh reads them). */
+function unterminatedQuote(command: string): "'" | '"' | undefined {
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i];
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+    } else if (c === "\\") i++;
+    else if (quote === '"') {
+      if (c === '"') quote = undefined;
+    } else if (c === "'" || c === '"') quote = c;
+  }
+  return quote;
+}
+
+/** Refuses, at start, a hook whose program cannot run: not found on PATH, not a file, or not executable. */
+export function checkHookProgram(option: string, argv: readonly string[], path = process.env.PATH ?? ""): void {
+  const program = argv[0] ?? "";
+  const runnable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  const found = program.includes("/") ? runnable(isAbsolute(program) ? program : join(process.cwd(), program)) : path.split(delimiter).some((dir) => dir !== "" && runnable(join(dir, program)));
+  if (!found)
+    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${option}: "${fit(program, 200)}" ${program.includes("/") ? "is not an executable file" : "is not an executable on PATH"}; name the program by its full path`);
+}
+
+/** Time a hook that has exited gets for its output to close before what it left behind is killed. */
+const EXIT_GRACE_MS = 1000;
 
 export interface HookSinkOptions {
   /** `--on-verdict` or `--on-incident`, for messages. */
@@ -96,7 +141,7 @@ export class HookSink implements Sink {
   close(): void {
     this.#closed = true;
     this.#queue.length = 0;
-    this.#child?.kill("SIGKILL");
+    if (this.#child) killGroup(this.#child);
   }
 
   #next(): void {
@@ -109,15 +154,21 @@ export class HookSink implements Sink {
     const [file, ...args] = this.#o.argv as [string, ...string[]];
     let stderr = "";
     let done = false;
-    const child = spawn(file, args, { stdio: ["pipe", "ignore", "pipe"] });
+    // A group of its own: on a timeout, the hook and everything it started are killed together.
+    const child = spawn(file, args, { stdio: ["pipe", "ignore", "pipe"], detached: process.platform !== "win32" });
     this.#child = child;
+    let timedOut = false;
     const timer = setTimeout(() => {
-      if (!done) child.kill("SIGKILL");
+      if (done) return;
+      timedOut = true;
+      killGroup(child);
     }, this.#o.timeoutMs);
+    let grace: NodeJS.Timeout | undefined;
     const end = (problem?: string) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       this.#child = undefined;
       this.stats.runs++;
       if (problem) {
@@ -131,12 +182,24 @@ export class HookSink implements Sink {
       if (stderr.length < 4096) stderr += d.toString();
     });
     child.on("error", (e: NodeJS.ErrnoException) => end(e.code === "ENOENT" ? `cannot run "${file}": no such program` : `cannot run "${file}": ${e.message}`));
-    child.on("close", (code, signal) => {
+    const verdict = (code: number | null, signal: NodeJS.Signals | null) => {
       const said = stderr.trim().split("\n")[0];
-      if (signal) end(signal === "SIGKILL" && !this.#closed ? `killed after ${this.#o.timeoutMs / 1000}s (--hook-timeout)` : `ended by ${signal}`);
-      else if (code !== 0) end(`exited with status ${code}${said ? `: ${said}` : ""}`);
-      else end();
+      if (timedOut) return `killed after ${this.#o.timeoutMs / 1000}s (--hook-timeout), with the processes it started`;
+      if (signal) return `ended by ${signal}`;
+      if (code !== 0) return `exited with status ${code}${said ? `: ${said}` : ""}`;
+      return undefined;
+    };
+    // Done when it exits; its output closing (close) normally follows at once. A process it left
+    // running with its output open would hold "close" back for ever: after a grace period, its group goes.
+    child.on("exit", (code, signal) => {
+      grace = setTimeout(() => {
+        killGroup(child);
+        child.stderr?.destroy();
+        const problem = verdict(code, signal);
+        end(`${problem ? `${problem}; ` : ""}exited, but a process it started kept its output open; that process group was killed`);
+      }, EXIT_GRACE_MS);
     });
+    child.on("close", (code, signal) => end(verdict(code, signal)));
     // A hook that does not read its input must not fail watch: EPIPE is its business.
     child.stdin?.on("error", () => {});
     child.stdin?.end(`${JSON.stringify(record)}\n`);
@@ -144,5 +207,15 @@ export class HookSink implements Sink {
 
   #warn(message: string): void {
     this.#o.publish({ kind: "warning", level: "warning", message: fit(`${this.#o.option} "${this.#o.argv.join(" ")}" ${message}`, 400) });
+  }
+}
+
+/** SIGKILL to the hook's process group (it leads one: spawned detached), or to the hook alone where there are no groups. */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined && process.platform !== "win32") process.kill(-child.pid, "SIGKILL");
+    else child.kill("SIGKILL");
+  } catch {
+    // already gone
   }
 }

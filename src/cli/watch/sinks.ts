@@ -67,7 +67,7 @@ export function watchSinks(ctx: SinkContext): Sink[] {
         })
       : undefined,
     opts.ui
-      ? new UiSink({ host: opts.uiHost, port: opts.uiPort, scans: opts.uiScans, monitor, verdicts, wallOffsetMs, replay: opts.replay !== undefined, db: () => store?.path, publish })
+      ? new UiSink({ host: opts.uiHost, port: opts.uiPort, scans: opts.uiScans, readOnly: opts.uiReadOnly === true || (opts.uiAllowRemote === true && opts.uiActions !== true), ...(opts.uiTlsCert !== undefined && opts.uiTlsKey !== undefined ? { tlsFiles: { cert: opts.uiTlsCert, key: opts.uiTlsKey } } : {}), monitor, verdicts, wallOffsetMs, replay: opts.replay !== undefined, db: () => store?.path, publish })
       : undefined,
     opts.onIncident
       ? new HookSink({ option: "--on-incident", argv: opts.onIncident, timeoutMs: hookTimeoutMs, publish, select: (item) => recordOf(item, (o) => o.type === "incident-open" || o.type === "incident") })

@@ -58,7 +58,6 @@ export class TextSink implements Sink {
     if (seen > 0) out(`halfopen: ${seen} attempt${seen === 1 ? " was" : "s were"} already half-open at start; counted from now`);
     for (const c of s.source.caveats) out(`halfopen: note: ${forTerminal(c)}`);
     out(`halfopen: ${s.db ? `storing incidents in ${s.db}` : `not storing incidents (${s.notStoring ?? "--no-store"})`}${s.metrics ? `; metrics at ${s.metrics}` : ""}`);
-    if (s.ui) out(`halfopen: dashboard at ${s.ui}`);
   }
 
   #finding(item: FindingItem): void {

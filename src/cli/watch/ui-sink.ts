@@ -3,7 +3,15 @@
  * monitor (src/dashboard/). It keeps the process details it sees in connect
  * events (bounded), samples the monitor four times a second into the model, hands
  * every `--json` record to it, and serves the page on loopback with a token
- * per run (the URL is printed at start).
+ * per run. The URL with the token (after #, never sent to a server) is
+ * printed on standard error only: the `start` record (`--json`, the log
+ * file) carries the URL without it.
+ *
+ * The page's "end" action ends only a process this watch saw connect, named
+ * as it saw it (pid, name and start time), and only if it is still that
+ * process (the same checks as `halfopen kill`). `readOnly` (the default for
+ * `--ui-allow-remote`) takes kill and scans away. The server is under the
+ * same connection bounds as the metrics server (boundServer).
  *
  * With `--replay FILE --ui` the page stays up after the replay ends, until
  * Ctrl-C, so a recorded incident can be explored.
@@ -12,6 +20,8 @@
  * the page's "end" action (the same checks as `halfopen kill`).
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname, networkInterfaces } from "node:os";
 import type { ConnectionEvent, ProcessInfo } from "../../core/events.js";
 import { processKeyOf } from "../../core/attempt.js";
 import type { HalfOpenMonitor } from "../../core/monitor.js";
@@ -25,6 +35,12 @@ import type { Sink, StartFacts, WatchItem } from "./sink.js";
 export interface UiSinkOptions {
   host: string;
   port: number;
+  /** No kill, no scans. */
+  readOnly?: boolean;
+  /** Serve over TLS with this key and certificate (PEM files). */
+  tlsFiles?: { key: string; cert: string };
+  /** Where the URL with the token is said (default: standard error). */
+  say?: (line: string) => void;
   /** The page may start scans. Default true. */
   scans?: boolean;
   monitor: HalfOpenMonitor;
@@ -39,6 +55,7 @@ export interface UiSinkOptions {
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+const WILDCARD = new Set(["0.0.0.0", "::", "[::]"]);
 const MAX_FACTS = 20_000;
 
 export function isLoopbackHost(host: string): boolean {
@@ -62,7 +79,9 @@ export class UiSink implements Sink {
     this.#wake?.();
   };
   #wake?: () => void;
+  /** The URL with the token (said on stderr only), and without it. */
   url?: string;
+  base?: string;
 
   constructor(options: UiSinkOptions) {
     this.#o = options;
@@ -71,12 +90,13 @@ export class UiSink implements Sink {
 
   async open(): Promise<StartFacts> {
     const { createDashboardServer, loopbackHosts } = await import("../../dashboard/server.js");
+    const { boundServer } = await import("../../metrics/watch-metrics.js");
     const { IncidentStore } = await import("../../store/incident-store.js");
     const { formatIncidentCsv } = await import("../incidents/format.js");
     const { incidentJson } = await import("../incidents/run.js");
     const { DashboardScans } = await import("../../dashboard/scans.js");
     const o = this.#o;
-    if (o.scans !== false) {
+    if (o.scans !== false && !o.readOnly) {
       this.#scans = new DashboardScans({
         emit: (r) => this.#emit(this.model.record(r)),
         db: o.db,
@@ -85,8 +105,9 @@ export class UiSink implements Sink {
       });
       await this.#scans.prepare();
     }
+    const tls = o.tlsFiles ? { key: readPem(o.tlsFiles.key, "--ui-tls-key"), cert: readPem(o.tlsFiles.cert, "--ui-tls-cert") } : undefined;
     let port = 0;
-    const extra = isLoopbackHost(o.host) ? [] : [o.host.includes(":") ? `[${o.host}]` : o.host];
+    const extra = o.host === "localhost" ? [] : WILDCARD.has(o.host) ? localNames() : [bracket(o.host)];
     const readStore = <T>(fn: (s: IncidentStoreType) => T): T | undefined => {
       const path = o.db();
       if (!path) return undefined;
@@ -120,25 +141,37 @@ export class UiSink implements Sink {
       },
       ...(o.replay ? {} : { actions: { kill: (r) => this.#kill(r) } }),
       ...(this.#scans ? { scans: this.#scans } : {}),
+      ...(o.readOnly ? { readOnly: true } : {}),
+      ...(tls ? { https: tls } : {}),
     });
-    const host = o.host === "localhost" || o.host === "127.0.0.1" ? "localhost" : o.host;
+    // The same bounds as the metrics server: idle or slow connections cannot use up watch's descriptors.
+    boundServer(this.#app.server);
+    const host = o.host === "localhost" || o.host === "127.0.0.1" ? "localhost" : o.host.replace(/^\[(.*)\]$/, "$1");
     try {
       await this.#app.listen({ host, port: o.port });
     } catch (e) {
       await this.#app.close();
       const code = (e as NodeJS.ErrnoException).code;
-      throw new HalfOpenError(code === "EADDRINUSE" ? ErrorCodes.BAD_USAGE : ErrorCodes.BAD_USAGE, `Cannot serve the dashboard on ${o.host}:${o.port}: ${code ?? (e as Error).message}${code === "EADDRINUSE" ? " (the port is taken; choose another --ui-port, or 0 for any)" : ""}`);
+      throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot serve the dashboard on ${o.host}:${o.port}: ${code ?? (e as Error).message}${code === "EADDRINUSE" ? " (the port is taken; choose another --ui-port, or 0 for any)" : ""}`);
     }
     const address = this.#app.server.address();
     port = typeof address === "object" && address ? address.port : o.port;
-    const shown = isLoopbackHost(o.host) ? "127.0.0.1" : extra[0];
-    this.url = `http://${shown}:${port}/?token=${this.token}`;
+    // The address a browser can use: what was bound (loopback: 127.0.0.1, or the 127.x or ::1 asked for).
+    const shown = o.host === "localhost" ? "127.0.0.1" : WILDCARD.has(o.host) ? (extra[0] ?? "127.0.0.1") : bracket(o.host);
+    const base = `${tls ? "https" : "http"}://${shown}:${port}/`;
+    this.base = base;
+    this.url = `${base}#token=${this.token}`;
+    (o.say ?? ((line: string) => process.stderr.write(`${line}\n`)))(`halfopen: dashboard at ${this.url}${o.readOnly ? " (read-only)" : ""}`);
     process.on("SIGINT", this.#onSignal);
     process.on("SIGTERM", this.#onSignal);
-    return { ui: this.url };
+    return { ui: base };
   }
 
+  /** Ends a process only if this watch saw it connect, named as the page named it, and it is still that process. */
   async #kill(r: { pid: number; name: string; startTime: number; signal: "TERM" | "KILL" }) {
+    const seen = this.#facts.get(`${r.pid}@${r.startTime}`);
+    if (!seen) throw new HalfOpenError(ErrorCodes.REFUSED, `Will not end PID ${r.pid}: this watch never saw it (with start time ${r.startTime}) make a connect attempt; the dashboard ends only processes it shows`);
+    if (seen.name !== r.name) throw new HalfOpenError(ErrorCodes.REFUSED, `Will not end PID ${r.pid}: this watch saw it as "${seen.name}", not "${r.name.slice(0, 64)}"`);
     const { assertKillable, endProcess } = await import("../../platform/actions.js");
     const target = assertKillable(r.pid, { name: r.name, startTime: r.startTime }, true);
     return endProcess(target, r.signal, 3000);
@@ -197,7 +230,7 @@ export class UiSink implements Sink {
   async finish(now: number): Promise<void> {
     this.#sample(now);
     if (this.#o.replay && !this.#interrupted) {
-      this.#o.publish({ kind: "warning", level: "note", message: `the replay has ended; the dashboard stays at ${this.url ?? "its URL"} until Ctrl-C` });
+      this.#o.publish({ kind: "warning", level: "note", message: `the replay has ended; the dashboard stays at ${this.base ?? "its URL"} until Ctrl-C` });
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
         if (this.#interrupted) resolve();
@@ -216,6 +249,26 @@ export class UiSink implements Sink {
     this.#app?.server.closeAllConnections();
     this.#app = undefined;
   }
+}
+
+function readPem(path: string, option: string): Buffer {
+  try {
+    const pem = readFileSync(path);
+    if (!pem.includes("-----BEGIN ")) throw new Error("not a PEM file");
+    return pem;
+  } catch (e) {
+    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${option} "${path}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+const bracket = (host: string) => (host.includes(":") && !host.startsWith("[") ? `[${host}]` : host);
+
+/** This machine's addresses and name, as a browser may put them in Host when the dashboard binds every address. */
+function localNames(): string[] {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (!a.internal) out.add(bracket(a.address.replace(/%.*$/, "")));
+  out.add(hostname().toLowerCase());
+  return [...out];
 }
 
 function factsOf(p: ProcessInfo): ProcessFacts {
