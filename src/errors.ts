@@ -79,6 +79,8 @@ export const ErrorCodes = {
   PATH_COLLISION: "HALFOPEN_PATH_COLLISION",
   /** An input (a target list, a journal, a recording) is too large: a line or a count past its cap. Exit code 1. */
   INPUT_TOO_LARGE: "HALFOPEN_INPUT_TOO_LARGE",
+  /** A system limit ran out: file descriptors (EMFILE, ENFILE) or memory. Exit code 1. */
+  RESOURCE_LIMIT: "HALFOPEN_RESOURCE_LIMIT",
   /** Dashboard (HTTP 403): the request's Host is not the dashboard's address (DNS rebinding). */
   UI_BAD_HOST: "HALFOPEN_UI_BAD_HOST",
   /** Dashboard (HTTP 401): a token was sent where it must never go (the URL's query), or is not this run's. */
@@ -138,6 +140,7 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_BAD_RESUME: 1,
   HALFOPEN_PATH_COLLISION: 2,
   HALFOPEN_INPUT_TOO_LARGE: 1,
+  HALFOPEN_RESOURCE_LIMIT: 1,
   HALFOPEN_UI_BAD_HOST: 1,
   HALFOPEN_UI_BAD_TOKEN: 1,
   HALFOPEN_UI_NO_TOKEN: 1,

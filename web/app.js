@@ -25,6 +25,13 @@
   /** fetch with this run's token. */
   const api = (path, init = {}) => fetch(path, { ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${token}` } });
   const $ = (id) => document.getElementById(id);
+  /** Text a process or a scanned service controls, with control characters and bidirectional marks shown as escapes (as the CLI shows them). */
+  const printable = (text) =>
+    // eslint-disable-next-line no-control-regex
+    String(text).replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+      const code = c.charCodeAt(0);
+      return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+    });
   const el = (tag, text, cls) => {
     const e = document.createElement(tag);
     if (text !== undefined) e.textContent = String(text);
@@ -234,7 +241,7 @@
   // ---- incidents ----
   function incidentLine(i) {
     const when = new Date(i.startedAtWall).toLocaleTimeString();
-    const trig = i.trigger ? `${i.trigger.name}[${i.trigger.pid}]` : "?";
+    const trig = i.trigger ? `${printable(i.trigger.name)}[${i.trigger.pid}]` : "?";
     return `#${i.id} ${when}  peak ${i.peak}/${i.limit}  ${i.attempts} attempts  ${trig}  ${i.type === "incident-open" ? "open" : "closed"}`;
   }
 
@@ -274,13 +281,13 @@
     const lines = [incidentLine(i), ""];
     lines.push("processes:");
     for (const p of detail.processes || []) {
-      lines.push(`  ${p.name}[${p.pid}] ${p.attempts} attempts, peak ${p.peakHalfOpen} half-open${p.verdict ? `, ${p.verdict.verdict}` : ""}`);
-      if (p.cmdline) lines.push(`    ${p.cmdline.join(" ")}`);
+      lines.push(`  ${printable(p.name)}[${p.pid}] ${p.attempts} attempts, peak ${p.peakHalfOpen} half-open${p.verdict ? `, ${p.verdict.verdict}` : ""}`);
+      if (p.cmdline) lines.push(`    ${printable(p.cmdline.join(" "))}`);
     }
     if (detail.outcomes) lines.push("", `outcomes: ${Object.entries(detail.outcomes).map(([k, v]) => `${k} ${v}`).join(", ")}`);
     if (detail.topDestinations?.length) {
       lines.push("", "destinations:");
-      for (const d of detail.topDestinations) lines.push(`  ${d.dst ?? d.destination ?? JSON.stringify(d)} ${d.attempts ?? d.count ?? ""}`);
+      for (const d of detail.topDestinations) lines.push(`  ${printable(d.dst ?? (d.address !== undefined ? `${d.address}:${d.port}` : JSON.stringify(d)))} ${d.attempts ?? d.count ?? ""}`);
     }
     if (detail.osEvents?.length) lines.push("", `OS limit events (4226): ${detail.osEvents.length}`);
     box.textContent = lines.join("\n");
@@ -297,10 +304,6 @@
   const GRID_PORTS = 24;
   const GRID_ROWS = 500;
   const STATE_MARK = { open: "●", closed: "·", filtered: "f", unknown: "?" };
-
-  /** Control characters (a banner's escape sequences, say) shown as \xNN, never passed through. */
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  const printable = (text) => String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 
   /** Addresses in numeric order, IPv4 before IPv6. */
   function addressKey(a) {

@@ -23,13 +23,19 @@ if (lsReadsProc(process.argv)) {
   const all = process.argv.some((a) => a === "--all-states" || /^-[a-z]*a[a-z]*$/.test(a));
   prefetchSocketScan(all ? ALL_STATES_MASK : stateMask([TcpState.SYN_SENT]));
 }
-const { main } = await import("./program.js");
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`halfopen: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+try {
+  const { main } = await import("./program.js");
+  process.exitCode = await main(process.argv);
+} catch (e) {
+  // Loading the program itself can fail for want of a descriptor (a very low ulimit -n): coded too.
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "EMFILE" || code === "ENFILE") {
+    process.stderr.write(`halfopen: Ran out of file descriptors (${code}) while loading; raise the limit (ulimit -n 1024) and run again [HALFOPEN_RESOURCE_LIMIT]\n`);
+  } else {
+    const { asHalfOpenError, printError } = await import("./program.js");
+    const coded = asHalfOpenError(e);
+    if (coded instanceof Error && "code" in coded && String(coded.code).startsWith("HALFOPEN_")) printError(coded as never);
+    else process.stderr.write(`halfopen: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+  }
+  process.exitCode = 1;
+}

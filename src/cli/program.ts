@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import type * as commander from "commander";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { excerpt } from "../core/process-text.js";
 import { VERSION } from "../version.js";
 
 // commander is CommonJS: require() loads it in ~2 ms, `import` through Node's
@@ -72,9 +73,10 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[2] === "scan") argv = (await import("./scan/command.js")).nmapAliases(argv);
     await program.parseAsync(argv);
     return 0;
-  } catch (e) {
+  } catch (caught) {
+    const e = asHalfOpenError(caught);
     if (e instanceof HalfOpenError) {
-      process.stderr.write(`halfopen: ${e.message} [${e.code}]\n`);
+      printError(e);
       return e.exitCode;
     }
     if (e instanceof CommanderError) {
@@ -83,4 +85,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/** Longest error message printed: messages quote input (a path, a target), which may be huge. */
+const MAX_MESSAGE = 2000;
+
+/** One line on stderr: the message (control characters escaped, cut at MAX_MESSAGE) and its code. */
+export function printError(e: HalfOpenError): void {
+  process.stderr.write(`halfopen: ${excerpt(e.message, MAX_MESSAGE)} [${e.code}]\n`);
+}
+
+/** A system limit that ran out (descriptors, memory) as a coded error; anything else unchanged. */
+export function asHalfOpenError(e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "EMFILE" || code === "ENFILE")
+    return new HalfOpenError(ErrorCodes.RESOURCE_LIMIT, `Ran out of file descriptors (${code}${code === "EMFILE" ? ": this process's limit, ulimit -n" : ": the system's limit"}) while ${(e as Error).message.includes("open") ? "opening a file" : "working"}; raise the limit (ulimit -n 1024) and run again`);
+  if (code === "ENOMEM") return new HalfOpenError(ErrorCodes.RESOURCE_LIMIT, "Ran out of memory (ENOMEM); free memory or raise the process's limit and run again");
+  return e;
 }

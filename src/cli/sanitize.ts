@@ -9,14 +9,9 @@
  * forTerminal("evil\x1b[2Jname") // "evil\\x1b[2Jname"
  * ```
  */
-import { UNSAFE_TEXT } from "../core/process-text.js";
+import { escapeUnsafe } from "../core/process-text.js";
 
-export function forTerminal(s: string): string {
-  return s.replace(UNSAFE_TEXT, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
-}
+export const forTerminal = escapeUnsafe;
 
 /** Shorten to `width` columns with a trailing "…" when cut. */
 export function fit(s: string, width: number): string {

@@ -22,6 +22,20 @@
 // eslint-disable-next-line no-control-regex
 export const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
+/** `s` with every UNSAFE_TEXT character written as a visible escape (`\x1b`, `\u202e`): safe for a terminal, a log line or an error message. */
+export function escapeUnsafe(s: string): string {
+  return s.replace(UNSAFE_TEXT, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+/** Input quoted in an error message: escaped, and at most `max` characters (with "…" when cut). */
+export function excerpt(s: string, max = 120): string {
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return escapeUnsafe(cut);
+}
+
 /** Bytes kept of each process-controlled string (the command line counts as one). */
 export const MAX_PROCESS_TEXT_BYTES = 4096;
 

@@ -13,8 +13,14 @@
  *   {"t":"k","time":1234.5}                                             the core's clock advanced to `time`
  *   {"t":"end","time":5678.9}                                           the recording ended cleanly
  * Times are the source's monotonic milliseconds; `wallOffsetMs` turns them
- * into wall-clock time. Unknown line types are skipped (newer minor additions);
- * a higher `version` is refused.
+ * into wall-clock time. Unknown line types and event types are skipped (newer
+ * minor additions); a higher `version` is refused.
+ *
+ * A recording is input from anywhere (mailed, attached to an issue): every
+ * field of every line is checked for its type before the core sees it, and a
+ * process's details are copied field by field (unknown fields dropped), so a
+ * hostile file gets one coded error (BAD_RECORD, naming the line), never a
+ * crash. Excerpts of the file in messages are escaped and cut.
  *
  * Why JSON lines and not a compact binary: captures are meant to be mailed to
  * a colleague, attached to an issue, diffed, grepped and cut with `head`; a
@@ -36,6 +42,7 @@
  */
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import type { ConnectionEvent, ProcessInfo } from "./events.js";
+import { excerpt } from "./process-text.js";
 
 export const RECORD_FORMAT = "halfopen-record";
 export const RECORD_VERSION = 1;
@@ -109,49 +116,180 @@ export class RecordDecoder {
   readonly #processes = new Map<number, ProcessInfo>();
   #lineNo = 0;
 
+  /** Lines read so far. */
+  get lineNo(): number {
+    return this.#lineNo;
+  }
+
   /** The items of one line (none for the header and process lines). */
   line(text: string): RecordItem[] {
     this.#lineNo++;
     if (text.trim() === "") return [];
-    let v: Record<string, unknown>;
+    let v: unknown;
     try {
-      v = JSON.parse(text) as Record<string, unknown>;
+      v = JSON.parse(text);
     } catch (e) {
-      throw this.#bad(`not JSON (${(e as Error).message})`);
+      throw this.#bad(`not JSON (${excerpt((e as Error).message)})`);
     }
+    if (!isObject(v)) throw this.#bad("not a JSON object");
     if (!this.header) {
-      if (v.format !== RECORD_FORMAT) throw this.#bad(`not a halfopen record: the first line must have "format": "${RECORD_FORMAT}"`);
-      if (typeof v.version !== "number" || v.version > RECORD_VERSION) throw this.#bad(`record version ${String(v.version)} is newer than this halfopen reads (${RECORD_VERSION}); upgrade halfopen`);
-      this.header = v as unknown as RecordHeader;
+      this.header = this.#header(v);
       return [];
     }
     switch (v.t) {
       case "p": {
         const ref = v.ref;
-        if (typeof ref !== "number" || typeof v.info !== "object" || v.info === null) throw this.#bad("a process line needs a numeric ref and an info object");
-        this.#processes.set(ref, v.info as ProcessInfo);
+        if (!isInt(ref) || !isObject(v.info)) throw this.#bad("a process line needs an integer ref and an info object");
+        const info = processInfoOf(v.info);
+        if (typeof info === "string") throw this.#bad(`the process details ${info}`);
+        this.#processes.set(ref, info);
         return [];
       }
       case "e": {
-        const e = v.e as Record<string, unknown> | undefined;
-        if (!e || typeof e.type !== "string" || typeof e.time !== "number") throw this.#bad("an event line needs an event with a type and a time");
+        const e = v.e;
+        if (!isObject(e) || typeof e.type !== "string" || !isNum(e.time)) throw this.#bad("an event line needs an event with a type and a numeric time");
+        const why = eventProblem(e);
+        if (why === "unknown") return [];
+        if (why) throw this.#bad(`the ${excerpt(e.type, 20)} event ${why}`);
         if (e.type === "connect") {
           const process = this.#processes.get(e.process as number);
-          if (!process) throw this.#bad(`the connect names process ref ${String(e.process)}, which no earlier line defines`);
+          if (!process) throw this.#bad(`the connect names process ref ${excerpt(String(e.process), 20)}, which no earlier line defines`);
           return [{ kind: "event", event: { ...(e as unknown as ConnectionEvent), process } as ConnectionEvent }];
         }
         return [{ kind: "event", event: e as unknown as ConnectionEvent }];
       }
       case "k":
       case "end":
-        if (typeof v.time !== "number") throw this.#bad(`a ${v.t === "k" ? "tick" : "end"} line needs a numeric time`);
+        if (!isNum(v.time)) throw this.#bad(`a ${v.t === "k" ? "tick" : "end"} line needs a numeric time`);
         return [{ kind: v.t === "k" ? "tick" : "end", time: v.time }];
       default:
         return [];
     }
   }
 
+  #header(v: Record<string, unknown>): RecordHeader {
+    if (v.format !== RECORD_FORMAT) throw this.#bad(`not a halfopen record: the first line must have "format": "${RECORD_FORMAT}"`);
+    if (!isInt(v.version) || v.version < 1) throw this.#bad(`the header's "version" must be a whole number (got ${excerpt(JSON.stringify(v.version) ?? "none", 40)})`);
+    if (v.version > RECORD_VERSION) throw this.#bad(`record version ${v.version} is newer than this halfopen reads (${RECORD_VERSION}); upgrade halfopen`);
+    for (const [field, ok] of [
+      ["source", typeof v.source === "string"],
+      ["exact", typeof v.exact === "boolean"],
+      ["startedAtWall", isNum(v.startedAtWall)],
+      ["wallOffsetMs", isNum(v.wallOffsetMs)],
+      ["host", v.host === undefined || typeof v.host === "string"],
+      ["watch", v.watch === undefined || isObject(v.watch)],
+    ] as const)
+      if (!ok) throw this.#bad(`the header's "${field}" is missing or of the wrong type`);
+    return { format: RECORD_FORMAT, version: v.version, source: v.source as string, exact: v.exact as boolean, startedAtWall: v.startedAtWall as number, wallOffsetMs: v.wallOffsetMs as number, ...(v.host === undefined ? {} : { host: v.host as string }), ...(v.watch === undefined ? {} : { watch: v.watch as Record<string, unknown> }) };
+  }
+
   #bad(why: string): HalfOpenError {
     return new HalfOpenError(ErrorCodes.BAD_RECORD, `Cannot read the record at line ${this.#lineNo}: ${why}`);
   }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const isEndpoint = (v: unknown) => isObject(v) && typeof v.address === "string" && isInt(v.port) && (v.port as number) >= 0 && (v.port as number) <= 65_535;
+const optional = (v: unknown, check: (x: unknown) => boolean) => v === undefined || check(v);
+const isString = (v: unknown) => typeof v === "string";
+const isBool = (v: unknown) => typeof v === "boolean";
+
+/** Why an event's fields are not what its type needs; "unknown" for a type this version does not know (skipped). */
+function eventProblem(e: Record<string, unknown>): string | undefined {
+  const need = (checks: [string, boolean][]) => checks.find(([, ok]) => !ok)?.[0];
+  let bad: string | undefined;
+  switch (e.type) {
+    case "connect":
+      bad = need([
+        ["sock", isString(e.sock)],
+        ["pid", isInt(e.pid)],
+        ["tid", optional(e.tid, isInt)],
+        ["family", e.family === 4 || e.family === 6],
+        ["src", isEndpoint(e.src)],
+        ["dst", isEndpoint(e.dst)],
+        ["process", isInt(e.process)],
+        ["seenAtStart", optional(e.seenAtStart, isBool)],
+      ]);
+      break;
+    case "leave":
+      bad = need([
+        ["sock", isString(e.sock)],
+        ["newState", isInt(e.newState)],
+        ["srcPort", optional(e.srcPort, isInt)],
+        ["inInterrupt", isBool(e.inInterrupt)],
+        ["vanished", optional(e.vanished, isBool)],
+      ]);
+      break;
+    case "reset":
+    case "retransmit":
+      bad = need([["sock", isString(e.sock)]]);
+      break;
+    case "exit":
+      bad = need([
+        ["pid", isInt(e.pid)],
+        ["name", isString(e.name)],
+      ]);
+      break;
+    case "lost":
+      bad = need([
+        ["count", isInt(e.count) && (e.count as number) >= 0],
+        ["cpu", optional(e.cpu, isInt)],
+      ]);
+      break;
+    case "blind":
+      bad = need([
+        ["since", isNum(e.since)],
+        ["durationMs", isNum(e.durationMs)],
+        ["reason", isString(e.reason)],
+        ["ongoing", optional(e.ongoing, isBool)],
+      ]);
+      break;
+    case "os-limit":
+      bad = need([
+        ["timeWall", isNum(e.timeWall)],
+        ["source", isString(e.source)],
+        ["recordId", optional(e.recordId, isNum)],
+      ]);
+      break;
+    default:
+      return "unknown";
+  }
+  return bad === undefined ? undefined : `has no valid "${bad}"`;
+}
+
+/** A process's details copied field by field (unknown fields dropped), or why they cannot be. */
+function processInfoOf(v: Record<string, unknown>): ProcessInfo | string {
+  const strings = (x: unknown) => Array.isArray(x) && x.every(isString);
+  const container = (x: unknown) => isObject(x) && isString(x.runtime) && isString(x.id) && isString(x.shortId);
+  const pod = (x: unknown) => isObject(x) && isString(x.uid) && isString(x.qos);
+  const checks: [keyof ProcessInfo, boolean][] = [
+    ["pid", isInt(v.pid)],
+    ["name", isString(v.name)],
+    ["exe", optional(v.exe, isString)],
+    ["cmdline", optional(v.cmdline, strings)],
+    ["uid", optional(v.uid, isInt)],
+    ["user", optional(v.user, isString)],
+    ["ppid", optional(v.ppid, isInt)],
+    ["netns", optional(v.netns, isInt)],
+    ["netnsName", optional(v.netnsName, isString)],
+    ["cgroup", optional(v.cgroup, isString)],
+    ["unit", optional(v.unit, isString)],
+    ["slice", optional(v.slice, isString)],
+    ["container", optional(v.container, container)],
+    ["pod", optional(v.pod, pod)],
+    ["startTime", optional(v.startTime, isNum)],
+    ["partial", optional(v.partial, isBool)],
+    ["truncated", optional(v.truncated, strings)],
+  ];
+  const wrong = checks.find(([, ok]) => !ok);
+  if (wrong) return `have no valid "${wrong[0]}"`;
+  const info: Record<string, unknown> = {};
+  for (const [k] of checks) if (v[k] !== undefined && k !== "container" && k !== "pod") info[k] = v[k];
+  const c = v.container as Record<string, string> | undefined;
+  if (c) info.container = { runtime: c.runtime, id: c.id, shortId: c.shortId };
+  const p = v.pod as Record<string, string> | undefined;
+  if (p) info.pod = { uid: p.uid, qos: p.qos };
+  return info as unknown as ProcessInfo;
 }

@@ -6,19 +6,25 @@
  * `now()` is the recording's clock, so the incidents come out as they did
  * live (same ids, peaks, processes, outcomes).
  *
- * Mechanism: reads the file line by line (node:readline), decoded by the pure
- * RecordDecoder (core/record-format.ts). `speed` 1 replays in real time, N
- * N times faster; `Infinity` as fast as possible.
- * Needs: a readable file. Caveat: the watch options of the replay (--limit,
+ * Mechanism: reads the file line by line (line-file.ts: a regular file only,
+ * lines of at most 1 MiB), decoded and checked by the pure RecordDecoder
+ * (core/record-format.ts). A last line that no newline ends and that does not
+ * parse (a recording cut short by a crash) is cut off, said once as a
+ * warning. `speed` 1 replays in real time, N N times faster; `Infinity` as
+ * fast as possible.
+ * Needs: a readable regular file. Caveat: the watch options of the replay (--limit,
  * --quiet, --max-age, filters) decide what is reported; the header keeps the
  * ones of the recording under `watch`.
  */
-import { createReadStream, statSync } from "node:fs";
-import { createInterface } from "node:readline";
 import type { ConnectionEvent } from "../core/events.js";
-import { RecordDecoder, type RecordHeader } from "../core/record-format.js";
+import { NoteLog, type NoteRead } from "../core/note-log.js";
+import { RecordDecoder, type RecordHeader, type RecordItem } from "../core/record-format.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
+import { readLines, type FileLine } from "./line-file.js";
 import type { ConnectionSource, SourceStats } from "./types.js";
+
+/** Longest line a recording may have: a process line holds at most a few capped strings (4 KiB each). */
+const MAX_RECORD_LINE = 1024 * 1024;
 
 export interface ReplaySourceOptions {
   path: string;
@@ -35,7 +41,8 @@ export class ReplaySource implements ConnectionSource {
   readonly #path: string;
   readonly #speed: number;
   readonly #decoder = new RecordDecoder();
-  #lines?: AsyncIterator<string>;
+  #lines?: AsyncIterator<FileLine>;
+  readonly #warnings = new NoteLog();
   #now = 0;
   #stopped = false;
   #records = 0;
@@ -49,19 +56,13 @@ export class ReplaySource implements ConnectionSource {
     this.#speed = options.speed ?? 1;
   }
 
-  /** Open the file and read its header. Throws HalfOpenError BAD_USAGE (no such file) or BAD_RECORD. */
+  /** Open the file and read its header. Throws HalfOpenError BAD_USAGE (no such file, not a regular file), BAD_RECORD or INPUT_TOO_LARGE. */
   async start(): Promise<void> {
-    try {
-      if (!statSync(this.#path).isFile()) throw new Error("not a regular file");
-    } catch (e) {
-      throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot replay "${this.#path}": ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
-    }
-    const stream = createReadStream(this.#path, { encoding: "utf8" });
-    this.#lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })[Symbol.asyncIterator]();
+    this.#lines = readLines(this.#path, { what: "recording", maxLineBytes: MAX_RECORD_LINE })[Symbol.asyncIterator]();
     for (;;) {
       const next = await this.#lines.next();
       if (next.done) throw new HalfOpenError(ErrorCodes.BAD_RECORD, `Cannot replay "${this.#path}": the file is empty`);
-      this.#decoder.line(next.value);
+      this.#decode(next.value);
       if (this.#decoder.header) break;
     }
     const h = this.#decoder.header;
@@ -89,6 +90,21 @@ export class ReplaySource implements ConnectionSource {
     this.#wake?.();
   }
 
+  warnings(since: number): NoteRead {
+    return this.#warnings.since(since);
+  }
+
+  /** One line's items; a torn last line (no newline, not a whole record) is cut off and said, never an error. */
+  #decode(line: FileLine): RecordItem[] {
+    try {
+      return this.#decoder.line(line.text);
+    } catch (e) {
+      if (line.terminated || (e as HalfOpenError).code !== ErrorCodes.BAD_RECORD) throw e;
+      this.#warnings.add(`the last line of ${this.#path} (line ${line.number}) is cut short (a recording that stopped mid-write); it was left out`);
+      return [];
+    }
+  }
+
   async *events(): AsyncIterable<ConnectionEvent[]> {
     const lines = this.#lines;
     if (!lines) return;
@@ -96,7 +112,7 @@ export class ReplaySource implements ConnectionSource {
     while (!this.#stopped) {
       const next = await lines.next();
       if (next.done) break;
-      for (const item of this.#decoder.line(next.value)) {
+      for (const item of this.#decode(next.value)) {
         if (item.kind === "event") {
           batch.push(item.event);
           this.#records++;

@@ -85,7 +85,7 @@ function readBanner(socket: net.Socket, ms: number): Promise<string | undefined>
       clearTimeout(timer);
       socket.removeAllListeners("data");
       if (!socket.destroyed) socket.resetAndDestroy();
-      resolve(size > 0 ? Buffer.concat(chunks).subarray(0, BANNER_BYTES).toString("latin1") : undefined);
+      resolve(size > 0 ? Buffer.concat(chunks).subarray(0, BANNER_BYTES).toString("utf8") : undefined);
     };
     const timer = setTimeout(done, ms);
     socket.on("data", (d: Buffer) => {

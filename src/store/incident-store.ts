@@ -19,9 +19,8 @@
  *
  * Needs: fs (creates the directory). Not part of the pure core.
  */
-import { type Stats, accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
-import { dirname, isAbsolute, join } from "node:path";
+import { type Stats, accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { IncidentReport } from "../core/incident.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
@@ -190,14 +189,7 @@ export function checkDbPath(path: string, options: { readonly?: boolean; createD
   if (!options.createDirectory && !existsSync(dir)) throw bad(`its directory "${dir}" does not exist; create it, or choose another --db`);
 }
 
-/** Where the database lives when `--db` is not given. */
-export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, uid = process.geteuid?.(), platform = process.platform): string {
-  if (env.HALFOPEN_DB) return env.HALFOPEN_DB;
-  if (platform === "win32") return join(env.LOCALAPPDATA ?? join(homedir(), "AppData", "Local"), "halfopen", "incidents.db");
-  if (uid === 0) return "/var/lib/halfopen/incidents.db";
-  const state = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");
-  return join(state, "halfopen", "incidents.db");
-}
+export { defaultDbPath } from "./db-path.js";
 
 /** Turns a SQLite or fs failure into a HalfOpenError with a stable code. */
 export function storeError(e: unknown, path: string, action: string): HalfOpenError {
@@ -250,6 +242,14 @@ export class IncidentStore {
     let db: Database.Database | undefined;
     try {
       if (!options.readonly && options.createDirectory) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // A new database holds command lines: readable by its owner only (SQLite gives its -wal and -shm the same mode).
+      if (!options.readonly && !existsSync(path)) {
+        try {
+          closeSync(openSync(path, "wx", 0o600));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
+      }
       try {
         db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 5000 });
         if (options.readonly) db.pragma("schema_version"); // a WAL file opens lazily: fail here, not later

@@ -16,12 +16,16 @@
  * - `--on-change CMD`: run with the round's changes on stdin when there are
  *   any (hook-sink.ts: argv, never a shell, one at a time, timeout).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { stringify } from "csv-stringify/sync";
 import { changeLine, compareAddresses, diffScans, type ScanChange } from "../../core/scan/diff.js";
-import { journalEnd, journalHeader, journalHost, readJournal, specMismatch, type Journal, type ScanSpec } from "../../core/scan/journal.js";
+import { excerpt } from "../../core/process-text.js";
+import { JournalReader, journalEnd, journalHeader, journalHost, specMismatch, type Journal, type ScanSpec } from "../../core/scan/journal.js";
+import { readLines } from "../../platform/line-file.js";
+import { defaultDbPath } from "../../store/db-path.js";
+import { refuseCollisions, type RunPath } from "../paths.js";
 import { nmapXml } from "../../core/scan/nmap-xml.js";
 import { DEFAULT_PORTS, parsePorts } from "../../core/scan/targets.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
@@ -34,22 +38,42 @@ import type { HookSink } from "../watch/hook-sink.js";
 import { csvSafe, fit, forTerminal } from "../sanitize.js";
 import type { ScanCliOptions } from "./command.js";
 
-/** Lines of a target or exclude file: whitespace- or comma-separated, `#` comments. */
-function readList(file: string, what: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot read the ${what} file "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+/** Entries a target or exclude file may hold (each an address, a range, a CIDR block or a name, kept as text for the journal and the database). */
+export const MAX_LIST_ENTRIES = 250_000;
+
+/**
+ * Entries of a target or exclude file: whitespace- or comma-separated, `#`
+ * comments. Read line by line (a regular file only; lines of at most 64 KiB),
+ * at most MAX_LIST_ENTRIES entries in all: a larger list is refused
+ * (INPUT_TOO_LARGE) before it fills memory.
+ */
+async function readList(file: string, what: string, into: string[]): Promise<void> {
+  for await (const line of readLines(file, { what: `${what} file`, maxLineBytes: 64 * 1024 })) {
+    for (const entry of line.text.replace(/#.*/, "").split(/[\s,]+/)) {
+      if (entry === "") continue;
+      if (into.length >= MAX_LIST_ENTRIES)
+        throw new HalfOpenError(ErrorCodes.INPUT_TOO_LARGE, `Cannot read the ${what} file "${file}": more than ${MAX_LIST_ENTRIES.toLocaleString("en")} entries (at line ${line.number}); give CIDR blocks or ranges instead of single addresses, or split the list and scan each part`);
+      into.push(entry);
+    }
   }
-  return text
-    .split("\n")
-    .map((l) => l.replace(/#.*/, ""))
-    .flatMap((l) => l.split(/[\s,]+/))
-    .filter(Boolean);
 }
 
+/** Lines a resume journal may have (one per finished address, up or down). */
+const MAX_JOURNAL_LINES = 20_000_000;
+
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : Math.round(x).toString());
+
+/** The files this scan reads and writes: none may be another (refuseCollisions). */
+function checkOutputPaths(o: ScanCliOptions): void {
+  const paths: RunPath[] = [
+    ...(o.inputList ?? []).map((path) => ({ option: "--input-list", path, role: "input" as const })),
+    ...(o.excludeFile ?? []).map((path) => ({ option: "--exclude-file", path, role: "input" as const })),
+    ...(o.resume === undefined ? [] : [{ option: "--resume", path: o.resume, role: "output" as const }]),
+    ...(o.xml === undefined ? [] : [{ option: "--xml", path: o.xml, role: "output" as const }]),
+    ...(o.store ? [{ option: "--db", path: o.db ?? defaultDbPath(), role: "database" as const }] : []),
+  ];
+  refuseCollisions(paths);
+}
 
 /** One host, as the terminal shows it (everything the target controls escaped). */
 export function hostLines(h: HostResult): string[] {
@@ -142,7 +166,11 @@ interface Round {
 }
 
 export async function runScan(positional: string[], o: ScanCliOptions, given: (option: string) => boolean = () => true): Promise<void> {
-  const cliTargets = [...positional, ...(o.inputList ?? []).flatMap((f) => readList(f, "target"))];
+  checkOutputPaths(o);
+  const cliTargets = [...positional];
+  for (const f of o.inputList ?? []) await readList(f, "target", cliTargets);
+  const excludes = [...(o.exclude ?? [])];
+  for (const f of o.excludeFile ?? []) await readList(f, "exclude", excludes);
   if ([o.json, o.csv].filter(Boolean).length > 1) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --json and --csv together");
   if (o.every !== undefined && o.resume !== undefined) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --every with --resume: every round is a whole scan, stored in the database");
   if (o.every !== undefined && o.csv) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --every with --csv: use --json (one JSON line per change and per round)");
@@ -155,13 +183,9 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
   // What to scan: the command line's, or the journal's when resuming.
   let prior: Journal | undefined;
   if (o.resume !== undefined && existsSync(o.resume)) {
-    let text: string;
-    try {
-      text = readFileSync(o.resume, "utf8");
-    } catch (e) {
-      throw new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${o.resume}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    prior = readJournal(text, o.resume);
+    const reader = new JournalReader(o.resume);
+    for await (const line of readLines(o.resume, { what: "resume journal", maxLineBytes: 1024 * 1024, maxLines: MAX_JOURNAL_LINES, openCode: ErrorCodes.BAD_RESUME })) reader.line(line.text, line.number, line.terminated, line.endOffset);
+    prior = reader.result();
   }
   const bannerMs = o.banner === undefined ? undefined : (typeof o.banner === "number" ? o.banner : 1) * 1000;
   let spec: ScanSpec;
@@ -174,7 +198,7 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
     if (cliTargets.length === 0) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot scan: no targets (give addresses, ranges or names, or -iL FILE)");
     spec = {
       targets: cliTargets,
-      exclude: [...(o.exclude ?? []), ...(o.excludeFile ?? []).flatMap((f) => readList(f, "exclude"))],
+      exclude: excludes,
       ports: o.ports === undefined ? [...DEFAULT_PORTS] : parsePorts(o.ports),
       discovery: o.discovery ? o.discoveryMethod : "none",
       maxHalfOpen: o.maxHalfOpen,
@@ -188,7 +212,12 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
     }
   }
   const prepared = await resolveTargets(spec);
-  checkScanSize(prepared, spec.shard, o.yes === true || prior !== undefined);
+  // A journal is input like a command line: a large scan needs --yes when resumed too.
+  checkScanSize(prepared, spec.shard, o.yes === true);
+  if (prior) {
+    const stray = prior.hosts.find((h) => !prepared.set.includes(h.address, spec.shard));
+    if (stray) throw new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${o.resume}": it holds a result for ${excerpt(stray.address, 60)}, which is not among its scan's targets${spec.shard ? ` (shard ${spec.shard.index}/${spec.shard.count})` : ""}; it is not a journal this scan wrote (nothing was changed)`);
+  }
 
   if (prior?.complete) {
     // Nothing to scan: print the finished scan as it was.

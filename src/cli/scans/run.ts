@@ -2,7 +2,8 @@
  * What `halfopen scans list`, `show` and `diff` do once their options are
  * parsed (command.ts), loaded only when they run.
  */
-import { changeLine, diffScans } from "../../core/scan/diff.js";
+import { changeLine, coverageOf, diffScans } from "../../core/scan/diff.js";
+import { specKey } from "../../core/scan/journal.js";
 import type { ScanSpec } from "../../core/scan/journal.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { isAlive } from "../../platform/process-identity.js";
@@ -95,9 +96,13 @@ export async function diffStoredScans(fromId: number | undefined, toId: number |
       from = history.previous(to.spec, to.id);
       if (!from) throw new HalfOpenError(ErrorCodes.NOT_FOUND, `No scan of the same targets and ports before scan ${to.id}; give two ids (halfopen scans lists them)`);
     }
+    const fromHosts = history.hosts(from.id);
+    const toHosts = history.hosts(to.id);
+    // Scans of different targets: a host only one of them covered is neither up nor down in the other.
+    const same = specKey(from.spec) === specKey(to.spec);
     const changes = diffScans(
-      { hosts: history.hosts(from.id), ports: from.spec.ports, complete: from.state === "done" },
-      { hosts: history.hosts(to.id), ports: to.spec.ports, complete: to.state === "done" },
+      { hosts: fromHosts, ports: from.spec.ports, complete: from.state === "done", ...(same ? {} : { covers: coverageOf(from.spec, fromHosts) }) },
+      { hosts: toHosts, ports: to.spec.ports, complete: to.state === "done", ...(same ? {} : { covers: coverageOf(to.spec, toHosts) }) },
     );
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ type: "diff", from: scanJson(from), to: scanJson(to), changes })}\n`);

@@ -3,7 +3,6 @@
  * run each policy, print a table (80 columns) or one JSON object, and draw
  * the curves with --plot.
  */
-import { readFileSync } from "node:fs";
 import { type BrowseSimResult, simulateBrowse } from "../../core/sim/browse-sim.js";
 import type { ConnectionEvent } from "../../core/events.js";
 import { type PolicyName, type SimPolicy, policyFromName } from "../../core/sim/gate.js";
@@ -209,19 +208,24 @@ export async function runBrowseSimulation(o: BrowseOptions): Promise<void> {
   );
 }
 
-/** The events of a record file; a file that cannot be read is a clear error. */
-function readRecordEvents(file: string): { events: ConnectionEvent[]; end?: number; host?: string } {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot read the record "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+/** Lines a recording may have for `simulate replay`: its events are held in memory (a few hundred bytes each). */
+const MAX_REPLAY_LINES = 5_000_000;
+
+/** The events of a record file, read line by line with bounds (line-file.ts); a file that cannot be read is a clear error. */
+async function readRecordEvents(file: string): Promise<{ events: ConnectionEvent[]; end?: number; host?: string }> {
+  const { readLines } = await import("../../platform/line-file.js");
   const decoder = new RecordDecoder();
   const events: ConnectionEvent[] = [];
   let end: number | undefined;
-  for (const line of text.split("\n")) {
-    for (const item of decoder.line(line)) {
+  for await (const line of readLines(file, { what: "record", maxLineBytes: 1024 * 1024, maxLines: MAX_REPLAY_LINES })) {
+    let items;
+    try {
+      items = decoder.line(line.text);
+    } catch (e) {
+      if (line.terminated) throw e;
+      break; // a torn last line (a recording cut short) is left out
+    }
+    for (const item of items) {
       if (item.kind === "event") events.push(item.event);
       else if (item.kind === "end") end = item.time;
     }
@@ -231,7 +235,7 @@ function readRecordEvents(file: string): { events: ConnectionEvent[]; end?: numb
 }
 
 export async function runReplaySimulation(file: string, o: ReplayOptions): Promise<void> {
-  const { events, end } = readRecordEvents(file);
+  const { events, end } = await readRecordEvents(file);
   const attempts = attemptsFromEvents(events, end);
   const results = policies(o).map((name) => guarded(() => simulateTrace(attempts, policyOf(name, o))));
   const first = results[0];

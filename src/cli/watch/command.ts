@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { SOURCE_NAMES, type SourceName } from "../../platform/source-names.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "../options.js";
+import { refuseCollisions } from "../paths.js";
 import { checkHookProgram, hookArgv } from "./hook-sink.js";
 
 /** A number above 0 (`--speed`). */
@@ -177,6 +178,16 @@ export function registerWatch(program: Command): void {
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
       checkReplayOptions(opts);
+      const { storing } = await import("./sinks.js");
+      const { defaultDbPath } = await import("../../store/db-path.js");
+      refuseCollisions([
+        ...(opts.replay === undefined ? [] : [{ option: "--replay", path: opts.replay, role: "input" as const }]),
+        ...(opts.uiTlsCert === undefined ? [] : [{ option: "--ui-tls-cert", path: opts.uiTlsCert, role: "input" as const }]),
+        ...(opts.uiTlsKey === undefined ? [] : [{ option: "--ui-tls-key", path: opts.uiTlsKey, role: "input" as const }]),
+        ...(opts.record === undefined ? [] : [{ option: "--record", path: opts.record, role: "output" as const }]),
+        ...(opts.logFile === undefined ? [] : [{ option: "--log-file", path: opts.logFile, role: "output" as const }]),
+        ...(storing(opts) ? [{ option: "--db", path: opts.db ?? defaultDbPath(), role: "database" as const }] : []),
+      ]);
       if (opts.onVerdict) checkHookProgram("--on-verdict", opts.onVerdict);
       if (opts.onIncident) checkHookProgram("--on-incident", opts.onIncident);
       const { runWatch } = await import("./run.js");

@@ -139,6 +139,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       tick(source.now());
       warnings();
     }
+    warnings(); // what the source said after its last batch (a replay's torn last line)
     const now = source.now();
     emit(monitor.flush(now));
     const finished = await chain.finish(now);

@@ -5,12 +5,14 @@
  *
  * - A scan that did not finish (interrupted) says nothing about the hosts it
  *   did not reach: a host missing from it is neither up nor down.
- * - Only ports both scans checked are compared.
+ * - Only ports both scans checked are compared, and only hosts both scans
+ *   covered: a host up in one scan is "down" in the other only if the other
+ *   scanned its address (`covers`; scans of different targets).
  * - `unknown` (a local error on the scanning machine: EMFILE, ENOBUFS, ...)
  *   says nothing about the target: a change to or from it is not reported.
  */
 import type { XmlHost } from "./nmap-xml.js";
-import { addressToBigInt } from "./targets.js";
+import { addressToBigInt, parseTarget, TargetSet, type Shard } from "./targets.js";
 
 export interface ScanForDiff {
   /** Hosts found up (down ones may be included; they count as not up). */
@@ -18,6 +20,24 @@ export interface ScanForDiff {
   ports: readonly number[];
   /** The scan ran to the end: a host it does not list as up was down. */
   complete: boolean;
+  /** Whether the scan's targets include an address (absent: every address of the other scan). */
+  covers?: (address: string) => boolean;
+}
+
+/** Which addresses a scan's targets cover, from its spec (host names cover the addresses it found up under them). */
+export function coverageOf(spec: { targets: readonly string[]; exclude: readonly string[]; shard?: Shard }, hosts: readonly XmlHost[]): (address: string) => boolean {
+  const ranges = (list: readonly string[]) =>
+    list.flatMap((t) => {
+      try {
+        const p = parseTarget(t);
+        return p.kind === "range" ? [p.range] : [];
+      } catch {
+        return [];
+      }
+    });
+  const set = new TargetSet(ranges(spec.targets), ranges(spec.exclude));
+  const named = new Set(hosts.filter((h) => h.names?.length).map((h) => h.address));
+  return (address) => named.has(address) || set.includes(address, spec.shard);
 }
 
 export type ScanChange =
@@ -45,7 +65,7 @@ export function diffScans(before: ScanForDiff, after: ScanForDiff): ScanChange[]
   for (const [address, h] of b) {
     const old = a.get(address);
     if (!old) {
-      if (before.complete) changes.push({ change: "host-up", address, reason: h.reason, open: openPorts(h).filter((p) => common.has(p)) });
+      if (before.complete && (before.covers?.(address) ?? true)) changes.push({ change: "host-up", address, reason: h.reason, open: openPorts(h).filter((p) => common.has(p)) });
       continue;
     }
     const was = new Map(old.ports.map((p) => [p.port, p.state]));
@@ -56,7 +76,7 @@ export function diffScans(before: ScanForDiff, after: ScanForDiff): ScanChange[]
       changes.push({ change, address, port: p.port, from, to: p.state });
     }
   }
-  if (after.complete) for (const [address, h] of a) if (!b.has(address)) changes.push({ change: "host-down", address, open: openPorts(h).filter((p) => common.has(p)) });
+  if (after.complete) for (const [address, h] of a) if (!b.has(address) && (after.covers?.(address) ?? true)) changes.push({ change: "host-down", address, open: openPorts(h).filter((p) => common.has(p)) });
   return changes.sort((x, y) => compareAddresses(x.address, y.address) || ("port" in x ? x.port : 0) - ("port" in y ? y.port : 0));
 }
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { HalfOpenError } from "../../errors.js";
-import { changeLine, compareAddresses, diffScans, type ScanForDiff } from "./diff.js";
-import { journalEnd, journalHeader, journalHost, readJournal, specKey, specMismatch, type ScanSpec } from "./journal.js";
+import { changeLine, compareAddresses, coverageOf, diffScans, type ScanForDiff } from "./diff.js";
+import { journalEnd, journalHeader, journalHost, readJournal, specKey, specMismatch, specProblem, type ScanSpec } from "./journal.js";
 import type { XmlHost } from "./nmap-xml.js";
 
 const spec: ScanSpec = { targets: ["198.18.0.0/24"], exclude: [], ports: [22, 80], discovery: "auto", maxHalfOpen: 10, retries: 1 };
@@ -93,6 +93,38 @@ describe("scan diff", () => {
     const a = scanOf([host("198.18.0.1", { 22: "open", 80: "open", 443: "closed" })], true, [22, 80, 443]);
     const b = scanOf([host("198.18.0.1", { 22: "unknown", 80: "closed", 8080: "open" })], true, [22, 80, 8080]);
     assert.deepEqual(diffScans(a, b), [{ change: "port-closed", address: "198.18.0.1", port: 80, from: "open", to: "closed" }]);
+  });
+
+  it("scans of different targets: a host only one of them covered is neither up nor down in the other", () => {
+    const a = { targets: ["198.18.0.0/30"], exclude: [] };
+    const b = { targets: ["198.18.0.2-5"], exclude: ["198.18.0.4"] };
+    const before: ScanForDiff = { ...scanOf([host("198.18.0.1", { 22: "open" }), host("198.18.0.2", { 22: "open" })]), covers: coverageOf(a, []) };
+    const after: ScanForDiff = { ...scanOf([host("198.18.0.5", { 22: "open" })]), covers: coverageOf(b, []) };
+    assert.deepEqual(diffScans(before, after).map(changeLine), ["- 198.18.0.2 down (had 22/tcp open)"], ".1 and .5: only one scan covered each");
+    assert.equal(diffScans({ ...before, covers: undefined }, { ...after, covers: undefined }).length, 3, "without coverage, .1 would be down and .5 up");
+    assert.equal(coverageOf(b, [])("198.18.0.4"), false, "excluded");
+    assert.equal(coverageOf({ ...a, shard: { index: 2, count: 2 } }, [])("198.18.0.1"), true);
+    assert.equal(coverageOf({ ...a, shard: { index: 2, count: 2 } }, [])("198.18.0.2"), false);
+  });
+
+  it("a journal's spec is held to the command line's bounds", () => {
+    const base = { targets: ["198.18.0.1"], exclude: [], ports: [22], discovery: "none", maxHalfOpen: 10, retries: 1 };
+    assert.equal(specProblem(base), undefined);
+    for (const [change, why] of [
+      [{ shard: { index: 1, count: 0 } }, /shard/],
+      [{ shard: { index: -1, count: -3 } }, /shard/],
+      [{ shard: { index: 3, count: 2 } }, /shard/],
+      [{ retries: 1e9 }, /retries/],
+      [{ maxHalfOpen: 1e7 }, /maxHalfOpen/],
+      [{ maxHalfOpen: 0 }, /maxHalfOpen/],
+      [{ ports: [22, 22] }, /twice/],
+      [{ ports: [] }, /port list/],
+      [{ targets: [] }, /targets/],
+      [{ targets: ["198.18.0.1/33"] }, /refuses/],
+      [{ bannerMs: 1e9 }, /bannerMs/],
+      [{ discovery: "raw" }, /discovery/],
+    ] as const)
+      assert.match(specProblem({ ...base, ...change }) ?? "", why, JSON.stringify(change));
   });
 
   it("orders addresses numerically, IPv4 before IPv6", () => {

@@ -14,7 +14,9 @@
  * these, means the file is not a journal halfopen wrote: HALFOPEN_BAD_RESUME.
  */
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { excerpt } from "../process-text.js";
 import type { XmlHost } from "./nmap-xml.js";
+import { parseTarget } from "./targets.js";
 
 export const JOURNAL_TYPE = "halfopen-scan-journal";
 export const JOURNAL_VERSION = 1;
@@ -61,19 +63,32 @@ export const journalEnd = (summary: object): string => `${JSON.stringify({ type:
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function checkSpec(v: unknown): v is ScanSpec {
-  if (!isObject(v)) return false;
-  const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === "string");
-  return (
-    strings(v.targets) &&
-    strings(v.exclude) &&
-    Array.isArray(v.ports) &&
-    v.ports.every((p) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535) &&
-    (v.discovery === "auto" || v.discovery === "connect" || v.discovery === "none") &&
-    Number.isInteger(v.maxHalfOpen) &&
-    Number.isInteger(v.retries) &&
-    (v.shard === undefined || (isObject(v.shard) && Number.isInteger(v.shard.index) && Number.isInteger(v.shard.count)))
-  );
+/** Why a spec (from a journal: input from anywhere) is not one the CLI would make, or undefined when it is. The same bounds as the options. */
+export function specProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return "has no spec object";
+  const strings = (x: unknown) => Array.isArray(x) && x.length <= 100_000 && x.every((s) => typeof s === "string" && s.length <= 1024);
+  if (!strings(v.targets) || (v.targets as string[]).length === 0) return "has no list of targets";
+  if (!strings(v.exclude)) return "has no list of excludes";
+  for (const t of [...(v.targets as string[]), ...(v.exclude as string[])]) {
+    try {
+      parseTarget(t);
+    } catch (e) {
+      return `names a target the scanner refuses (${(e as Error).message})`;
+    }
+  }
+  const ports = v.ports;
+  if (!Array.isArray(ports) || ports.length === 0 || ports.length > 65_535 || !ports.every((p) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535)) return "has no valid port list (1-65535)";
+  if (new Set(ports).size !== ports.length) return "lists a port twice";
+  if (v.discovery !== "auto" && v.discovery !== "connect" && v.discovery !== "none") return "has no valid discovery (auto, connect or none)";
+  const int = (x: unknown, lo: number, hi: number) => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+  if (!int(v.maxHalfOpen, 1, 100_000)) return "has a maxHalfOpen outside 1-100000 (--max-half-open's range)";
+  if (!int(v.retries, 0, 20)) return "has retries outside 0-20 (--retries' range)";
+  if (v.bannerMs !== undefined && !(typeof v.bannerMs === "number" && v.bannerMs >= 10 && v.bannerMs <= 60_000)) return "has a bannerMs outside 10-60000 (--banner's range)";
+  if (v.shard !== undefined) {
+    const sh = v.shard;
+    if (!isObject(sh) || !int(sh.count, 1, 1_000_000) || !int(sh.index, 1, sh.count as number)) return "has a shard that is not k/n with 1 ≤ k ≤ n ≤ 1000000 (--shard's range)";
+  }
+  return undefined;
 }
 
 function checkHost(v: unknown): v is XmlHost {
@@ -90,41 +105,74 @@ function checkHost(v: unknown): v is XmlHost {
   );
 }
 
-/** Reads a journal. `file` names it in errors. Throws HalfOpenError BAD_RESUME. */
-export function readJournal(text: string, file: string): Journal {
-  const bad = (line: number, why: string) => new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${file}": line ${line} ${why}; it is not a journal halfopen scan --resume wrote (nothing was changed)`);
-  const end = text.lastIndexOf("\n") + 1;
-  const lines = text.slice(0, end).split("\n");
-  lines.pop(); // after the last newline
-  if (lines.length === 0) throw new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${file}": it holds no whole line (an empty or torn journal); delete it to scan from the start`);
-  let journal: Journal | undefined;
-  lines.forEach((line, i) => {
+/**
+ * Reads a journal line by line (the CLI streams the file: a journal can be
+ * large). `file` names it in errors. `line()` throws HalfOpenError
+ * BAD_RESUME; a last line no newline ended is a torn write and is ignored.
+ */
+export class JournalReader {
+  readonly #file: string;
+  #journal: Journal | undefined;
+  #validBytes = 0;
+
+  constructor(file: string) {
+    this.#file = file;
+  }
+
+  #bad(line: number, why: string): HalfOpenError {
+    return new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${this.#file}": line ${line} ${why}; it is not a journal halfopen scan --resume wrote (nothing was changed)`);
+  }
+
+  /** One line; `terminated` false for a last line without a newline (ignored: a torn write). `endOffset`: bytes to the end of it. */
+  line(text: string, number: number, terminated: boolean, endOffset: number): void {
+    if (!terminated) return;
     let v: unknown;
     try {
-      v = JSON.parse(line);
+      v = JSON.parse(text);
     } catch {
-      throw bad(i + 1, "is not JSON");
+      throw this.#bad(number, "is not JSON");
     }
-    if (!isObject(v)) throw bad(i + 1, "is not a JSON object");
-    if (i === 0) {
-      if (v.type !== JOURNAL_TYPE) throw bad(1, `has type ${JSON.stringify(v.type)}, not ${JOURNAL_TYPE}`);
-      if (v.version !== JOURNAL_VERSION) throw new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${file}": journal version ${String(v.version)}, this halfopen reads ${JOURNAL_VERSION}`);
-      if (!checkSpec(v.spec) || typeof v.startedAt !== "number") throw bad(1, "does not say what the scan covers");
-      journal = { startedAt: v.startedAt, spec: v.spec, hosts: [], complete: false, validBytes: end };
+    if (!isObject(v)) throw this.#bad(number, "is not a JSON object");
+    this.#validBytes = endOffset;
+    if (number === 1) {
+      if (v.type !== JOURNAL_TYPE) throw this.#bad(1, `has type ${excerpt(JSON.stringify(v.type) ?? "none", 40)}, not ${JOURNAL_TYPE}`);
+      if (v.version !== JOURNAL_VERSION) throw new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${this.#file}": journal version ${excerpt(String(v.version), 20)}, this halfopen reads ${JOURNAL_VERSION}`);
+      const why = specProblem(v.spec);
+      if (why) throw this.#bad(1, `does not say what the scan covers: its spec ${why}`);
+      if (typeof v.startedAt !== "number") throw this.#bad(1, "does not say when the scan started");
+      this.#journal = { startedAt: v.startedAt, spec: v.spec as ScanSpec, hosts: [], complete: false, validBytes: 0 };
       return;
     }
-    const j = journal as Journal;
-    if (j.complete) throw bad(i + 1, "comes after the end of the scan");
+    const j = this.#journal as Journal;
+    if (j.complete) throw this.#bad(number, "comes after the end of the scan");
     if (v.type === "host") {
-      if (!checkHost(v.host)) throw bad(i + 1, "is not a host result");
+      if (!checkHost(v.host)) throw this.#bad(number, "is not a host result");
       j.hosts.push(v.host);
     } else if (v.type === "end") {
       j.complete = true;
       if (isObject(v.summary)) j.endSummary = v.summary;
-    }
-    else throw bad(i + 1, `has an unknown type ${JSON.stringify(v.type)}`);
-  });
-  return journal as Journal;
+    } else throw this.#bad(number, `has an unknown type ${excerpt(JSON.stringify(v.type) ?? "none", 40)}`);
+  }
+
+  /** The journal read; throws when not even the header line was whole. */
+  result(): Journal {
+    if (!this.#journal) throw new HalfOpenError(ErrorCodes.BAD_RESUME, `Cannot resume from "${this.#file}": it holds no whole line (an empty or torn journal); delete it to scan from the start`);
+    return { ...this.#journal, validBytes: this.#validBytes };
+  }
+}
+
+/** Reads a whole journal from its text (JournalReader over its lines). */
+export function readJournal(text: string, file: string): Journal {
+  const reader = new JournalReader(file);
+  let offset = 0;
+  let number = 0;
+  for (const part of text.split("\n")) {
+    const terminated = offset + part.length < text.length;
+    if (!terminated && part === "") break;
+    offset += part.length + (terminated ? 1 : 0);
+    reader.line(part, ++number, terminated, offset);
+  }
+  return reader.result();
 }
 
 /** Why a command line's scan is not the journal's, or undefined when it is the same. */

@@ -80,6 +80,26 @@ describe("scan targets", () => {
   });
 });
 
+describe("IPv4-mapped addresses and membership", () => {
+  it("--exclude A excludes ::ffff:A; a range over ::ffff:0:0/96 is scanned as IPv4", () => {
+    const set = new TargetSet([parseTarget("::ffff:198.18.0.0/126")].map((t) => (t as { range: AddressRange }).range), [parseTarget("198.18.0.1")].map((t) => (t as { range: AddressRange }).range));
+    assert.deepEqual([...set.addresses()].map((a) => a.address), ["198.18.0.0", "198.18.0.2", "198.18.0.3"]);
+    const other = new TargetSet([(parseTarget("198.18.0.0/30") as { range: AddressRange }).range], [(parseTarget("::ffff:198.18.0.2") as { range: AddressRange }).range]);
+    assert.deepEqual([...other.addresses()].map((a) => a.address), ["198.18.0.0", "198.18.0.1", "198.18.0.3"]);
+  });
+
+  it("includes() agrees with the walk, in every shard", () => {
+    const set = new TargetSet(["198.18.0.0/29", "198.18.1.5-9", "2001:2::/126"].map((t) => (parseTarget(t) as { range: AddressRange }).range), [(parseTarget("198.18.0.3") as { range: AddressRange }).range]);
+    for (const shard of [undefined, { index: 1, count: 3 }, { index: 3, count: 3 }]) {
+      const walked = new Set([...set.addresses(shard)].map((a) => a.address));
+      for (const a of ["198.18.0.0", "198.18.0.3", "198.18.0.7", "198.18.0.8", "198.18.1.5", "198.18.1.9", "198.18.1.10", "2001:2::", "2001:2::3", "2001:2::4", "::ffff:198.18.0.1", "x"]) {
+        const mapped = a.startsWith("::ffff:") ? a.slice(7) : a;
+        assert.equal(set.includes(a, shard), walked.has(mapped), `${a} in ${JSON.stringify(shard)}`);
+      }
+    }
+  });
+});
+
 describe("scan ports", () => {
   it("lists and ranges, duplicates dropped, order kept; - is every port", () => {
     assert.deepEqual(parsePorts("22,80,8000-8003,80"), [22, 80, 8000, 8001, 8002, 8003]);

@@ -13,6 +13,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { excerpt } from "../process-text.js";
 
 export type Family = 4 | 6;
 
@@ -63,9 +64,9 @@ export function parseTarget(input: string): TargetSpec {
   if (slash >= 0) {
     const base = addressToBigInt(text.slice(0, slash));
     const prefixText = text.slice(slash + 1);
-    if (!base) throw bad(`Cannot scan "${text}": "${text.slice(0, slash)}" is not an IP address`);
+    if (!base) throw bad(`Cannot scan "${excerpt(text, 100)}": "${text.slice(0, slash)}" is not an IP address`);
     const prefix = Number(prefixText);
-    if (!/^\d{1,3}$/.test(prefixText) || prefix > bits(base.family)) throw bad(`Cannot scan "${text}": the prefix must be 0 to ${bits(base.family)}`);
+    if (!/^\d{1,3}$/.test(prefixText) || prefix > bits(base.family)) throw bad(`Cannot scan "${excerpt(text, 100)}": the prefix must be 0 to ${bits(base.family)}`);
     const hostBits = BigInt(bits(base.family) - prefix);
     const first = (base.value >> hostBits) << hostBits;
     return { kind: "range", range: { family: base.family, first, last: first + (1n << hostBits) - 1n }, text };
@@ -81,22 +82,41 @@ export function parseTarget(input: string): TargetSpec {
       let to: bigint | undefined;
       const full = addressToBigInt(right);
       if (full) {
-        if (full.family !== from.family) throw bad(`Cannot scan "${text}": the range mixes IPv4 and IPv6`);
+        if (full.family !== from.family) throw bad(`Cannot scan "${excerpt(text, 100)}": the range mixes IPv4 and IPv6`);
         to = full.value;
       } else if (from.family === 4 && /^\d{1,3}$/.test(right)) {
         const last = Number(right);
-        if (last > 255) throw bad(`Cannot scan "${text}": ${right} is not an octet (0-255)`);
+        if (last > 255) throw bad(`Cannot scan "${excerpt(text, 100)}": ${right} is not an octet (0-255)`);
         to = (from.value & ~0xffn) | BigInt(last);
       } else {
-        throw bad(`Cannot scan "${text}": "${right}" must be a last octet (0-255) or a whole address`);
+        throw bad(`Cannot scan "${excerpt(text, 100)}": "${right}" must be a last octet (0-255) or a whole address`);
       }
-      if (to < from.value) throw bad(`Cannot scan "${text}": the range ends before it starts`);
+      if (to < from.value) throw bad(`Cannot scan "${excerpt(text, 100)}": the range ends before it starts`);
       return { kind: "range", range: { family: from.family, first: from.value, last: to }, text };
     }
   }
-  if (/^[\d.]+$/.test(text) || text.includes(":")) throw bad(`Cannot scan "${text}": not an IP address, CIDR block, range or host name`);
-  if (!HOST_NAME.test(text)) throw bad(`Cannot scan "${text}": not an IP address, CIDR block, range or host name`);
+  if (/^[\d.]+$/.test(text) || text.includes(":")) throw bad(`Cannot scan "${excerpt(text, 100)}": not an IP address, CIDR block, range or host name`);
+  if (!HOST_NAME.test(text)) throw bad(`Cannot scan "${excerpt(text, 100)}": not an IP address, CIDR block, range or host name`);
   return { kind: "name", name: text.replace(/\.$/, ""), text };
+}
+
+/** IPv4-mapped IPv6 addresses (::ffff:0:0/96, RFC 4291 2.5.5.2) are the IPv4 ones: a range over them becomes its IPv4 part, so `--exclude 198.18.0.1` excludes `::ffff:198.18.0.1` too. */
+const MAPPED_FIRST = 0xffffn << 32n;
+const MAPPED_LAST = MAPPED_FIRST + 0xffffffffn;
+function unmapped(ranges: readonly AddressRange[]): AddressRange[] {
+  const out: AddressRange[] = [];
+  for (const r of ranges) {
+    if (r.family !== 6 || r.last < MAPPED_FIRST || r.first > MAPPED_LAST) {
+      out.push(r);
+      continue;
+    }
+    if (r.first < MAPPED_FIRST) out.push({ family: 6, first: r.first, last: MAPPED_FIRST - 1n });
+    const first = r.first > MAPPED_FIRST ? r.first : MAPPED_FIRST;
+    const last = r.last < MAPPED_LAST ? r.last : MAPPED_LAST;
+    out.push({ family: 4, first: first - MAPPED_FIRST, last: last - MAPPED_FIRST });
+    if (r.last > MAPPED_LAST) out.push({ family: 6, first: MAPPED_LAST + 1n, last: r.last });
+  }
+  return out;
 }
 
 /** Sorted, merged, per family. */
@@ -155,7 +175,7 @@ export class TargetSet {
   readonly ranges: readonly AddressRange[];
 
   constructor(targets: readonly AddressRange[], excludes: readonly AddressRange[] = []) {
-    this.ranges = subtract(normalize(targets), normalize(excludes));
+    this.ranges = subtract(normalize(unmapped(targets)), normalize(unmapped(excludes)));
   }
 
   /** How many addresses (all shards). */
@@ -178,6 +198,38 @@ export class TargetSet {
       }
       index += size;
     }
+  }
+
+  #starts?: bigint[];
+
+  /** True when `address` is in the set (and in shard k of n, when given). Binary search over the sorted ranges. */
+  includes(address: string, shard?: Shard): boolean {
+    const parsed = addressToBigInt(address);
+    if (!parsed) return false;
+    const one = unmapped([{ family: parsed.family, first: parsed.value, last: parsed.value }])[0] as AddressRange;
+    const a = { family: one.family, value: one.first };
+    if (!this.#starts) {
+      let index = 0n;
+      this.#starts = this.ranges.map((r) => {
+        const at = index;
+        index += r.last - r.first + 1n;
+        return at;
+      });
+    }
+    let lo = 0;
+    let hi = this.ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.ranges[mid] as AddressRange;
+      if (r.family < a.family || (r.family === a.family && r.last < a.value)) lo = mid + 1;
+      else if (r.family > a.family || r.first > a.value) hi = mid - 1;
+      else {
+        if (!shard) return true;
+        const index = (this.#starts[mid] as bigint) + (a.value - r.first);
+        return index % BigInt(shard.count) === BigInt(shard.index - 1);
+      }
+    }
+    return false;
   }
 
   /** Addresses in a shard. */
