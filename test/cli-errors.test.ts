@@ -75,7 +75,7 @@ test("the dashboard's options need --ui", () => {
   for (const option of [["--ui-port", "8080"], ["--no-ui-scans"], ["--ui-allow-remote"]]) {
     const r = cli("watch", "--replay", "test/fixtures/records/scan.jsonl", ...option);
     assert.equal(r.status, 2, r.stderr);
-    assert.equal(r.stderr, "halfopen: Cannot use --ui-port, --ui-host, --ui-allow-remote or --no-ui-scans without --ui [HALFOPEN_BAD_USAGE]\n");
+    assert.equal(r.stderr, "halfopen: Cannot use --ui-port, --ui-host, --ui-allow-remote, --ui-read-only, --ui-actions, --ui-tls-cert, --ui-tls-key or --no-ui-scans without --ui [HALFOPEN_BAD_USAGE]\n");
   }
 });
 

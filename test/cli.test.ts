@@ -250,7 +250,7 @@ test("simulate --plot draws an SVG with one line per policy; a recorded capture 
   assert.match(table.stdout, /ho-scan +40 +30 /);
   const missing = cli("simulate", "replay", join(tmp, "nope.jsonl"));
   assert.equal(missing.status, 2);
-  assert.match(missing.stderr, /^halfopen: Cannot read the record ".*nope\.jsonl": ENOENT \[HALFOPEN_BAD_USAGE\]\n$/);
+  assert.match(missing.stderr, /^halfopen: Cannot read the record ".*nope\.jsonl": no such file \[HALFOPEN_BAD_USAGE\]\n$/);
   const notSvg = cli("simulate", "scan", "--plot", join(tmp, "x.png"));
   assert.equal(notSvg.status, 2);
   assert.match(notSvg.stderr, /the plot is an SVG file/);
@@ -265,7 +265,7 @@ test("scan: bad targets, ports and combinations exit 2 with a stable code and no
     [["scan", "198.18.0.1", "--json", "--csv"], /Cannot use --json and --csv together \[HALFOPEN_BAD_USAGE\]/, 2],
     [["scan", "198.18.0.0/15", "-p", "80"], /Cannot scan 131,072 addresses without confirmation \(more than 65,536\): add --yes \[HALFOPEN_NEEDS_CONFIRMATION\]/, 2],
     [["scan", "198.18.0.1", "--shard", "4/3"], /Cannot use shard "4\/3"/, 2],
-    [["scan", "-iL", join(tmp, "missing-targets.txt")], /Cannot read the target file ".*missing-targets\.txt": ENOENT \[HALFOPEN_BAD_USAGE\]/, 2],
+    [["scan", "-iL", join(tmp, "missing-targets.txt")], /Cannot read the target file ".*missing-targets\.txt": no such file \[HALFOPEN_BAD_USAGE\]/, 2],
     [["scan", "198.18.0.1", "--max-half-open", "0"], /Cannot use --max-half-open "0"/, 2],
     [["scan", "198.18.0.1", "--every", "0.5s"], /Cannot use --every "0\.5s": at least 1s between rounds \[HALFOPEN_BAD_USAGE\]/, 2],
     [["scan", "198.18.0.1", "--every", "soon"], /Cannot use --every "soon": expected a duration/, 2],

@@ -70,7 +70,7 @@ test("a file that is not a record, or a bad line, is one error line with HALFOPE
   }
   const missing = spawnSync(process.execPath, ["--import", "tsx", CLI, "watch", "--replay", "/nonexistent.jsonl"], { cwd: REPO, encoding: "utf8" });
   assert.equal(missing.status, 2);
-  assert.match(missing.stderr, /^halfopen: Cannot replay "\/nonexistent\.jsonl": no such file \[HALFOPEN_BAD_USAGE\]\n$/);
+  assert.match(missing.stderr, /^halfopen: Cannot read the recording "\/nonexistent\.jsonl": no such file \[HALFOPEN_BAD_USAGE\]\n$/);
   const speed = spawnSync(process.execPath, ["--import", "tsx", CLI, "watch", "--speed", "2"], { cwd: REPO, encoding: "utf8" });
   assert.equal(speed.status, 2);
   assert.match(speed.stderr, /Cannot use --speed without --replay FILE \[HALFOPEN_BAD_USAGE\]/);

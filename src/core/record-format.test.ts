@@ -52,6 +52,8 @@ test("not a record, a newer version, an unknown process ref: HalfOpenError BAD_R
   assert.match(code(() => new RecordDecoder().line('{"format":"halfopen-record","version":2}')), /record version 2 is newer/);
   const dec = new RecordDecoder();
   dec.line(new RecordEncoder(header).header());
-  assert.match(code(() => dec.line('{"t":"e","e":{"type":"connect","time":1,"process":3}}')), /line 2: the connect names process ref 3/);
+  assert.match(code(() => dec.line('{"t":"e","e":{"type":"connect","time":1,"sock":"a","pid":7,"family":4,"src":{"address":"127.0.0.1","port":1},"dst":{"address":"127.0.0.1","port":9},"process":3}}')), /line 2: the connect names process ref 3/);
+  assert.match(code(() => dec.line('{"t":"e","e":{"type":"connect","time":1,"process":3}}')), /line 3: the connect event has no valid "sock"/);
+  assert.deepEqual(dec.line('{"t":"e","e":{"type":"from-the-future","time":1}}'), [], "unknown event types are skipped");
   assert.deepEqual(dec.line('{"t":"future-kind"}'), [], "unknown line types are skipped");
 });

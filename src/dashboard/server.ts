@@ -172,17 +172,46 @@ const isPublic = (path: string) => path === "/" || path === "/favicon.ico" || pa
 const TICKET_MS = 30_000;
 const MAX_TICKETS = 64;
 
+/** What the route groups share: the options, the app, what the dashboard may do, and how it refuses. */
+interface Context {
+  o: DashboardServerOptions;
+  app: FastifyInstance;
+  /** Absent when read-only or a replay. */
+  actions?: DashboardActions;
+  /** Absent when read-only or without scans. */
+  scans?: ScanActions;
+  /** Event-stream tickets and when each stops being good (ms since the epoch). */
+  tickets: Map<string, number>;
+}
+
+const refuse = (reply: FastifyReply, r: Refusal) => reply.code(r.status).type("application/json; charset=utf-8").send({ error: { code: r.code, message: r.message } });
+
+/** A decimal id in the path (no sign, exponent, hex or leading zero), else undefined. */
+const idParam = (request: FastifyRequest, name = "id") => {
+  const text = (request.params as Record<string, string>)[name] ?? "";
+  return /^[1-9]\d{0,9}$/.test(text) ? Number(text) : undefined;
+};
+
 /** The dashboard app, not listening. */
 export async function createDashboardServer(o: DashboardServerOptions): Promise<FastifyInstance> {
   const app = (o.https ? Fastify({ logger: false, bodyLimit: 16 * 1024, return503OnClosing: false, https: o.https }) : Fastify({ logger: false, bodyLimit: 16 * 1024, return503OnClosing: false })) as unknown as FastifyInstance;
+  const ctx: Context = { o, app, tickets: new Map(), ...(o.readOnly || !o.actions ? {} : { actions: o.actions }), ...(o.readOnly || !o.scans ? {} : { scans: o.scans }) };
+  guard(ctx);
+  await app.register(fastifyStatic, { root: WEB_ROOT, prefix: "/static/", index: false, wildcard: true });
+  await app.register(fastifyStatic, { root: UPLOT_ROOT, prefix: "/vendor/uplot/", decorateReply: false, index: false, allowedPath: (path) => path === "/uPlot.iife.min.js" || path === "/uPlot.min.css" });
+
+  app.get("/", (_request, reply) => reply.type("text/html; charset=utf-8").sendFile("index.html"));
+
+  app.get("/favicon.ico", (_request, reply) => reply.code(204).send());
+  readRoutes(ctx);
+  eventStream(ctx);
+  actionRoutes(ctx);
+  return app;
+}
+
+/** Every request: security headers, the Host check, the token (or a ticket for the stream), same-origin JSON for actions; refusals as JSON. */
+function guard({ o, app, tickets }: Context): void {
   const scheme = o.https ? "https" : "http";
-  const actions = o.readOnly ? undefined : o.actions;
-  const scans = o.readOnly ? undefined : o.scans;
-  const tickets = new Map<string, number>();
-  let clients = 0;
-
-  const refuse = (reply: FastifyReply, r: Refusal) => reply.code(r.status).type("application/json; charset=utf-8").send({ error: { code: r.code, message: r.message } });
-
   app.addHook("onRequest", async (request, reply) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
     const host = request.headers.host;
@@ -219,14 +248,41 @@ export async function createDashboardServer(o: DashboardServerOptions): Promise<
   });
   app.setNotFoundHandler((request, reply) => refuse(reply, new Refusal(ErrorCodes.UI_NOT_FOUND, `No ${request.method} ${new URL(request.url, "http://x").pathname.slice(0, 200)} here`)));
 
-  await app.register(fastifyStatic, { root: WEB_ROOT, prefix: "/static/", index: false, wildcard: true });
-  await app.register(fastifyStatic, { root: UPLOT_ROOT, prefix: "/vendor/uplot/", decorateReply: false, index: false, allowedPath: (path) => path === "/uPlot.iife.min.js" || path === "/uPlot.min.css" });
+}
 
-  app.get("/", (_request, reply) => reply.type("text/html; charset=utf-8").sendFile("index.html"));
-
-  app.get("/favicon.ico", (_request, reply) => reply.code(204).send());
+/** The snapshot and the incidents. */
+function readRoutes({ o, app, actions, scans }: Context): void {
   app.get("/api/snapshot", async () => ({ ...o.model.snapshot(), actions: { kill: actions !== undefined, scans: scans !== undefined }, readOnly: o.readOnly === true }));
 
+  const timeParam = (v: unknown, name: string) => {
+    if (v === undefined || v === "") return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw Object.assign(new Error(`Cannot use ${name}="${String(v).slice(0, 100)}": expected ms since the epoch`), { statusCode: 400 });
+    return n;
+  };
+  const filterOf = (q: Record<string, unknown>) => {
+    const since = timeParam(q.since, "since");
+    const until = timeParam(q.until, "until");
+    const limit = timeParam(q.limit, "limit");
+    return { ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), limit: Math.min(limit ?? 200, 10_000) };
+  };
+  app.get("/api/incidents", async (request) => ({ incidents: o.incidents.list(filterOf(request.query as Record<string, unknown>)) }));
+  app.get("/api/incidents.csv", async (request, reply) => {
+    const list = o.incidents.list(filterOf(request.query as Record<string, unknown>));
+    return reply.type("text/csv; charset=utf-8").header("content-disposition", 'attachment; filename="incidents.csv"').send(o.incidents.csv(list));
+  });
+  app.get("/api/incidents/:id", async (request, reply) => {
+    const id = idParam(request);
+    const found = id === undefined ? undefined : o.incidents.get(id);
+    if (!found) return refuse(reply, new Refusal(ErrorCodes.NOT_FOUND, `No incident ${(request.params as { id: string }).id.slice(0, 40)}`));
+    return found;
+  });
+
+}
+
+/** Tickets and the server-sent event stream, with its bounds (clients, unsent bytes, resume size). */
+function eventStream({ o, app, actions, scans, tickets }: Context): void {
+  let clients = 0;
   app.post("/api/tickets", async () => {
     const now = Date.now();
     for (const [t, expires] of tickets) if (expires <= now) tickets.delete(t);
@@ -278,34 +334,10 @@ export async function createDashboardServer(o: DashboardServerOptions): Promise<
     });
   });
 
-  const timeParam = (v: unknown, name: string) => {
-    if (v === undefined || v === "") return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw Object.assign(new Error(`Cannot use ${name}="${String(v).slice(0, 100)}": expected ms since the epoch`), { statusCode: 400 });
-    return n;
-  };
-  const filterOf = (q: Record<string, unknown>) => {
-    const since = timeParam(q.since, "since");
-    const until = timeParam(q.until, "until");
-    const limit = timeParam(q.limit, "limit");
-    return { ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }), limit: Math.min(limit ?? 200, 10_000) };
-  };
-  app.get("/api/incidents", async (request) => ({ incidents: o.incidents.list(filterOf(request.query as Record<string, unknown>)) }));
-  app.get("/api/incidents.csv", async (request, reply) => {
-    const list = o.incidents.list(filterOf(request.query as Record<string, unknown>));
-    return reply.type("text/csv; charset=utf-8").header("content-disposition", 'attachment; filename="incidents.csv"').send(o.incidents.csv(list));
-  });
-  const idParam = (request: FastifyRequest, name = "id") => {
-    const text = (request.params as Record<string, string>)[name] ?? "";
-    return /^[1-9]\d{0,9}$/.test(text) ? Number(text) : undefined;
-  };
-  app.get("/api/incidents/:id", async (request, reply) => {
-    const id = idParam(request);
-    const found = id === undefined ? undefined : o.incidents.get(id);
-    if (!found) return refuse(reply, new Refusal(ErrorCodes.NOT_FOUND, `No incident ${(request.params as { id: string }).id.slice(0, 40)}`));
-    return found;
-  });
+}
 
+/** Ending a process and the scans: refused when read-only, a replay, or without scans. */
+function actionRoutes({ o, app, actions, scans }: Context): void {
   app.post("/api/processes/:pid/kill", async (request, reply) => {
     const pid = idParam(request, "pid");
     const body = request.body as Partial<KillRequest> | null;
@@ -354,7 +386,6 @@ export async function createDashboardServer(o: DashboardServerOptions): Promise<
     if (!scans) return refuse(reply, noScans());
     return scans.stop();
   });
-  return app;
 }
 
 export type { FastifyRequest };

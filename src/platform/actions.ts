@@ -16,11 +16,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { type ProcessIdentity, SIGNALS, type SignalName, checkKill } from "../core/kill-policy.js";
 import { type SocketRow } from "../core/socket-table.js";
-import { TcpState } from "../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import type { SocketReader } from "./polling-source.js";
 import { readIdentity } from "./process-identity.js";
 import { selectReader } from "./select.js";
+import { type CloseFilter, halfOpenSocketsIn } from "./socket-query.js";
 
 export { SIGNALS, type SignalName };
 
@@ -66,34 +66,13 @@ export async function endProcess(confirmed: ProcessIdentity, signal: SignalName,
   }
 }
 
-export interface CloseFilter {
-  /** Only attempts to this address (and port, when given). */
-  dst?: { address: string; port: number | undefined };
-}
+export type { CloseFilter, CloseResult } from "./socket-query.js";
 
-export interface CloseResult {
-  pid: number;
-  /** Half-open attempts of the process that matched. */
-  found: number;
-  /** Of those, destroyed by the kernel (gone at the re-read). */
-  closed: number;
-  /** Still half-open at the re-read. */
-  remaining: number;
-  sockets: { src: string; dst: string; closed: boolean }[];
-}
-
-/** The half-open sockets of `pid` matching the filter, from the platform's socket table reader. */
+/** The half-open sockets of `pid` matching the filter, from the platform's socket table reader (chosen here when none is given). */
 export async function halfOpenSocketsOf(pid: number, filter: CloseFilter = {}, reader?: SocketReader): Promise<SocketRow[]> {
   if (!reader) {
     reader = await selectReader();
     await reader.probe();
   }
-  const read = await reader.read(0);
-  return read.snapshot.rows.filter(
-    (r) =>
-      r.pid === pid &&
-      r.state === TcpState.SYN_SENT &&
-      (!filter.dst || (r.remote.address === filter.dst.address && (filter.dst.port === undefined || r.remote.port === filter.dst.port))),
-  );
+  return halfOpenSocketsIn(reader, pid, filter);
 }
-

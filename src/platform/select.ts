@@ -18,7 +18,7 @@ import type { SynSentSocket, TracefsSourceOptions } from "./linux/tracefs-source
 import type { PollingSource, SocketReader } from "./polling-source.js";
 import { SOURCE_NAMES, type SourceName } from "./source-names.js";
 import type { ToolRunner } from "./tools.js";
-import type { CloseFilter, CloseResult } from "./actions.js";
+import type { CloseFilter, CloseResult } from "./socket-query.js";
 import type { SocketRow } from "../core/socket-table.js";
 import type { ProcessInfo } from "../core/events.js";
 import type { ConnectionSource } from "./types.js";

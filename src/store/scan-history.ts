@@ -14,7 +14,7 @@ import type Database from "better-sqlite3";
 import type { ScanSpec } from "../core/scan/journal.js";
 import { specKey } from "../core/scan/journal.js";
 import type { XmlHost } from "../core/scan/nmap-xml.js";
-import { storeError } from "./incident-store.js";
+import { storeError } from "./store-error.js";
 
 export interface ScanRunInfo {
   startedAt: number;

@@ -11,7 +11,7 @@
 import { formatEndpoint } from "../../core/endpoint.js";
 import type { SocketRow } from "../../core/socket-table.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
-import { type CloseFilter, type CloseResult, halfOpenSocketsOf } from "../actions.js";
+import { type CloseFilter, type CloseResult, halfOpenSocketsIn } from "../socket-query.js";
 import { type ToolRunner, runTool } from "../tools.js";
 import { parseNamespaceLink } from "./procfs-parse.js";
 import { tryReadlink } from "./process-info.js";
@@ -39,7 +39,7 @@ export async function closeHalfOpen(pid: number, filter: CloseFilter = {}, run: 
   if (process.geteuid?.() !== 0) throw new HalfOpenError(ErrorCodes.NEEDS_PRIVILEGES, "halfopen close needs root (CAP_NET_ADMIN) to destroy sockets; run it with sudo");
   const reader = new ProcfsReader();
   // `found`: the sockets the user just confirmed, so /proc is not read twice before acting.
-  const rows = found ?? (await halfOpenSocketsOf(pid, filter, reader));
+  const rows = found ?? (await halfOpenSocketsIn(reader, pid, filter));
   if (rows.length === 0) return { pid, found: 0, closed: 0, remaining: 0, sockets: [] };
   const ourNs = parseNamespaceLink(tryReadlink("/proc/self/ns/net") ?? "");
   const theirNs = parseNamespaceLink(tryReadlink(`/proc/${pid}/ns/net`) ?? "");
@@ -48,7 +48,7 @@ export async function closeHalfOpen(pid: number, filter: CloseFilter = {}, run: 
     const result = theirNs !== undefined && theirNs !== ourNs ? await run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ss", ...args]) : await run("ss", args);
     stderr += result.stderr;
   }
-  const after = new Set((await halfOpenSocketsOf(pid, filter, reader)).map((r) => r.key));
+  const after = new Set((await halfOpenSocketsIn(reader, pid, filter)).map((r) => r.key));
   const sockets = rows.map((r) => ({ src: formatEndpoint(r.local), dst: formatEndpoint(r.remote), closed: !after.has(r.key) }));
   const closed = sockets.filter((s) => s.closed).length;
   if (closed === 0) {
