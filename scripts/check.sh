@@ -16,6 +16,10 @@ node -e 'const v=require("./package.json").version; const s=require("fs").readFi
 echo "== lint"
 npx eslint .
 
+echo "== structure (no import cycle in src/, no function over 120 lines)"
+node scripts/check-cycles.mjs src
+node scripts/check-function-size.mjs 120
+
 echo "== tests"
 mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

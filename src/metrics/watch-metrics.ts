@@ -61,6 +61,28 @@ export class WatchMetrics {
   }
 }
 
+/** Counters are advanced by the difference since the previous scrape. */
+function advance(c: Counter, now: number, before: number, labels?: Record<string, string>): void {
+  if (now <= before) return;
+  if (labels) c.inc(labels, now - before);
+  else c.inc(now - before);
+}
+
+/** A counter in `registers` that follows a running total read at scrape time. */
+function total(registers: Registry[], name: string, help: string, read: () => number): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const now = read();
+      advance(this, now, seen);
+      seen = Math.max(seen, now);
+    },
+  });
+}
+
 /** Registers halfopen's metrics in one registry; each reads the monitor when scraped. */
 function define(registry: Registry, options: WatchMetricsOptions): void {
   const registers = [registry];
@@ -68,26 +90,6 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   const top = options.topNames ?? 20;
   const lastEnded = { ...emptyOutcomeCounts() };
   const counters = () => monitor.counters();
-  // Counters are advanced by the difference since the previous scrape.
-  const advance = (c: Counter, now: number, before: number, labels?: Record<string, string>) => {
-    if (now <= before) return;
-    if (labels) c.inc(labels, now - before);
-    else c.inc(now - before);
-  };
-  /** A counter that follows a running total read at scrape time. */
-  const total = (name: string, help: string, read: () => number) => {
-    let seen = 0;
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        const now = read();
-        advance(this, now, seen);
-        seen = Math.max(seen, now);
-      },
-    });
-  };
 
   new Gauge({
     name: "halfopen_half_open",
@@ -124,7 +126,7 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   grouped("halfopen_container_half_open", `Half-open attempts now per container (runtime:short id, or pod:UID): the ${top} largest, the rest as container="other"`, "container", (p) =>
     p.container ? `${p.container.runtime}:${p.container.shortId}` : p.pod ? `pod:${p.pod.uid}` : undefined,
   );
-  total("halfopen_connect_attempts_total", "Outbound TCP connect attempts seen", () => counters().attempts);
+  total(registers, "halfopen_connect_attempts_total", "Outbound TCP connect attempts seen", () => counters().attempts);
   const outcomes = OUTCOMES.filter((o) => o !== "pending");
   const outcomeCounter = new Counter({
     name: "halfopen_connect_outcomes_total",
@@ -141,7 +143,7 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   });
   // Every outcome series exists from the first scrape (a rate over a series that appears later misses its first step).
   for (const o of outcomes) outcomeCounter.inc({ outcome: o }, 0);
-  total("halfopen_incidents_total", "Incidents: episodes of the host's half-open count above the limit", () => counters().incidents);
+  total(registers, "halfopen_incidents_total", "Incidents: episodes of the host's half-open count above the limit", () => counters().incidents);
   new Gauge({
     name: "halfopen_incident_open",
     help: "1 while an incident is open",
@@ -150,50 +152,54 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
       this.set(counters().incidentOpen ? 1 : 0);
     },
   });
-  total("halfopen_events_lost_total", "Events the source dropped (tracefs ring buffer overflow); counts are lower bounds when this rises", () => counters().lostEvents);
-  total("halfopen_os_limit_events_total", "The OS's own half-open limit events seen (Windows Event 4226)", () => counters().osLimitEvents);
+  total(registers, "halfopen_events_lost_total", "Events the source dropped (tracefs ring buffer overflow); counts are lower bounds when this rises", () => counters().lostEvents);
+  total(registers, "halfopen_os_limit_events_total", "The OS's own half-open limit events seen (Windows Event 4226)", () => counters().osLimitEvents);
   new Gauge({
     name: "halfopen_source_info",
     help: "The connection source watch reads (value 1); mode exact (every attempt) or polling (may miss short ones)",
     labelNames: ["source", "mode"],
     registers,
   }).set({ source: options.source, mode: options.mode }, 1);
-  if (options.verdicts) {
-    const read = options.verdicts;
-    const seen = { scanner: 0, benign: 0, trustedScanner: 0 };
-    const labels = { scanner: "scanner", benign: "benign", trustedScanner: "trusted_scanner" } as const;
-    const verdictCounter = new Counter({
-      name: "halfopen_verdicts_total",
-      help: 'Processes judged by the scan detector: verdict="scanner" (an alert), "trusted_scanner" (scanner-like but --trust, no alert), "benign"',
-      labelNames: ["verdict"],
-      registers,
-      collect() {
-        const now = read();
-        for (const k of Object.keys(labels) as (keyof typeof labels)[]) {
-          advance(this, now[k], seen[k], { verdict: labels[k] });
-          seen[k] = Math.max(seen[k], now[k]);
-        }
-      },
-    });
-    for (const v of Object.values(labels)) verdictCounter.inc({ verdict: v }, 0);
-  }
-  if (options.store) {
-    const store = options.store;
-    total("halfopen_store_failures_total", "Writes to the incident database that failed (disk full, read-only, ...); the incidents are kept in memory and retried", () => store().failures);
-    new Gauge({
-      name: "halfopen_incidents_unstored",
-      help: "Incidents held in memory because the database could not take them",
-      registers,
-      collect() {
-        this.set(store().unstored);
-      },
-    });
-  }
+  if (options.verdicts) defineVerdicts(registers, options.verdicts);
+  if (options.store) defineStore(registers, options.store);
   if (options.processMetrics !== false) {
     collectDefaultMetrics({ register: registry });
     // Gauges named *_total: promtool's linter rejects them, and they say little about halfopen.
     for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
   }
+}
+
+/** halfopen_verdicts_total: the scan detector's verdicts, by kind. */
+function defineVerdicts(registers: Registry[], read: NonNullable<WatchMetricsOptions["verdicts"]>): void {
+  const seen = { scanner: 0, benign: 0, trustedScanner: 0 };
+  const labels = { scanner: "scanner", benign: "benign", trustedScanner: "trusted_scanner" } as const;
+  const verdictCounter = new Counter({
+    name: "halfopen_verdicts_total",
+    help: 'Processes judged by the scan detector: verdict="scanner" (an alert), "trusted_scanner" (scanner-like but --trust, no alert), "benign"',
+    labelNames: ["verdict"],
+    registers,
+    collect() {
+      const now = read();
+      for (const k of Object.keys(labels) as (keyof typeof labels)[]) {
+        advance(this, now[k], seen[k], { verdict: labels[k] });
+        seen[k] = Math.max(seen[k], now[k]);
+      }
+    },
+  });
+  for (const v of Object.values(labels)) verdictCounter.inc({ verdict: v }, 0);
+}
+
+/** The store's failures and what it holds in memory. */
+function defineStore(registers: Registry[], store: NonNullable<WatchMetricsOptions["store"]>): void {
+  total(registers, "halfopen_store_failures_total", "Writes to the incident database that failed (disk full, read-only, ...); the incidents are kept in memory and retried", () => store().failures);
+  new Gauge({
+    name: "halfopen_incidents_unstored",
+    help: "Incidents held in memory because the database could not take them",
+    registers,
+    collect() {
+      this.set(store().unstored);
+    },
+  });
 }
 
 /** Bounds on the metrics server's clients: a flood of idle connections must not use up watch's file descriptors. */

@@ -176,17 +176,20 @@ export async function openWatchSource(options: SelectOptions = {}): Promise<Open
   return { source };
 }
 
-/**
- * The source to use, not started and without fallback: tracefs on Linux,
- * the platform's polling source elsewhere, or the one forced. Kept for API
- * compatibility; `openWatchSource` adds the Linux fallback.
- */
-export async function selectSource(options: SelectOptions = {}): Promise<ConnectionSource> {
-  const platform = options.platform ?? process.platform;
-  if (options.source === "tracefs" || (options.source === undefined && platform === "linux")) {
-    return (await tracefsMaker(options))(options.tracefs ?? {});
-  }
-  return pollingSource(options.source ?? defaultReaderName(platform), options);
+
+/** Host discovery without a half-open slot (ICMP echo and TCP ACK over raw or ping sockets): the native helper's. */
+export type HostDiscovery = Pick<import("./linux/native.js").NativeHelper, "discover" | "discover6">;
+
+/** The platform's host discovery: the native helper on Linux; undefined elsewhere, or when the helper is not built. */
+export async function loadHostDiscovery(platform: NodeJS.Platform = process.platform): Promise<HostDiscovery | undefined> {
+  if (platform !== "linux") return undefined;
+  const { loadNative } = await import("./linux/native.js");
+  return loadNative();
+}
+
+/** Whether a child process can lead a process group of its own, killed whole (POSIX; not Windows). */
+export function hasProcessGroups(platform: NodeJS.Platform = process.platform): boolean {
+  return platform !== "win32";
 }
 
 /**

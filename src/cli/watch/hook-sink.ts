@@ -27,6 +27,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
 import { parse } from "shell-quote";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import { hasProcessGroups } from "../../platform/select.js";
 import { fit } from "../sanitize.js";
 import type { Sink, WatchItem } from "./sink.js";
 
@@ -155,7 +156,7 @@ export class HookSink implements Sink {
     let stderr = "";
     let done = false;
     // A group of its own: on a timeout, the hook and everything it started are killed together.
-    const child = spawn(file, args, { stdio: ["pipe", "ignore", "pipe"], detached: process.platform !== "win32" });
+    const child = spawn(file, args, { stdio: ["pipe", "ignore", "pipe"], detached: hasProcessGroups() });
     this.#child = child;
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -213,7 +214,7 @@ export class HookSink implements Sink {
 /** SIGKILL to the hook's process group (it leads one: spawned detached), or to the hook alone where there are no groups. */
 function killGroup(child: ChildProcess): void {
   try {
-    if (child.pid !== undefined && process.platform !== "win32") process.kill(-child.pid, "SIGKILL");
+    if (child.pid !== undefined && hasProcessGroups()) process.kill(-child.pid, "SIGKILL");
     else child.kill("SIGKILL");
   } catch {
     // already gone

@@ -153,6 +153,11 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     chain.close();
   }
 
+  throwIfLost(out, sinks);
+}
+
+/** After the run: a failed standard output, or incidents that could never be stored, as the run's error. */
+function throwIfLost(out: WatchStdout, sinks: readonly Sink[]): void {
   const store = sinks.find((s): s is StoreSink => s instanceof StoreSink);
   if (out.error) {
     const e = out.error;

@@ -26,7 +26,7 @@ import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ReadOptions, SocketRead, SocketReader } from "../polling-source.js";
 import { ALL_STATES_MASK, BOTH_FAMILIES, parseInetDiag, stateMask } from "./inet-diag.js";
-import { type NativeHelper, WALK_THREADS, listPids, loadNative, takeSocketDump, takeSocketScan } from "./native.js";
+import { type NativeHelper, type SocketScan, WALK_THREADS, listPids, loadNative, takeSocketDump, takeSocketScan } from "./native.js";
 import { parseProcNetTcp, parseSocketLink } from "./proc-net-tcp.js";
 import { ProcessInfoCache, tryReadlink } from "./process-info.js";
 import { parseNamespaceLink } from "./procfs-parse.js";
@@ -148,22 +148,9 @@ export class ProcfsReader implements SocketReader {
         : undefined;
 
     // 1. One readable pid per network namespace; our own first.
-    const namespaces = new Map<number, number[]>();
     const selfLink = tryReadlink(`${this.#proc}/self/ns/net`) ?? "";
     const selfNs = parseNamespaceLink(selfLink);
-    let unreadableNs = 0;
-    if (this.#allNamespaces) {
-      for (const pid of pids) {
-        const ns = parseNamespaceLink(tryReadlink(`${this.#proc}/${pid}/ns/net`) ?? "");
-        if (ns === undefined) {
-          unreadableNs++;
-          continue;
-        }
-        const list = namespaces.get(ns);
-        if (list) list.push(pid);
-        else namespaces.set(ns, [pid]);
-      }
-    }
+    const { namespaces, unreadableNs } = this.#allNamespaces ? this.#namespaces(pids) : { namespaces: new Map<number, number[]>(), unreadableNs: 0 };
 
     // 2. Parse each namespace's tables.
     const state = options.allStates ? undefined : TcpState.SYN_SENT;
@@ -227,37 +214,8 @@ export class ProcfsReader implements SocketReader {
     }
     if (badLines > 0) warnings.push(`skipped ${badLines} unreadable line(s) of /proc/net/tcp*: "${firstBad ?? ""}"`);
 
-    // 3. Owners. After a full scan: every socket link's owner. Else cached
-    //    inodes first, then a walk of the fd directories for the new ones.
-    let owners: Map<number, number>;
-    if (scan) {
-      const all = await scan;
-      owners = new Map();
-      for (let i = 0; i < all.inodes.length; i++) owners.set(all.inodes[i] as number, all.pids[i] as number);
-      stats.walkedPids += all.walkedPids;
-      stats.readlinks += all.readlinks;
-      // A socket made after the walk passed its process has no owner yet:
-      // look for those (the ones this user could see) once more.
-      const euid = process.geteuid?.();
-      const late = new Set<number>();
-      for (const r of rows) if (r.inode && !owners.has(r.inode) && (euid === 0 || r.uid === euid)) late.add(r.inode);
-      if (late.size > 0) this.#walkNative(this.#native as NativeHelper, pids, late, owners, stats);
-    } else {
-      owners = new Map();
-      const wanted = new Set<number>();
-      for (const r of rows) {
-        if (!r.inode) continue;
-        const cached = this.#owners.get(r.inode);
-        if (cached !== undefined) {
-          owners.set(r.inode, cached);
-          stats.cached++;
-        } else wanted.add(r.inode);
-      }
-      if (wanted.size > 0) {
-        if (this.#native) this.#walkNative(this.#native, pids, wanted, owners, stats);
-        else this.#walk(pids, wanted, owners, stats);
-      }
-    }
+    // 3. Owners.
+    const owners = await this.#ownersOf(scan, rows, pids, stats);
     this.#owners = owners;
 
     const processes = new Map<number, ProcessInfo>();
@@ -290,6 +248,61 @@ export class ProcfsReader implements SocketReader {
     this.lastStats = stats;
     const snapshot: SocketSnapshot = { time: now, source: this.name, rows, processes, warnings };
     return { snapshot, alivePids: alive };
+  }
+
+  /** Each pid's network namespace (pids whose link cannot be read are counted). */
+  #namespaces(pids: readonly number[]): { namespaces: Map<number, number[]>; unreadableNs: number } {
+    const namespaces = new Map<number, number[]>();
+    let unreadableNs = 0;
+    for (const pid of pids) {
+      const ns = parseNamespaceLink(tryReadlink(`${this.#proc}/${pid}/ns/net`) ?? "");
+      if (ns === undefined) {
+        unreadableNs++;
+        continue;
+      }
+      const list = namespaces.get(ns);
+      if (list) list.push(pid);
+      else namespaces.set(ns, [pid]);
+    }
+    return { namespaces, unreadableNs };
+  }
+
+  /**
+   * The owner pid of each socket inode. After a full scan: every socket
+   * link's owner. Else cached inodes first, then a walk of the fd
+   * directories for the new ones.
+   */
+  async #ownersOf(scan: Promise<SocketScan> | undefined, rows: readonly SocketRow[], pids: number[], stats: ProcfsReadStats): Promise<Map<number, number>> {
+    let owners: Map<number, number>;
+    if (scan) {
+      const all = await scan;
+      owners = new Map();
+      for (let i = 0; i < all.inodes.length; i++) owners.set(all.inodes[i] as number, all.pids[i] as number);
+      stats.walkedPids += all.walkedPids;
+      stats.readlinks += all.readlinks;
+      // A socket made after the walk passed its process has no owner yet:
+      // look for those (the ones this user could see) once more.
+      const euid = process.geteuid?.();
+      const late = new Set<number>();
+      for (const r of rows) if (r.inode && !owners.has(r.inode) && (euid === 0 || r.uid === euid)) late.add(r.inode);
+      if (late.size > 0) this.#walkNative(this.#native as NativeHelper, pids, late, owners, stats);
+    } else {
+      owners = new Map();
+      const wanted = new Set<number>();
+      for (const r of rows) {
+        if (!r.inode) continue;
+        const cached = this.#owners.get(r.inode);
+        if (cached !== undefined) {
+          owners.set(r.inode, cached);
+          stats.cached++;
+        } else wanted.add(r.inode);
+      }
+      if (wanted.size > 0) {
+        if (this.#native) this.#walkNative(this.#native, pids, wanted, owners, stats);
+        else this.#walk(pids, wanted, owners, stats);
+      }
+    }
+    return owners;
   }
 
   #walkOrder(pids: number[]): number[] {
