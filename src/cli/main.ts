@@ -7,10 +7,16 @@
  * out to want something else, the reader does not take them.
  */
 import { prefetchSocketScan } from "../platform/linux/native.js";
+import { hostPlatform } from "../platform/select.js";
 
-/** `ls` reading /proc (the default on Linux, or --source procfs). */
+/** `ls` reading /proc (the host's reader is procfs, or --source procfs). */
 function lsReadsProc(argv: readonly string[]): boolean {
-  if (process.platform !== "linux" || argv[2] !== "ls") return false;
+  if (argv[2] !== "ls") return false;
+  try {
+    if (hostPlatform().readerName() !== "procfs") return false;
+  } catch {
+    return false; // no reader on this OS: ls says so itself
+  }
   const i = argv.findIndex((a) => a === "--source" || a.startsWith("--source="));
   if (i < 0) return true;
   const arg = argv[i] as string;

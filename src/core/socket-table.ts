@@ -90,11 +90,6 @@ export interface GroupOptions {
   by?: GroupBy;
 }
 
-/** Rows that `ls` lists: SYN_SENT only, or every non-LISTEN state with `allStates`. */
-export function selectRows(rows: readonly SocketRow[], allStates = false): SocketRow[] {
-  return rows.filter((r) => (allStates ? true : r.state === TcpState.SYN_SENT));
-}
-
 /** What groupByProcess sums for one process. */
 interface GroupTotals {
   total: number;

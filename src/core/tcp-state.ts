@@ -17,8 +17,6 @@ export const TcpState = {
   NEW_SYN_RECV: 12,
 } as const;
 
-export type TcpStateNumber = (typeof TcpState)[keyof typeof TcpState];
-
 const NAMES = new Map<number, string>(Object.entries(TcpState).map(([k, v]) => [v, k]));
 
 /**

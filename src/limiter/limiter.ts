@@ -186,6 +186,19 @@ function onSocketClose(this: AttemptSocket): void {
  * with shared listener functions, so an attempt costs one object, not a dozen
  * closures (the limiter must stay within 5% of plain net.connect).
  */
+/** What one connect through the limiter is: where to, and its own bounds. */
+interface ConnectAttemptOptions {
+  netOptions: net.TcpNetConnectOpts;
+  host: string;
+  port: number;
+  connectTimeoutMs?: number | undefined;
+  timeout?: number | undefined;
+  priority?: number | undefined;
+  signal?: AbortSignal | undefined;
+  maxQueueMs?: number | undefined;
+  onStart?: (() => void) | undefined;
+}
+
 class ConnectAttempt implements SlotRequest {
   lease: Lease | undefined = undefined;
   isConnected = false;
@@ -193,19 +206,31 @@ class ConnectAttempt implements SlotRequest {
   releaseHeld: (() => void) | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
 
+  readonly netOptions: net.TcpNetConnectOpts;
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number | undefined;
+  readonly timeout: number | undefined;
+  readonly priority: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly maxQueueMs: number | undefined;
+  readonly onStart: (() => void) | undefined;
+
   constructor(
     readonly hooks: LimiterHooks,
     readonly socket: AttemptSocket,
-    readonly netOptions: net.TcpNetConnectOpts,
-    readonly host: string,
-    readonly port: number,
-    readonly connectTimeoutMs: number | undefined,
-    readonly timeout: number | undefined,
-    readonly priority: number | undefined,
-    readonly signal: AbortSignal | undefined,
-    readonly maxQueueMs: number | undefined,
-    readonly onStart: (() => void) | undefined,
-  ) {}
+    o: ConnectAttemptOptions,
+  ) {
+    this.netOptions = o.netOptions;
+    this.host = o.host;
+    this.port = o.port;
+    this.connectTimeoutMs = o.connectTimeoutMs;
+    this.timeout = o.timeout;
+    this.priority = o.priority;
+    this.signal = o.signal;
+    this.maxQueueMs = o.maxQueueMs;
+    this.onStart = o.onStart;
+  }
 
   label(): string {
     return targetOf(this.host, this.port);
@@ -408,7 +433,7 @@ export class HalfOpenLimiter extends EventEmitter<LimiterEvents> {
     const socket = new net.Socket(netOptions) as AttemptSocket;
     if (listener) socket.once("connect", listener);
     this.#counts.attempts++;
-    const attempt = new ConnectAttempt(this.#hooks, socket, netOptions, host, port, connectTimeoutMs, timeout, priority, signal, maxQueueMs, onStart);
+    const attempt = new ConnectAttempt(this.#hooks, socket, { netOptions, host, port, connectTimeoutMs, timeout, priority, signal, maxQueueMs, onStart });
     socket[kAttempt] = attempt;
     socket.on("connect", onSocketConnect);
     socket.on("close", onSocketClose);

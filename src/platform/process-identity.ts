@@ -8,32 +8,11 @@
  * that need to prove identity refuse there.
  */
 import type { ProcessIdentity } from "../core/kill-policy.js";
-import { parseProcStatStartTime, parseProcStatus } from "./linux/procfs-parse.js";
-import { tryRead } from "./linux/process-info.js";
+import { hostPlatform } from "./select.js";
 
-/** The process with this pid now, or undefined when there is none. */
+/** The process with this pid now, or undefined when there is none (the host platform's answer). */
 export function readIdentity(pid: number, procRoot = "/proc"): ProcessIdentity | undefined {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
-  if (process.platform === "linux") {
-    const status = parseProcStatus(tryRead(`${procRoot}/${pid}/status`) ?? "");
-    // A thread id also has a /proc entry; only a thread group leader is a process.
-    if (!status || status.tgid !== pid) return undefined;
-    const name = (tryRead(`${procRoot}/${pid}/comm`) ?? status.name).replace(/\n$/, "");
-    const id: ProcessIdentity = { pid, name, ppid: status.ppid };
-    if (status.uid >= 0) id.uid = status.uid;
-    const stat = tryRead(`${procRoot}/${pid}/stat`) ?? "";
-    const start = parseProcStatStartTime(stat);
-    if (start !== undefined) id.startTime = start;
-    const close = stat.lastIndexOf(")");
-    if (close >= 0 && stat.length > close + 2) id.state = stat.charAt(close + 2);
-    return id;
-  }
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EPERM") return undefined;
-  }
-  return { pid, name: "?" };
+  return hostPlatform().readIdentity(pid, procRoot);
 }
 
 /** True while the process with this pid (and start time, when given) runs. */

@@ -1,6 +1,8 @@
 /**
- * The only place that looks at the OS to choose a connection source, by
- * feature detection:
+ * The only place that looks at the OS: `hostPlatform()` picks this OS's
+ * implementation of what halfopen needs from it (host.ts; linux/host.ts,
+ * windows/host.ts, macos/host.ts), and the connection source is chosen here
+ * by feature detection:
  *   - Linux: tracefs (live, exact) when it can be used, else /proc polling,
  *     saying once why and what polling misses;
  *   - Windows: PowerShell Get-NetTCPConnection (else netstat + tasklist),
@@ -22,6 +24,11 @@ import type { CloseFilter, CloseResult } from "./socket-query.js";
 import type { SocketRow } from "../core/socket-table.js";
 import type { ProcessInfo } from "../core/events.js";
 import type { ConnectionSource } from "./types.js";
+import type { HostDiscovery, HostPlatform } from "./host.js";
+import { linuxHost } from "./linux/host.js";
+import { macosHost } from "./macos/host.js";
+import { basicHost } from "./posix-host.js";
+import { windowsHost } from "./windows/host.js";
 
 export { SOURCE_NAMES, type SourceName };
 
@@ -57,15 +64,33 @@ const TRACEFS_FALLBACK = new Set<string>([
   ErrorCodes.TRACEFS_FAILED,
 ]);
 
+/**
+ * The host platform: what halfopen needs from this OS (host.ts), one
+ * implementation per OS. The one place that asks which OS this is.
+ */
+export function hostPlatform(platform: NodeJS.Platform = process.platform): HostPlatform {
+  switch (platform) {
+    case "linux":
+      return linuxHost;
+    case "win32":
+      return windowsHost;
+    case "darwin":
+      return macosHost;
+    default:
+      return {
+        ...basicHost,
+        os: platform,
+        processGroups: true,
+        readerName: () => {
+          throw new HalfOpenError(ErrorCodes.NO_SOURCE, `Cannot list connections on platform "${platform}": halfopen supports Linux, Windows and macOS`);
+        },
+      };
+  }
+}
+
 /** The default snapshot reader of a platform. */
 export function defaultReaderName(platform: NodeJS.Platform = process.platform): ReaderName {
-  if (platform === "linux") return "procfs";
-  if (platform === "win32") return "windows";
-  if (platform === "darwin") return "macos";
-  throw new HalfOpenError(
-    ErrorCodes.NO_SOURCE,
-    `Cannot list connections on platform "${platform}": halfopen supports Linux, Windows and macOS`,
-  );
+  return hostPlatform(platform).readerName();
 }
 
 /** A socket-table reader, for `ls` and for polling `watch`. */
@@ -143,7 +168,7 @@ export interface OpenedSource {
  * platform's polling source elsewhere.
  */
 export async function openWatchSource(options: SelectOptions = {}): Promise<OpenedSource> {
-  const platform = options.platform ?? process.platform;
+  const host = hostPlatform(options.platform);
   if (options.replay) {
     const { ReplaySource } = await import("./replay-source.js");
     const source = new ReplaySource(options.replay);
@@ -158,7 +183,7 @@ export async function openWatchSource(options: SelectOptions = {}): Promise<Open
     await source.start();
     return { source };
   }
-  if (platform === "linux") {
+  if (host.tracefs) {
     const tracefs = await makeTracefs();
     try {
       await tracefs.start();
@@ -166,30 +191,27 @@ export async function openWatchSource(options: SelectOptions = {}): Promise<Open
     } catch (e) {
       if (!(e instanceof HalfOpenError) || !TRACEFS_FALLBACK.has(e.code)) throw e;
       tracefs.stop();
-      const source = await polling("procfs");
+      const source = await polling(host.readerName());
       await source.start();
       return { source, fallback: `tracefs cannot be used (${e.message}); falling back to /proc polling` };
     }
   }
-  const source = await polling(defaultReaderName(platform));
+  const source = await polling(host.readerName());
   await source.start();
   return { source };
 }
 
 
-/** Host discovery without a half-open slot (ICMP echo and TCP ACK over raw or ping sockets): the native helper's. */
-export type HostDiscovery = Pick<import("./linux/native.js").NativeHelper, "discover" | "discover6">;
+export type { HostDiscovery, HostPlatform } from "./host.js";
 
 /** The platform's host discovery: the native helper on Linux; undefined elsewhere, or when the helper is not built. */
-export async function loadHostDiscovery(platform: NodeJS.Platform = process.platform): Promise<HostDiscovery | undefined> {
-  if (platform !== "linux") return undefined;
-  const { loadNative } = await import("./linux/native.js");
-  return loadNative();
+export function loadHostDiscovery(platform: NodeJS.Platform = process.platform): Promise<HostDiscovery | undefined> {
+  return hostPlatform(platform).loadHostDiscovery();
 }
 
 /** Whether a child process can lead a process group of its own, killed whole (POSIX; not Windows). */
 export function hasProcessGroups(platform: NodeJS.Platform = process.platform): boolean {
-  return platform !== "win32";
+  return hostPlatform(platform).processGroups;
 }
 
 /**
@@ -197,19 +219,13 @@ export function hasProcessGroups(platform: NodeJS.Platform = process.platform): 
  * kernel's socket destroy; linux/close-sockets.ts). `found`: the sockets the
  * user just confirmed, so the table is not read twice before acting.
  */
-export async function closeHalfOpen(pid: number, filter: CloseFilter = {}, found?: SocketRow[], platform: NodeJS.Platform = process.platform): Promise<CloseResult> {
-  if (platform !== "linux") {
-    throw new HalfOpenError(ErrorCodes.UNSUPPORTED, "halfopen close works on Linux only (it uses the kernel's socket destroy); end the process instead with halfopen kill");
-  }
-  const { closeHalfOpen: closeLinux } = await import("./linux/close-sockets.js");
-  return closeLinux(pid, filter, undefined, found);
+export function closeHalfOpen(pid: number, filter: CloseFilter = {}, found?: SocketRow[], platform: NodeJS.Platform = process.platform): Promise<CloseResult> {
+  return hostPlatform(platform).closeHalfOpen(pid, filter, found);
 }
 
-/** What /proc says of a process now (user, command line), where the platform tells; undefined elsewhere. */
-export async function readProcessDetails(pid: number, platform: NodeJS.Platform = process.platform): Promise<ProcessInfo | undefined> {
-  if (platform !== "linux") return undefined;
-  const { ProcessInfoCache } = await import("./linux/process-info.js");
-  return new ProcessInfoCache().resolve(pid);
+/** What the OS says of a process now (user, command line), where the platform tells; undefined elsewhere. */
+export function readProcessDetails(pid: number, platform: NodeJS.Platform = process.platform): Promise<ProcessInfo | undefined> {
+  return hostPlatform(platform).readProcessDetails(pid);
 }
 
 /**
@@ -217,42 +233,16 @@ export async function readProcessDetails(pid: number, platform: NodeJS.Platform 
  * sockets must not leave `watch` unable to read /proc). Returns a note when
  * that cannot be done; nothing where the platform has no such limit to raise.
  */
-export async function raiseFileLimit(platform: NodeJS.Platform = process.platform): Promise<string | undefined> {
-  if (platform !== "linux") return undefined;
-  const { loadNative } = await import("./linux/native.js");
-  const helper = loadNative();
-  if (!helper) return "the native helper is not built: the open-file limit stays as it is (ulimit -n)";
-  try {
-    helper.raiseNofileLimit();
-    return undefined;
-  } catch (e) {
-    return `cannot raise the open-file limit: ${(e as Error).message}`;
-  }
+export function raiseFileLimit(platform: NodeJS.Platform = process.platform): Promise<string | undefined> {
+  return hostPlatform(platform).raiseFileLimit();
 }
 
 /**
  * Call `onClosed` when standard output is a pipe or socket whose reader has
- * gone, even while nothing is written (`watch --interval 0` on a quiet host):
- * the native poll thread sees POLLERR on a FIFO's write end, or end-of-file
- * (POLLIN, POLLHUP) on a socket whose peer closed (a parent's stdio pipe is a
- * socket pair; nothing reads from our stdout, so readable means closed).
+ * gone, even while nothing is written (`watch --interval 0` on a quiet host).
  * Linux with the native helper; elsewhere the first failed write tells.
  * Returns a stop function.
  */
-export async function watchStdoutClosed(onClosed: () => void, platform: NodeJS.Platform = process.platform): Promise<() => void> {
-  if (platform !== "linux") return () => {};
-  const { fstatSync } = await import("node:fs");
-  let pipe: boolean;
-  try {
-    const st = fstatSync(1);
-    pipe = st.isFIFO() || st.isSocket();
-  } catch {
-    return () => {};
-  }
-  if (!pipe) return () => {};
-  const { loadNative } = await import("./linux/native.js");
-  const helper = loadNative();
-  if (!helper) return () => {};
-  const w = helper.watchReadable(Int32Array.of(1), onClosed);
-  return () => w.stop();
+export function watchStdoutClosed(onClosed: () => void, platform: NodeJS.Platform = process.platform): Promise<() => void> {
+  return hostPlatform(platform).watchStdoutClosed(onClosed);
 }

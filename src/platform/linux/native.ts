@@ -66,8 +66,8 @@ let loaded: { helper?: NativeHelper; why?: string } | undefined;
 export function loadNative(): NativeHelper | undefined {
   if (!loaded) {
     const mode = process.env.HALFOPEN_NATIVE;
-    if (process.platform !== "linux") loaded = { why: "not Linux" };
-    else if (mode === "0") loaded = { why: "HALFOPEN_NATIVE=0" };
+    // Only Linux code paths call this (select.ts chooses them).
+    if (mode === "0") loaded = { why: "HALFOPEN_NATIVE=0" };
     else {
       try {
         const helper = createRequire(import.meta.url)(ADDON) as NativeHelper;

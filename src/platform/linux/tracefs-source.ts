@@ -26,10 +26,15 @@
  * never writes into another instance. We hold our instance's tracing_on open
  * from mkdir to exit, and check every second that tracing is still on; if
  * someone switched it off we say so (a `blind` event) and switch it back on.
+ *
+ * The rooms: tracefs-instance.ts owns the instance's lifecycle (mkdir, the
+ * held file, configuration, per-CPU descriptors, lost counters, health,
+ * removal, stale cleanup); tracefs-merge.ts is the pure merge of the per-CPU
+ * streams; tracefs-decode.ts and tracefs-format.ts decode records; this file
+ * reads, names processes and turns records into events.
  */
 
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, writeFileSync, writeSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { readFileSync, readSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { ConnectionEvent } from "../../core/events.js";
 import { NoteLog, type NoteRead } from "../../core/note-log.js";
@@ -43,9 +48,10 @@ import type { Endpoint, IpFamily } from "../../core/endpoint.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple } from "./tracefs-decode.js";
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage } from "./tracefs-format.js";
+import { INSTANCE_PREFIX, TracefsInstance, ensureTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
+import { RecordMerge } from "./tracefs-merge.js";
 
-/** Prefix of our instance names; stale ones (no file open in them) are removed at start. */
-export const INSTANCE_PREFIX = "halfopen-";
+export { INSTANCE_PREFIX, ensureTracefs, findTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
 
 export interface TracefsSourceOptions {
   /** tracefs mount point; default: found, or mounted at /sys/kernel/tracing. */
@@ -88,76 +94,12 @@ export interface SynSentSocket {
   process: ProcessInfo;
 }
 
-const CANDIDATE_ROOTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const MAX_PAGES_PER_CPU_PER_POLL = 1024;
 /** How long a connect of an unnamed, already gone process waits for its exit record. */
 const NAME_WAIT_MS = 50;
 
-/** Where tracefs is mounted, or undefined. Does not mount. */
-export function findTracefs(): string | undefined {
-  return CANDIDATE_ROOTS.find((r) => existsSync(`${r}/instances`) && existsSync(`${r}/events`));
-}
-
-/** Find tracefs, mounting it at /sys/kernel/tracing if needed (root only). */
-export function ensureTracefs(): string {
-  const found = findTracefs();
-  if (found) return found;
-  const target = CANDIDATE_ROOTS[0] as string;
-  try {
-    mkdirSync(target, { recursive: true });
-  } catch {
-    // sysfs normally has it; mount says what is wrong if not
-  }
-  const r = spawnSync("mount", ["-t", "tracefs", "nodev", target], { encoding: "utf8" });
-  if (r.status === 0 && findTracefs()) return target;
-  throw new HalfOpenError(
-    ErrorCodes.TRACEFS_UNAVAILABLE,
-    `Cannot mount tracefs at "${target}": ${(r.stderr || r.error?.message || "mount failed").trim()}; the kernel needs CONFIG_TRACING`,
-  );
-}
-
 function monotonicNs(): number {
   return Number(process.hrtime.bigint());
-}
-
-/** What start-up cleanup did with other halfopen instances. */
-export interface StaleCleanup {
-  /** Removed: nothing held them open, so their owner is gone. */
-  removed: string[];
-  /** Left alone: a file in them is open (EBUSY), so a watch (of any pid namespace) is using them. */
-  inUse: string[];
-  /** Could not be removed for another reason (the error is given). */
-  failed: string[];
-}
-
-/**
- * Remove the halfopen instances that no process holds open. The kernel
- * refuses to remove an instance while any of its files is open (EBUSY), and
- * a running watch always holds its own, so this never switches off a live
- * watch, whichever pid namespace it runs in, and it cleans the instance of a
- * watch killed with SIGKILL even when its pid now belongs to another process.
- * Nothing is written into any instance.
- */
-export function removeStaleInstances(root: string, own?: string): StaleCleanup {
-  const out: StaleCleanup = { removed: [], inUse: [], failed: [] };
-  let names: string[];
-  try {
-    names = readdirSync(`${root}/instances`);
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (!name.startsWith(INSTANCE_PREFIX) || name === own) continue;
-    try {
-      rmdirSync(`${root}/instances/${name}`);
-      out.removed.push(name);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EBUSY") out.inUse.push(name);
-      else if (code !== "ENOENT") out.failed.push(`${name} (${code ?? (e as Error).message})`);
-    }
-  }
-  return out;
 }
 
 export class TracefsSource implements ConnectionSource {
@@ -170,12 +112,9 @@ export class TracefsSource implements ConnectionSource {
   cleanup: StaleCleanup = { removed: [], inUse: [], failed: [] };
   readonly #options: TracefsSourceOptions;
   #root = "";
-  #dir = "";
+  #instance?: TracefsInstance;
   #layout?: PageLayout;
   #decode?: (buf: Buffer, off: number, ts: number) => TracefsRecord | undefined;
-  #fds: { cpu: number; fd: number; lastLost: number }[] = [];
-  /** Our instance's tracing_on, open from mkdir to stop: it keeps the instance busy for other watches' cleanup. */
-  #holder?: number;
   #waker?: { rearm(): void; stop(): void };
   #reorderTimer?: NodeJS.Timeout;
   /** A read deferred to keep reads `minReadGapMs` apart. */
@@ -191,7 +130,7 @@ export class TracefsSource implements ConnectionSource {
   #blindMs = 0;
   #blindSpells = 0;
   #cache: ProcessInfoCache;
-  #staged: TracefsRecord[] = [];
+  readonly #merge = new RecordMerge<TracefsRecord>();
   #timer?: NodeJS.Timeout;
   #statsTimer?: NodeJS.Timeout;
   #queue: ConnectionEvent[][] = [];
@@ -247,21 +186,22 @@ export class TracefsSource implements ConnectionSource {
     this.#page = Buffer.alloc(this.#pageSize);
     this.#decode = makeRecordDecoder(formats);
     if (!formats.receiveReset) this.caveats.push("tcp:tcp_receive_reset is missing (Linux < 4.17): refused attempts are reported as timeout");
-    this.#dir = `${this.#root}/instances/${this.instance}`;
+    const instance = new TracefsInstance(this.#root, this.instance);
+    this.#instance = instance;
     const before = await this.#readSynSent();
     try {
-      this.#createInstance();
+      instance.create();
       this.cleanup = removeStaleInstances(this.#root, this.instance);
       const { removed, inUse, failed } = this.cleanup;
       if (removed.length > 0) this.caveats.push(`removed ${removed.length} stale tracefs instance${removed.length === 1 ? "" : "s"} no process held open: ${removed.join(", ")}`);
       if (inUse.length > 0) this.caveats.push(`${inUse.length} other halfopen tracefs instance${inUse.length === 1 ? " is" : "s are"} in use (another watch, maybe in another pid namespace), left alone: ${inUse.join(", ")}`);
       if (failed.length > 0) this.caveats.push(`could not remove stale tracefs instances: ${failed.join(", ")}`);
-      this.#configure(formats);
-      this.#openCpus();
+      this.caveats.push(...instance.configure(formats, this.#options.bufferKb ?? 8192));
+      instance.openCpus();
     } catch (e) {
       this.stop();
       if (e instanceof HalfOpenError) throw e;
-      throw new HalfOpenError(ErrorCodes.TRACEFS_FAILED, `Cannot set up tracefs instance "${this.#dir}": ${(e as Error).message}`, { cause: e });
+      throw new HalfOpenError(ErrorCodes.TRACEFS_FAILED, `Cannot set up tracefs instance "${instance.dir}": ${(e as Error).message}`, { cause: e });
     }
     if (before) this.#seed(before, await this.#readSynSent());
     this.#startReading();
@@ -318,18 +258,6 @@ export class TracefsSource implements ConnectionSource {
     return seeded;
   }
 
-  /** mkdir our instance and hold a file in it open at once; retried if another watch's cleanup won the race. */
-  #createInstance(): void {
-    for (let tries = 0; ; tries++) {
-      mkdirSync(this.#dir);
-      try {
-        this.#holder = openSync(`${this.#dir}/tracing_on`, constants.O_RDWR);
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ENOENT" || tries >= 3) throw e;
-      }
-    }
-  }
 
   #startReading(): void {
     const wake = this.#options.wake ?? (process.env.HALFOPEN_TRACEFS_WAKE === "timer" ? "timer" : "data");
@@ -341,7 +269,7 @@ export class TracefsSource implements ConnectionSource {
           this.#poll();
           this.#waker?.rearm();
         };
-        const waker = helper.watchReadable(Int32Array.from(this.#fds.map((f) => f.fd)), () => {
+        const waker = helper.watchReadable(Int32Array.from((this.#instance?.cpus ?? []).map((f) => f.fd)), () => {
           const since = performance.now() - this.#lastPollMs;
           if (since >= gap) readAndRearm();
           else
@@ -367,47 +295,18 @@ export class TracefsSource implements ConnectionSource {
    * are blind, and that is said loudly and repaired.
    */
   #checkHealth(): void {
-    if (this.#stopped || this.#holder === undefined) return;
-    let on = true;
-    let what = "";
-    try {
-      const buf = Buffer.alloc(8);
-      const n = readSync(this.#holder, buf, 0, 8, 0);
-      if (buf.toString("utf8", 0, n).trim() !== "1") {
-        on = false;
-        what = "tracing_on was set to 0";
-      }
-      if (on && readFileSync(`${this.#dir}/events/sock/inet_sock_set_state/enable`, "utf8").trim() !== "1") {
-        on = false;
-        what = "the sock:inet_sock_set_state event was disabled";
-      }
-    } catch (e) {
-      on = false;
-      what = `the instance cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
-    }
+    const instance = this.#instance;
+    if (this.#stopped || !instance?.open) return;
+    const what = instance.whyOff();
+    if (what === undefined) return;
     const now = this.now();
-    if (on) return;
     if (this.#blindSince === undefined) {
       // Noticed now; it may have happened up to one check (1 s) earlier.
       this.#blindSince = now - 1000;
       this.#blindSpells++;
     }
-    try {
-      writeFileSync(`${this.#dir}/events/sock/inet_sock_set_state/enable`, "1");
-      writeSync(this.#holder, "1", 0);
-    } catch {
-      // still blind; said below, and tried again next second
-    }
-    const repaired = (() => {
-      try {
-        const buf = Buffer.alloc(8);
-        return buf.toString("utf8", 0, readSync(this.#holder as number, buf, 0, 8, 0)).trim() === "1";
-      } catch {
-        return false;
-      }
-    })();
     const since = this.#blindSince;
-    if (repaired) {
+    if (instance.repair()) {
       const ms = now - since;
       this.#blindMs += ms;
       this.#blindSince = undefined;
@@ -456,29 +355,7 @@ export class TracefsSource implements ConnectionSource {
       this.#blindMs += this.now() - this.#blindSince;
       this.#blindSince = undefined;
     }
-    if (this.#holder !== undefined) {
-      try {
-        writeSync(this.#holder, "0", 0);
-      } catch {
-        // gone with the instance
-      }
-    }
-    for (const { fd } of [...this.#fds, ...(this.#holder === undefined ? [] : [{ fd: this.#holder }])]) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
-    }
-    this.#fds = [];
-    this.#holder = undefined;
-    if (this.#dir && existsSync(this.#dir)) {
-      try {
-        rmdirSync(this.#dir);
-      } catch {
-        // left for the next start's stale-instance cleanup
-      }
-    }
+    this.#instance?.close();
     this.#wake?.();
   }
 
@@ -511,61 +388,13 @@ export class TracefsSource implements ConnectionSource {
     return formats;
   }
 
-  #configure(formats: TracefsFormats): void {
-    const w = (file: string, value: string) => writeFileSync(`${this.#dir}/${file}`, value);
-    w("buffer_size_kb", String(this.#options.bufferKb ?? 8192));
-    // Wake a poll() on trace_pipe_raw at the first event, not when the buffer is half full.
-    if (existsSync(`${this.#dir}/buffer_percent`)) w("buffer_percent", "0");
-    const clocks = readFileSync(`${this.#dir}/trace_clock`, "utf8");
-    if (/\bmono\b/.test(clocks)) w("trace_clock", "mono");
-    else this.caveats.push("trace_clock mono is missing: event times are not comparable with process clocks");
-    const stateFilter = formats.setState.fields.has("protocol") ? "protocol == 6 && (newstate == 2 || oldstate == 2)" : "newstate == 2 || oldstate == 2";
-    w("events/sock/inet_sock_set_state/filter", stateFilter);
-    w("events/sock/inet_sock_set_state/enable", "1");
-    if (formats.receiveReset) w("events/tcp/tcp_receive_reset/enable", "1");
-    if (formats.retransmit) {
-      w("events/tcp/tcp_retransmit_skb/filter", "state == 2");
-      w("events/tcp/tcp_retransmit_skb/enable", "1");
-    }
-    if (formats.processExit) w("events/sched/sched_process_exit/enable", "1");
-    if (formats.processExec) w("events/sched/sched_process_exec/enable", "1");
-    writeSync(this.#holder as number, "1", 0);
-  }
 
-  #openCpus(): void {
-    const cpus = readdirSync(`${this.#dir}/per_cpu`)
-      .map((d) => /^cpu(\d+)$/.exec(d)?.[1])
-      .filter((c): c is string => c !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
-    for (const cpu of cpus) {
-      // O_NONBLOCK: a read with no data fails with EAGAIN instead of waiting,
-      // so one thread polls every CPU and stop() never waits on a read.
-      const fd = openSync(`${this.#dir}/per_cpu/cpu${cpu}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK);
-      this.#fds.push({ cpu, fd, lastLost: this.#readLost(cpu) });
-    }
-  }
 
-  /** overrun + dropped events of one CPU's buffer (from per_cpu/cpuN/stats). */
-  #readLost(cpu: number): number {
-    try {
-      const text = readFileSync(`${this.#dir}/per_cpu/cpu${cpu}/stats`, "utf8");
-      const overrun = Number(/^overrun:\s*(\d+)/m.exec(text)?.[1] ?? 0);
-      const dropped = Number(/^dropped events:\s*(\d+)/m.exec(text)?.[1] ?? 0);
-      return overrun + dropped;
-    } catch {
-      return 0;
-    }
-  }
 
   #checkLost(): void {
-    for (const c of this.#fds) {
-      const now = this.#readLost(c.cpu);
-      if (now > c.lastLost) {
-        this.#lostPending.push({ cpu: c.cpu, count: now - c.lastLost });
-        this.#lost += now - c.lastLost;
-        c.lastLost = now;
-      }
+    for (const l of this.#instance?.newlyLost() ?? []) {
+      this.#lostPending.push(l);
+      this.#lost += l.count;
     }
   }
 
@@ -574,7 +403,7 @@ export class TracefsSource implements ConnectionSource {
     if (this.#stopped || !this.#layout || !this.#decode) return;
     this.#lastPollMs = performance.now();
     let sawLostFlag = false;
-    for (const { fd } of this.#fds) {
+    for (const { fd } of this.#instance?.cpus ?? []) {
       for (let i = 0; i < MAX_PAGES_PER_CPU_PER_POLL; i++) {
         let n: number;
         try {
@@ -593,7 +422,7 @@ export class TracefsSource implements ConnectionSource {
           if (rec.kind === "state" && rec.newState === TcpState.SYN_SENT) this.#cache.resolve(rec.tid);
           // A process too quick for /proc gets its name from its exit record, before its connects are released.
           else if (rec.kind === "exit") this.#cache.nameFromExit(rec.tid, rec.name);
-          this.#staged.push(rec);
+          this.#merge.add(rec);
         }
       }
     }
@@ -601,7 +430,7 @@ export class TracefsSource implements ConnectionSource {
     this.#release(watermark);
     // Events younger than the watermark wait for one more read; with no timer
     // running (woken on data) nothing else would read them.
-    if (this.#waker && this.#staged.length > 0 && this.#reorderTimer === undefined) {
+    if (this.#waker && this.#merge.pending > 0 && this.#reorderTimer === undefined) {
       this.#reorderTimer = setTimeout(() => {
         this.#reorderTimer = undefined;
         this.#poll();
@@ -613,24 +442,13 @@ export class TracefsSource implements ConnectionSource {
     const out: ConnectionEvent[] = [];
     for (const l of this.#lostPending) out.push({ type: "lost", time: this.now(), count: l.count, cpu: l.cpu });
     this.#lostPending = [];
-    if (this.#staged.length > 0) {
-      this.#staged.sort((a, b) => a.timestampNs - b.timestampNs);
-      let cut = 0;
-      while (cut < this.#staged.length) {
-        const rec = this.#staged[cut] as TracefsRecord;
-        if (rec.timestampNs > watermark) break;
-        // A connect of a process that was gone before /proc could be read waits (at most
-        // NAME_WAIT_MS) for its exit record, which names it: filters by name must see it.
-        if (watermark !== Number.POSITIVE_INFINITY && rec.kind === "state" && rec.newState === TcpState.SYN_SENT && this.#cache.awaitsName(rec.tid) && watermark - rec.timestampNs < NAME_WAIT_MS * 1e6) break;
-        cut++;
-      }
-      const ready = this.#staged.slice(0, cut);
-      this.#staged = this.#staged.slice(cut);
-      this.#records += ready.length;
-      for (const rec of ready) {
-        const ev = this.#toEvent(rec);
-        if (ev) out.push(ev);
-      }
+    // A connect of a process that was gone before /proc could be read waits (at most
+    // NAME_WAIT_MS) for its exit record, which names it: filters by name must see it.
+    const ready = this.#merge.release(watermark, (rec) => rec.kind === "state" && rec.newState === TcpState.SYN_SENT && this.#cache.awaitsName(rec.tid), NAME_WAIT_MS * 1e6);
+    this.#records += ready.length;
+    for (const rec of ready) {
+      const ev = this.#toEvent(rec);
+      if (ev) out.push(ev);
     }
     if (out.length > 0) {
       this.#queue.push(out);
