@@ -15,6 +15,7 @@
  * Everything a process controls (name, command line, user) stays data here;
  * the page sets it as text, never as HTML.
  */
+import type { HostView } from "../core/scan/model.js";
 
 export interface ProcessFacts {
   pid: number;
@@ -73,15 +74,6 @@ export interface DashboardEvent {
   data: string;
 }
 
-/** A host as the page shows it (the scanner's result, `scan --json`'s shape). */
-export interface ScanHostView {
-  address: string;
-  names?: string[];
-  status: string;
-  reason: string;
-  ports: { port: number; state: string; reason: string; rttMs?: number; banner?: string }[];
-}
-
 export interface ScanProgress {
   done: number;
   total: number;
@@ -105,7 +97,7 @@ export interface ScanView {
   endedAt?: number;
   progress: ScanProgress;
   /** Hosts found up, in the order they finished (at most `maxScanHosts`; `truncated` says when more were found). */
-  hosts: ScanHostView[];
+  hosts: HostView[];
   truncated: boolean;
   /** Its hosts were let go to make room for newer scans' (the database has them: `scanId`). */
   dropped?: boolean;
@@ -291,7 +283,7 @@ export class DashboardModel {
     if (r.type === "scan-progress") view.progress = r.progress as ScanProgress;
     else if (r.type === "scan-hosts") {
       const room = Math.max(0, this.#o.maxScanHosts - view.hosts.length);
-      const hosts = r.hosts as ScanHostView[];
+      const hosts = r.hosts as HostView[];
       if (hosts.length > room) view.truncated = true;
       view.hosts.push(...hosts.slice(0, room));
       this.#hostsKept += Math.min(room, hosts.length);

@@ -16,18 +16,17 @@
  * Needs: sockets (the scanner), the database file (optional).
  */
 import { hostname } from "node:os";
-import { setTimeout as delay } from "node:timers/promises";
-import { diffScans, type ScanChange } from "../core/scan/diff.js";
-import { specKey, type ScanSpec } from "../core/scan/journal.js";
-import type { XmlHost } from "../core/scan/nmap-xml.js";
+import { hostView, type HostResult, type HostView, type ScanSpec, type ScanSummary } from "../core/scan/model.js";
 import { DEFAULT_PORTS, parsePorts } from "../core/scan/targets.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { isAlive, readIdentity } from "../platform/process-identity.js";
-import { checkScanSize, DEFAULT_MAX_HALF_OPEN, resolveTargets, scan, type HostResult, type PreparedTargets, type ScanSummary } from "../scanner/scan.js";
+import { planScan } from "../scanner/plan.js";
+import { DEFAULT_MAX_HALF_OPEN, type PreparedTargets } from "../scanner/scan.js";
+import { runSeries, type RememberedRound, type RoundStart, type ScanSink } from "../scanner/series.js";
 import type { IncidentStore } from "../store/incident-store.js";
-import { HostBatches, type ScanHistory, type StoredScan } from "../store/scan-history.js";
+import type { ScanHistory, StoredScan } from "../store/scan-history.js";
 import { VERSION } from "../version.js";
-import type { ScanHostView, ScanProgress } from "./model.js";
+import type { ScanProgress } from "./model.js";
 
 /** What the page may ask for (POST /api/scans). */
 export interface ScanRequest {
@@ -113,13 +112,6 @@ interface Series {
   done: Promise<void>;
 }
 
-const hostView = (h: HostResult): ScanHostView => ({
-  address: h.address,
-  ...(h.names ? { names: h.names } : {}),
-  status: h.status,
-  reason: h.reason,
-  ports: h.ports.map((p) => ({ port: p.port, state: p.state, reason: p.reason, ...(p.rttMs === undefined ? {} : { rttMs: p.rttMs }), ...(p.banner === undefined ? {} : { banner: p.banner }) })),
-});
 
 export class DashboardScans {
   readonly #o: DashboardScansOptions;
@@ -127,7 +119,7 @@ export class DashboardScans {
   #seriesIds = 0;
   #series?: Series;
   /** This run's last finished round per spec key, for changes when nothing is stored. */
-  readonly #last = new Map<string, { id: number; scanId?: number; hosts: XmlHost[]; ports: number[]; complete: boolean }>();
+  readonly #last = new Map<string, RememberedRound>();
   #warnedDb = false;
 
   constructor(options: DashboardScansOptions) {
@@ -156,13 +148,12 @@ export class DashboardScans {
     const busy = () => new HalfOpenError(ErrorCodes.REFUSED, "A scan is running; stop it first (one scan at a time shares one half-open budget)");
     if (this.#series) throw busy();
     const request = parseScanRequest(body, { maxHalfOpen: this.defaultMaxHalfOpen, ports: this.defaultPorts });
-    const prepared = await resolveTargets(request.spec);
-    const total = checkScanSize(prepared, undefined, request.yes);
+    const { prepared, total } = await planScan(request.spec, { yes: request.yes });
     if (this.#series) throw busy(); // another start won the race while the names resolved
     const series: Series = { id: ++this.#seriesIds, controller: new AbortController(), done: Promise.resolve() };
     this.#series = series;
     const first = this.#ids + 1;
-    series.done = this.#run(series, request, prepared, total)
+    series.done = this.#run(series, request, prepared)
       .catch((e: unknown) => this.#o.warn?.(`the page's scan failed: ${(e as Error).message}`))
       .finally(() => {
         if (this.#series === series) this.#series = undefined;
@@ -190,7 +181,7 @@ export class DashboardScans {
     return this.#withStore((h) => h.list({ limit })) ?? [];
   }
 
-  storedScan(id: number): (StoredScan & { hosts: XmlHost[] }) | undefined {
+  storedScan(id: number): (StoredScan & { hosts: HostResult[] }) | undefined {
     return this.#withStore((h) => {
       const s = h.get(id);
       return s ? { ...s, hosts: h.hosts(id) } : undefined;
@@ -226,140 +217,101 @@ export class DashboardScans {
     this.#storeModule ??= await import("../store/incident-store.js");
   }
 
-  async #run(series: Series, request: ScanRequest, prepared: PreparedTargets, total: number): Promise<void> {
+  async #run(series: Series, request: ScanRequest, prepared: PreparedTargets): Promise<void> {
     await this.prepare();
-    const signal = series.controller.signal;
-    const finish = () => {
-      if (this.#series === series) this.#series = undefined;
-    };
-    for (let round = 1; ; round++) {
-      const started = Date.now();
-      const end = await this.#round(series, request, prepared, total, round);
-      if (request.everyMs === undefined || signal.aborted) {
-        // Not running any more when the page hears the end.
-        finish();
-        this.#o.emit(end);
-        return;
-      }
-      const nextAt = started + request.everyMs;
-      this.#o.emit({ ...end, nextAt });
-      await delay(Math.max(0, nextAt - Date.now()), undefined, { signal }).catch(() => undefined); // Stop ends the wait
-      if (signal.aborted) {
-        finish();
-        this.#o.emit({ type: "scan-stop", series: series.id, at: Date.now() });
-        return;
-      }
-    }
+    await runSeries({
+      spec: request.spec,
+      prepared,
+      signal: series.controller.signal,
+      ...(request.everyMs === undefined ? {} : { everyMs: request.everyMs }),
+      openHistory: () => {
+        const store = this.#openStore();
+        return store ? { history: store.scans(), close: () => store.close() } : undefined;
+      },
+      run: this.#runInfo(),
+      memory: this.#last,
+      roundRef: () => ++this.#ids,
+      warn: (message) => this.#o.warn?.(message),
+      onError: "report",
+      sinks: [this.#sink(series, request)],
+    });
   }
 
-  /** One round; resolves with its scan-end record (the caller sends it). */
-  async #round(series: Series, request: ScanRequest, prepared: PreparedTargets, total: number, round: number): Promise<{ type: string } & Record<string, unknown>> {
+  #runInfo() {
+    const self = readIdentity(process.pid);
+    return { pid: process.pid, ...(self?.startTime === undefined ? {} : { pidStartTime: self.startTime }), hostname: hostname(), version: VERSION };
+  }
+
+  /** The page's records for a series: scan-start, scan-hosts and scan-progress (each at most every progressMs), scan-end, scan-stop. */
+  #sink(series: Series, request: ScanRequest): ScanSink {
     const { spec } = request;
-    const id = ++this.#ids;
-    const signal = series.controller.signal;
-    const startedAt = Date.now();
-    const store = this.#openStore();
-    let history: ScanHistory | undefined;
-    let scanId: number | undefined;
-    const storeFailed = (e: unknown) => {
-      this.#o.warn?.(`${(e as Error).message}; scan ${id} is not stored`);
-      history = undefined;
-    };
-    try {
-      history = store?.scans();
-      const self = readIdentity(process.pid);
-      scanId = history?.begin({ startedAt, pid: process.pid, ...(self?.startTime === undefined ? {} : { pidStartTime: self.startTime }), hostname: hostname(), version: VERSION, spec });
-    } catch (e) {
-      storeFailed(e);
-    }
-    this.#o.emit({
-      type: "scan-start",
-      id,
-      series: series.id,
-      round,
-      startedAt,
-      total,
-      spec: { targets: spec.targets, exclude: spec.exclude, ports: spec.ports, maxHalfOpen: spec.maxHalfOpen, discovery: spec.discovery, ...(request.everyMs === undefined ? {} : { everyMs: request.everyMs }) },
-      ...(scanId === undefined ? {} : { scanId }),
-    });
-    const run = scan({ targets: spec.targets, exclude: spec.exclude, ports: spec.ports, maxHalfOpen: spec.maxHalfOpen, discovery: spec.discovery, retries: spec.retries, allowLarge: true, signal, prepared, ...(spec.bannerMs === undefined ? {} : { bannerMs: spec.bannerMs }) });
+    let tick: NodeJS.Timeout | undefined;
+    let found: HostView[] = [];
+    let startedAt = 0;
+    let current: RoundStart | undefined;
     const progress = (s: ScanSummary): ScanProgress => {
       const elapsed = Math.max(1, Date.now() - startedAt);
       const ratePerS = (s.done * 1000) / elapsed;
       return { done: s.done, total: s.total, up: s.up, open: s.open, unknown: s.unknown, ratePerS: Math.round(ratePerS * 10) / 10, ...(s.done > 0 && s.done < s.total ? { etaMs: Math.round(((s.total - s.done) / s.done) * elapsed) } : {}) };
     };
-    let lastDone = -1;
     // Hosts go to the page in batches, with the progress: a /16 of live hosts is a few events a second, not thousands.
-    let found: ScanHostView[] = [];
     const sendHosts = () => {
-      if (found.length === 0) return;
-      this.#o.emit({ type: "scan-hosts", id, hosts: found });
+      if (found.length === 0 || !current) return;
+      this.#o.emit({ type: "scan-hosts", id: current.ref, hosts: found });
       found = [];
     };
-    const tick = setInterval(() => {
-      sendHosts();
-      const s = run.summary();
-      if (s.done === lastDone) return;
-      lastDone = s.done;
-      this.#o.emit({ type: "scan-progress", id, progress: progress(s) });
-    }, this.#o.progressMs ?? 250);
-    const hosts: HostResult[] = [];
-    const batches = new HostBatches(history, scanId, storeFailed);
-    let error: string | undefined;
-    try {
-      for await (const host of run) {
-        if (host.status !== "up") continue;
-        hosts.push(host);
-        batches.add(host);
-        found.push(hostView(host));
-      }
-    } catch (e) {
-      error = (e as Error).message;
-    } finally {
-      clearInterval(tick);
-      sendHosts();
-      batches.flush();
-    }
-    const summary = run.summary();
-    const complete = !summary.aborted && error === undefined;
-    let changes: ScanChange[] = [];
-    let previous: { id?: number; scanId?: number } | undefined;
-    try {
-      if (history && scanId !== undefined) {
-        history.end(scanId, complete ? "done" : "interrupted", Date.now(), { ...summary, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length, round });
-        const before = history.previous(spec, scanId);
-        if (before) {
-          const mine = [...this.#last.values()].find((l) => l.scanId === before.id);
-          previous = { scanId: before.id, ...(mine ? { id: mine.id } : {}) };
-          changes = diffScans({ hosts: history.hosts(before.id), ports: before.spec.ports, complete: before.state === "done" }, { hosts, ports: spec.ports, complete });
-        }
-      }
-    } catch (e) {
-      storeFailed(e);
-    } finally {
-      store?.close();
-    }
-    const key = specKey(spec);
-    const last = this.#last.get(key);
-    if (!previous && last) {
-      previous = { id: last.id };
-      changes = diffScans(last, { hosts, ports: spec.ports, complete });
-    }
-    this.#last.delete(key);
-    this.#last.set(key, { id, hosts, ports: spec.ports, complete, ...(scanId === undefined ? {} : { scanId }) });
-    while (this.#last.size > 20) this.#last.delete(this.#last.keys().next().value as string);
+    const finish = () => {
+      if (this.#series === series) this.#series = undefined;
+    };
     return {
-      type: "scan-end",
-      id,
-      state: error !== undefined ? "failed" : complete ? "done" : "interrupted",
-      endedAt: Date.now(),
-      progress: progress(summary),
-      summary: { ...summary, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length },
-      changes,
-      ...(previous ? { previous } : {}),
-      ...(scanId === undefined ? {} : { scanId }),
-      ...(error === undefined ? {} : { error }),
+      roundStart: (r) => {
+        current = r;
+        startedAt = r.startedAt;
+        this.#o.emit({
+          type: "scan-start",
+          id: r.ref,
+          series: series.id,
+          round: r.round,
+          startedAt,
+          total: r.total,
+          spec: { targets: spec.targets, exclude: spec.exclude, ports: spec.ports, maxHalfOpen: spec.maxHalfOpen, discovery: spec.discovery, ...(request.everyMs === undefined ? {} : { everyMs: request.everyMs }) },
+          ...(r.scanId === undefined ? {} : { scanId: r.scanId }),
+        });
+        let lastDone = -1;
+        tick = setInterval(() => {
+          sendHosts();
+          const s = r.scan.summary();
+          if (s.done === lastDone) return;
+          lastDone = s.done;
+          this.#o.emit({ type: "scan-progress", id: r.ref, progress: progress(s) });
+        }, this.#o.progressMs ?? 250);
+      },
+      host: (h) => {
+        if (h.status === "up") found.push(hostView(h));
+      },
+      roundEnd: (r) => {
+        clearInterval(tick);
+        sendHosts();
+        // Not running any more when the page hears the last round's end.
+        if (r.nextAt === undefined) finish();
+        this.#o.emit({
+          type: "scan-end",
+          id: r.ref,
+          state: r.error !== undefined ? "failed" : r.complete ? "done" : "interrupted",
+          endedAt: Date.now(),
+          progress: progress(r.summary),
+          summary: { ...r.summary, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length },
+          changes: r.changes,
+          ...(r.previous ? { previous: { ...(r.previous.ref === undefined ? {} : { id: r.previous.ref }), ...(r.previous.scanId === undefined ? {} : { scanId: r.previous.scanId }) } } : {}),
+          ...(r.scanId === undefined ? {} : { scanId: r.scanId }),
+          ...(r.error === undefined ? {} : { error: r.error }),
+          ...(r.nextAt === undefined ? {} : { nextAt: r.nextAt }),
+        });
+      },
+      stopped: () => {
+        finish();
+        this.#o.emit({ type: "scan-stop", series: series.id, at: Date.now() });
+      },
     };
   }
 }
-

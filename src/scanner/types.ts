@@ -3,7 +3,10 @@
  * reports per host and port (HostResult, PortResult) and overall
  * (ScanSummary), and the scan object itself.
  */
-import type { RttOptions, PortState } from "../core/scan/timing.js";
+import type { RttOptions } from "../core/scan/timing.js";
+import type { HostResult, ScanSummary } from "../core/scan/model.js";
+
+export type { HostResult, PortResult, ScanSummary } from "../core/scan/model.js";
 import type { Shard } from "../core/scan/targets.js";
 import type { PreparedTargets } from "./scan.js";
 
@@ -48,59 +51,6 @@ export interface ScanOptions {
   skip?: ReadonlySet<string>;
   /** The targets already parsed and resolved (resolveTargets), so names are looked up once. */
   prepared?: PreparedTargets;
-}
-
-export interface PortResult {
-  port: number;
-  state: PortState;
-  /** Why: syn-ack, conn-refused, no-response, host-unreach, admin-prohibited, or the local error. */
-  reason: string;
-  /** Time to the answer, ms, when there was one. */
-  rttMs?: number;
-  banner?: string;
-}
-
-export interface HostResult {
-  address: string;
-  family: 4 | 6;
-  /** up: it answered; down: discovery got no answer (its ports were not checked). */
-  status: "up" | "down";
-  /** How it was found up: "echo-reply" (ICMP), "reset" (an ACK probe drew a RST), "syn-ack" or "conn-refused" on a discovery port, "user-set" with -Pn. */
-  reason: string;
-  /** The names it was given as, when it came from a host name. */
-  names?: string[];
-  ports: PortResult[];
-  /** nmap's estimate for the host at the end, ms. */
-  times?: { srttMs: number; rttvarMs: number; timeoutMs: number };
-  startedAt: number;
-  endedAt: number;
-}
-
-export interface ScanSummary {
-  /** Addresses in the scan (this shard), and done so far (skipped ones included). */
-  total: number;
-  done: number;
-  /** Addresses not scanned because `skip` held them (a resumed scan's finished hosts). */
-  skipped: number;
-  up: number;
-  down: number;
-  open: number;
-  /** Ports reported unknown (local errors that persisted). */
-  unknown: number;
-  /** Connect attempts made, and retries among them. */
-  probes: number;
-  retries: number;
-  localErrors: number;
-  peakInFlight: number;
-  /** What discovery used: raw (ICMP and ACK), ping-socket (ICMP, then connects for the silent), connect, or none (-Pn). */
-  discovery: "raw" | "ping-socket" | "connect" | "none";
-  /** Why discovery fell back from raw sockets, said once (e.g. no CAP_NET_RAW). */
-  discoveryNote?: string;
-  /** Time spent in raw or ping-socket sweeps (the port checks of earlier hosts run meanwhile), ms. */
-  discoveryMs: number;
-  aborted: boolean;
-  startedAt: number;
-  elapsedMs: number;
 }
 
 /** A scan in progress: iterate it for hosts as they finish; `summary()` at any time. */

@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { ScanSpec } from "../core/scan/journal.js";
-import type { XmlHost } from "../core/scan/nmap-xml.js";
+import type { PortState } from "../core/scan/timing.js";
+import type { HostResult } from "../core/scan/model.js";
 import { proc } from "../../test/support/events.js";
 import { makeIncident } from "../../test/support/incidents.js";
 import { APPLICATION_ID, IncidentStore, MIGRATIONS, SCHEMA_VERSION } from "./incident-store.js";
@@ -23,7 +24,7 @@ let n = 0;
 const fresh = () => join(dir, `scans${++n}.db`);
 const T0 = Date.parse("2026-12-01T08:00:00Z");
 const spec: ScanSpec = { targets: ["198.18.0.0/24"], exclude: [], ports: [22, 80], discovery: "auto", maxHalfOpen: 10, retries: 1 };
-const host = (address: string, ports: Record<number, string>, status: "up" | "down" = "up"): XmlHost => ({
+const host = (address: string, ports: Record<number, PortState>, status: "up" | "down" = "up"): HostResult => ({
   address,
   family: 4,
   status,

@@ -13,7 +13,7 @@
 import type Database from "better-sqlite3";
 import type { ScanSpec } from "../core/scan/journal.js";
 import { specKey } from "../core/scan/journal.js";
-import type { XmlHost } from "../core/scan/nmap-xml.js";
+import type { HostResult } from "../core/scan/model.js";
 import { storeError } from "./store-error.js";
 
 export interface ScanRunInfo {
@@ -75,7 +75,7 @@ export class ScanHistory {
   }
 
   /** Hosts found up (others are ignored), in one transaction. */
-  addHosts(scanId: number, hosts: readonly XmlHost[]): void {
+  addHosts(scanId: number, hosts: readonly HostResult[]): void {
     const up = hosts.filter((h) => h.status === "up");
     if (up.length === 0) return;
     this.#write("store scan results in", () => {
@@ -117,8 +117,8 @@ export class ScanHistory {
   }
 
   /** The hosts a scan found up, in address order as stored. */
-  hosts(scanId: number): XmlHost[] {
-    return this.#read(() => (this.#db.prepare("SELECT result FROM scan_hosts WHERE scan_id = ?").all(scanId) as { result: string }[]).map((r) => JSON.parse(r.result) as XmlHost));
+  hosts(scanId: number): HostResult[] {
+    return this.#read(() => (this.#db.prepare("SELECT result FROM scan_hosts WHERE scan_id = ?").all(scanId) as { result: string }[]).map((r) => JSON.parse(r.result) as HostResult));
   }
 
   /** The latest scan of the same addresses and ports before `beforeId` (any, if not given) that is not running. */
@@ -161,47 +161,6 @@ export class ScanHistory {
       return fn();
     } catch (e) {
       throw storeError(e, this.#path, "read the scan history in");
-    }
-  }
-}
-
-/**
- * A scan's hosts written as it finds them, in batches (256 hosts, or what a
- * second brought): one transaction each. After a failed write (reported
- * once through `onError`) nothing more is written.
- */
-export class HostBatches {
-  readonly #history: ScanHistory | undefined;
-  readonly #scanId: number | undefined;
-  readonly #onError: (e: unknown) => void;
-  readonly #now: () => number;
-  #pending: XmlHost[] = [];
-  #flushedAt: number;
-  #failed = false;
-
-  constructor(history: ScanHistory | undefined, scanId: number | undefined, onError: (e: unknown) => void, now: () => number = Date.now) {
-    this.#history = history;
-    this.#scanId = scanId;
-    this.#onError = onError;
-    this.#now = now;
-    this.#flushedAt = now();
-  }
-
-  add(host: XmlHost): void {
-    this.#pending.push(host);
-    if (this.#pending.length >= 256 || this.#now() - this.#flushedAt > 1000) this.flush();
-  }
-
-  flush(): void {
-    const batch = this.#pending;
-    this.#pending = [];
-    this.#flushedAt = this.#now();
-    if (this.#failed || !this.#history || this.#scanId === undefined || batch.length === 0) return;
-    try {
-      this.#history.addHosts(this.#scanId, batch);
-    } catch (e) {
-      this.#failed = true;
-      this.#onError(e);
     }
   }
 }

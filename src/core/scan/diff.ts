@@ -11,12 +11,12 @@
  * - `unknown` (a local error on the scanning machine: EMFILE, ENOBUFS, ...)
  *   says nothing about the target: a change to or from it is not reported.
  */
-import type { XmlHost } from "./nmap-xml.js";
+import type { HostResult } from "./model.js";
 import { addressToBigInt, parseTarget, TargetSet, type Shard } from "./targets.js";
 
 export interface ScanForDiff {
   /** Hosts found up (down ones may be included; they count as not up). */
-  hosts: readonly XmlHost[];
+  hosts: readonly HostResult[];
   ports: readonly number[];
   /** The scan ran to the end: a host it does not list as up was down. */
   complete: boolean;
@@ -25,7 +25,7 @@ export interface ScanForDiff {
 }
 
 /** Which addresses a scan's targets cover, from its spec (host names cover the addresses it found up under them). */
-export function coverageOf(spec: { targets: readonly string[]; exclude: readonly string[]; shard?: Shard }, hosts: readonly XmlHost[]): (address: string) => boolean {
+export function coverageOf(spec: { targets: readonly string[]; exclude: readonly string[]; shard?: Shard }, hosts: readonly HostResult[]): (address: string) => boolean {
   const ranges = (list: readonly string[]) =>
     list.flatMap((t) => {
       try {
@@ -54,7 +54,7 @@ export function compareAddresses(a: string, b: string): number {
   return x.value < y.value ? -1 : x.value > y.value ? 1 : 0;
 }
 
-const openPorts = (h: XmlHost) => h.ports.filter((p) => p.state === "open").map((p) => p.port);
+const openPorts = (h: HostResult) => h.ports.filter((p) => p.state === "open").map((p) => p.port);
 
 export function diffScans(before: ScanForDiff, after: ScanForDiff): ScanChange[] {
   const up = (s: ScanForDiff) => new Map(s.hosts.filter((h) => h.status === "up").map((h) => [h.address, h]));

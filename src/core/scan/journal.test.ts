@@ -4,10 +4,11 @@ import fc from "fast-check";
 import { HalfOpenError } from "../../errors.js";
 import { changeLine, compareAddresses, coverageOf, diffScans, type ScanForDiff } from "./diff.js";
 import { journalEnd, journalHeader, journalHost, readJournal, specKey, specMismatch, specProblem, type ScanSpec } from "./journal.js";
-import type { XmlHost } from "./nmap-xml.js";
+import type { HostResult } from "./model.js";
+import type { PortState } from "./timing.js";
 
 const spec: ScanSpec = { targets: ["198.18.0.0/24"], exclude: [], ports: [22, 80], discovery: "auto", maxHalfOpen: 10, retries: 1 };
-const host = (address: string, ports: Record<number, string> = {}, status: "up" | "down" = "up"): XmlHost => ({
+const host = (address: string, ports: Record<number, PortState> = {}, status: "up" | "down" = "up"): HostResult => ({
   address,
   family: 4,
   status,
@@ -70,7 +71,7 @@ describe("scan resume journal", () => {
 });
 
 describe("scan diff", () => {
-  const scanOf = (hosts: XmlHost[], complete = true, ports = [22, 80, 443]): ScanForDiff => ({ hosts, ports, complete });
+  const scanOf = (hosts: HostResult[], complete = true, ports = [22, 80, 443]): ScanForDiff => ({ hosts, ports, complete });
 
   it("reports hosts up and down, ports opened, closed and changed, in address order", () => {
     const before = scanOf([host("198.18.0.10", { 22: "open", 80: "closed", 443: "closed" }), host("198.18.0.2", { 22: "open", 80: "closed", 443: "filtered" }), host("198.18.0.3", { 22: "open" })]);

@@ -15,40 +15,19 @@
  */
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { excerpt } from "../process-text.js";
-import type { XmlHost } from "./nmap-xml.js";
+import type { HostResult, ScanSpec } from "./model.js";
+
+export { specKey, type ScanSpec } from "./model.js";
 import { parseTarget } from "./targets.js";
 
 export const JOURNAL_TYPE = "halfopen-scan-journal";
 export const JOURNAL_VERSION = 1;
 
-/** What a scan covers: a resumed scan must cover the same. */
-export interface ScanSpec {
-  targets: string[];
-  exclude: string[];
-  ports: number[];
-  discovery: "auto" | "connect" | "none";
-  shard?: { index: number; count: number };
-  maxHalfOpen: number;
-  retries: number;
-  bannerMs?: number;
-}
-
-/** The fields that decide which (address, port) pairs a scan checks and how hosts are found. */
-export function specKey(spec: ScanSpec): string {
-  return JSON.stringify({
-    targets: spec.targets,
-    exclude: spec.exclude,
-    ports: spec.ports,
-    discovery: spec.discovery,
-    shard: spec.shard ? `${spec.shard.index}/${spec.shard.count}` : null,
-  });
-}
-
 export interface Journal {
   startedAt: number;
   spec: ScanSpec;
   /** Every finished host, in the order written (down ones too: they are not scanned again). */
-  hosts: XmlHost[];
+  hosts: HostResult[];
   /** An "end" line was written: the scan finished. */
   complete: boolean;
   /** The summary the "end" line holds. */
@@ -58,7 +37,7 @@ export interface Journal {
 }
 
 export const journalHeader = (spec: ScanSpec, startedAt: number): string => `${JSON.stringify({ type: JOURNAL_TYPE, version: JOURNAL_VERSION, startedAt, spec })}\n`;
-export const journalHost = (host: XmlHost): string => `${JSON.stringify({ type: "host", host })}\n`;
+export const journalHost = (host: HostResult): string => `${JSON.stringify({ type: "host", host })}\n`;
 export const journalEnd = (summary: object): string => `${JSON.stringify({ type: "end", summary })}\n`;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -91,7 +70,7 @@ export function specProblem(v: unknown): string | undefined {
   return undefined;
 }
 
-function checkHost(v: unknown): v is XmlHost {
+function checkHost(v: unknown): v is HostResult {
   return (
     isObject(v) &&
     typeof v.address === "string" &&

@@ -7,26 +7,8 @@
  * halfopen. Times are in microseconds, as nmap writes them. Only hosts that
  * are up are written (nmap's default); the run statistics count the rest.
  */
+import type { HostResult } from "./model.js";
 import { serviceName } from "./services.js";
-
-export interface XmlPort {
-  port: number;
-  state: string;
-  reason: string;
-}
-
-export interface XmlHost {
-  address: string;
-  family: 4 | 6;
-  status: "up" | "down";
-  reason: string;
-  names?: string[];
-  ports: XmlPort[];
-  times?: { srttMs: number; rttvarMs: number; timeoutMs: number };
-  /** Epoch ms. */
-  startedAt: number;
-  endedAt: number;
-}
 
 export interface XmlScan {
   args: string;
@@ -35,7 +17,7 @@ export interface XmlScan {
   startedAt: number;
   endedAt: number;
   ports: readonly number[];
-  hosts: readonly XmlHost[];
+  hosts: readonly HostResult[];
   up: number;
   down: number;
   aborted?: boolean;

@@ -1,0 +1,179 @@
+/**
+ * The sinks of `halfopen scan`'s series (scanner/series.ts): the journal of
+ * `--resume`, what the terminal or a pipe gets (text with a progress bar,
+ * CSV rows, the JSON object or `--every`'s JSON lines), nmap XML (`-oX`) and
+ * the `--on-change` hook. Each sees every round; none knows the others.
+ *
+ * Needs: the journal's file descriptor, standard output and error.
+ */
+import { fsyncSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { stringify } from "csv-stringify/sync";
+import { changeLine, type ScanChange } from "../../core/scan/diff.js";
+import { journalEnd, journalHost } from "../../core/scan/journal.js";
+import { hostView, type HostResult, type ScanSpec, type ScanSummary } from "../../core/scan/model.js";
+import { nmapXml } from "../../core/scan/nmap-xml.js";
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import type { RoundEnd, RoundStart, ScanSink } from "../../scanner/series.js";
+import { VERSION } from "../../version.js";
+import { csvSafe, fit } from "../sanitize.js";
+import type { HookSink } from "../watch/hook-sink.js";
+import type { ScanCliOptions } from "./command.js";
+import { CSV_HEADER, clock, hostLines, say, summaryLines } from "./format.js";
+
+/** `--resume`: one line per finished host as it finishes; the end line (and an fsync) when the scan completes. */
+export function journalSink(fd: number): ScanSink {
+  return {
+    host: (h, prior) => {
+      if (!prior) writeSync(fd, journalHost(h));
+    },
+    roundEnd: (r) => {
+      if (!r.complete) return;
+      writeSync(fd, journalEnd(r.summary));
+      fsyncSync(fd);
+    },
+  };
+}
+
+/** `-oX FILE`: the round's XML, replaced whole (with --every, a reader never sees half a file). */
+export function xmlSink(file: string, spec: ScanSpec): ScanSink {
+  return {
+    roundEnd: (r) => {
+      const xml = nmapXml({
+        args: `halfopen scan ${process.argv.slice(3).join(" ")}`,
+        version: `halfopen-${VERSION}`,
+        startedAt: r.summary.startedAt,
+        endedAt: r.summary.startedAt + r.summary.elapsedMs,
+        ports: spec.ports,
+        hosts: r.hosts,
+        up: r.summary.up,
+        down: r.summary.down,
+        aborted: r.summary.aborted,
+      });
+      try {
+        writeFileSync(`${file}.tmp`, xml);
+        renameSync(`${file}.tmp`, file);
+      } catch (e) {
+        throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot write the XML to "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    },
+  };
+}
+
+/** The record an --on-change program reads, and a --json line of --every. */
+export function changeRecord(r: RoundEnd): object {
+  return { type: "changes", round: r.round, scanId: r.scanId, previousScanId: r.previous?.scanId, at: new Date(r.summary.startedAt + r.summary.elapsedMs).toISOString(), changes: r.changes, up: r.summary.up, open: r.summary.open };
+}
+
+/** `--on-change CMD`: the round's changes, when there are any. */
+export function hookSink(hook: HookSink): ScanSink {
+  return {
+    roundEnd: (r) => {
+      if (r.changes.length > 0) hook.send(changeRecord(r));
+    },
+  };
+}
+
+type Bar = { update(done: number, payload: object): void };
+/** A progress display (cli-progress's MultiBar): bars, and lines printed above them. */
+export type Multi = { create(total: number, start: number, payload: object): Bar; log(s: string): void; stop(): void };
+
+/**
+ * What standard output gets: hosts as they finish (text, with a progress
+ * bar on a terminal, or CSV rows), then the end of a single scan (the JSON
+ * object, or the summary lines) or, with `--every`, each round's changes.
+ * From the second round of `--every` on, only changes are printed.
+ */
+export function outputSink(o: ScanCliOptions, spec: ScanSpec, makeMulti?: () => Multi): ScanSink {
+  const text = !o.json && !o.csv;
+  let multi: Multi | undefined;
+  let csvHeader = false;
+  let quiet = false;
+  let bar: Bar | undefined;
+  let current: RoundStart | undefined;
+  let priorUp = 0;
+  let priorOpen = 0;
+  const print = (lines: string[]) => {
+    const s = `${lines.join("\n")}\n`;
+    if (multi) multi.log(s);
+    else process.stdout.write(s);
+  };
+  const csvRows = (list: HostResult[]) => {
+    const rows = list.flatMap((host) => host.ports.map((p) => [host.address, String(p.port), p.state, p.reason, p.rttMs === undefined ? "" : p.rttMs.toFixed(3), p.banner === undefined ? "" : csvSafe(p.banner)]));
+    if (!csvHeader) {
+      rows.unshift(CSV_HEADER);
+      csvHeader = true;
+    }
+    process.stdout.write(stringify(rows));
+  };
+  return {
+    roundStart: (r) => {
+      current = r;
+      quiet = o.every !== undefined && r.round > 1;
+      multi = makeMulti?.();
+      bar = undefined;
+    },
+    host: (h, prior) => {
+      if (prior) {
+        priorUp++;
+        priorOpen += h.ports.filter((p) => p.state === "open").length;
+      }
+      const s = current?.scan.summary();
+      if (multi && s && !prior) {
+        bar ??= multi.create(s.total, 0, { rate: "0", up: 0, open: 0 });
+        bar.update(s.done, { rate: ((s.done - s.skipped) / Math.max(0.001, (Date.now() - s.startedAt) / 1000)).toFixed(1), up: s.up + priorUp, open: s.open + priorOpen });
+      }
+      if (h.status !== "up" || quiet) return;
+      if (text) print(hostLines(h));
+      else if (o.csv) csvRows([h]);
+    },
+    roundEnd: (r) => {
+      multi?.stop();
+      multi = undefined;
+      if (o.csv && !csvHeader) process.stdout.write(stringify([CSV_HEADER]));
+      if (o.every === undefined) endOfScan(r, spec, o);
+      else endOfRound(r, spec, o);
+      if (r.summary.aborted) process.exitCode = 130;
+      if (r.nextAt !== undefined && !o.json) say(`next round at ${clock(Math.max(r.nextAt, Date.now()))} (every ${(o.every ?? 0) / 1000}s; Ctrl-C stops)`);
+    },
+  };
+}
+
+const summaryJson = (s: ScanSummary, spec: ScanSpec) => ({ ...s, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length });
+
+/** A single scan's end: the JSON object, or the summary lines with the changes since the previous stored scan. */
+export function endOfScan(r: Pick<RoundEnd, "hosts" | "summary" | "scanId" | "previous" | "changes">, spec: ScanSpec, o: ScanCliOptions): void {
+  const previousScanId = r.previous?.scanId;
+  if (o.json) {
+    const out = { type: "scan", hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec), ...(r.scanId === undefined ? {} : { scanId: r.scanId }), ...(previousScanId === undefined ? {} : { previousScanId }), changes: r.changes };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  if (o.csv) return;
+  const lines = summaryLines(r.summary, spec.maxHalfOpen);
+  if (r.scanId !== undefined) {
+    if (previousScanId === undefined) lines.push(`halfopen: stored as scan #${r.scanId}`);
+    else {
+      lines.push(fit(`halfopen: stored as scan #${r.scanId}; ${plural(r.changes)} since scan #${previousScanId} (halfopen scans diff ${previousScanId} ${r.scanId})`, 79));
+      lines.push(...r.changes.slice(0, 20).map((c) => fit(`  ${changeLine(c)}`, 79)));
+      if (r.changes.length > 20) lines.push(`  ... ${r.changes.length - 20} more`);
+    }
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+const plural = (changes: readonly ScanChange[]) => `${changes.length} change${changes.length === 1 ? "" : "s"}`;
+
+/** One round of --every: its changes as lines (or JSON lines), then a line about the round. */
+function endOfRound(r: RoundEnd, spec: ScanSpec, o: ScanCliOptions): void {
+  const at = r.summary.startedAt + r.summary.elapsedMs;
+  const previousScanId = r.previous?.scanId;
+  if (o.json) {
+    for (const c of r.changes) process.stdout.write(`${JSON.stringify({ type: "change", round: r.round, scanId: r.scanId, previousScanId, at: new Date(at).toISOString(), ...c })}\n`);
+    process.stdout.write(`${JSON.stringify({ type: "round", round: r.round, scanId: r.scanId, previousScanId, complete: r.complete, changes: r.changes.length, hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec) })}\n`);
+  } else {
+    if (r.round === 1) process.stdout.write(`${summaryLines(r.summary, spec.maxHalfOpen).join("\n")}\n`);
+    for (const c of r.changes) process.stdout.write(`${fit(`${clock(at)} ${changeLine(c)}`, 79)}\n`);
+    const since = previousScanId === undefined ? "nothing to compare" : `${plural(r.changes)} since scan #${previousScanId}`;
+    process.stdout.write(`${fit(`halfopen: round ${r.round}${r.scanId === undefined ? "" : ` (scan #${r.scanId})`} ${clock(at)}: ${r.complete ? "" : "interrupted, "}${r.summary.up} up, ${r.summary.open} open; ${since}`, 79)}\n`);
+  }
+}
