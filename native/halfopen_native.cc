@@ -1,5 +1,9 @@
-// halfopen_native: the two things `halfopen ls` and the procfs source need
-// from Linux that Node cannot do fast, or at all:
+// halfopen_native: what halfopen needs from Linux that Node cannot do fast,
+// or at all: the socket table and its owners for `ls` and the procfs source
+// (sockDiag, sockDiagAsync, socketOwners, scanSockets), waking `watch` on
+// tracefs data and raising its file limit (watchReadable, raiseNofileLimit),
+// and the scanner's host discovery over raw and ping sockets (discover,
+// discover6). Chosen through src/platform/linux/host.ts (select.ts):
 //
 //   sockDiag(family, states, netnsPath?)  -> Buffer
 //     One NETLINK_SOCK_DIAG dump (inet_diag, the interface `ss` uses) of the

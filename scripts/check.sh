@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== typecheck"
+echo "== typecheck (and the page, web/app.js, against the record types)"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.web.json
 
 echo "== build (dist/, which the package-exports test imports)"
 npx tsc -p tsconfig.build.json

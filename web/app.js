@@ -1,3 +1,19 @@
+// @ts-check
+// The halfopen dashboard page. Its reads of the records are type-checked
+// (tsconfig.web.json, in the quality gate) against the one definition the
+// server and `watch --json` use: renaming a field breaks the build.
+//
+/** @typedef {import("../src/dashboard/model.js").Snapshot} Snapshot */
+/** @typedef {import("../src/dashboard/model.js").LiveRecord} LiveRecord */
+/** @typedef {import("../src/dashboard/model.js").ProcessRow} ProcessRow */
+/** @typedef {import("../src/dashboard/model.js").ScanRecord} ScanRecord */
+/** @typedef {import("../src/dashboard/model.js").ScanView} ScanView */
+/** @typedef {import("../src/core/watch-records.js").IncidentRecord} IncidentRecord */
+/** @typedef {import("../src/core/watch-records.js").VerdictRecord} VerdictRecord */
+/** @typedef {import("../src/core/watch-records.js").WarningRecord} WarningRecord */
+/** @typedef {import("../src/core/watch-records.js").LostRecord} LostRecord */
+/** @typedef {import("../src/core/watch-records.js").StartRecord} StartRecord */
+//
 // The halfopen dashboard page. Everything a process controls (its name,
 // command line, user) is set with textContent, never as HTML. No inline
 // script or style: the server's Content-Security-Policy forbids both.
@@ -24,6 +40,7 @@
   });
   /** fetch with this run's token. */
   const api = (path, init = {}) => fetch(path, { ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${token}` } });
+  /** @type {(id: string) => any} An element of index.html (each id is there once). */
   const $ = (id) => document.getElementById(id);
   /** Text a process or a scanned service controls, with control characters and bidirectional marks shown as escapes (as the CLI shows them). */
   const printable = (text) =>
@@ -170,6 +187,7 @@
     renderTable();
   });
 
+  /** @param {ProcessRow[]} rows */
   function applyRows(rows) {
     for (const r of rows) {
       const old = state.rows.get(r.key);
@@ -239,6 +257,7 @@
   });
 
   // ---- incidents ----
+  /** @param {IncidentRecord} i */
   function incidentLine(i) {
     const when = new Date(i.startedAtWall).toLocaleTimeString();
     const trig = i.trigger ? `${printable(i.trigger.name)}[${i.trigger.pid}]` : "?";
@@ -550,6 +569,7 @@
     if (!res.ok) scanError(body.error ? body.error.message : `HTTP ${res.status}`);
   });
 
+  /** @param {Snapshot} s */
   function onScanSnapshot(s) {
     scanState.briefs.clear();
     for (const b of s.scans || []) scanState.briefs.set(b.id, b);
@@ -559,7 +579,15 @@
     renderScanView();
   }
 
-  function onScanEvent(type, d) {
+  /**
+   * @param {string} type
+   * @param {any} record a ScanRecord of that type
+   */
+  function onScanEvent(type, record) {
+    /** @type {ScanRecord} */
+    const typed = record;
+    void typed;
+    const d = record;
     if (type === "scan-start") {
       scanState.briefs.set(d.id, { id: d.id, series: d.series, round: d.round, spec: d.spec, state: "running", startedAt: d.startedAt, progress: { done: 0, total: d.total, up: 0, open: 0, unknown: 0, ratePerS: 0 }, truncated: false, ...(d.scanId !== undefined ? { scanId: d.scanId } : {}) });
       for (const b of scanState.briefs.values()) if (b.series === d.series && b.id !== d.id) delete b.nextAt;
@@ -610,6 +638,7 @@
     if (!state.paused) renderTable();
   });
 
+  /** @param {Snapshot & { actions?: { kill: boolean; scans: boolean } }} s */
   function onSnapshot(s) {
     state.canKill = Boolean(s.actions && s.actions.kill);
     state.limit = s.limit;
@@ -632,6 +661,7 @@
     scheduleDraw();
   }
 
+  /** @param {StartRecord} st */
   function onStart(st) {
     state.replay = Boolean(st.replay);
     const details = st.sourceDetails ? ` (${Object.entries(st.sourceDetails).map(([k, v]) => `${k}: ${v}`).join(", ")})` : "";
@@ -682,6 +712,7 @@
     });
     on("snapshot", (e) => onSnapshot(JSON.parse(e.data)));
     on("live", (e) => {
+      /** @type {LiveRecord} */
       const d = JSON.parse(e.data);
       state.points.push({ t: d.t, halfOpen: d.halfOpen, top: d.top });
       if (state.points.length > 2400) state.points.shift();
@@ -692,19 +723,21 @@
     });
     for (const type of ["incident-open", "incident"]) {
       on(type, (e) => {
+        /** @type {IncidentRecord} */
         const i = JSON.parse(e.data);
         state.incidents.set(String(i.runIncident ?? i.id), i);
         renderIncidents();
       });
     }
     on("verdict", (e) => {
+      /** @type {VerdictRecord} */
       const v = JSON.parse(e.data);
       const r = state.rows.get(v.processKey);
       if (r) r.verdict = v.verdict;
       scheduleDraw();
     });
-    on("warning", (e) => note(JSON.parse(e.data).message));
-    on("lost", (e) => note(`the source lost ${JSON.parse(e.data).count} events`));
+    on("warning", (e) => note(/** @type {WarningRecord} */ (JSON.parse(e.data)).message));
+    on("lost", (e) => note(`the source lost ${/** @type {LostRecord} */ (JSON.parse(e.data)).count} events`));
     on("start", (e) => onStart(JSON.parse(e.data)));
     on("stop", () => setLive(false, "stopped"));
     for (const type of ["scan-start", "scan-progress", "scan-hosts", "scan-end", "scan-stop"]) on(type, (e) => onScanEvent(type, JSON.parse(e.data)));

@@ -1,7 +1,49 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { DashboardModel, type ProcessCounts } from "./model.js";
+import { jsonRecords } from "../cli/watch/records.js";
+import type { ConnectionEvent, ProcessInfo } from "../core/events.js";
+import { HalfOpenMonitor, type MonitorOutput } from "../core/monitor.js";
+import { ScanVerdictDetector } from "../core/scan-detector.js";
+import type { AnyDashboardRecord } from "./model.js";
+import { DashboardModel, isRecord, type ProcessCounts, type ScanRecord } from "./model.js";
+
+/**
+ * The records of a real watch run, made by the code `watch --json` uses
+ * (jsonRecords): a monitor (limit 1) with the scan detector, fed `bursts`
+ * bursts of two attempts each that end refused (three incidents), then a
+ * process that fails first contacts to six new destinations (a verdict),
+ * then the stop.
+ */
+function watchRecords(bursts = 3): AnyDashboardRecord[] {
+  const verdicts = new ScanVerdictDetector();
+  const monitor = new HalfOpenMonitor({ limit: 1, quietMs: 100, detectors: [verdicts] });
+  const out: AnyDashboardRecord[] = [];
+  const publish = (outputs: MonitorOutput[], now: number) => {
+    for (const finding of outputs) out.push(...jsonRecords({ kind: "finding", finding, emittedAt: now }, 0));
+  };
+  const proc = (pid: number): ProcessInfo => ({ pid, name: `p${pid}`, startTime: 1 });
+  let sock = 0;
+  const attempt = (t: number, pid: number, port: number): ConnectionEvent[] => {
+    const s = String(++sock);
+    return [
+      { type: "connect", time: t, sock: s, pid, family: 4, src: { address: "127.0.0.1", port: 40000 + sock }, dst: { address: "198.18.0.1", port }, process: proc(pid) },
+      { type: "reset", time: t + 1, sock: s },
+      { type: "leave", time: t + 1, sock: s, newState: 7, inInterrupt: true },
+    ];
+  };
+  for (let i = 0; i < bursts; i++) {
+    const t = 1000 * (i + 1);
+    const [a, b] = [attempt(t, 7, 9), attempt(t, 7, 9)];
+    for (const e of [a[0], b[0], ...a.slice(1), ...b.slice(1)] as ConnectionEvent[]) publish(monitor.handle(e), e.time);
+    publish(monitor.tick(t + 500), t + 500);
+  }
+  for (let port = 1; port <= 6; port++) for (const e of attempt(10_000 + port * 10, 8, port)) publish(monitor.handle(e), e.time);
+  publish(monitor.tick(20_000), 20_000);
+  out.push(...jsonRecords({ kind: "warning", level: "warning", message: "lost 3 events" }, 0));
+  out.push(...jsonRecords({ kind: "stop", totals: monitor.totals(), verdicts: verdicts.counts(), sourceStats: { lostEvents: 0, records: 0 }, time: 20_000, timeWall: 20_000 }, 0));
+  return out;
+}
 
 const counts = (key: string, attempts: number, extra: Partial<ProcessCounts> = {}): ProcessCounts => ({ key, pid: Number.parseInt(key, 10), name: `p${key}`, attempts, ended: attempts, failed: attempts, exited: false, ...extra });
 const none = () => undefined;
@@ -12,7 +54,7 @@ describe("dashboard model", () => {
     const first = m.live(1000, 12, [{ key: "1@5", halfOpen: 9 }, { key: "2@5", halfOpen: 2 }, { key: "3@5", halfOpen: 1 }], [counts("1@5", 9), counts("2@5", 2)], (k) => (k === "1@5" ? { pid: 1, name: "<b>x</b>", cmdline: ["scan", "--all"], user: "root", startTime: 5 } : undefined), none);
     assert.equal(first.record.type, "live");
     assert.deepEqual(first.record.top, { "1@5": 9, "2@5": 2 }, "the two largest");
-    const rows = first.record.rows as { key: string; name: string; cmdline?: string; halfOpen: number; failureRatio: number }[];
+    const rows = first.record.rows;
     assert.deepEqual(
       rows.map((r) => [r.key, r.name, r.cmdline, r.halfOpen, r.failureRatio]),
       [
@@ -22,12 +64,12 @@ describe("dashboard model", () => {
     );
     const second = m.live(1500, 12, [{ key: "1@5", halfOpen: 9 }, { key: "2@5", halfOpen: 3 }], [counts("1@5", 9), counts("2@5", 3)], none, (k) => (k === "2@5" ? "scanner" : undefined));
     assert.deepEqual(
-      (second.record.rows as { key: string; verdict?: string }[]).map((r) => [r.key, r.verdict]),
+      second.record.rows.map((r) => [r.key, r.verdict]),
       [["2@5", "scanner"]],
       "only the row that changed",
     );
     const third = m.live(2000, 0, [], [counts("1@5", 9, { exited: true }), counts("2@5", 3)], none, none);
-    assert.deepEqual((third.record.rows as { key: string; exited: boolean; halfOpen: number }[]).map((r) => [r.key, r.exited, r.halfOpen]), [
+    assert.deepEqual(third.record.rows.map((r) => [r.key, r.exited, r.halfOpen]), [
       ["1@5", true, 0],
       ["2@5", false, 0],
     ]);
@@ -50,25 +92,35 @@ describe("dashboard model", () => {
     );
   });
 
-  it("keeps incidents by run number (the closing record replaces the open one), verdicts on rows, warnings, and the stop", () => {
-    const m = new DashboardModel({ limit: 10, maxIncidents: 2 });
-    m.live(0, 0, [], [counts("7@1", 1)], none, none);
-    m.record({ type: "incident-open", id: 1, runIncident: 1, startedAtWall: 10 });
-    m.record({ type: "incident", id: 1, runIncident: 1, startedAtWall: 10, endedAtWall: 20 });
-    m.record({ type: "incident-open", id: 2, runIncident: 2, startedAtWall: 30 });
-    m.record({ type: "incident-open", id: 3, runIncident: 3, startedAtWall: 40 });
-    m.record({ type: "verdict", processKey: "7@1", pid: 7, verdict: "scanner" });
-    m.record({ type: "warning", message: "lost 3 events" });
-    m.record({ type: "stop" });
+  it("keeps incidents by run number (the closing record replaces the open one), verdicts on rows, warnings, and the stop: records from a real watch run", () => {
+    const m = new DashboardModel({ limit: 1, maxIncidents: 2 });
+    m.live(0, 0, [], [counts("8@1", 6)], none, none);
+    const records = watchRecords();
+    assert.deepEqual(
+      records.filter((r) => r.type.startsWith("incident")).map((r) => [r.type, isRecord(r, "incident") || isRecord(r, "incident-open") ? r.id : 0]),
+      [
+        ["incident-open", 1],
+        ["incident", 1],
+        ["incident-open", 2],
+        ["incident", 2],
+        ["incident-open", 3],
+        ["incident", 3],
+      ],
+      "the run made three incidents",
+    );
+    for (const r of records) m.record(r);
     const s = m.snapshot();
     assert.deepEqual(
-      s.incidents.map((i) => i.runIncident),
-      [2, 3],
-      "the newest two",
+      s.incidents.map((i) => [i.id, i.state]),
+      [
+        [2, "closed"],
+        [3, "closed"],
+      ],
+      "the newest two, closed",
     );
     assert.equal(m.incident(1), undefined);
-    assert.equal(m.incident(3)?.startedAtWall, 40);
-    assert.equal(s.rows[0]?.verdict, "scanner");
+    assert.equal(m.incident(3)?.peak, 2);
+    assert.equal(s.rows[0]?.verdict, "scanner", "the verdict record reached the row by its process key");
     assert.deepEqual(s.warnings, ["lost 3 events"]);
     assert.equal(s.stopped, true);
   });
@@ -79,7 +131,7 @@ describe("dashboard model", () => {
     const sizes: number[] = [];
     for (let t = 0; t < 40; t++) {
       const e = m.live(t * 250, 0, [], storm, none, none);
-      sizes.push((e.record.rows as unknown[]).length);
+      sizes.push(e.record.rows.length);
     }
     assert.ok(sizes.every((n) => n <= 200), `at most 200 rows an event: ${sizes.join(",")}`);
     assert.equal(sizes.at(-1), 0, "once every row was sent or let go, an unchanged storm sends nothing");
@@ -88,7 +140,7 @@ describe("dashboard model", () => {
     // One evicted process makes more attempts: it comes back.
     const busier = storm.map((c) => (c.key === "100@1" ? { ...c, attempts: 50, exited: false } : c));
     const back = m.live(20_000, 1, [{ key: "100@1", halfOpen: 1 }], busier, none, none);
-    assert.deepEqual((back.record.rows as { key: string }[]).map((r) => r.key), ["100@1"]);
+    assert.deepEqual(back.record.rows.map((r) => r.key), ["100@1"]);
     // Large records: the buffer keeps its byte bound, and a resume past maxBytes is refused (a snapshot instead).
     const before = m.lastId;
     for (let i = 0; i < 100; i++) m.record({ type: "warning", message: "y".repeat(20_000) });
@@ -114,13 +166,15 @@ describe("dashboard model", () => {
   it("keeps the page's scans: progress, hosts (bounded), the end with changes, the next round due, and a stop", () => {
     const m = new DashboardModel({ limit: 10, maxScans: 2, maxScanHosts: 2 });
     const spec = { targets: ["198.18.0.0/30"], exclude: [], ports: [22, 80], maxHalfOpen: 10, discovery: "auto", everyMs: 60_000 };
-    const host = (n: number) => ({ address: `198.18.0.${n}`, status: "up", reason: "echo-reply", ports: [{ port: 22, state: "open", reason: "syn-ack" }] });
+    const host = (n: number) => ({ address: `198.18.0.${n}`, status: "up" as const, reason: "echo-reply", ports: [{ port: 22, state: "open", reason: "syn-ack" }] });
+    const summary = { total: 4, done: 4, skipped: 0, up: 3, down: 1, open: 3, unknown: 0, probes: 8, retries: 0, localErrors: 0, peakInFlight: 2, discovery: "raw" as const, discoveryMs: 10, aborted: false, startedAt: 1000, elapsedMs: 2000, maxHalfOpen: 10, ports: 2 };
+    const done = { done: 4, total: 4, up: 3, open: 3, unknown: 0, ratePerS: 2 };
     m.record({ type: "scan-start", id: 1, series: 1, round: 1, startedAt: 1000, total: 4, spec, scanId: 7 });
     m.record({ type: "scan-progress", id: 1, progress: { done: 2, total: 4, up: 1, open: 1, unknown: 0, ratePerS: 2, etaMs: 1000 } });
     m.record({ type: "scan-hosts", id: 1, hosts: [host(1)] });
     m.record({ type: "scan-hosts", id: 1, hosts: [host(2), host(3)] });
     m.record({ type: "scan-hosts", id: 99, hosts: [host(9)] }); // an unknown scan: ignored
-    const end = m.record({ type: "scan-end", id: 1, state: "done", endedAt: 3000, progress: { done: 4, total: 4, up: 3, open: 3, unknown: 0, ratePerS: 2 }, summary: { up: 3 }, changes: [{ change: "host-up", address: "198.18.0.3" }], previous: { scanId: 6 }, scanId: 7, nextAt: 61_000 });
+    const end = m.record({ type: "scan-end", id: 1, state: "done", endedAt: 3000, progress: done, summary, changes: [{ change: "host-up", address: "198.18.0.3", reason: "echo-reply", open: [22] }], previous: { scanId: 6 }, scanId: 7, nextAt: 61_000 } satisfies ScanRecord);
     assert.equal(end.record.type, "scan-end");
     const view = m.scan(1);
     assert.deepEqual(view?.hosts.map((h) => h.address), ["198.18.0.1", "198.18.0.2"]);
@@ -132,8 +186,8 @@ describe("dashboard model", () => {
     // The next round of the series clears the due time; a third scan pushes the first out.
     m.record({ type: "scan-start", id: 2, series: 1, round: 2, startedAt: 61_000, total: 4, spec });
     assert.equal(m.scan(1)?.nextAt, undefined);
-    m.record({ type: "scan-end", id: 2, state: "done", endedAt: 62_000, nextAt: 121_000 });
-    m.record({ type: "scan-stop", series: 1 });
+    m.record({ type: "scan-end", id: 2, state: "done", endedAt: 62_000, progress: done, summary, changes: [], nextAt: 121_000 });
+    m.record({ type: "scan-stop", series: 1, at: 62_000 });
     assert.equal(m.scan(2)?.nextAt, undefined, "stopped between rounds");
     m.record({ type: "scan-start", id: 3, series: 2, round: 1, startedAt: 130_000, total: 1, spec });
     assert.deepEqual(m.scans().map((s) => s.id), [3, 2]);

@@ -15,7 +15,9 @@
  * Everything a process controls (name, command line, user) stays data here;
  * the page sets it as text, never as HTML.
  */
-import type { HostView } from "../core/scan/model.js";
+import type { ScanChange } from "../core/scan/diff.js";
+import type { HostView, ScanSummary } from "../core/scan/model.js";
+import type { IncidentRecord, OtherFindingRecord, StartRecord, VerdictRecord, WatchRecord } from "../core/watch-records.js";
 
 export interface ProcessFacts {
   pid: number;
@@ -67,9 +69,67 @@ export interface LivePoint {
   top: Record<string, number>;
 }
 
+/** One sample for the chart and the table rows that changed since the previous one (four a second). */
+export interface LiveRecord extends LivePoint {
+  type: "live";
+  limit: number;
+  rows: ProcessRow[];
+}
+
+/** The page's scans (dashboard/scans.ts makes them). */
+export interface ScanStartRecord {
+  type: "scan-start";
+  id: number;
+  series: number;
+  round: number;
+  startedAt: number;
+  total: number;
+  spec: ScanView["spec"];
+  scanId?: number;
+}
+export interface ScanProgressRecord {
+  type: "scan-progress";
+  id: number;
+  progress: ScanProgress;
+}
+export interface ScanHostsRecord {
+  type: "scan-hosts";
+  id: number;
+  hosts: HostView[];
+}
+export interface ScanEndRecord {
+  type: "scan-end";
+  id: number;
+  state: "done" | "interrupted" | "failed";
+  endedAt: number;
+  progress: ScanProgress;
+  summary: ScanSummary & { maxHalfOpen: number; ports: number };
+  changes: ScanChange[];
+  previous?: { id?: number; scanId?: number };
+  scanId?: number;
+  error?: string;
+  nextAt?: number;
+}
+export interface ScanStopRecord {
+  type: "scan-stop";
+  series: number;
+  at: number;
+}
+export type ScanRecord = ScanStartRecord | ScanProgressRecord | ScanHostsRecord | ScanEndRecord | ScanStopRecord;
+
+/** Every record the page gets over the event stream (the snapshot aside): watch's own, the samples, the scans. */
+export type DashboardRecord = WatchRecord | LiveRecord | ScanRecord;
+/** A record, or another detector's finding this build does not know (passed on as data). */
+export type AnyDashboardRecord = DashboardRecord | OtherFindingRecord;
+
+/** Narrows a record to one known type: `if (isRecord(r, "incident")) r.peak`. */
+export function isRecord<T extends DashboardRecord["type"]>(r: AnyDashboardRecord, type: T): r is Extract<DashboardRecord, { type: T }> {
+  return r.type === type;
+}
+
 export interface DashboardEvent {
   id: number;
-  record: { type: string } & Record<string, unknown>;
+  record: AnyDashboardRecord;
   /** The record as JSON, made once when the event is made (every client sends the same text). */
   data: string;
 }
@@ -101,9 +161,9 @@ export interface ScanView {
   truncated: boolean;
   /** Its hosts were let go to make room for newer scans' (the database has them: `scanId`). */
   dropped?: boolean;
-  summary?: Record<string, unknown>;
+  summary?: ScanEndRecord["summary"];
   /** What changed since `previous` (a stored scan or this run's previous round of the same targets and ports). */
-  changes?: Record<string, unknown>[];
+  changes?: ScanChange[];
   previous?: { id?: number; scanId?: number };
   /** The scan's id in the database, when stored. */
   scanId?: number;
@@ -120,11 +180,11 @@ export interface Snapshot {
   /** The id of the last event the snapshot includes. */
   id: number;
   limit: number;
-  start?: Record<string, unknown>;
+  start?: StartRecord;
   points: LivePoint[];
   rows: ProcessRow[];
-  incidents: Record<string, unknown>[];
-  verdicts: Record<string, unknown>[];
+  incidents: IncidentRecord[];
+  verdicts: VerdictRecord[];
   warnings: string[];
   stopped: boolean;
   /** The page's scans, newest last, without hosts; `scan` is the newest with them. */
@@ -170,12 +230,12 @@ export class DashboardModel {
   readonly #evicted = new Map<string, number>();
   readonly #points: LivePoint[] = [];
   readonly #rows = new Map<string, ProcessRow>();
-  readonly #incidents = new Map<string, Record<string, unknown>>();
-  readonly #verdicts = new Map<string, Record<string, unknown>>();
+  readonly #incidents = new Map<string, IncidentRecord>();
+  readonly #verdicts = new Map<string, VerdictRecord>();
   readonly #warnings: string[] = [];
   readonly #scans = new Map<number, ScanView>();
   #hostsKept = 0;
-  #start?: Record<string, unknown>;
+  #start?: StartRecord;
   #stopped = false;
 
   constructor(options: DashboardModelOptions) {
@@ -187,7 +247,7 @@ export class DashboardModel {
     return this.#id;
   }
 
-  #push(record: DashboardEvent["record"]): DashboardEvent {
+  #push<R extends AnyDashboardRecord>(record: R): DashboardEvent & { record: R } {
     const event = { id: ++this.#id, record, data: JSON.stringify(record) };
     this.#events.push(event);
     this.#eventBytes += event.data.length;
@@ -211,58 +271,39 @@ export class DashboardModel {
     return e.data;
   }
 
-  /** A `watch --json` record. Returns the event to send. */
-  record(record: { type: string } & Record<string, unknown>): DashboardEvent {
-    switch (record.type) {
-      case "start":
-        this.#start = record;
-        break;
-      case "incident-open":
-      case "incident": {
-        const key = String(record.runIncident ?? record.id);
-        this.#incidents.delete(key); // newest last
-        this.#incidents.set(key, record);
-        while (this.#incidents.size > this.#o.maxIncidents) this.#incidents.delete(this.#incidents.keys().next().value as string);
-        break;
-      }
-      case "verdict": {
-        const key = String(record.processKey ?? record.pid);
-        this.#verdicts.set(key, record);
-        const row = this.#rows.get(key);
-        if (row && typeof record.verdict === "string") row.verdict = record.verdict;
-        break;
-      }
-      case "warning":
-        this.#warnings.push(String(record.message));
-        if (this.#warnings.length > 50) this.#warnings.shift();
-        break;
-      case "stop":
-        this.#stopped = true;
-        break;
-      case "scan-start":
-      case "scan-progress":
-      case "scan-hosts":
-      case "scan-end":
-      case "scan-stop":
-        this.#scan(record);
-        break;
-    }
+  /** A `watch --json` record, or one of the page's scans. Returns the event to send. */
+  record(record: AnyDashboardRecord): DashboardEvent {
+    if (isRecord(record, "start")) this.#start = record;
+    else if (isRecord(record, "incident-open") || isRecord(record, "incident")) {
+      const key = String(record.runIncident ?? record.id);
+      this.#incidents.delete(key); // newest last
+      this.#incidents.set(key, record);
+      while (this.#incidents.size > this.#o.maxIncidents) this.#incidents.delete(this.#incidents.keys().next().value as string);
+    } else if (isRecord(record, "verdict")) {
+      this.#verdicts.set(record.processKey, record);
+      const row = this.#rows.get(record.processKey);
+      if (row) row.verdict = record.verdict;
+    } else if (isRecord(record, "warning")) {
+      this.#warnings.push(record.message);
+      if (this.#warnings.length > 50) this.#warnings.shift();
+    } else if (isRecord(record, "stop")) this.#stopped = true;
+    else if (isRecord(record, "scan-start") || isRecord(record, "scan-progress") || isRecord(record, "scan-hosts") || isRecord(record, "scan-end") || isRecord(record, "scan-stop")) this.#scan(record);
     return this.#push(record);
   }
 
-  #scan(r: { type: string } & Record<string, unknown>): void {
+  #scan(r: ScanRecord): void {
     if (r.type === "scan-start") {
       const view: ScanView = {
-        id: Number(r.id),
-        series: Number(r.series),
-        round: Number(r.round),
-        spec: r.spec as ScanView["spec"],
+        id: r.id,
+        series: r.series,
+        round: r.round,
+        spec: r.spec,
         state: "running",
-        startedAt: Number(r.startedAt),
-        progress: { done: 0, total: Number(r.total), up: 0, open: 0, unknown: 0, ratePerS: 0 },
+        startedAt: r.startedAt,
+        progress: { done: 0, total: r.total, up: 0, open: 0, unknown: 0, ratePerS: 0 },
         hosts: [],
         truncated: false,
-        ...(r.scanId === undefined ? {} : { scanId: Number(r.scanId) }),
+        ...(r.scanId === undefined ? {} : { scanId: r.scanId }),
       };
       // A new round replaces its series' due time.
       for (const s of this.#scans.values()) if (s.series === view.series) delete s.nextAt;
@@ -275,36 +316,38 @@ export class DashboardModel {
       return;
     }
     if (r.type === "scan-stop") {
-      for (const s of this.#scans.values()) if (s.series === Number(r.series)) delete s.nextAt;
+      for (const s of this.#scans.values()) if (s.series === r.series) delete s.nextAt;
       return;
     }
-    const view = this.#scans.get(Number(r.id));
+    const view = this.#scans.get(r.id);
     if (!view) return;
-    if (r.type === "scan-progress") view.progress = r.progress as ScanProgress;
-    else if (r.type === "scan-hosts") {
-      const room = Math.max(0, this.#o.maxScanHosts - view.hosts.length);
-      const hosts = r.hosts as HostView[];
-      if (hosts.length > room) view.truncated = true;
-      view.hosts.push(...hosts.slice(0, room));
-      this.#hostsKept += Math.min(room, hosts.length);
-      // Room for the newest: older scans let their hosts go, oldest first.
-      for (const old of this.#scans.values()) {
-        if (this.#hostsKept <= this.#o.maxHostsKept || old === view) break;
-        if (old.hosts.length === 0) continue;
-        this.#hostsKept -= old.hosts.length;
-        old.hosts = [];
-        old.dropped = true;
-      }
-    } else {
-      view.state = r.state as ScanView["state"];
-      view.endedAt = Number(r.endedAt);
-      if (r.progress) view.progress = r.progress as ScanProgress;
-      if (r.summary) view.summary = r.summary as Record<string, unknown>;
-      if (r.changes) view.changes = r.changes as Record<string, unknown>[];
-      if (r.previous) view.previous = r.previous as ScanView["previous"];
-      if (r.scanId !== undefined) view.scanId = Number(r.scanId);
-      if (r.nextAt !== undefined) view.nextAt = Number(r.nextAt);
-      if (r.error !== undefined) view.error = String(r.error);
+    if (r.type === "scan-progress") view.progress = r.progress;
+    else if (r.type === "scan-hosts") this.#addHosts(view, r.hosts);
+    else {
+      view.state = r.state;
+      view.endedAt = r.endedAt;
+      view.progress = r.progress;
+      view.summary = r.summary;
+      view.changes = r.changes;
+      if (r.previous) view.previous = r.previous;
+      if (r.scanId !== undefined) view.scanId = r.scanId;
+      if (r.nextAt !== undefined) view.nextAt = r.nextAt;
+      if (r.error !== undefined) view.error = r.error;
+    }
+  }
+
+  /** A scan's newest hosts, within its bound; older scans let theirs go, oldest first, to make room. */
+  #addHosts(view: ScanView, hosts: readonly HostView[]): void {
+    const room = Math.max(0, this.#o.maxScanHosts - view.hosts.length);
+    if (hosts.length > room) view.truncated = true;
+    view.hosts.push(...hosts.slice(0, room));
+    this.#hostsKept += Math.min(room, hosts.length);
+    for (const old of this.#scans.values()) {
+      if (this.#hostsKept <= this.#o.maxHostsKept || old === view) break;
+      if (old.hosts.length === 0) continue;
+      this.#hostsKept -= old.hosts.length;
+      old.hosts = [];
+      old.dropped = true;
     }
   }
 
@@ -323,7 +366,7 @@ export class DashboardModel {
    * One sample: the host-wide half-open count, each process's half-open now,
    * its counts, and what is known of it. Rows that changed go into the event.
    */
-  live(t: number, halfOpen: number, perProcess: readonly { key: string; halfOpen: number }[], counts: readonly ProcessCounts[], facts: (key: string) => ProcessFacts | undefined, verdict: (key: string) => string | undefined): DashboardEvent {
+  live(t: number, halfOpen: number, perProcess: readonly { key: string; halfOpen: number }[], counts: readonly ProcessCounts[], facts: (key: string) => ProcessFacts | undefined, verdict: (key: string) => string | undefined): DashboardEvent & { record: LiveRecord } {
     const now = new Map(perProcess.map((p) => [p.key, p.halfOpen]));
     const top = [...perProcess]
       .filter((p) => p.halfOpen > 0)
@@ -387,7 +430,8 @@ export class DashboardModel {
       }
       while (this.#evicted.size > this.#o.maxEvicted) this.#evicted.delete(this.#evicted.keys().next().value as string);
     }
-    return this.#push({ type: "live", ...point, limit: this.limit, rows: changed });
+    const record: LiveRecord = { type: "live", ...point, limit: this.limit, rows: changed };
+    return this.#push(record);
   }
 
   snapshot(): Snapshot {
@@ -420,12 +464,12 @@ export class DashboardModel {
   }
 
   /** An incident as the watch reported it last (by run incident number or database id). */
-  incident(id: number): Record<string, unknown> | undefined {
+  incident(id: number): IncidentRecord | undefined {
     for (const r of this.#incidents.values()) if (r.id === id || r.runIncident === id) return r;
     return undefined;
   }
 
-  incidents(): Record<string, unknown>[] {
+  incidents(): IncidentRecord[] {
     return [...this.#incidents.values()].reverse();
   }
 

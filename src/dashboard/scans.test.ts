@@ -12,10 +12,11 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { quietPort } from "../../test/support/net.js";
 import { IncidentStore } from "../store/incident-store.js";
-import { DashboardModel } from "./model.js";
+import { DashboardModel, type ScanRecord } from "./model.js";
 import { DashboardScans, parseScanRequest } from "./scans.js";
 
-type Rec = { type: string } & Record<string, unknown>;
+// The records as the page reads them: typed, with any field reachable for the checks below.
+type Rec = ScanRecord & Record<string, unknown>;
 
 const dirs: string[] = [];
 after(() => {
@@ -37,9 +38,10 @@ function harness(db?: string) {
   const model = new DashboardModel({ limit: 10 });
   const waiters: { test: (r: Rec) => boolean; resolve: (r: Rec) => void }[] = [];
   const scans = new DashboardScans({
-    emit: (r) => {
+    emit: (record) => {
+      model.record(record);
+      const r = record as Rec;
       records.push(r);
-      model.record(r);
       for (const w of waiters.splice(0)) if (w.test(r)) w.resolve(r);
       else waiters.push(w);
     },

@@ -26,7 +26,7 @@ import { runSeries, type RememberedRound, type RoundStart, type ScanSink } from 
 import type { IncidentStore } from "../store/incident-store.js";
 import type { ScanHistory, StoredScan } from "../store/scan-history.js";
 import { VERSION } from "../version.js";
-import type { ScanProgress } from "./model.js";
+import type { ScanProgress, ScanRecord } from "./model.js";
 
 /** What the page may ask for (POST /api/scans). */
 export interface ScanRequest {
@@ -93,7 +93,7 @@ export function parseScanRequest(body: unknown, defaults: { maxHalfOpen: number;
 
 export interface DashboardScansOptions {
   /** Records for the model and the page. */
-  emit: (record: { type: string } & Record<string, unknown>) => void;
+  emit: (record: ScanRecord) => void;
   /** The database to store scans in and compare with, if any. */
   db: () => string | undefined;
   /** The watch's limit: the default budget is at most this. */

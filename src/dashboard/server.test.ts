@@ -9,7 +9,7 @@ import { after, describe, it } from "node:test";
 import { get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
-import { DashboardModel, type DashboardEvent } from "./model.js";
+import { DashboardModel, type AnyDashboardRecord, type DashboardEvent } from "./model.js";
 import { DashboardScans } from "./scans.js";
 import { createDashboardServer, loopbackHosts, type DashboardActions, type KillRequest } from "./server.js";
 
@@ -19,7 +19,7 @@ const PORT = 41234;
 async function app(options: { actions?: DashboardActions; port?: () => number; scans?: boolean; readOnly?: boolean; maxClients?: number; maxBufferedBytes?: number } = {}) {
   const model = new DashboardModel({ limit: 10 });
   const listeners = new Set<(e: DashboardEvent) => void>();
-  const emit = (record: { type: string } & Record<string, unknown>) => {
+  const emit = (record: AnyDashboardRecord) => {
     const e = model.record(record);
     for (const l of listeners) l(e);
   };
@@ -36,7 +36,7 @@ async function app(options: { actions?: DashboardActions; port?: () => number; s
     incidents: {
       list: (f) => incidents.filter((i) => (f.since === undefined || i.startedAtWall >= f.since) && (f.until === undefined || i.startedAtWall <= f.until)),
       get: (id) => incidents.find((i) => i.id === id),
-      csv: (list) => `id\n${list.map((i) => i.id).join("\n")}\n`,
+      csv: (f) => `id\n${incidents.filter((i) => (f.since === undefined || i.startedAtWall >= f.since) && (f.until === undefined || i.startedAtWall <= f.until)).map((i) => i.id).join("\n")}\n`,
     },
     ...(options.actions ? { actions: options.actions } : {}),
     ...(scans ? { scans } : {}),
@@ -361,7 +361,7 @@ describe("dashboard event stream (loopback port)", () => {
     for (let i = 0; listeners.size === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(listeners.size, 1);
     emit({ type: "warning", message: "live 1" });
-    emit({ type: "incident-open", id: 1, runIncident: 1, startedAtWall: 5 });
+    emit({ type: "scan-stop", series: 1, at: 5 });
     const events = await reading;
     controller.abort();
     assert.deepEqual(
@@ -369,7 +369,7 @@ describe("dashboard event stream (loopback port)", () => {
       [
         [1, "snapshot"],
         [2, "warning"],
-        [3, "incident-open"],
+        [3, "scan-stop"],
       ],
     );
     assert.deepEqual((events[0]?.data as { warnings: string[] }).warnings, ["before"]);
@@ -379,7 +379,7 @@ describe("dashboard event stream (loopback port)", () => {
     assert.deepEqual(
       missed.map((e) => [e.id, e.event]),
       [
-        [3, "incident-open"],
+        [3, "scan-stop"],
         [4, "warning"],
       ],
       "exactly what came after id 2, no snapshot",

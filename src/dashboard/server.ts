@@ -112,10 +112,12 @@ export interface ScanActions {
   storedScan(id: number): object | undefined;
 }
 
+/** The incident reader the dashboard is built with: stored incidents, else this run's. */
 export interface IncidentSource {
-  list(filter: { since?: number; until?: number; limit?: number }): Record<string, unknown>[];
-  get(id: number): Record<string, unknown> | undefined;
-  csv(list: Record<string, unknown>[]): string;
+  list(filter: { since?: number; until?: number; limit?: number }): object[];
+  get(id: number): object | undefined;
+  /** The incidents the filter selects, as `halfopen incidents --csv` writes them. */
+  csv(filter: { since?: number; until?: number; limit?: number }): string;
 }
 
 export interface DashboardServerOptions {
@@ -268,8 +270,7 @@ function readRoutes({ o, app, actions, scans }: Context): void {
   };
   app.get("/api/incidents", async (request) => ({ incidents: o.incidents.list(filterOf(request.query as Record<string, unknown>)) }));
   app.get("/api/incidents.csv", async (request, reply) => {
-    const list = o.incidents.list(filterOf(request.query as Record<string, unknown>));
-    return reply.type("text/csv; charset=utf-8").header("content-disposition", 'attachment; filename="incidents.csv"').send(o.incidents.csv(list));
+    return reply.type("text/csv; charset=utf-8").header("content-disposition", 'attachment; filename="incidents.csv"').send(o.incidents.csv(filterOf(request.query as Record<string, unknown>)));
   });
   app.get("/api/incidents/:id", async (request, reply) => {
     const id = idParam(request);

@@ -5,10 +5,11 @@
  */
 import type { IncidentReport } from "../../core/incident.js";
 import { isOutput } from "../../core/monitor.js";
+import type { IncidentRecord, OtherFindingRecord, StartRecord, WarningRecord, WatchRecord } from "../../core/watch-records.js";
 import type { FindingItem, WatchItem } from "./sink.js";
 
 /** An incident finding as shown: with its database id when stored, and where it was stored. */
-export function shownIncident(item: FindingItem, incident: IncidentReport): { incident: IncidentReport; extra: Record<string, unknown> } {
+export function shownIncident(item: FindingItem, incident: IncidentReport): { incident: IncidentReport; extra: { runIncident?: number; stored?: boolean; storeError?: string } } {
   const s = item.storage;
   if (!s) return { incident, extra: {} };
   if (s.stored) return { incident: { ...incident, id: s.id }, extra: { runIncident: s.runIncident, stored: true } };
@@ -16,11 +17,11 @@ export function shownIncident(item: FindingItem, incident: IncidentReport): { in
 }
 
 /** The JSON records of one item (the start brings its fallback and caveats as warnings). */
-export function jsonRecords(item: WatchItem, wallOffsetMs: number): object[] {
+export function jsonRecords(item: WatchItem, wallOffsetMs: number): (WatchRecord | OtherFindingRecord)[] {
   switch (item.kind) {
     case "start": {
       const { source } = item;
-      const start = {
+      const start: StartRecord = {
         type: "start",
         source: source.name,
         ...(source.details ? { sourceDetails: source.details() } : {}),
@@ -34,17 +35,21 @@ export function jsonRecords(item: WatchItem, wallOffsetMs: number): object[] {
         ...(item.ui ? { ui: item.ui } : {}),
       };
       const notes = [...(item.fallback ? [item.fallback] : []), ...source.caveats];
-      return [start, ...notes.map((message) => ({ type: "warning", message }))];
+      return [start, ...notes.map((message): WarningRecord => ({ type: "warning", message }))];
     }
     case "finding": {
       const o = item.finding;
       if (isOutput(o, "os-limit")) return [{ type: "os-limit", ...o.record, time: o.time }];
       if (isOutput(o, "incident-open") || isOutput(o, "incident")) {
         const { incident, extra } = shownIncident(item, o.incident);
-        return [{ type: o.type, ...incident, ...extra, emittedAt: item.emittedAt }];
+        const record: IncidentRecord = { type: o.type, ...incident, ...extra, emittedAt: item.emittedAt };
+        return [record];
       }
-      // lost, blind, and other detectors' findings: as data, with the wall time.
-      return [{ ...o, timeWall: o.time + wallOffsetMs }];
+      if (isOutput(o, "verdict")) return [{ ...o, timeWall: o.time + wallOffsetMs }];
+      if (isOutput(o, "lost")) return [{ ...o, timeWall: o.time + wallOffsetMs }];
+      if (isOutput(o, "blind")) return [{ ...o, timeWall: o.time + wallOffsetMs }];
+      // Other detectors' findings: as data, with the wall time.
+      return [{ ...(o as OtherFindingRecord), timeWall: o.time + wallOffsetMs }];
     }
     case "summary":
       return [{ type: "summary", ...item.summary, timeWall: item.summary.time + wallOffsetMs }];

@@ -80,7 +80,7 @@ export interface StoredItem {
   kind: "stored";
   id: number;
   runIncident: number;
-  state: string;
+  state: "open" | "closed" | "interrupted";
 }
 
 export interface StopItem {
