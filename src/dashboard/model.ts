@@ -16,7 +16,7 @@
  * the page sets it as text, never as HTML.
  */
 import type { ScanChange } from "../core/scan/diff.js";
-import type { HostView, ScanSummary } from "../core/scan/model.js";
+import type { HostView, ScanSummaryJson } from "../core/scan/model.js";
 import type { IncidentRecord, OtherFindingRecord, StartRecord, VerdictRecord, WatchRecord } from "../core/watch-records.js";
 
 export interface ProcessFacts {
@@ -103,7 +103,7 @@ export interface ScanEndRecord {
   state: "done" | "interrupted" | "failed";
   endedAt: number;
   progress: ScanProgress;
-  summary: ScanSummary & { maxHalfOpen: number; ports: number };
+  summary: ScanSummaryJson;
   changes: ScanChange[];
   previous?: { id?: number; scanId?: number };
   scanId?: number;

@@ -13,7 +13,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import { describeLab, LAB_ADDRESS, REFUSED_PORT, droppedPorts } from "./lab.js";
-import { CLI, runConnector, WatchProcess } from "./watch-process.js";
+import { CLI, descriptorsOf, openIdle, runConnector, WatchProcess } from "./watch-process.js";
 
 type Proc = { pid: number; name: string; attempts: number; exe?: string; cmdline?: string[]; user?: string };
 
@@ -39,13 +39,8 @@ describeLab("halfopen watch --ui hardening (tracefs, netns lab)", { file: "integ
     const flood: net.Socket[] = [];
     try {
       const { port, token } = await dashboard(w);
-      for (let i = 0; i < 1000; i++) {
-        const s = net.connect({ host: "127.0.0.1", port });
-        s.on("error", () => {});
-        flood.push(s);
-      }
-      await Promise.all(flood.map((s) => once(s, "connect").catch(() => undefined)));
-      const fds = () => Number(execFileSync("sh", ["-c", `ls /proc/${w.child.pid}/fd | wc -l`], { encoding: "utf8" }).trim());
+      flood.push(...(await openIdle(port, 1000)));
+      const fds = () => descriptorsOf(w.child.pid as number);
       assert.ok(fds() < 250, `watch holds ${fds()} descriptors with 1,000 clients connected`);
       const c = await runConnector(lab, { title: "ho-uiflood", host: LAB_ADDRESS, ports: droppedPorts(20, 200), holdMs: 600 });
       await c.exited;

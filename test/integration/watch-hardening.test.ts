@@ -16,7 +16,7 @@ import net from "node:net";
 import { IncidentStore } from "../../src/store/incident-store.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
 import { describeLab, LAB_ADDRESS, REFUSED_PORT, droppedPorts } from "./lab.js";
-import { CLI, REPO, runConnector, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
+import { CLI, REPO, descriptorsOf, openIdle, runConnector, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
 
 
 type Proc = { pid: number; name: string; attempts: number; exe?: string; cmdline?: string[]; user?: string; truncated?: string[] };
@@ -166,13 +166,8 @@ describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integratio
       const start = await w.waitFor((l) => l.type === "start");
       const port = Number(/:(\d+)\/metrics$/.exec(String(start.metrics))?.[1]);
       assert.ok(port > 0, `the start record names the bound port: ${String(start.metrics)}`);
-      for (let i = 0; i < 600; i++) {
-        const s = net.connect({ host: "127.0.0.1", port });
-        s.on("error", () => {});
-        flood.push(s);
-      }
-      await Promise.all(flood.map((s) => once(s, "connect").catch(() => undefined)));
-      const fds = () => Number(execFileSync("sh", ["-c", `ls /proc/${w.child.pid}/fd | wc -l`], { encoding: "utf8" }).trim());
+      flood.push(...(await openIdle(port, 600)));
+      const fds = () => descriptorsOf(w.child.pid as number);
       assert.ok(fds() < 200, `watch holds ${fds()} descriptors with 600 clients connected`);
       const c = await runConnector(lab, { title: "ho-flooded", host: LAB_ADDRESS, ports: droppedPorts(20, 200), holdMs: 600 });
       await c.exited;

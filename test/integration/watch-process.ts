@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -139,4 +139,21 @@ export async function runConnector(lab: Lab, spec: ConnectorSpec, options: { cgr
   const done = w.done.then((d) => d.results ?? {});
   done.catch(() => {}); // a test that kills the connector never awaits "done"
   return { pid: w.pid, done, exited: w.exited };
+}
+
+/** `n` idle TCP connections to 127.0.0.1:port, once they connected (or failed). */
+export async function openIdle(port: number, n: number): Promise<import("node:net").Socket[]> {
+  const { connect } = await import("node:net");
+  const flood = Array.from({ length: n }, () => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.on("error", () => {});
+    return s;
+  });
+  await Promise.all(flood.map((s) => once(s, "connect").catch(() => undefined)));
+  return flood;
+}
+
+/** Descriptors a process holds now. */
+export function descriptorsOf(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }

@@ -10,7 +10,7 @@ import { fsyncSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { stringify } from "csv-stringify/sync";
 import { changeLine, type ScanChange } from "../../core/scan/diff.js";
 import { journalEnd, journalHost } from "../../core/scan/journal.js";
-import { hostView, type HostResult, type ScanSpec, type ScanSummary } from "../../core/scan/model.js";
+import { hostView, type ChangesRecord, type HostResult, type ScanOutputRecord, type ScanSpec, type ScanSummary, type ScanSummaryJson } from "../../core/scan/model.js";
 import { nmapXml } from "../../core/scan/nmap-xml.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { RoundEnd, RoundStart, ScanSink } from "../../scanner/series.js";
@@ -60,7 +60,7 @@ export function xmlSink(file: string, spec: ScanSpec): ScanSink {
 }
 
 /** The record an --on-change program reads, and a --json line of --every. */
-export function changeRecord(r: RoundEnd): object {
+export function changeRecord(r: RoundEnd): ChangesRecord {
   return { type: "changes", round: r.round, scanId: r.scanId, previousScanId: r.previous?.scanId, at: new Date(r.summary.startedAt + r.summary.elapsedMs).toISOString(), changes: r.changes, up: r.summary.up, open: r.summary.open };
 }
 
@@ -138,14 +138,14 @@ export function outputSink(o: ScanCliOptions, spec: ScanSpec, makeMulti?: () => 
   };
 }
 
-const summaryJson = (s: ScanSummary, spec: ScanSpec) => ({ ...s, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length });
+const summaryJson = (s: ScanSummary, spec: ScanSpec): ScanSummaryJson => ({ ...s, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length });
+const line = (record: ScanOutputRecord) => process.stdout.write(`${JSON.stringify(record)}\n`);
 
 /** A single scan's end: the JSON object, or the summary lines with the changes since the previous stored scan. */
 export function endOfScan(r: Pick<RoundEnd, "hosts" | "summary" | "scanId" | "previous" | "changes">, spec: ScanSpec, o: ScanCliOptions): void {
   const previousScanId = r.previous?.scanId;
   if (o.json) {
-    const out = { type: "scan", hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec), ...(r.scanId === undefined ? {} : { scanId: r.scanId }), ...(previousScanId === undefined ? {} : { previousScanId }), changes: r.changes };
-    process.stdout.write(`${JSON.stringify(out)}\n`);
+    line({ type: "scan", hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec), ...(r.scanId === undefined ? {} : { scanId: r.scanId }), ...(previousScanId === undefined ? {} : { previousScanId }), changes: r.changes });
     return;
   }
   if (o.csv) return;
@@ -168,8 +168,9 @@ function endOfRound(r: RoundEnd, spec: ScanSpec, o: ScanCliOptions): void {
   const at = r.summary.startedAt + r.summary.elapsedMs;
   const previousScanId = r.previous?.scanId;
   if (o.json) {
-    for (const c of r.changes) process.stdout.write(`${JSON.stringify({ type: "change", round: r.round, scanId: r.scanId, previousScanId, at: new Date(at).toISOString(), ...c })}\n`);
-    process.stdout.write(`${JSON.stringify({ type: "round", round: r.round, scanId: r.scanId, previousScanId, complete: r.complete, changes: r.changes.length, hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec) })}\n`);
+    const ids = { ...(r.scanId === undefined ? {} : { scanId: r.scanId }), ...(previousScanId === undefined ? {} : { previousScanId }) };
+    for (const c of r.changes) line({ type: "change", round: r.round, ...ids, at: new Date(at).toISOString(), ...c });
+    line({ type: "round", round: r.round, ...ids, complete: r.complete, changes: r.changes.length, hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec) });
   } else {
     if (r.round === 1) process.stdout.write(`${summaryLines(r.summary, spec.maxHalfOpen).join("\n")}\n`);
     for (const c of r.changes) process.stdout.write(`${fit(`${clock(at)} ${changeLine(c)}`, 79)}\n`);

@@ -6,6 +6,7 @@
  * and the JSON view of a host (`hostView`) that `scan --json`, the journal's
  * readers and the page all see. Pure.
  */
+import type { ScanChange } from "./diff.js";
 import type { PortState } from "./timing.js";
 
 /** What a scan covers: a resumed scan must cover the same. */
@@ -103,3 +104,46 @@ export function hostView(h: HostResult): HostView {
     ports: h.ports.map((p) => ({ port: p.port, state: p.state, reason: p.reason, ...(p.rttMs === undefined ? {} : { rttMs: p.rttMs }), ...(p.banner === undefined ? {} : { banner: p.banner }) })),
   };
 }
+
+/** A scan's summary as JSON shows it: with the budget and the number of ports. */
+export type ScanSummaryJson = ScanSummary & { maxHalfOpen: number; ports: number };
+
+/** `scan --json`'s one object at the end of a single scan. */
+export interface ScanJsonRecord {
+  type: "scan";
+  hosts: HostView[];
+  summary: ScanSummaryJson;
+  scanId?: number;
+  previousScanId?: number;
+  changes: ScanChange[];
+}
+
+/** `scan --every --json`: one line per change... */
+export type ChangeJsonRecord = { type: "change"; round: number; scanId?: number; previousScanId?: number; at: string } & ScanChange;
+
+/** ...and one per round, with its hosts. */
+export interface RoundJsonRecord {
+  type: "round";
+  round: number;
+  scanId?: number;
+  previousScanId?: number;
+  complete: boolean;
+  changes: number;
+  hosts: HostView[];
+  summary: ScanSummaryJson;
+}
+
+/** What an `--on-change` program reads on its standard input. */
+export interface ChangesRecord {
+  type: "changes";
+  round: number;
+  scanId?: number;
+  previousScanId?: number;
+  at: string;
+  changes: ScanChange[];
+  up: number;
+  open: number;
+}
+
+/** Every JSON record `halfopen scan` writes (standard output, the hook's input). */
+export type ScanOutputRecord = ScanJsonRecord | ChangeJsonRecord | RoundJsonRecord | ChangesRecord;
