@@ -6,7 +6,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ConnectionEvent, OsLimitEvent } from "../core/events.js";
+import type { ConnectionEvent, OsLimitEvent, ProcessInfo } from "../core/events.js";
 import { NoteLog, type NoteRead } from "../core/note-log.js";
 import { SnapshotDiffer } from "../core/snapshot-diff.js";
 import type { SocketSnapshot } from "../core/socket-table.js";
@@ -37,6 +37,14 @@ export interface SocketReader {
   probe(): Promise<void>;
   /** One read of the socket table. `now` is the time stamped on the snapshot. */
   read(now: number, options?: ReadOptions): Promise<SocketRead>;
+  /** The processes holding raw or packet sockets that can send TCP without connect(), where the OS tells (Linux). */
+  rawSenders?(): RawSenderReport;
+}
+
+/** Processes with raw or packet sockets able to send a TCP SYN (no SYN_SENT socket: `nmap -sS`, masscan, zmap, hping3). */
+export interface RawSenderReport {
+  senders: { pid: number; process: ProcessInfo; sockets: { kind: "raw" | "packet"; label: string; family?: 4 | 6; protocol: number; inode: number; netns?: number }[] }[];
+  warnings: string[];
 }
 
 export interface PollingSourceOptions {

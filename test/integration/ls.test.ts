@@ -17,6 +17,17 @@ import { loadNative } from "../../src/platform/linux/native.js";
 
 const skip = labSkipReason();
 
+/** Holds one socket of each raw and packet kind (the fixture test/fixtures/linux/raw was read from the same set), until killed. */
+const RAW_HOLDER = [
+  "import socket, time",
+  "k = [socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP), socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP),",
+  "     socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_TCP), socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6),",
+  "     socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW), socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800)),",
+  "     socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)]",
+  "print('ready', flush=True)",
+  "time.sleep(60)",
+].join("\n");
+
 
 type LsProcess = { pid?: number; name: string; halfOpen: number; total: number; user?: string; remotes: string[]; maxRetransmits?: number };
 type LsJson = { type: string; source: string; method?: string; hostHalfOpen: number; processes: LsProcess[]; warnings: string[] };
@@ -125,6 +136,35 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
   });
 
   const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+
+  test("processes that can send SYNs without connect() are listed with their raw and packet sockets: nmap -sS, and a program holding one of each kind; raw ICMP is not", async () => {
+    // nmap -sS at 20 packets a second to dropped ports: it keeps its raw and packet sockets while this test reads.
+    const nmap = spawnInLab(lab, "nmap", ["-sS", "-Pn", "-n", "--max-rate", "20", "-p", "20000-20400", LAB_ADDRESS]);
+    const holder = spawnInLab(lab, "python3", ["-c", RAW_HOLDER]);
+    try {
+      const [ready] = (await once(holder.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+      assert.match(ready.toString(), /ready/);
+      let senders: { pid: number; name: string; sockets: { label: string; kind: string }[] }[] = [];
+      for (let i = 0; i < 100; i++) {
+        const r = ls(["--json", "--netns", lab.name]);
+        assert.equal(r.status, 0, r.stderr);
+        senders = (JSON.parse(r.stdout) as { rawSenders?: typeof senders }).rawSenders ?? [];
+        if (senders.some((s) => s.pid === nmap.pid) && senders.some((s) => s.pid === holder.pid)) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      const labels = (pid: number | undefined) => senders.find((s) => s.pid === pid)?.sockets.map((k) => k.label).sort();
+      assert.deepEqual(labels(nmap.pid), ["packet raw (all protocols)", "raw ip (IPPROTO_RAW)"], "nmap -sS: its raw IP socket and libpcap's packet socket");
+      assert.deepEqual(labels(holder.pid), ["packet dgram (ipv4)", "packet raw (send only)", "raw tcp", "raw6 ip (IPPROTO_RAW)", "raw6 tcp"], "raw ICMP and ICMPv6 cannot send TCP: not listed");
+      assert.equal(senders.find((s) => s.pid === nmap.pid)?.name, "nmap");
+      const text = ls(["--netns", lab.name]);
+      assert.match(text.stdout, /can send SYNs without connect\(\)/);
+      assert.match(text.stdout, new RegExp(`\\n\\s+${nmap.pid} root\\s+nmap\\s+`));
+      for (const line of text.stdout.split("\n")) assert.ok(line.length <= 80, `fits 80 columns: ${line}`);
+    } finally {
+      nmap.kill("SIGKILL");
+      holder.kill("SIGKILL");
+    }
+  });
 
   test("forced tracefs exits 3 and says what is missing", () => {
     const r = spawnSync(asNobody[0] as string, [...asNobody.slice(1), process.execPath, `${dir}/dist/cli/main.js`, "watch", "--source", "tracefs"], { encoding: "utf8" });

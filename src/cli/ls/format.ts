@@ -26,7 +26,46 @@ export interface LsReport {
   /** What a row is: a process (default), or a unit, container or network namespace (`--by`). */
   by?: GroupBy;
   processes: ProcessSockets[];
+  /**
+   * Processes holding raw or packet sockets that can send TCP without connect() (Linux): their SYNs leave no
+   * SYN_SENT socket, so they are not in the counts above.
+   */
+  rawSenders?: LsRawSender[];
   warnings: string[];
+}
+
+export interface LsRawSender {
+  pid: number;
+  name: string;
+  user?: string;
+  uid?: number;
+  cmdline?: string[];
+  unit?: string;
+  container?: string;
+  netnsName?: string;
+  sockets: { kind: "raw" | "packet"; label: string; family?: 4 | 6; protocol: number; inode: number; netns?: number }[];
+}
+
+/** The raw senders' section: a line that says what they are, a header, one line per process. */
+export function formatRawSendersText(list: readonly LsRawSender[]): string {
+  const lines = [`halfopen: ${plural(list.length, "process", "processes")} can send SYNs without connect() (not counted above)`, "    PID USER     PROCESS          RAW OR PACKET SOCKETS"];
+  for (const s of list) {
+    const user = s.user ?? (s.uid === undefined ? "?" : String(s.uid));
+    const head = `${String(s.pid).padStart(7)} ${fit(forTerminal(user), 8).padEnd(8)} ${fit(forTerminal(s.name), 15).padEnd(15)}  `;
+    // Every socket kind is shown, wrapped under the column: none is cut.
+    let line = head;
+    for (const [i, kind] of [...new Set(s.sockets.map((k) => k.label))].entries()) {
+      const item = `${kind}${i < new Set(s.sockets.map((k) => k.label)).size - 1 ? "," : ""}`;
+      if (line.length > head.length && line.length + 1 + item.length > 79) {
+        lines.push(line);
+        line = " ".repeat(head.length);
+      }
+      line += line.length > head.length ? ` ${item}` : item;
+    }
+    lines.push(line);
+    if (s.cmdline?.length) lines.push(fit(`        cmd: ${forTerminal(s.cmdline.join(" "))}`, 79));
+  }
+  return lines.join("\n");
 }
 
 function plural(n: number, word: string, many = `${word}s`): string {

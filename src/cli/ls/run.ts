@@ -7,7 +7,7 @@ import { groupByProcess } from "../../core/socket-table.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { selectReader } from "../../platform/select.js";
-import { type LsReport, formatLsText } from "./format.js";
+import { type LsRawSender, type LsReport, formatLsText, formatRawSendersText } from "./format.js";
 import type { LsOptions } from "./command.js";
 import { forTerminal } from "../sanitize.js";
 
@@ -31,6 +31,20 @@ export async function runLs(opts: LsOptions): Promise<void> {
   };
   const selected = filtered ? rows.filter((r) => keep(r.pid)) : rows;
   const groups = groupByProcess(selected, processes, { allStates: opts.allStates ?? false, sampleSize: opts.sample, by: opts.by });
+  const raw = reader.rawSenders?.();
+  const rawSenders: LsRawSender[] | undefined = raw?.senders
+    .filter((s) => (!pids || pids.has(s.pid)) && (!comms || comms.has(s.process.name)) && (!where || where(s.process)))
+    .map((s) => ({
+      pid: s.pid,
+      name: s.process.name,
+      ...(s.process.user === undefined ? {} : { user: s.process.user }),
+      ...(s.process.uid === undefined ? {} : { uid: s.process.uid }),
+      ...(s.process.cmdline ? { cmdline: s.process.cmdline } : {}),
+      ...(s.process.unit === undefined ? {} : { unit: s.process.unit }),
+      ...(s.process.container ? { container: `${s.process.container.runtime} ${s.process.container.shortId}` } : {}),
+      ...(s.process.netnsName === undefined ? {} : { netnsName: s.process.netnsName }),
+      sockets: s.sockets,
+    }));
   const report: LsReport = {
     type: "ls",
     source: reader.name,
@@ -43,7 +57,8 @@ export async function runLs(opts: LsOptions): Promise<void> {
     filtered,
     by: opts.by,
     processes: groups,
-    warnings: [...reader.caveats, ...warnings],
+    ...(rawSenders ? { rawSenders } : {}),
+    warnings: [...reader.caveats, ...warnings, ...(raw?.warnings ?? [])],
   };
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -52,6 +67,9 @@ export async function runLs(opts: LsOptions): Promise<void> {
   if (opts.csv) {
     const { formatLsCsv } = await import("./csv.js");
     process.stdout.write(formatLsCsv(report));
-  } else process.stdout.write(`${formatLsText(report)}\n`);
+  } else {
+    process.stdout.write(`${formatLsText(report)}\n`);
+    if (rawSenders && rawSenders.length > 0) process.stdout.write(`${formatRawSendersText(rawSenders)}\n`);
+  }
   for (const w of report.warnings) process.stderr.write(`halfopen: note: ${forTerminal(w)}\n`);
 }

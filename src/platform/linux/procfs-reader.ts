@@ -26,6 +26,7 @@ import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ReadOptions, SocketRead, SocketReader } from "../polling-source.js";
 import { ALL_STATES_MASK, BOTH_FAMILIES, parseInetDiag, stateMask } from "./inet-diag.js";
+import { parseProcNetPacket, parseProcNetRaw, type RawSocketRow } from "./proc-net-raw.js";
 import { type NativeHelper, type SocketScan, WALK_THREADS, listPids, loadNative, takeSocketDump, takeSocketScan } from "./native.js";
 import { parseProcNetTcp, parseSocketLink } from "./proc-net-tcp.js";
 import { ProcessInfoCache, tryReadlink } from "./process-info.js";
@@ -46,6 +47,18 @@ export interface ProcfsReaderOptions {
 export type TableMethod = "sock_diag" | "proc_net_tcp" | "sock_diag+proc_net_tcp";
 
 /** Counters of the last read, for benchmarks and `--json`. */
+/** A process holding raw or packet sockets that can send TCP, and those sockets (with their network namespace). */
+export interface RawSender {
+  pid: number;
+  process: ProcessInfo;
+  sockets: (RawSocketRow & { netns?: number })[];
+}
+
+export interface RawSenders {
+  senders: RawSender[];
+  warnings: string[];
+}
+
 export interface ProcfsReadStats {
   namespaces: number;
   pids: number;
@@ -248,6 +261,56 @@ export class ProcfsReader implements SocketReader {
     this.lastStats = stats;
     const snapshot: SocketSnapshot = { time: now, source: this.name, rows, processes, warnings };
     return { snapshot, alivePids: alive };
+  }
+
+  /**
+   * The processes holding raw or packet sockets that can send a TCP SYN
+   * without connect() (proc-net-raw.ts says which), in every network
+   * namespace this user can read: /proc/PID/net/raw, raw6 and packet of one
+   * member of each namespace, then the owners of those inodes. Costs one
+   * small read per namespace and, only when such sockets exist, an fd walk.
+   */
+  rawSenders(): RawSenders {
+    const pids = listPids(this.#proc);
+    const selfNs = parseNamespaceLink(tryReadlink(`${this.#proc}/self/ns/net`) ?? "");
+    const { namespaces } = this.#allNamespaces ? this.#namespaces(pids) : { namespaces: new Map<number, number[]>() };
+    if (namespaces.size === 0 && selfNs !== undefined) namespaces.set(selfNs, []);
+    const wanted = new Map<number, RawSocketRow & { netns?: number }>();
+    let badLines = 0;
+    for (const [ns, members] of namespaces) {
+      const dirs = ns === selfNs ? [this.#proc, ...members.map((p) => `${this.#proc}/${p}`)] : members.map((p) => `${this.#proc}/${p}`);
+      for (const dir of dirs) {
+        const raw = readProcText(`${dir}/net/raw`);
+        if (raw === undefined) continue; // that member is gone: the next one
+        const tables = [parseProcNetRaw(raw, 4), parseProcNetRaw(readProcText(`${dir}/net/raw6`) ?? "", 6), parseProcNetPacket(readProcText(`${dir}/net/packet`) ?? "")];
+        for (const t of tables) {
+          badLines += t.badLines;
+          for (const r of t.rows) if (r.canSendTcp) wanted.set(r.inode, { ...r, netns: ns });
+        }
+        break;
+      }
+    }
+    const senders = new Map<number, RawSender>();
+    const owners = new Map<number, number>();
+    if (wanted.size > 0) {
+      const stats = emptyStats();
+      const missing = new Set(wanted.keys());
+      if (this.#native) this.#walkNative(this.#native, pids, missing, owners, stats);
+      else this.#walk(pids, missing, owners, stats);
+      for (const [inode, row] of wanted) {
+        const pid = owners.get(inode);
+        if (pid === undefined) continue;
+        const s = senders.get(pid) ?? { pid, process: this.#info.resolve(pid), sockets: [] };
+        s.sockets.push(row);
+        senders.set(pid, s);
+      }
+    }
+    const unowned = [...wanted.keys()].filter((i) => !owners.has(i)).length;
+    const warnings = [
+      ...(badLines > 0 ? [`skipped ${badLines} unreadable line(s) of /proc/net/raw, raw6 or packet`] : []),
+      ...(unowned > 0 ? [`${unowned} raw or packet socket(s) able to send TCP have no owner this user can see${process.geteuid?.() === 0 ? "" : "; run as root to name them"}`] : []),
+    ];
+    return { senders: [...senders.values()].sort((a, b) => a.pid - b.pid), warnings };
   }
 
   /** Each pid's network namespace (pids whose link cannot be read are counted). */
