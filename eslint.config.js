@@ -20,6 +20,6 @@ export default tseslint.config(
   {
     // The dashboard page runs in the browser, with uPlot loaded before it.
     files: ["web/**/*.js"],
-    languageOptions: { sourceType: "script", globals: { ...globals.browser, uPlot: "readonly" } },
+    languageOptions: { sourceType: "module", globals: { ...globals.browser, uPlot: "readonly" } },
   },
 );

@@ -22,51 +22,10 @@
 // sends to a server; it is kept in sessionStorage (this origin only: scheme,
 // host and port), taken out of the address bar, and sent as a bearer header.
 // The event stream gets a one-time ticket for each connection.
-"use strict";
+import { api, postJson, token } from "./api.js";
+import { $, el, onFrame, printable } from "./dom.js";
 
-(() => {
-  const TOKEN_KEY = "halfopen-token";
-  const token = (() => {
-    const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-    if (m) {
-      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-      history.replaceState(null, "", location.pathname);
-    }
-    return sessionStorage.getItem(TOKEN_KEY) || "";
-  })();
-  // The URL pasted into a tab that already shows the page changes only the fragment: start again with it.
-  window.addEventListener("hashchange", () => {
-    if (/(?:^#|&)token=/.test(location.hash)) location.reload();
-  });
-  /** fetch with this run's token. */
-  const api = (path, init = {}) => fetch(path, { ...init, headers: { ...(init.headers || {}), authorization: `Bearer ${token}` } });
-  /** @type {(id: string) => any} An element of index.html (each id is there once). */
-  const $ = (id) => document.getElementById(id);
-  /** Text a process or a scanned service controls, with control characters and bidirectional marks shown as escapes (as the CLI shows them). */
-  const printable = (text) =>
-    // eslint-disable-next-line no-control-regex
-    String(text).replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-      const code = c.charCodeAt(0);
-      return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
-    });
-  const el = (tag, text, cls) => {
-    const e = document.createElement(tag);
-    if (text !== undefined) e.textContent = String(text);
-    if (cls) e.className = cls;
-    return e;
-  };
-  /** `fn` at the next frame, once however often it is asked for before then. */
-  function onFrame(fn) {
-    let scheduled = false;
-    return () => {
-      if (scheduled) return;
-      scheduled = true;
-      requestAnimationFrame(() => {
-        scheduled = false;
-        fn();
-      });
-    };
-  }
+{
   const COLORS = ["#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32"];
   const NEW_MS = 5000;
 
@@ -537,10 +496,6 @@
     p.hidden = !message;
   }
 
-  async function postJson(path, body) {
-    const res = await api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    return { res, body: await res.json().catch(() => ({})) };
-  }
 
   async function startScan(confirmed) {
     scanError("");
@@ -763,4 +718,5 @@
   });
   void loadScans();
   connect();
-})();
+}
+

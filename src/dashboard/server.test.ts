@@ -77,7 +77,7 @@ describe("dashboard API", () => {
     }
     const page = await server.inject({ url: "/", headers: { host } });
     assert.match(page.headers["content-type"] as string, /^text\/html/);
-    assert.match(page.body, /<script src="\/static\/app\.js" defer><\/script>/);
+    assert.match(page.body, /<script type="module" src="\/static\/app\.js"><\/script>/);
     assert.doesNotMatch(page.body, /<script>|\sstyle=|\son[a-z]+=/i, "no inline script, style or handler");
     assert.match(page.headers["content-security-policy"] as string, /script-src 'self'; style-src 'self'.*frame-ancestors 'none'/);
     assert.equal(page.headers["x-content-type-options"], "nosniff");
