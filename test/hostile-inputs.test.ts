@@ -172,3 +172,35 @@ describe("the database is private", () => {
     for (const side of [`${db}-wal`, `${db}-shm`]) if (existsSync(side)) assert.equal(statSync(side).mode & 0o077, 0, side);
   });
 });
+
+describe("exit codes that say what happened", () => {
+  test("a scan stopped with Ctrl-C exits 130 (as nmap does) and prints what it found", async () => {
+    // 65,536 loopback addresses, one port: long enough to be interrupted; every connect is refused at once (no traffic leaves the host).
+    const child = spawn(process.execPath, ["--import", "tsx", CLI, "scan", "-Pn", "127.1.0.0/16", "-p", "9", "--yes", "--no-store", "--max-half-open", "4"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    // Interrupt once the scan is under way (its process has loaded and started connecting).
+    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 100 && !stderr && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill("SIGINT");
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    assert.equal(code, 130, stderr);
+    assert.match(out, /halfopen: interrupted after \d+\/65536 addresses/);
+  });
+
+  test("answering no to kill exits 2, and the process lives", { skip: spawnSync("script", ["--version"]).status === 0 ? false : "needs script (util-linux)" }, async () => {
+    const victim = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      // A terminal for the prompt: script(1) runs the command on a pseudo-terminal; "n" answers.
+      const r = spawnSync("script", ["-qec", `${process.execPath} --import tsx ${CLI} kill ${victim.pid}`, "/dev/null"], { cwd: REPO, input: "n\n", encoding: "utf8", timeout: 30_000 });
+      assert.equal(r.status, 2, r.stdout);
+      assert.match(r.stdout, /not confirmed; nothing was done/);
+      assert.equal(victim.exitCode, null, "still running");
+    } finally {
+      victim.kill("SIGKILL");
+    }
+  });
+});

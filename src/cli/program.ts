@@ -72,7 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     // nmap's -Pn, -iL and -oX for `scan`.
     if (argv[2] === "scan") argv = (await import("./scan/command.js")).nmapAliases(argv);
     await program.parseAsync(argv);
-    return 0;
+    // A command may have set its own (130: a scan interrupted by Ctrl-C; 2: a confirmation declined).
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (caught) {
     const e = asHalfOpenError(caught);
     if (e instanceof HalfOpenError) {

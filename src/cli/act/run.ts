@@ -44,7 +44,7 @@ export async function killConfirmed(target: ProcessIdentity, opts: KillOptions, 
   const what = await describe(target);
   if (!(await confirm(`End ${what}${context} with SIG${opts.signal}?`, opts.yes))) {
     process.stderr.write("halfopen: not confirmed; nothing was done\n");
-    process.exitCode = 1;
+    process.exitCode = 2;
     return;
   }
   const result = await endProcess(target, opts.signal, opts.wait * 1000);
@@ -88,7 +88,7 @@ export async function closeCommand(pid: number, opts: CloseOptions): Promise<voi
   }
   if (!(await confirm(`Close ${rows.length} half-open attempt${rows.length === 1 ? "" : "s"} of ${forTerminal(target.name)}[${pid}]?`, opts.yes))) {
     process.stderr.write("halfopen: not confirmed; nothing was done\n");
-    process.exitCode = 1;
+    process.exitCode = 2;
     return;
   }
   assertKillable(pid, { name: target.name, ...(target.startTime === undefined ? {} : { startTime: target.startTime }) });
