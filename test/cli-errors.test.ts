@@ -120,3 +120,15 @@ test("an unreadable database is called unreadable, not read-only", { skip: proce
   oneLine(r.stderr, "HALFOPEN_DB_UNREADABLE");
   assert.match(r.stderr, /cannot be read \(no permission\)/);
 });
+
+test("watch starts without its default database when that cannot be opened (a user with no writable home), with one warning; a --db the user named is still an error", { skip: process.geteuid?.() === 0 ? undefined : "needs root to run as another user (setpriv)" }, () => {
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: "/nonexistent", XDG_STATE_HOME: "" };
+  delete env.HALFOPEN_DB;
+  const asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, ...TSX, "watch", "--source", "procfs", "--duration", "1", "--interval", "0"];
+  const r = spawnSync("setpriv", asNobody, { cwd: REPO, encoding: "utf8", env, timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /not storing incidents \(the database is unavailable\)/);
+  assert.equal((r.stdout + r.stderr).match(/the incident database is unavailable \(.*\[HALFOPEN_DB_READONLY\]\): watching without storing/g)?.length, 1, "said once");
+  const named = spawnSync("setpriv", [...asNobody, "--db", "/nonexistent/incidents.db"], { cwd: REPO, encoding: "utf8", env, timeout: 60_000 });
+  assert.equal(named.status, 2, named.stderr);
+});

@@ -98,6 +98,8 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       ...facts,
     });
     if (fileLimitNote) publish({ kind: "warning", level: "note", message: fileLimitNote });
+    const unavailable = sinks.find((s): s is StoreSink => s instanceof StoreSink)?.unavailable;
+    if (unavailable) publish({ kind: "warning", level: "warning", message: unavailable });
 
     const emit = (outputs: MonitorOutput[]) => {
       if (outputs.length === 0) return;

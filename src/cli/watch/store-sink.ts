@@ -45,14 +45,32 @@ export class StoreSink implements Sink {
 
   /** The database file, once opened. */
   path?: string;
+  /** Why the default database could not be used (watch runs without storing, said once). */
+  unavailable?: string;
 
   /** Store failures and incidents waiting, for the metrics. */
   stats(): { failures: number; unstored: number } {
     return { failures: this.#writer?.failures ?? 0, unstored: this.#writer?.unstored ?? 0 };
   }
 
-  /** Open the incident database for writing, or fail with a clear error. */
+  /**
+   * Open the incident database for writing. A database the user named (--db,
+   * HALFOPEN_DB) that cannot be used is an error; the default one (a user
+   * with no writable home, a full or read-only disk) is not: watch runs
+   * without storing and says why, once, as it already does when writes fail
+   * mid-run.
+   */
   async open(): Promise<StartFacts> {
+    try {
+      return await this.#open();
+    } catch (e) {
+      if (!(e instanceof HalfOpenError) || this.#o.db !== undefined || process.env.HALFOPEN_DB) throw e;
+      this.unavailable = `the incident database is unavailable (${(e.cause as Error | undefined)?.message ?? e.message} [${e.code}]): watching without storing; --db PATH stores elsewhere, --no-store says so quietly`;
+      return { notStoring: "the database is unavailable" };
+    }
+  }
+
+  async #open(): Promise<StartFacts> {
     const { IncidentStore, defaultDbPath } = await import("../../store/incident-store.js");
     const { StoreWriter } = await import("../../store/store-writer.js");
     const path = this.#o.db ?? defaultDbPath();
