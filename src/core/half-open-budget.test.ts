@@ -219,3 +219,23 @@ describe("HalfOpenBudget", () => {
     }
   });
 });
+
+describe("HalfOpenBudget and a shared AbortSignal", () => {
+  it("one signal shared by a thousand queued requests adds one listener, warns of nothing, and still aborts them all", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on("warning", onWarning);
+    try {
+      const { errors, ask, budget } = setup({ maxHalfOpen: 1 });
+      const controller = new AbortController();
+      for (let i = 0; i < 1000; i++) ask(`r${i}`, { signal: controller.signal });
+      assert.equal(budget.queued, 999);
+      controller.abort();
+      assert.equal([...errors.values()].filter((e) => e.code === "HALFOPEN_ABORTED").length, 999, "every queued one aborted (the first held its slot)");
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.filter((w) => w === "MaxListenersExceededWarning"), []);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+});

@@ -25,6 +25,7 @@
  *   - when a lease leaves the queue to start, no queued lease outranks it;
  *   - with releasePerSecond = r, starts from the queue are ≥ 1000/r ms apart.
  */
+import { whenAborted } from "./abort-registry.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 
 /** Where the budget gets time and timers from. */
@@ -134,6 +135,8 @@ class LeaseImpl implements Lease {
   node: Node | undefined;
   timer: unknown;
   onAbort: (() => void) | undefined;
+  /** Takes onAbort back from the signal's shared listener (abort-registry.ts). */
+  offAbort?: (() => void) | undefined;
 
   constructor(
     readonly budget: HalfOpenBudget,
@@ -251,7 +254,7 @@ export class HalfOpenBudget {
         this.#stats.rejected.aborted++;
         this.#reject(lease, this.#abortError(lease, signal));
       };
-      signal.addEventListener("abort", lease.onAbort, { once: true });
+      lease.offAbort = whenAborted(signal, lease.onAbort);
     }
     return lease;
   }
@@ -326,8 +329,9 @@ export class HalfOpenBudget {
       lease.timer = undefined;
     }
     if (lease.onAbort) {
-      lease.request.signal?.removeEventListener("abort", lease.onAbort);
+      lease.offAbort?.();
       lease.onAbort = undefined;
+      lease.offAbort = undefined;
     }
   }
 

@@ -14,6 +14,7 @@
  *
  * Needs: Node ≥ 20. No privileges. The queue itself is src/core/half-open-budget.ts.
  */
+import { whenAborted } from "../core/abort-registry.js";
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { EventEmitter } from "node:events";
 import type http from "node:http";
@@ -205,6 +206,8 @@ class ConnectAttempt implements SlotRequest {
   connectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   releaseHeld: (() => void) | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
+  /** Takes onAbort back from the signal's shared listener. */
+  offAbort: (() => void) | undefined = undefined;
 
   readonly netOptions: net.TcpNetConnectOpts;
   readonly host: string;
@@ -309,7 +312,7 @@ class ConnectAttempt implements SlotRequest {
 
   closed(): void {
     if (this.connectTimer) clearTimeout(this.connectTimer);
-    if (this.onAbort) this.signal?.removeEventListener("abort", this.onAbort);
+    this.offAbort?.();
     if (!this.isConnected) {
       const failure = this.socket.errored ?? undefined;
       const code = (failure as NodeJS.ErrnoException | undefined)?.code ?? "DESTROYED";
@@ -439,7 +442,7 @@ export class HalfOpenLimiter extends EventEmitter<LimiterEvents> {
     socket.on("close", onSocketClose);
     if (signal) {
       attempt.onAbort = () => attempt.abort();
-      signal.addEventListener("abort", attempt.onAbort, { once: true });
+      attempt.offAbort = whenAborted(signal, attempt.onAbort);
     }
     if (net.isIP(host) !== 0) {
       attempt.enqueue();
