@@ -116,7 +116,7 @@ test("incidents: list, CSV, JSON and show read what was stored; an unknown id is
   const a = store.saveIncident(run, makeIncident(proc(4242, "scan", { cmdline: ["./scan", "198.18.0.0/15"] }), 30, now - 7_200_000));
   const b = store.saveIncident(run, { ...makeIncident(proc(666, "=x\x1b[2J|calc"), 12, now - 60_000), id: 2 });
   store.close();
-  const list = cli("incidents", "--db", db);
+  const list = cli("incidents", "--db", db, "--width", "80");
   assert.equal(list.status, 0, list.stderr);
   const lines = list.stdout.trimEnd().split("\n");
   assert.equal(lines.length, 3);
@@ -133,7 +133,7 @@ test("incidents: list, CSV, JSON and show read what was stored; an unknown id is
   assert.match(csv[0] ?? "", /^id,state,started,ended,duration_s,limit,peak,attempts,/);
   assert.ok((csv[1] ?? "").includes(",'=x\\x1b[2J|calc,"), "a formula-looking name is neutralized in CSV, its escape shown, not sent");
   assert.ok(!csv.join("\n").includes("\x1b"), "no raw escape byte in CSV");
-  const show = cli("incidents", "show", String(a), "--db", db);
+  const show = cli("incidents", "show", String(a), "--db", db, "--width", "80");
   assert.equal(show.status, 0, show.stderr);
   assert.match(show.stdout, new RegExp(`^INCIDENT ${a} \\(closed\\): peak 30 half-open \\(limit 10\\)`));
   assert.match(show.stdout, /cmd: \.\/scan 198\.18\.0\.0\/15/);
@@ -179,7 +179,7 @@ test("simulate scan: 100 dead targets, timeout 1 s, limit 10 take 10 s under xp 
   };
   assert.deepEqual(json("xp").results.map((x) => [x.completionSeconds, x.maxInFlight]), [[10, 10]]);
   assert.deepEqual(json("none").results.map((x) => [x.completionSeconds, x.maxInFlight]), [[1, 100]]);
-  const table = cli("simulate", "scan", "--targets", "500", "--alive", "0.1", "--program-timeout", "1", "--policy", "xp", "--compare", "halfopen,none");
+  const table = cli("simulate", "scan", "--targets", "500", "--alive", "0.1", "--program-timeout", "1", "--policy", "xp", "--compare", "halfopen,none", "--width", "80");
   assert.equal(table.status, 0, table.stderr);
   const rows = table.stdout.trim().split("\n");
   for (const line of rows) assert.ok(line.length <= 79, line);
@@ -217,13 +217,13 @@ test("simulate worm --preset code-red: K ≈ 1.8/h from Code Red's parameters; o
 });
 
 test("simulate browse and p2p: tables within 80 columns, every policy", () => {
-  const b = cli("simulate", "browse", "--pages", "60", "--policy", "xp", "--compare", "none,williamson,credit,xp-rate,per-process,halfopen");
+  const b = cli("simulate", "browse", "--pages", "60", "--policy", "xp", "--compare", "none,williamson,credit,xp-rate,per-process,halfopen", "--width", "80");
   assert.equal(b.status, 0, b.stderr);
   const rows = b.stdout.trim().split("\n");
   assert.equal(rows.length, 2 + 7);
   for (const line of rows) assert.ok(line.length <= 79, line);
   assert.match(rows[3] ?? "", /^none +\d+ms +\d+ms +\d+ms +\d+ms +0 +0ms +0 /);
-  const p = cli("simulate", "p2p", "--preset", "article");
+  const p = cli("simulate", "p2p", "--preset", "article", "--width", "80");
   assert.equal(p.status, 0, p.stderr);
   for (const line of p.stdout.trim().split("\n")) assert.ok(line.length <= 79, line);
 });
@@ -302,7 +302,7 @@ test("scan on loopback: -iL and --exclude-file, text and CSV", async () => {
     const excl = join(tmp, "exclude.txt");
     writeFileSync(list, "# lab\n127.0.0.1-3\n");
     writeFileSync(excl, "127.0.0.2 127.0.0.3\n");
-    const text = spawn(process.execPath, ["--import", "tsx", new URL("../src/cli/main.ts", import.meta.url).pathname, "scan", "-Pn", "-iL", list, "--exclude-file", excl, "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+    const text = spawn(process.execPath, ["--import", "tsx", new URL("../src/cli/main.ts", import.meta.url).pathname, "scan", "-Pn", "-iL", list, "--exclude-file", excl, "-p", String(port), "--width", "80"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     text.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const [code] = (await once(text, "exit")) as [number];
@@ -316,4 +316,26 @@ test("scan on loopback: -iL and --exclude-file, text and CSV", async () => {
   } finally {
     server.close();
   }
+});
+
+test("text is never cut when it goes to a pipe or a file, and fits --width N when asked: a 300-character command line in incidents show and a long simulate headline", () => {
+  const db = join(tmp, "wide.db");
+  const store = IncidentStore.open({ path: db });
+  const run = store.beginRun({ startedAt: Date.now(), pid: 1, hostname: "lab", source: "tracefs", limit: 10, version: "test" });
+  const long = ["./crawler", ...Array.from({ length: 30 }, (_, i) => `--seed=https://site-${i}.example/`)];
+  const id = store.saveIncident(run, makeIncident(proc(4242, "crawler", { cmdline: long }), 30, Date.now() - 60_000));
+  store.close();
+  const piped = cli("incidents", "show", String(id), "--db", db);
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.ok(long.join(" ").length > 300);
+  assert.ok(piped.stdout.includes(`cmd: ${long.join(" ")}`), "the whole command line, in a pipe");
+  assert.doesNotMatch(piped.stdout, /…/, "nothing cut");
+  const narrow = cli("incidents", "show", String(id), "--db", db, "--width", "100");
+  assert.ok(narrow.stdout.split("\n").every((l) => l.length <= 99), "--width 100: lines fit");
+  assert.match(narrow.stdout, /cmd: \.\/crawler .*…/);
+  const sim = cli("simulate", "scan", "--preset", "vendor");
+  assert.match(sim.stdout.split("\n")[0] ?? "", /, retries 0$/, "the simulate headline whole in a pipe");
+  const bad = cli("ls", "--width", "5");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /Cannot use --width "5": expected a whole number of columns from 40 to 100000 \[HALFOPEN_BAD_USAGE\]/);
 });

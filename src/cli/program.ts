@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import type * as commander from "commander";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { excerpt } from "../core/process-text.js";
+import { setOutputWidth } from "./sanitize.js";
 import { VERSION } from "../version.js";
 
 // commander is CommonJS: require() loads it in ~2 ms, `import` through Node's
@@ -57,9 +58,37 @@ function stdoutFailed(e: NodeJS.ErrnoException): void {
   }
 }
 
+/**
+ * `--width N` (any command, anywhere after it): text output fits N columns.
+ * Taken out of argv before the command's own options are parsed. Without it,
+ * text fits the terminal, and output to a pipe or a file is never cut.
+ */
+export function takeWidth(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (i < 3 || (a !== "--width" && !a.startsWith("--width="))) {
+      out.push(a);
+      continue;
+    }
+    const value = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
+    const n = Number(value);
+    if (value === undefined || !/^\d+$/.test(value) || n < 40 || n > 100_000) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --width "${excerpt(value ?? "", 40)}": expected a whole number of columns from 40 to 100000`);
+    setOutputWidth(n);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  try {
+    argv = takeWidth(argv);
+  } catch (e) {
+    printError(e as HalfOpenError);
+    return 2;
+  }
   const program = new Command("halfopen")
     .description("which process is flooding this machine with half-open TCP connection attempts")
+    .addHelpText("after", "\nEvery command takes --width N: text fits N columns (default: the terminal's width; never cut in a pipe or a file).")
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s) => process.stderr.write(`${usageError(s)}\n`) });

@@ -9,13 +9,50 @@
  * forTerminal("evil\x1b[2Jname") // "evil\\x1b[2Jname"
  * ```
  */
+import stringWidth from "string-width";
 import { escapeUnsafe } from "../core/process-text.js";
 
 export const forTerminal = escapeUnsafe;
 
-/** Shorten to `width` columns with a trailing "…" when cut. */
+let chosenWidth: number | undefined;
+
+/** `--width N` (any command): text lines fit N columns. */
+export function setOutputWidth(columns: number | undefined): void {
+  chosenWidth = columns;
+}
+
+/**
+ * The columns a line of text may use: `--width N` less one, else the
+ * terminal's width less one (a line never wraps), else unlimited: output
+ * to a pipe or a file is never cut.
+ */
+export function cols(stream: NodeJS.WriteStream = process.stdout): number {
+  if (chosenWidth !== undefined) return chosenWidth - 1;
+  if (stream.isTTY && stream.columns) return Math.max(40, stream.columns) - 1;
+  return Number.POSITIVE_INFINITY;
+}
+
+/** Terminal cells a string takes (a CJK character or an emoji takes two). */
+export const cells = (s: string): number => stringWidth(s);
+
+/** Shorten to `width` terminal cells with a trailing "…" when cut. */
 export function fit(s: string, width: number): string {
-  return s.length <= width ? s : `${s.slice(0, Math.max(0, width - 1))}…`;
+  if (width === Number.POSITIVE_INFINITY || s.length * 2 <= width) return s;
+  if (cells(s) <= width) return s;
+  let out = "";
+  let used = 0;
+  for (const ch of s) {
+    const w = cells(ch);
+    if (used + w > width - 1) break;
+    out += ch;
+    used += w;
+  }
+  return `${out}…`;
+}
+
+/** `s` padded with spaces to `width` terminal cells (padEnd counts UTF-16 units, not cells). */
+export function padCells(s: string, width: number): string {
+  return s + " ".repeat(Math.max(0, width - cells(s)));
 }
 
 /**

@@ -132,7 +132,7 @@ describeLab("attribution: unit, container, pod and netns (netns lab, cgroup v2)"
     assert.deepEqual(ls(["--container", DOCKER_ID.slice(0, 12)]).processes.map((p) => p.pid).sort(), [a!.pid, b!.pid].sort());
     assert.deepEqual(ls(["--unit", UNIT]).processes.map((p) => p.pid), [d!.pid]);
     assert.deepEqual(ls(["--netns", lab.name, "--comm", names.join(",")]).processes.length, 4);
-    const text = spawnSync(process.execPath, ["--import", "tsx", CLI, "ls", "--container", POD_UID], { cwd: REPO, encoding: "utf8" });
+    const text = spawnSync(process.execPath, ["--import", "tsx", CLI, "ls", "--container", POD_UID, "--width", "80"], { cwd: REPO, encoding: "utf8" });
     assert.match(text.stdout, new RegExp(`^ {8}in: containerd ${K8S_ID.slice(0, 12)}, pod ${POD_UID.slice(0, 8)} \\(burstable\\), netns ${lab.name.slice(0, 5)}`, "m"));
     for (const line of text.stdout.split("\n")) assert.ok(line.length <= 79, line);
 

@@ -79,7 +79,7 @@ describeLab("halfopen ls and the procfs source (netns lab)", { file: "integratio
       );
 
       // Text and CSV show the same.
-      const t = ls([]);
+      const t = ls(["--width", "80"]);
       assert.match(t.stdout, new RegExp(`^\\s+${c.pid} root\\s+ho-ls30\\s+30 `, "m"));
       for (const line of t.stdout.split("\n")) assert.ok(line.length <= 80, `fits 80 columns: ${line}`);
       const csv = parseCsv(ls(["--csv", "--pid", String(c.pid)]).stdout, { columns: true }) as Record<string, string>[];
@@ -156,7 +156,7 @@ describe("halfopen watch without root falls back to /proc polling", { skip: skip
       assert.deepEqual(labels(nmap.pid), ["packet raw (all protocols)", "raw ip (IPPROTO_RAW)"], "nmap -sS: its raw IP socket and libpcap's packet socket");
       assert.deepEqual(labels(holder.pid), ["packet dgram (ipv4)", "packet raw (send only)", "raw tcp", "raw6 ip (IPPROTO_RAW)", "raw6 tcp"], "raw ICMP and ICMPv6 cannot send TCP: not listed");
       assert.equal(senders.find((s) => s.pid === nmap.pid)?.name, "nmap");
-      const text = ls(["--netns", lab.name]);
+      const text = ls(["--netns", lab.name, "--width", "80"]);
       assert.match(text.stdout, /can send SYNs without connect\(\)/);
       assert.match(text.stdout, new RegExp(`\\n\\s+${nmap.pid} root\\s+nmap\\s+`));
       for (const line of text.stdout.split("\n")) assert.ok(line.length <= 80, `fits 80 columns: ${line}`);

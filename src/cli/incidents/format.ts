@@ -5,7 +5,7 @@
  */
 import { stringify } from "csv-stringify/sync";
 import type { StoredIncident } from "../../store/incident-store.js";
-import { csvSafe } from "../sanitize.js";
+import { cols, csvSafe } from "../sanitize.js";
 import { incidentBody, seconds } from "../watch/format.js";
 import { fit, forTerminal } from "../sanitize.js";
 
@@ -93,18 +93,18 @@ export function formatIncidentShow(s: StoredIncident): string {
   const lines = [`INCIDENT ${s.id} (${s.state}): peak ${r.peak} half-open (limit ${r.limit})`];
   const end = r.endedAtWall === undefined ? "" : `, ended ${dateTime(r.endedAtWall).slice(11)}`;
   const by = r.closedBy === undefined ? "" : `, closed by ${r.closedBy === "quiet" ? "quiet period" : "watch stopping"}`;
-  lines.push(fit(`  started ${dateTime(r.startedAtWall)}${end} (${seconds(r.durationMs)}${by})`, 79));
-  lines.push(fit(`  host ${forTerminal(s.hostname)}, source ${s.source}, watch run ${s.runId} incident ${s.runIncident}`, 79));
-  lines.push(fit(`  trigger: ${forTerminal(r.trigger.name)}[${r.trigger.pid}] -> ${r.trigger.dst}`, 79));
+  lines.push(fit(`  started ${dateTime(r.startedAtWall)}${end} (${seconds(r.durationMs)}${by})`, cols()));
+  lines.push(fit(`  host ${forTerminal(s.hostname)}, source ${s.source}, watch run ${s.runId} incident ${s.runIncident}`, cols()));
+  lines.push(fit(`  trigger: ${forTerminal(r.trigger.name)}[${r.trigger.pid}] -> ${r.trigger.dst}`, cols()));
   if (s.state === "interrupted") lines.push("  the watch that recorded it stopped before the incident closed; counts are as last saved");
   lines.push(...incidentBody(r));
   const sampled = r.processes.filter((p) => p.sample.length > 0);
   if (sampled.length > 0) {
     lines.push("  sampled attempts:");
     for (const p of sampled) {
-      lines.push(fit(`  ${forTerminal(p.name)}[${p.pid}], ${p.sample.length} of ${p.attempts}${p.exe ? `, ${forTerminal(p.exe)}` : ""}`, 79));
+      lines.push(fit(`  ${forTerminal(p.name)}[${p.pid}], ${p.sample.length} of ${p.attempts}${p.exe ? `, ${forTerminal(p.exe)}` : ""}`, cols()));
       for (const a of p.sample) {
-        lines.push(fit(`    ${a.src} -> ${a.dst}  ${a.outcome} after ${seconds(a.ageMs)}${a.retransmits > 0 ? `, ${a.retransmits} retr` : ""}`, 79));
+        lines.push(fit(`    ${a.src} -> ${a.dst}  ${a.outcome} after ${seconds(a.ageMs)}${a.retransmits > 0 ? `, ${a.retransmits} retr` : ""}`, cols()));
       }
     }
   }

@@ -5,7 +5,7 @@
  */
 import { type GroupBy, whereText } from "../../core/attribution.js";
 import type { ProcessSockets } from "../../core/socket-table.js";
-import { fit, forTerminal } from "../sanitize.js";
+import { cols, fit, forTerminal, padCells } from "../sanitize.js";
 
 export interface LsReport {
   type: "ls";
@@ -51,19 +51,19 @@ export function formatRawSendersText(list: readonly LsRawSender[]): string {
   const lines = [`halfopen: ${plural(list.length, "process", "processes")} can send SYNs without connect() (not counted above)`, "    PID USER     PROCESS          RAW OR PACKET SOCKETS"];
   for (const s of list) {
     const user = s.user ?? (s.uid === undefined ? "?" : String(s.uid));
-    const head = `${String(s.pid).padStart(7)} ${fit(forTerminal(user), 8).padEnd(8)} ${fit(forTerminal(s.name), 15).padEnd(15)}  `;
+    const head = `${String(s.pid).padStart(7)} ${padCells(fit(forTerminal(user), 8), 8)} ${padCells(fit(forTerminal(s.name), 15), 15)}  `;
     // Every socket kind is shown, wrapped under the column: none is cut.
     let line = head;
     for (const [i, kind] of [...new Set(s.sockets.map((k) => k.label))].entries()) {
       const item = `${kind}${i < new Set(s.sockets.map((k) => k.label)).size - 1 ? "," : ""}`;
-      if (line.length > head.length && line.length + 1 + item.length > 79) {
+      if (line.length > head.length && line.length + 1 + item.length > cols()) {
         lines.push(line);
         line = " ".repeat(head.length);
       }
       line += line.length > head.length ? ` ${item}` : item;
     }
     lines.push(line);
-    if (s.cmdline?.length) lines.push(fit(`        cmd: ${forTerminal(s.cmdline.join(" "))}`, 79));
+    if (s.cmdline?.length) lines.push(fit(`        cmd: ${forTerminal(s.cmdline.join(" "))}`, cols()));
   }
   return lines.join("\n");
 }
@@ -114,28 +114,30 @@ export function formatLsText(r: LsReport): string {
   const count = r.filtered ? `${r.halfOpen} of ${r.hostHalfOpen}` : String(r.hostHalfOpen);
   const n = r.filtered ? r.halfOpen : r.hostHalfOpen;
   const what = r.allStates ? `${plural(r.sockets, "TCP socket")}, ${count} half-open` : `${count} half-open connect ${n === 1 && !r.filtered ? "attempt" : "attempts"}`;
-  lines.push(fit(`halfopen: ${what} (${r.source}); ${plural(procs, "process", "processes")}${r.filtered ? " selected" : ""}${unknown ? `, ${unknown.total} unowned` : ""}`, 79));
+  lines.push(fit(`halfopen: ${what} (${r.source}); ${plural(procs, "process", "processes")}${r.filtered ? " selected" : ""}${unknown ? `, ${unknown.total} unowned` : ""}`, cols()));
   if (r.processes.length === 0) return lines.join("\n");
   if (r.by && r.by !== "process") {
     lines.push(`${`GROUP (${r.by})`.padEnd(32)} PROCS  HALF ${r.allStates ? "TOTAL STATES" : "OLDEST REMOTES"}`);
     for (const g of r.processes) {
-      const head = `${fit(forTerminal(g.name), 32).padEnd(32)} ${String(g.pids?.length ?? 0).padStart(5)} ${String(g.halfOpen).padStart(5)} `;
-      if (r.allStates) lines.push(fit(`${head}${String(g.total).padStart(5)} ${stateSummary(g.states)}`, 79));
-      else lines.push(head + `${oldest(g).padStart(6)} ` + remotesCell(g, 79 - head.length - 7));
+      const head = `${padCells(fit(forTerminal(g.name), 32), 32)} ${String(g.pids?.length ?? 0).padStart(5)} ${String(g.halfOpen).padStart(5)} `;
+      if (r.allStates) lines.push(fit(`${head}${String(g.total).padStart(5)} ${stateSummary(g.states)}`, cols()));
+      else lines.push(head + `${oldest(g).padStart(6)} ` + remotesCell(g, cols() - head.length - 7));
     }
     return lines.join("\n");
   }
   lines.push(r.allStates ? "    PID USER     PROCESS          HALF TOTAL STATES" : "    PID USER     PROCESS          HALF OLDEST REMOTES");
   for (const p of r.processes) {
     const user = p.user ?? (p.uid === undefined ? "?" : String(p.uid));
-    const who = `${String(p.pid ?? "-").padStart(7)} ${fit(forTerminal(user), 8).padEnd(8)} ${fit(forTerminal(p.name), 15).padEnd(15)} ${String(p.halfOpen).padStart(5)} `;
-    if (r.allStates) lines.push(fit(`${who}${String(p.total).padStart(5)} ${stateSummary(p.states)}`, 79));
+    const who = `${String(p.pid ?? "-").padStart(7)} ${padCells(fit(forTerminal(user), 8), 8)} ${padCells(fit(forTerminal(p.name), 15), 15)} ${String(p.halfOpen).padStart(5)} `;
+    if (r.allStates) lines.push(fit(`${who}${String(p.total).padStart(5)} ${stateSummary(p.states)}`, cols()));
     else {
       const head = `${who}${oldest(p).padStart(6)} `;
-      lines.push(head + remotesCell(p, 79 - head.length));
+      lines.push(head + remotesCell(p, cols() - head.length));
     }
+    // The command line tells twenty python3 apart; whole in a pipe, fitted on a terminal.
+    if (p.cmdline?.length && p.cmdline.join(" ") !== p.name) lines.push(fit(`        cmd: ${forTerminal(p.cmdline.join(" "))}`, cols()));
     const where = whereText(p);
-    if (where) lines.push(fit(`        in: ${forTerminal(where)}`, 79));
+    if (where) lines.push(fit(`        in: ${forTerminal(where)}`, cols()));
   }
   return lines.join("\n");
 }

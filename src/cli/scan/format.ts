@@ -1,10 +1,10 @@
 /**
  * `halfopen scan`'s text: a host as lines (everything the target controls
- * escaped), the summary, words wrapped at 79 columns. Pure.
+ * escaped), the summary, words wrapped at the output width (sanitize.ts cols()). Pure.
  */
 import type { HostResult, ScanSummary } from "../../core/scan/model.js";
 import { DISCOVERY_PORTS } from "../../scanner/raw-discovery.js";
-import { fit, forTerminal } from "../sanitize.js";
+import { cols, fit, forTerminal } from "../sanitize.js";
 
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : Math.round(x).toString());
 
@@ -12,13 +12,13 @@ const ms = (x: number) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : Math
 export function hostLines(h: HostResult): string[] {
   const names = h.names?.length ? ` (${h.names.map(forTerminal).join(", ")})` : "";
   const rtt = h.times ? `, ${ms(h.times.srttMs)} ms` : "";
-  const lines = [fit(`${h.address}${names} up${rtt}`, 79)];
+  const lines = [fit(`${h.address}${names} up${rtt}`, cols())];
   const shown = h.ports.filter((p) => p.state === "open" || p.state === "unknown");
   const counts = new Map<string, number>();
   for (const p of h.ports) if (!shown.includes(p)) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
   for (const p of shown) {
     const banner = p.banner === undefined ? "" : `  ${forTerminal(p.banner.replace(/\r?\n$/, ""))}`;
-    lines.push(fit(`  ${`${p.port}/tcp`.padEnd(10)}${p.state.padEnd(9)}${p.reason}${banner}`, 79));
+    lines.push(fit(`  ${`${p.port}/tcp`.padEnd(10)}${p.state.padEnd(9)}${p.reason}${banner}`, cols()));
   }
   if (counts.size > 0)
     lines.push(
@@ -30,12 +30,12 @@ export function hostLines(h: HostResult): string[] {
   return lines;
 }
 
-/** Words wrapped at 79 columns. */
+/** Words wrapped at the output width (a pipe or a file: one line). */
 export function wrap(text: string): string[] {
   const lines: string[] = [];
   let line = "";
   for (const word of text.split(" ")) {
-    if (line && line.length + 1 + word.length > 79) {
+    if (line && line.length + 1 + word.length > cols()) {
       lines.push(line);
       line = `  ${word}`;
     } else line = line ? `${line} ${word}` : word;
@@ -53,8 +53,8 @@ export function summaryLines(s: ScanSummary, budget: number): string[] {
   }[s.discovery];
   const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   return [
-    fit(`halfopen: ${s.aborted ? "interrupted after" : "scanned"} ${s.done}/${plural(s.total, "address", "addresses")} in ${(s.elapsedMs / 1000).toFixed(1)}s: ${s.up} up, ${s.down} down, ${plural(s.open, "open port")}${s.unknown ? `, ${s.unknown} unknown` : ""}`, 79),
-    fit(`halfopen: at most ${s.peakInFlight} in SYN_SENT (budget ${budget}); ${discovery}`, 79),
+    fit(`halfopen: ${s.aborted ? "interrupted after" : "scanned"} ${s.done}/${plural(s.total, "address", "addresses")} in ${(s.elapsedMs / 1000).toFixed(1)}s: ${s.up} up, ${s.down} down, ${plural(s.open, "open port")}${s.unknown ? `, ${s.unknown} unknown` : ""}`, cols()),
+    fit(`halfopen: at most ${s.peakInFlight} in SYN_SENT (budget ${budget}); ${discovery}`, cols()),
     ...(s.discoveryNote ? wrap(`halfopen: ${s.discoveryNote}`) : []),
   ];
 }

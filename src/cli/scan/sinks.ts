@@ -15,7 +15,7 @@ import { nmapXml } from "../../core/scan/nmap-xml.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { RoundEnd, RoundStart, ScanSink } from "../../scanner/series.js";
 import { VERSION } from "../../version.js";
-import { csvSafe, fit } from "../sanitize.js";
+import { cols, csvSafe, fit } from "../sanitize.js";
 import type { HookSink } from "../watch/hook-sink.js";
 import type { ScanCliOptions } from "./command.js";
 import { CSV_HEADER, clock, hostLines, say, summaryLines } from "./format.js";
@@ -153,8 +153,8 @@ export function endOfScan(r: Pick<RoundEnd, "hosts" | "summary" | "scanId" | "pr
   if (r.scanId !== undefined) {
     if (previousScanId === undefined) lines.push(`halfopen: stored as scan #${r.scanId}`);
     else {
-      lines.push(fit(`halfopen: stored as scan #${r.scanId}; ${plural(r.changes)} since scan #${previousScanId} (halfopen scans diff ${previousScanId} ${r.scanId})`, 79));
-      lines.push(...r.changes.slice(0, 20).map((c) => fit(`  ${changeLine(c)}`, 79)));
+      lines.push(fit(`halfopen: stored as scan #${r.scanId}; ${plural(r.changes)} since scan #${previousScanId} (halfopen scans diff ${previousScanId} ${r.scanId})`, cols()));
+      lines.push(...r.changes.slice(0, 20).map((c) => fit(`  ${changeLine(c)}`, cols())));
       if (r.changes.length > 20) lines.push(`  ... ${r.changes.length - 20} more`);
     }
   }
@@ -173,8 +173,8 @@ function endOfRound(r: RoundEnd, spec: ScanSpec, o: ScanCliOptions): void {
     line({ type: "round", round: r.round, ...ids, complete: r.complete, changes: r.changes.length, hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec) });
   } else {
     if (r.round === 1) process.stdout.write(`${summaryLines(r.summary, spec.maxHalfOpen).join("\n")}\n`);
-    for (const c of r.changes) process.stdout.write(`${fit(`${clock(at)} ${changeLine(c)}`, 79)}\n`);
+    for (const c of r.changes) process.stdout.write(`${fit(`${clock(at)} ${changeLine(c)}`, cols())}\n`);
     const since = previousScanId === undefined ? "nothing to compare" : `${plural(r.changes)} since scan #${previousScanId}`;
-    process.stdout.write(`${fit(`halfopen: round ${r.round}${r.scanId === undefined ? "" : ` (scan #${r.scanId})`} ${clock(at)}: ${r.complete ? "" : "interrupted, "}${r.summary.up} up, ${r.summary.open} open; ${since}`, 79)}\n`);
+    process.stdout.write(`${fit(`halfopen: round ${r.round}${r.scanId === undefined ? "" : ` (scan #${r.scanId})`} ${clock(at)}: ${r.complete ? "" : "interrupted, "}${r.summary.up} up, ${r.summary.open} open; ${since}`, cols())}\n`);
   }
 }

@@ -10,7 +10,7 @@ import { isAlive } from "../../platform/process-identity.js";
 import type { HostResult } from "../../scanner/scan.js";
 import type { IncidentStore } from "../../store/incident-store.js";
 import type { StoredScan } from "../../store/scan-history.js";
-import { fit, forTerminal } from "../sanitize.js";
+import { cols, fit, forTerminal } from "../sanitize.js";
 import { hostLines } from "../scan/run.js";
 import type { ScansOptions } from "./command.js";
 
@@ -56,7 +56,7 @@ export async function listScans(opts: ScansOptions): Promise<void> {
       return;
     }
     const lines = [`${"ID".padStart(6)} ${"STARTED".padEnd(14)} ${"STATE".padEnd(11)} ${"UP".padStart(6)} ${"OPEN".padStart(5)} TARGETS`];
-    for (const s of scans) lines.push(fit(`${String(s.id).padStart(6)} ${stamp(s.startedAt)} ${s.state.padEnd(11)} ${String(s.up).padStart(6)} ${String(s.open).padStart(5)} ${specText(s.spec)}`, 79));
+    for (const s of scans) lines.push(fit(`${String(s.id).padStart(6)} ${stamp(s.startedAt)} ${s.state.padEnd(11)} ${String(s.up).padStart(6)} ${String(s.open).padStart(5)} ${specText(s.spec)}`, cols()));
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {
     store.close();
@@ -72,7 +72,7 @@ export async function showScan(id: number, opts: ScansOptions): Promise<void> {
       process.stdout.write(`${JSON.stringify({ type: "scan", ...scanJson(s), hosts })}\n`);
       return;
     }
-    const lines = [fit(`scan #${s.id}: ${specText(s.spec)}`, 79), `  ${stamp(s.startedAt)}, ${s.state}; ${s.up} up, ${s.open} open (only hosts found up are stored)`];
+    const lines = [fit(`scan #${s.id}: ${specText(s.spec)}`, cols()), `  ${stamp(s.startedAt)}, ${s.state}; ${s.up} up, ${s.open} open (only hosts found up are stored)`];
     for (const h of hosts) lines.push(...hostLines(h));
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {
@@ -108,9 +108,9 @@ export async function diffStoredScans(fromId: number | undefined, toId: number |
       process.stdout.write(`${JSON.stringify({ type: "diff", from: scanJson(from), to: scanJson(to), changes })}\n`);
       return;
     }
-    const lines = [fit(`scan #${from.id} (${stamp(from.startedAt)}) -> scan #${to.id} (${stamp(to.startedAt)}): ${changes.length} change${changes.length === 1 ? "" : "s"}`, 79)];
+    const lines = [fit(`scan #${from.id} (${stamp(from.startedAt)}) -> scan #${to.id} (${stamp(to.startedAt)}): ${changes.length} change${changes.length === 1 ? "" : "s"}`, cols())];
     for (const which of [from, to]) if (which.state !== "done") lines.push(`  scan #${which.id} is ${which.state}: hosts it did not reach are not reported up or down`);
-    lines.push(...changes.map((c) => fit(changeLine(c), 79)));
+    lines.push(...changes.map((c) => fit(changeLine(c), cols())));
     process.stdout.write(`${lines.join("\n")}\n`);
   } finally {
     store.close();

@@ -12,7 +12,7 @@ import { attemptsFromEvents, simulateTrace } from "../../core/sim/trace-sim.js";
 import { type WormPolicy, type WormSimResult, simulateWorm } from "../../core/sim/worm-sim.js";
 import { RecordDecoder } from "../../core/record-format.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
-import { fit, forTerminal } from "../sanitize.js";
+import { cols, fit, forTerminal, padCells } from "../sanitize.js";
 import type { BrowseOptions, P2pOptions, ReplayOptions, ScanOptions, SimulateOptions, WormOptions } from "./command.js";
 import type { LineChart } from "./plot.js";
 
@@ -39,7 +39,7 @@ async function output(o: SimulateOptions, json: () => unknown, table: () => stri
     await writePlot(o.plot, chart());
   }
   if (o.json) process.stdout.write(`${JSON.stringify(json())}\n`);
-  else process.stdout.write(`${[...table(), ...(o.plot === undefined ? [] : [fit(`halfopen: plot written to ${o.plot}`, 79)])].join("\n")}\n`);
+  else process.stdout.write(`${[...table(), ...(o.plot === undefined ? [] : [fit(`halfopen: plot written to ${o.plot}`, cols())])].join("\n")}\n`);
 }
 
 export async function runScanSimulation(o: ScanOptions): Promise<void> {
@@ -66,7 +66,7 @@ export async function runScanSimulation(o: ScanOptions): Promise<void> {
     () => [
       fit(
         `halfopen: scan of ${o.targets} targets (${Math.round(o.alive * 100)}% alive), timeout ${o.timeout}s${o.programTimeout === undefined ? "" : `, program timeout ${o.programTimeout}s`}, retries ${o.retries}${o.discovery === undefined ? "" : `, ping first (${o.discovery}s)`}`,
-        79,
+        cols(),
       ),
       "POLICY          TIME   RATE/S FOUND MISSED  WAIT p50    p99  4226 PEAK",
       ...results.map(
@@ -119,7 +119,7 @@ export async function runWormSimulation(o: WormOptions): Promise<void> {
     o,
     () => ({ type: "simulate", workload: "worm", spec: { vulnerable: o.vulnerable, scanRate: o.scanRate, threads: o.threads, share: o.share, initialInfected: o.initial, durationHours: o.duration }, results }),
     () => [
-      fit(`halfopen: worm, ${o.vulnerable} vulnerable hosts, ${Number(o.scanRate.toFixed(3))} probes/s, policy on ${Math.round(o.share * 100)}% of hosts, ${o.duration}h`, 79),
+      fit(`halfopen: worm, ${o.vulnerable} vulnerable hosts, ${Number(o.scanRate.toFixed(3))} probes/s, policy on ${Math.round(o.share * 100)}% of hosts, ${o.duration}h`, cols()),
       "POLICY       PROBES/S   INFECTED   50% AT   90% AT  K/HOUR (FIT) K (FORMULA)",
       ...results.map(
         (r) =>
@@ -154,7 +154,7 @@ export async function runP2pSimulation(o: P2pOptions): Promise<void> {
     o,
     () => ({ type: "simulate", workload: "p2p", spec, results }),
     () => [
-      fit(`halfopen: P2P client, ${o.peers} peers (${Math.round(o.dead * 100)}% dead), wants ${o.want}, ${o.peerRate} KB/s each, line ${o.cap} KB/s, ${o.duration}s`, 79),
+      fit(`halfopen: P2P client, ${o.peers} peers (${Math.round(o.dead * 100)}% dead), wants ${o.want}, ${o.peerRate} KB/s each, line ${o.cap} KB/s, ${o.duration}s`, cols()),
       "POLICY      CONNECTED  FULL RATE AT   MEAN KB/S   DOWNLOADED",
       ...results.map(
         (r) => `${r.policy.kind.padEnd(11)} ${pad(String(r.connected), 9)} ${pad(r.fullRateAtMs === undefined ? "never" : sec(r.fullRateAtMs), 13)} ${pad(r.meanRateKBs.toFixed(1), 11)} ${pad(`${Math.round(r.downloadedKB)} KB`, 12)}`,
@@ -190,7 +190,7 @@ export async function runBrowseSimulation(o: BrowseOptions): Promise<void> {
     o,
     () => ({ type: "simulate", workload: "browse", spec, results }),
     () => [
-      fit(`halfopen: browsing, ${o.pages} pages, ${o.hosts} hosts × ${o.connectsPerHost} connects each, ${Math.round(o.broken * 100)}% with a dead host`, 79),
+      fit(`halfopen: browsing, ${o.pages} pages, ${o.hosts} hosts × ${o.connectsPerHost} connects each, ${Math.round(o.broken * 100)}% with a dead host`, cols()),
       "POLICY      LOAD p50    p90    p99   MEAN  DELAYED  WAIT p99  4226 PEAK",
       ...results.map(
         (r) =>
@@ -244,7 +244,7 @@ export async function runReplaySimulation(file: string, o: ReplayOptions): Promi
     () => ({ type: "simulate", workload: "replay", file, attempts: attempts.length, results: results.map((r) => ({ ...r, processes: r.processes.slice(0, o.top) })) }),
     () => {
       const lines = [
-        fit(`halfopen: replay of ${file}: ${attempts.length} attempts by ${first?.processes.length ?? 0} processes, peak ${first?.peakInFlight.recorded ?? 0} half-open`, 79),
+        fit(`halfopen: replay of ${file}: ${attempts.length} attempts by ${first?.processes.length ?? 0} processes, peak ${first?.peakInFlight.recorded ?? 0} half-open`, cols()),
         "POLICY       WAITED  WAIT p50    p99    max  4226  PEAK",
         ...results.map(
           (r) =>
@@ -255,7 +255,7 @@ export async function runReplaySimulation(file: string, o: ReplayOptions): Promi
         lines.push("", `${r.policy.kind}: by process`, "     PID NAME             ATTEMPTS WAITED  WAIT p99    max  LAST END (RECORDED)");
         for (const p of r.processes.slice(0, o.top)) {
           lines.push(
-            `${pad(String(p.pid), 8)} ${fit(forTerminal(p.name), 16).padEnd(16)} ${pad(String(p.attempts), 8)} ${pad(String(p.waited), 6)} ${pad(msOrSec(p.queueDelayMs.p99), 9)} ${pad(msOrSec(p.queueDelayMs.max), 6)} ${pad(`${sec(p.lastEndMs.simulated)} (${sec(p.lastEndMs.recorded)})`, 20)}`,
+            `${pad(String(p.pid), 8)} ${padCells(fit(forTerminal(p.name), 16), 16)} ${pad(String(p.attempts), 8)} ${pad(String(p.waited), 6)} ${pad(msOrSec(p.queueDelayMs.p99), 9)} ${pad(msOrSec(p.queueDelayMs.max), 6)} ${pad(`${sec(p.lastEndMs.simulated)} (${sec(p.lastEndMs.recorded)})`, 20)}`,
           );
         }
       }

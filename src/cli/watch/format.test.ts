@@ -1,9 +1,13 @@
+import { setOutputWidth } from "../sanitize.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { formatIncident, formatIncidentOpen, formatSummary, formatTotals, formatVerdict } from "./format.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
 import type { IncidentReport } from "../../core/incident.js";
 import { burst, connect, proc, sock } from "../../../test/support/events.js";
+
+// These tests check lines fitted to an 80-column terminal (`--width 80`); a pipe is never cut (cli.test.ts).
+setOutputWidth(80);
 
 function incident(): { open: IncidentReport; closed: IncidentReport } {
   const m = new HalfOpenMonitor({ limit: 10, wallOffsetMs: Date.UTC(2026, 10, 21, 8, 0, 0) });

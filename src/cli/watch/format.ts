@@ -8,7 +8,7 @@ import type { IncidentReport } from "../../core/incident.js";
 import type { MonitorSummary, MonitorTotals } from "../../core/monitor.js";
 import type { VerdictFinding, VerdictTest } from "../../core/scan-detector.js";
 import { whereText } from "../../core/attribution.js";
-import { fit, forTerminal } from "../sanitize.js";
+import { cols, fit, forTerminal, padCells } from "../sanitize.js";
 
 /** `HH:MM:SS` of a wall-clock time, in local time. */
 export function clock(wallMs: number): string {
@@ -30,7 +30,7 @@ function failed(o: OutcomeCounts): number {
 }
 
 /** `first` then as many of `optional` as fit in `width` columns. */
-export function joinFitting(first: string, optional: string[], sep: string, width = 79): string {
+export function joinFitting(first: string, optional: string[], sep: string, width = cols()): string {
   let line = first;
   for (const part of optional) {
     if (line.length + sep.length + part.length > width) break;
@@ -41,7 +41,7 @@ export function joinFitting(first: string, optional: string[], sep: string, widt
 
 export function formatIncidentOpen(i: IncidentReport): string {
   const t = i.trigger;
-  return fit(`${clock(i.startedAtWall)} INCIDENT ${i.id} open, ${i.limit + 1} > limit ${i.limit}: ${forTerminal(t.name)}[${t.pid}] -> ${t.dst}`, 79);
+  return fit(`${clock(i.startedAtWall)} INCIDENT ${i.id} open, ${i.limit + 1} > limit ${i.limit}: ${forTerminal(t.name)}[${t.pid}] -> ${t.dst}`, cols());
 }
 
 const HEADER = "  PID      USER     PROCESS          TRIES  PEAK   EST   REF  FAIL  PEND EXIT";
@@ -50,8 +50,8 @@ function row(p: IncidentReport["processes"][number]): string {
   const user = p.user ?? (p.uid === undefined ? "?" : String(p.uid));
   const cells = [
     String(p.pid).padEnd(8),
-    fit(forTerminal(user), 8).padEnd(8),
-    fit(forTerminal(p.name), 15).padEnd(15),
+    padCells(fit(forTerminal(user), 8), 8),
+    padCells(fit(forTerminal(p.name), 15), 15),
     String(p.attempts).padStart(6),
     String(p.peakHalfOpen).padStart(5),
     String(p.outcomes.established).padStart(5),
@@ -74,7 +74,7 @@ function destinationsLine(to: string[], distinct: number): string {
   for (const d of to.slice(1)) {
     const rest = distinct - shown - 1;
     const tail = rest > 0 ? ` (+${rest} more)` : "";
-    if (line.length + 1 + d.length + tail.length > 79) break;
+    if (line.length + 1 + d.length + tail.length > cols()) break;
     line += ` ${d}`;
     shown++;
   }
@@ -91,21 +91,21 @@ export function formatIncident(i: IncidentReport): string {
 export function incidentBody(i: IncidentReport): string[] {
   const lines: string[] = [];
   const dests = `${i.distinctDestinations}${i.destinationsCapped ? "+" : ""} destinations`;
-  lines.push(fit(`  ${i.attempts} attempts to ${dests} on ${plural(i.distinctHosts, "host")}: ${outcomesText(i.outcomes)}`, 79));
+  lines.push(fit(`  ${i.attempts} attempts to ${dests} on ${plural(i.distinctHosts, "host")}: ${outcomesText(i.outcomes)}`, cols()));
   if (i.lostEvents > 0) lines.push(`  WARNING: ${i.lostEvents} events lost while open; counts are lower bounds`);
   if ((i.blindMs ?? 0) > 0) lines.push(`  WARNING: blind for up to ${seconds(i.blindMs ?? 0)} while open; counts are lower bounds`);
   const os = i.osEvents.length + i.osEventsDropped;
   if (os > 0) {
     const first = i.osEvents[0];
-    lines.push(fit(`  the OS logged its own limit ${plural(os, "time")}: ${first ? `${first.source}, first at ${clock(first.timeWall)}` : ""}`, 79));
+    lines.push(fit(`  the OS logged its own limit ${plural(os, "time")}: ${first ? `${first.source}, first at ${clock(first.timeWall)}` : ""}`, cols()));
   }
   lines.push(HEADER);
   for (const p of i.processes) {
     lines.push(row(p));
     const cmd = (p.cmdline?.join(" ") ?? p.exe ?? "").trimEnd();
-    if (cmd) lines.push(fit(`           cmd: ${forTerminal(cmd)}`, 79));
+    if (cmd) lines.push(fit(`           cmd: ${forTerminal(cmd)}`, cols()));
     const where = whereText(p);
-    if (where) lines.push(fit(`           in: ${forTerminal(where)}`, 79));
+    if (where) lines.push(fit(`           in: ${forTerminal(where)}`, cols()));
     if (p.verdict && p.verdict.verdict !== "undecided") {
       lines.push(`           verdict: ${p.verdict.verdict}${p.verdict.trusted ? " (trusted)" : ""} by ${verdictReason(p.verdict)}`);
     }
@@ -120,7 +120,7 @@ export function incidentBody(i: IncidentReport): string[] {
 
 /** An OS limit event (Windows 4226) that came while no incident was open. */
 export function formatOsLimit(record: { timeWall: number; source: string; recordId?: number }): string {
-  return fit(`${clock(record.timeWall)} OS LIMIT: ${record.source}${record.recordId === undefined ? "" : ` record ${record.recordId}`}, no incident open`, 79);
+  return fit(`${clock(record.timeWall)} OS LIMIT: ${record.source}${record.recordId === undefined ? "" : ` record ${record.recordId}`}, no incident open`, cols());
 }
 
 /** The periodic one-line summary: what is half-open now, and what the period brought. */

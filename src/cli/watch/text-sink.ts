@@ -8,7 +8,7 @@
  * Needs: stdout, stderr.
  */
 import { isOutput } from "../../core/monitor.js";
-import { fit, forTerminal } from "../sanitize.js";
+import { cols, fit, forTerminal } from "../sanitize.js";
 import { clock, formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, formatVerdict, seconds } from "./format.js";
 import { shownIncident } from "./records.js";
 import type { FindingItem, Sink, StartItem, WatchItem } from "./sink.js";
@@ -68,7 +68,7 @@ export class TextSink implements Sink {
       out(`${at(o.time)} WARNING: ${o.count} events lost${o.cpu === undefined ? "" : ` on cpu ${o.cpu}`}; attempts may be missing or end as unknown`);
     } else if (isOutput(o, "blind")) {
       out(`${at(o.time)} WARNING: BLIND for up to ${seconds(o.durationMs)}: attempts in that time were not seen`);
-      out(fit(`  ${forTerminal(o.reason)}`, 79));
+      out(fit(`  ${forTerminal(o.reason)}`, cols()));
     } else if (isOutput(o, "verdict")) {
       // Scanner verdicts are alerts (a trusted program's, a note); benign ones only go to --json.
       if (o.verdict === "scanner") out(formatVerdict(o, o.time + this.#wallOffsetMs));
@@ -79,7 +79,7 @@ export class TextSink implements Sink {
       out(o.type === "incident-open" ? formatIncidentOpen(incident) : formatIncident(incident));
     } else {
       // A finding of another detector: shown as data until it has a format of its own.
-      out(fit(`${at(o.time)} ${forTerminal(o.type.toUpperCase())} ${forTerminal(JSON.stringify({ ...o, type: undefined, time: undefined }))}`, 79));
+      out(fit(`${at(o.time)} ${forTerminal(o.type.toUpperCase())} ${forTerminal(JSON.stringify({ ...o, type: undefined, time: undefined }))}`, cols()));
     }
   }
 }
