@@ -5,9 +5,14 @@
  * ticks at the same times and reproduces the run. A write that fails stops
  * the recording, says so once, and never stops watch.
  *
+ * With filters (--pid, --comm, --unit, --container, --netns) only what they
+ * select is recorded: a process they leave out, its attempts and its exit
+ * never reach the file (other namespaces' command lines stay out of it); the
+ * header says which filters were in force, and a replay applies them.
+ *
  * Needs: the file (created 0600: records hold command lines).
  */
-import type { ConnectionEvent } from "../../core/events.js";
+import type { ConnectionEvent, ProcessInfo } from "../../core/events.js";
 import { RecordFile } from "./record-file.js";
 import type { Sink, WatchItem } from "./sink.js";
 
@@ -15,6 +20,8 @@ export interface RecordSinkOptions {
   path: string;
   header: { source: string; exact: boolean; wallOffsetMs: number; watch: Record<string, unknown> };
   publish: (item: WatchItem) => void;
+  /** The watch's process filter: what it leaves out is not recorded. */
+  filter?: (p: ProcessInfo) => boolean;
 }
 
 export class RecordSink implements Sink {
@@ -30,8 +37,32 @@ export class RecordSink implements Sink {
     this.#file = new RecordFile(this.#o.path, this.#o.header);
   }
 
+  /** Sockets and processes the filter left out: their later events are not recorded either. */
+  readonly #skippedSocks = new Set<string>();
+  readonly #recordedPids = new Set<number>();
+
   events(batch: readonly ConnectionEvent[]): void {
-    this.#file?.events(batch);
+    const filter = this.#o.filter;
+    if (!filter) {
+      this.#file?.events(batch);
+      return;
+    }
+    const kept: ConnectionEvent[] = [];
+    for (const e of batch) {
+      if (e.type === "connect") {
+        if (filter(e.process)) {
+          this.#recordedPids.add(e.pid);
+          kept.push(e);
+        } else this.#skippedSocks.add(e.sock);
+      } else if (e.type === "leave" || e.type === "reset" || e.type === "retransmit") {
+        if (this.#skippedSocks.has(e.sock)) {
+          if (e.type === "leave") this.#skippedSocks.delete(e.sock);
+        } else kept.push(e);
+      } else if (e.type === "exit") {
+        if (this.#recordedPids.delete(e.pid)) kept.push(e);
+      } else kept.push(e);
+    }
+    if (kept.length > 0) this.#file?.events(kept);
   }
 
   tick(now: number): void {

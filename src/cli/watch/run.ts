@@ -6,6 +6,7 @@
  * on every exit path: SIGINT/SIGTERM, --duration, an error at start or
  * while running, a closed stdout.
  */
+import type { ConnectionSource } from "../../core/source.js";
 import { attributionFilter } from "../../core/attribution.js";
 import { parseDuration } from "../../core/duration.js";
 import type { ProcessInfo } from "../../core/events.js";
@@ -15,7 +16,7 @@ import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { openWatchSource, raiseFileLimit } from "../../platform/select.js";
 import type { WatchOptions } from "./command.js";
 import { type Sink, SinkChain, type StartFacts, type WatchItem } from "./sink.js";
-import { notStoringReason, watchSinks } from "./sinks.js";
+import { filtersOf, notStoringReason, watchSinks } from "./sinks.js";
 import { WatchStdout } from "./stdout.js";
 import { StoreSink } from "./store-sink.js";
 
@@ -31,6 +32,22 @@ function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefin
   const where = attributionFilter({ ...(opts.unit ? { unit: opts.unit } : {}), ...(opts.container ? { container: opts.container } : {}), ...(opts.netns ? { netns: opts.netns } : {}) });
   if (!pids && !comms && !where) return undefined;
   return (p) => (pids ? pids.has(p.pid) : true) && (comms ? comms.has(p.name) : true) && (where ? where(p) : true);
+}
+
+/** The process filter: the options', or, for a replay given none, the filters the recording was made with. */
+function watchFilter(opts: WatchOptions, source: ConnectionSource): { filter: ((p: ProcessInfo) => boolean) | undefined; recorded: ReturnType<typeof filtersOf> | undefined } {
+  const recorded = opts.replay && Object.keys(filtersOf(opts)).length === 0 ? recordedFilters(source) : undefined;
+  return { filter: makeFilter(recorded ? { ...opts, ...recorded } : opts), recorded };
+}
+
+/** The filters a recording's header says were in force, checked (a header is input from anywhere). */
+function recordedFilters(source: ConnectionSource): ReturnType<typeof filtersOf> | undefined {
+  const watch = (source as { header?: { watch?: Record<string, unknown> } }).header?.watch;
+  if (!watch) return undefined;
+  const strings = (v: unknown) => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string") ? (v as string[]) : undefined);
+  const pids = Array.isArray(watch.pid) && watch.pid.length > 0 && watch.pid.every((x) => Number.isSafeInteger(x)) ? (watch.pid as number[]) : undefined;
+  const out = filtersOf({ ...(pids ? { pid: pids } : {}), ...(strings(watch.comm) ? { comm: strings(watch.comm) } : {}), ...(strings(watch.unit) ? { unit: strings(watch.unit) } : {}), ...(strings(watch.container) ? { container: strings(watch.container) } : {}), ...(strings(watch.netns) ? { netns: strings(watch.netns) } : {}) });
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 export interface RunWatchExtras {
@@ -50,7 +67,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     intervalMs: opts.poll * 1000,
   });
   const wallOffsetMs = source.wallOffsetMs ?? Date.now() - source.now();
-  const filter = makeFilter(opts);
+  const { filter, recorded } = watchFilter(opts, source);
   const trusted = trustList(opts.trust ?? []);
   const verdicts = new ScanVerdictDetector({ firstContactBy: opts.firstContactBy, ...(trusted ? { trusted } : {}) });
   const monitor = new HalfOpenMonitor({
@@ -62,7 +79,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     detectors: [verdicts],
   });
   const publish = (item: WatchItem) => chain.publish(item);
-  const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish }), ...(extras.sinks ?? [])];
+  const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish, ...(filter ? { filter } : {}) }), ...(extras.sinks ?? [])];
   const chain = new SinkChain(sinks);
   let facts: StartFacts;
   try {
@@ -98,6 +115,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       ...facts,
     });
     if (fileLimitNote) publish({ kind: "warning", level: "note", message: fileLimitNote });
+    if (recorded) publish({ kind: "warning", level: "note", message: `replaying with the filters the recording was made with: ${Object.entries(recorded).map(([k, v]) => `--${k} ${(v as (string | number)[]).join(",")}`).join(" ")} (give filters to replace them)` });
     const unavailable = sinks.find((s): s is StoreSink => s instanceof StoreSink)?.unavailable;
     if (unavailable) publish({ kind: "warning", level: "warning", message: unavailable });
 

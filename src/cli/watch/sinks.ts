@@ -3,6 +3,7 @@
  * item (sink.ts). Adding a sink (the dashboard) is one line here. The store
  * comes first: it sets `storage` on incident findings for the printers.
  */
+import type { ProcessInfo } from "../../core/events.js";
 import { type HalfOpenMonitor, type MonitorOutput, isOutput } from "../../core/monitor.js";
 import type { ScanVerdictDetector } from "../../core/scan-detector.js";
 import type { ConnectionSource } from "../../core/source.js";
@@ -27,6 +28,13 @@ export interface SinkContext {
   retainMs: number;
   out: WatchStdout;
   publish: (item: WatchItem) => void;
+  /** The process filter in force (the options', or a replay's recorded one). */
+  filter?: (p: ProcessInfo) => boolean;
+}
+
+/** The process filters of the options, as a recording's header keeps them (and a replay reads them back). */
+export function filtersOf(opts: Pick<WatchOptions, "pid" | "comm" | "unit" | "container" | "netns">): { pid?: number[]; comm?: string[]; unit?: string[]; container?: string[]; netns?: string[] } {
+  return { ...(opts.pid?.length ? { pid: opts.pid } : {}), ...(opts.comm?.length ? { comm: opts.comm } : {}), ...(opts.unit?.length ? { unit: opts.unit } : {}), ...(opts.container?.length ? { container: opts.container } : {}), ...(opts.netns?.length ? { netns: opts.netns } : {}) };
 }
 
 /** Whether incidents are stored: a replay only where --db says, so it never mixes into this host's history. */
@@ -61,9 +69,10 @@ export function watchSinks(ctx: SinkContext): Sink[] {
             source: source.name,
             exact: source.exact,
             wallOffsetMs,
-            watch: { limit: opts.limit, quietMs: opts.quiet * 1000, maxAgeMs: opts.maxAge * 1000, ...(opts.pid ? { pid: opts.pid } : {}), ...(opts.comm ? { comm: opts.comm } : {}), ...(opts.unit ? { unit: opts.unit } : {}), ...(opts.container ? { container: opts.container } : {}), ...(opts.netns ? { netns: opts.netns } : {}) },
+            watch: { limit: opts.limit, quietMs: opts.quiet * 1000, maxAgeMs: opts.maxAge * 1000, ...filtersOf(opts), ...(ctx.filter ? { filtered: true } : {}) },
           },
           publish,
+          ...(ctx.filter ? { filter: ctx.filter } : {}),
         })
       : undefined,
     opts.ui
