@@ -339,3 +339,15 @@ test("text is never cut when it goes to a pipe or a file, and fits --width N whe
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /Cannot use --width "5": expected a whole number of columns from 40 to 100000 \[HALFOPEN_BAD_USAGE\]/);
 });
+
+test("one grammar for times: every seconds option also takes 250ms, 90s, 5m, 1h; a plain number stays seconds", () => {
+  const ok = cli("watch", "--replay", "test/fixtures/records/scan.jsonl", "--as-fast-as-possible", "--duration", "1m", "--quiet", "2s", "--max-age", "5m", "--hook-timeout", "1500ms", "--interval", "0", "--json");
+  assert.equal(ok.status, 0, ok.stderr);
+  const start = JSON.parse(ok.stdout.split("\n")[0] ?? "{}") as { quietMs?: number };
+  assert.equal(start.quietMs, 2000, "--quiet 2s is 2000 ms");
+  const plain = cli("watch", "--replay", "test/fixtures/records/scan.jsonl", "--as-fast-as-possible", "--quiet", "3", "--interval", "0", "--json");
+  assert.equal((JSON.parse(plain.stdout.split("\n")[0] ?? "{}") as { quietMs?: number }).quietMs, 3000, "a plain number is seconds");
+  const bad = cli("watch", "--quiet", "2x");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /Cannot use --quiet "2x": expected seconds from 0 to 86400, or a duration such as 90s, 5m or 1h \[HALFOPEN_BAD_USAGE\]/);
+});

@@ -4,6 +4,7 @@
  */
 import { isIP } from "node:net";
 import { GROUP_BY, type GroupBy } from "../core/attribution.js";
+import { parseDuration } from "../core/duration.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { SOURCE_NAMES, type SourceName } from "../platform/source-names.js";
 
@@ -18,12 +19,24 @@ export function parseIntOption(name: string, min: number, max = Number.MAX_SAFE_
   };
 }
 
-/** Seconds, possibly fractional, within [min, max]. */
+/**
+ * A time in seconds within [min, max]: a plain number is seconds (as it always
+ * was), or a duration with its unit, the grammar of every duration option
+ * (`250ms`, `90s`, `5m`, `1h`, `2d`; core/duration.ts).
+ */
 export function parseSecondsOption(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
-      throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${name} "${value}": expected seconds from ${min} to ${max}`);
+    const t = value.trim();
+    let n = Number(t);
+    if (t !== "" && !Number.isFinite(n)) {
+      try {
+        n = parseDuration(name, t) / 1000;
+      } catch {
+        n = Number.NaN;
+      }
+    }
+    if (t === "" || !Number.isFinite(n) || n < min || n > max) {
+      throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${name} "${value.slice(0, 100)}": expected seconds from ${min} to ${max}, or a duration such as 90s, 5m or 1h`);
     }
     return n;
   };
