@@ -12,8 +12,8 @@ import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import { describeLab, LAB_ADDRESS, REFUSED_PORT, droppedPorts } from "./lab.js";
-import { CLI, descriptorsOf, openIdle, runConnector, WatchProcess } from "./watch-process.js";
+import { describeLab, LAB_ADDRESS, REFUSED_PORT } from "./lab.js";
+import { assertCulpritNamed, CLI, descriptorsOf, openIdle, WatchProcess } from "./watch-process.js";
 
 type Proc = { pid: number; name: string; attempts: number; exe?: string; cmdline?: string[]; user?: string };
 
@@ -42,13 +42,7 @@ describeLab("halfopen watch --ui hardening (tracefs, netns lab)", { file: "integ
       flood.push(...(await openIdle(port, 1000)));
       const fds = () => descriptorsOf(w.child.pid as number);
       assert.ok(fds() < 250, `watch holds ${fds()} descriptors with 1,000 clients connected`);
-      const c = await runConnector(lab, { title: "ho-uiflood", host: LAB_ADDRESS, ports: droppedPorts(20, 200), holdMs: 600 });
-      await c.exited;
-      const incident = await w.waitFor((l) => l.type === "incident" && (l.processes as Proc[]).some((p) => p.pid === c.pid));
-      const named = (incident.processes as Proc[]).find((p) => p.pid === c.pid) as Proc;
-      assert.equal(named.exe, process.execPath, "exe read");
-      assert.ok(named.cmdline && named.cmdline.length > 0, "command line read");
-      assert.equal(named.user, "root", "user read");
+      await assertCulpritNamed(w, lab, "ho-uiflood");
       assert.equal(w.lines.filter((l) => l.type === "blind").length, 0, "never blind");
       for (const s of flood) s.destroy();
       const res = await fetch(`http://127.0.0.1:${port}/api/snapshot`, { headers: { authorization: `Bearer ${token}` } });

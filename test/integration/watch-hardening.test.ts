@@ -16,7 +16,7 @@ import net from "node:net";
 import { IncidentStore } from "../../src/store/incident-store.js";
 import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
 import { describeLab, LAB_ADDRESS, REFUSED_PORT, droppedPorts } from "./lab.js";
-import { CLI, REPO, descriptorsOf, openIdle, runConnector, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
+import { assertCulpritNamed, CLI, REPO, descriptorsOf, openIdle, runConnector, runLabWorkload, WatchProcess, type JsonLine } from "./watch-process.js";
 
 
 type Proc = { pid: number; name: string; attempts: number; exe?: string; cmdline?: string[]; user?: string; truncated?: string[] };
@@ -169,13 +169,7 @@ describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integratio
       flood.push(...(await openIdle(port, 600)));
       const fds = () => descriptorsOf(w.child.pid as number);
       assert.ok(fds() < 200, `watch holds ${fds()} descriptors with 600 clients connected`);
-      const c = await runConnector(lab, { title: "ho-flooded", host: LAB_ADDRESS, ports: droppedPorts(20, 200), holdMs: 600 });
-      await c.exited;
-      const incident = await w.waitFor((l) => l.type === "incident" && (l.processes as Proc[]).some((p) => p.pid === c.pid));
-      const named = (incident.processes as Proc[]).find((p) => p.pid === c.pid) as Proc;
-      assert.equal(named.exe, process.execPath, "exe read");
-      assert.ok(named.cmdline && named.cmdline.length > 0, "command line read");
-      assert.equal(named.user, "root", "user read");
+      await assertCulpritNamed(w, lab, "ho-flooded");
       for (const s of flood) s.destroy();
       const res = await fetch(`http://127.0.0.1:${port}/metrics`);
       assert.equal(res.status, 200, "metrics answer again once the flood is gone");

@@ -2,6 +2,7 @@
  * Runs `halfopen watch --json` as a child process (through tsx, from the
  * sources) and collects its JSON lines for integration tests.
  */
+import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readdirSync } from "node:fs";
@@ -156,4 +157,17 @@ export async function openIdle(port: number, n: number): Promise<import("node:ne
 /** Descriptors a process holds now. */
 export function descriptorsOf(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** A lab process half-opens 20 attempts and exits; the incident names it in full (exe, command line, user). */
+export async function assertCulpritNamed(w: WatchProcess, lab: Lab, title: string): Promise<void> {
+  const { LAB_ADDRESS, droppedPorts } = await import("./lab.js");
+  const c = await runConnector(lab, { title, host: LAB_ADDRESS, ports: droppedPorts(20, 200), holdMs: 600 });
+  await c.exited;
+  type Proc = { pid: number; exe?: string; cmdline?: string[]; user?: string };
+  const incident = await w.waitFor((l) => l.type === "incident" && (l.processes as Proc[]).some((p) => p.pid === c.pid));
+  const named = (incident.processes as Proc[]).find((p) => p.pid === c.pid) as Proc;
+  assert.equal(named.exe, process.execPath, "exe read");
+  assert.ok(named.cmdline && named.cmdline.length > 0, "command line read");
+  assert.equal(named.user, "root", "user read");
 }
