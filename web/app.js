@@ -536,13 +536,9 @@ import { $, el, onFrame, printable } from "./dom.js";
 
   /**
    * @param {string} type
-   * @param {any} record a ScanRecord of that type
+   * @param {ScanRecord & Record<string, any>} d a scan record of that type (its fields read as that type declares them)
    */
-  function onScanEvent(type, record) {
-    /** @type {ScanRecord} */
-    const typed = record;
-    void typed;
-    const d = record;
+  function onScanEvent(type, d) {
     if (type === "scan-start") {
       scanState.briefs.set(d.id, { id: d.id, series: d.series, round: d.round, spec: d.spec, state: "running", startedAt: d.startedAt, progress: { done: 0, total: d.total, up: 0, open: 0, unknown: 0, ratePerS: 0 }, truncated: false, ...(d.scanId !== undefined ? { scanId: d.scanId } : {}) });
       for (const b of scanState.briefs.values()) if (b.series === d.series && b.id !== d.id) delete b.nextAt;

@@ -54,8 +54,9 @@ export function formatRawSendersText(list: readonly LsRawSender[]): string {
     const head = `${String(s.pid).padStart(7)} ${padCells(fit(forTerminal(user), 8), 8)} ${padCells(fit(forTerminal(s.name), 15), 15)}  `;
     // Every socket kind is shown, wrapped under the column: none is cut.
     let line = head;
-    for (const [i, kind] of [...new Set(s.sockets.map((k) => k.label))].entries()) {
-      const item = `${kind}${i < new Set(s.sockets.map((k) => k.label)).size - 1 ? "," : ""}`;
+    const kinds = [...new Set(s.sockets.map((k) => k.label))];
+    for (const [i, kind] of kinds.entries()) {
+      const item = `${kind}${i < kinds.length - 1 ? "," : ""}`;
       if (line.length > head.length && line.length + 1 + item.length > cols()) {
         lines.push(line);
         line = " ".repeat(head.length);

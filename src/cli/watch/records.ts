@@ -45,9 +45,7 @@ export function jsonRecords(item: WatchItem, wallOffsetMs: number): (WatchRecord
         const record: IncidentRecord = { type: o.type, ...incident, ...extra, emittedAt: item.emittedAt };
         return [record];
       }
-      if (isOutput(o, "verdict")) return [{ ...o, timeWall: o.time + wallOffsetMs }];
-      if (isOutput(o, "lost")) return [{ ...o, timeWall: o.time + wallOffsetMs }];
-      if (isOutput(o, "blind")) return [{ ...o, timeWall: o.time + wallOffsetMs }];
+      if (isOutput(o, "verdict") || isOutput(o, "lost") || isOutput(o, "blind")) return [{ ...o, timeWall: o.time + wallOffsetMs }];
       // Other detectors' findings: as data, with the wall time.
       return [{ ...(o as OtherFindingRecord), timeWall: o.time + wallOffsetMs }];
     }
