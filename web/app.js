@@ -155,6 +155,17 @@ import { $, el, onFrame, printable } from "./dom.js";
   }
 
   /** The command line, cut by CSS; the whole of it in the tooltip (a property, set as text). */
+  /** The process name, and a badge when it sends SYNs without connect() (raw IP or packet socket). */
+  function nameCell(r) {
+    const td = el("td", printable(r.name), "name");
+    if (r.via) {
+      const badge = el("span", r.via, "via");
+      badge.title = `sends SYNs without connect(), through a ${r.via === "raw" ? "raw IP socket" : "packet socket"}`;
+      td.append(" ", badge);
+    }
+    return td;
+  }
+
   function cmdCell(text) {
     const td = el("td", text, "cmd");
     td.title = text;
@@ -178,7 +189,7 @@ import { $, el, onFrame, printable } from "./dom.js";
       if (r.verdict === "scanner") tr.classList.add("scanner");
       tr.append(
         el("td", r.pid, "n"),
-        el("td", printable(r.name), "name"),
+        nameCell(r),
         el("td", printable(r.user || ""), "user"),
         cmdCell(printable(r.cmdline || "")),
         el("td", r.halfOpen, "n halfopen"),
@@ -259,7 +270,7 @@ import { $, el, onFrame, printable } from "./dom.js";
     const lines = [incidentLine(i), ""];
     lines.push("processes:");
     for (const p of detail.processes || []) {
-      lines.push(`  ${printable(p.name)}[${p.pid}] ${p.attempts} attempts, peak ${p.peakHalfOpen} half-open${p.verdict ? `, ${p.verdict.verdict}` : ""}`);
+      lines.push(`  ${printable(p.name)}[${p.pid}] ${p.attempts} ${p.via ? `${p.via} SYNs (no connect())` : "attempts"}, peak ${p.peakHalfOpen} half-open${p.verdict ? `, ${p.verdict.verdict}` : ""}`);
       if (p.cmdline) lines.push(`    ${printable(p.cmdline.join(" "))}`);
     }
     if (detail.outcomes) lines.push("", `outcomes: ${Object.entries(detail.outcomes).map(([k, v]) => `${k} ${v}`).join(", ")}`);

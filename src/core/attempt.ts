@@ -43,6 +43,8 @@ export interface Attempt {
   reset: boolean;
   /** Already half-open when watch started: `startedAt` is the start of watch, not of the attempt. */
   seenAtStart?: boolean;
+  /** A SYN sent without connect(), through a raw IP or packet socket (ConnectEvent.via). */
+  via?: "raw" | "packet";
 }
 
 /** Key that tells two processes with the same pid apart. */

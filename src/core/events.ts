@@ -69,6 +69,12 @@ export interface ConnectEvent {
   process: ProcessInfo;
   /** Already half-open when the source started (read from the socket table, not seen entering SYN_SENT). */
   seenAtStart?: boolean;
+  /**
+   * Not a connect(): a TCP SYN the process wrote itself through a raw IP
+   * socket ("raw") or a packet socket ("packet"), seen on the wire. `sock`
+   * is then a key of the source's own.
+   */
+  via?: "raw" | "packet";
 }
 
 /** A socket left SYN_SENT. */

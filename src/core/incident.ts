@@ -39,6 +39,8 @@ export interface AttemptSample {
   retransmits: number;
   /** The attempt was already half-open when watch started (its age is counted from then). */
   seenAtStart?: boolean;
+  /** A SYN sent without connect(): through a raw IP socket or a packet socket. */
+  via?: "raw" | "packet";
 }
 
 /** A process named by an incident. */
@@ -52,6 +54,11 @@ export interface IncidentProcess extends ProcessInfo {
   halfOpen: number;
   outcomes: OutcomeCounts;
   distinctDestinations: number;
+  /**
+   * Set when it sent SYNs without connect(), through a raw IP socket ("raw")
+   * or a packet socket ("packet"): its attempts are SYNs seen on the wire.
+   */
+  via?: "raw" | "packet";
   exited: boolean;
   /** Monotonic ms of the exit, when seen. */
   exitedAt?: number;
@@ -116,6 +123,7 @@ interface ProcessEntry {
   halfOpen: number;
   outcomes: OutcomeCounts;
   destinations: Set<string>;
+  via?: "raw" | "packet";
   exitedAt?: number;
   sample: Attempt[];
 }
@@ -188,6 +196,7 @@ export class IncidentRecorder {
     const entry = this.#entryFor(attempt);
     if (!entry) return;
     entry.attempts++;
+    if (attempt.via) entry.via ??= attempt.via;
     entry.outcomes[attempt.outcome]++;
     if (attempt.outcome === "pending") entry.halfOpen++;
     entry.peakHalfOpen = Math.max(entry.peakHalfOpen, processHalfOpen);
@@ -322,8 +331,10 @@ export class IncidentRecorder {
         ageMs: (a.endedAt ?? now) - a.startedAt,
         retransmits: a.retransmits,
         ...(a.seenAtStart ? { seenAtStart: true } : {}),
+        ...(a.via ? { via: a.via } : {}),
       })),
     };
+    if (e.via) p.via = e.via;
     if (e.exitedAt !== undefined) p.exitedAt = e.exitedAt;
     const verdict = this.#verdictOf?.(e.processKey);
     if (verdict) p.verdict = verdict;

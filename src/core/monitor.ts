@@ -85,6 +85,10 @@ export interface ProcessTotals {
   netnsName?: string;
   attempts: number;
   outcomes: OutcomeCounts;
+  /** Set when it sent SYNs without connect() (raw IP or packet socket): how. */
+  via?: "raw" | "packet";
+  /** Of those, SYNs seen on the wire (attempts plus their retransmissions). */
+  syns?: number;
   /** Monotonic ms of the process's exit, when seen. */
   exitedAt?: number;
 }
@@ -99,6 +103,8 @@ export interface MonitorCounters {
   osLimitEvents: number;
   incidents: number;
   incidentOpen: boolean;
+  /** SYNs seen on the wire that no connect() made, by how they were sent (attempts and retransmissions). */
+  rawSyns: { raw: number; packet: number };
 }
 
 export interface MonitorTotals {
@@ -143,6 +149,7 @@ export class HalfOpenMonitor {
   readonly #history = new PeriodHistory();
   #firstTime?: number;
   #osEvents = 0;
+  readonly #rawSyns = { raw: 0, packet: 0 };
 
   constructor(options: HalfOpenMonitorOptions = {}) {
     this.tracker = new SynSentTracker(options.maxAgeMs === undefined ? {} : { maxAgeMs: options.maxAgeMs });
@@ -204,6 +211,11 @@ export class HalfOpenMonitor {
         break;
       case "retransmit": {
         const attempt = this.tracker.retransmit(event.sock);
+        if (attempt?.via) {
+          this.#rawSyns[attempt.via]++;
+          const totals = this.#perProcess.get(attempt.processKey);
+          if (totals) totals.syns = (totals.syns ?? 0) + 1;
+        }
         if (attempt) this.#each(out, (d) => d.retransmitted?.(attempt, event.time, this.#ctx));
         break;
       }
@@ -304,6 +316,7 @@ export class HalfOpenMonitor {
       osLimitEvents: this.#osEvents,
       incidents: this.limitDetector.incidents,
       incidentOpen: this.limitDetector.openId !== undefined,
+      rawSyns: { ...this.#rawSyns },
     };
   }
 
@@ -372,6 +385,7 @@ export class HalfOpenMonitor {
   }
 
   #countProcess(attempt: Attempt): void {
+    if (attempt.via) this.#rawSyns[attempt.via]++;
     let totals = this.#perProcess.get(attempt.processKey);
     if (!totals) {
       if (this.#perProcess.size >= this.#maxTotals) {
@@ -389,6 +403,10 @@ export class HalfOpenMonitor {
     }
     this.#lastKeyByPid.set(attempt.process.pid, attempt.processKey);
     totals.attempts++;
+    if (attempt.via) {
+      totals.via ??= attempt.via;
+      totals.syns = (totals.syns ?? 0) + 1;
+    }
   }
 }
 

@@ -18,6 +18,9 @@ test("events and ticks come back as they went in; process details are written on
     { type: "connect", time: 1, sock: "a", pid: 42, family: 4, src: { address: "198.18.0.1", port: 0 }, dst: { address: "198.18.0.2", port: 9 }, process: p },
     { type: "connect", time: 2, sock: "b", pid: 42, family: 4, src: { address: "198.18.0.1", port: 0 }, dst: { address: "198.18.0.3", port: 9 }, process: p, seenAtStart: true },
     { type: "leave", time: 3, sock: "a", newState: 7, srcPort: 40000, inInterrupt: true },
+    // A SYN the process wrote itself (raw IP socket), and its retransmission.
+    { type: "connect", time: 3.5, sock: "raw:1", pid: 42, family: 4, src: { address: "198.18.0.1", port: 5555 }, dst: { address: "198.18.0.4", port: 23 }, process: p, via: "raw" },
+    { type: "retransmit", time: 3.6, sock: "raw:1" },
     { type: "exit", time: 4, pid: 42, name: "scan" },
   ];
   const lines = [enc.header(), ...enc.events(events), enc.tick(5), enc.end(6)];
@@ -54,6 +57,7 @@ test("not a record, a newer version, an unknown process ref: HalfOpenError BAD_R
   dec.line(new RecordEncoder(header).header());
   assert.match(code(() => dec.line('{"t":"e","e":{"type":"connect","time":1,"sock":"a","pid":7,"family":4,"src":{"address":"127.0.0.1","port":1},"dst":{"address":"127.0.0.1","port":9},"process":3}}')), /line 2: the connect names process ref 3/);
   assert.match(code(() => dec.line('{"t":"e","e":{"type":"connect","time":1,"process":3}}')), /line 3: the connect event has no valid "sock"/);
+  assert.match(code(() => dec.line('{"t":"e","e":{"type":"connect","time":1,"sock":"a","pid":7,"family":4,"src":{"address":"127.0.0.1","port":1},"dst":{"address":"127.0.0.1","port":9},"process":1,"via":"carrier-pigeon"}}')), /has no valid "via"/);
   assert.deepEqual(dec.line('{"t":"e","e":{"type":"from-the-future","time":1}}'), [], "unknown event types are skipped");
   assert.deepEqual(dec.line('{"t":"future-kind"}'), [], "unknown line types are skipped");
 });

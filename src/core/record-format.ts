@@ -211,6 +211,7 @@ function eventProblem(e: Record<string, unknown>): string | undefined {
         ["dst", isEndpoint(e.dst)],
         ["process", isInt(e.process)],
         ["seenAtStart", optional(e.seenAtStart, isBool)],
+        ["via", optional(e.via, (v) => v === "raw" || v === "packet")],
       ]);
       break;
     case "leave":

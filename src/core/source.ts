@@ -19,6 +19,10 @@ export interface SourceStats {
   blindMs?: number;
   /** How many times it went blind. */
   blindSpells?: number;
+  /** SYNs sent without connect() that the capture dropped (its receive buffer was full): also reported as lost events. */
+  rawCaptureDrops?: number;
+  /** SYNs sent without connect() that could not be given to one process (docs/watch.md). */
+  rawUnattributed?: number;
 }
 
 export interface ConnectionSource {

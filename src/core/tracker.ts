@@ -87,6 +87,7 @@ export class SynSentTracker {
       reset: false,
     };
     if (e.seenAtStart) attempt.seenAtStart = true;
+    if (e.via) attempt.via = e.via;
     this.#pending.set(e.sock, attempt);
     this.#perProcess.set(attempt.processKey, (this.#perProcess.get(attempt.processKey) ?? 0) + 1);
     return ended ? { attempt, ended } : { attempt };

@@ -45,6 +45,8 @@ export interface ProcessRow {
   /** failed / ended, 0..1 (0 before any ended). */
   failureRatio: number;
   verdict?: string;
+  /** It sends SYNs without connect(): through a raw IP socket or a packet socket. */
+  via?: "raw" | "packet";
   exited: boolean;
   /** Wall ms when the dashboard first saw it. */
   firstSeen: number;
@@ -58,6 +60,8 @@ export interface ProcessCounts {
   attempts: number;
   ended: number;
   failed: number;
+  /** It sends SYNs without connect(): through a raw IP socket or a packet socket. */
+  via?: "raw" | "packet";
   exited: boolean;
 }
 
@@ -218,7 +222,7 @@ export interface DashboardModelOptions {
   maxHostsKept?: number;
 }
 
-const ROW_FIELDS = ["halfOpen", "attempts", "failed", "verdict", "exited", "name", "cmdline", "user"] as const;
+const ROW_FIELDS = ["halfOpen", "attempts", "failed", "verdict", "via", "exited", "name", "cmdline", "user"] as const;
 
 export class DashboardModel {
   readonly limit: number;
@@ -406,6 +410,7 @@ export class DashboardModel {
         failed: c.failed,
         failureRatio: c.ended > 0 ? c.failed / c.ended : 0,
         ...((verdict(c.key) ?? old?.verdict) !== undefined ? { verdict: (verdict(c.key) ?? old?.verdict) as string } : {}),
+        ...(c.via ? { via: c.via } : {}),
         exited: c.exited,
         firstSeen: old?.firstSeen ?? t,
       };

@@ -143,6 +143,21 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   });
   // Every outcome series exists from the first scrape (a rate over a series that appears later misses its first step).
   for (const o of outcomes) outcomeCounter.inc({ outcome: o }, 0);
+  const lastRaw = { raw: 0, packet: 0 };
+  const rawCounter = new Counter({
+    name: "halfopen_raw_syns_total",
+    help: 'TCP SYNs sent without connect(), seen on the wire: via="raw" (raw IP socket: nmap -sS on loopback, hping3, Mirai-style scanners) or "packet" (packet socket: masscan, zmap, nmap on Ethernet)',
+    labelNames: ["via"],
+    registers,
+    collect() {
+      const now = counters().rawSyns;
+      for (const v of ["raw", "packet"] as const) {
+        advance(this, now[v], lastRaw[v], { via: v });
+        lastRaw[v] = Math.max(lastRaw[v], now[v]);
+      }
+    },
+  });
+  for (const v of ["raw", "packet"]) rawCounter.inc({ via: v }, 0);
   total(registers, "halfopen_incidents_total", "Incidents: episodes of the host's half-open count above the limit", () => counters().incidents);
   new Gauge({
     name: "halfopen_incident_open",

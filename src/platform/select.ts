@@ -17,6 +17,7 @@
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { TcpState } from "../core/tcp-state.js";
 import type { SynSentSocket, TracefsSourceOptions } from "./linux/tracefs-source.js";
+import type { InitialHolder } from "./linux/raw-tracer.js";
 import type { PollingSource, SocketReader } from "./polling-source.js";
 import { SOURCE_NAMES, type SourceName } from "./source-names.js";
 import type { ToolRunner } from "./tools.js";
@@ -115,7 +116,24 @@ export async function makeReader(name: ReaderName, options: SelectOptions & { os
 async function tracefsMaker(options: SelectOptions): Promise<(o: TracefsSourceOptions) => ConnectionSource> {
   if (options.makeTracefs) return options.makeTracefs;
   const { TracefsSource } = await import("./linux/tracefs-source.js");
-  return (o) => new TracefsSource({ readSynSent: synSentReader(options.procRoot), ...o });
+  return (o) => new TracefsSource({ readSynSent: synSentReader(options.procRoot), readRawHolders: rawHolderReader(options.procRoot), ...o });
+}
+
+/** The raw and packet socket holders at start, as `ls` finds them (every network namespace). */
+function rawHolderReader(procRoot?: string): () => Promise<InitialHolder[]> {
+  return async () => {
+    try {
+      const reader = await makeReader("procfs", procRoot ? { procRoot } : {});
+      const out: InitialHolder[] = [];
+      for (const s of reader.rawSenders?.().senders ?? []) {
+        const socket = s.sockets.find((k) => k.netns !== undefined);
+        if (socket?.netns !== undefined) out.push({ pid: s.pid, netns: socket.netns, via: s.sockets.some((k) => k.kind === "raw") ? "raw" : "packet" });
+      }
+      return out;
+    } catch {
+      return [];
+    }
+  };
 }
 
 /**

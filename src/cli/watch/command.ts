@@ -67,6 +67,9 @@ export interface WatchOptions {
   json?: boolean;
   source?: SourceName;
   bufferKb?: number;
+  /** false with --no-raw-senders. */
+  rawSenders?: boolean;
+  rawAnswer?: number;
   duration?: number;
   maxAge: number;
   poll: number;
@@ -147,6 +150,8 @@ export function registerWatch(program: Command): void {
     .option("--source <name>", `connection source: ${SOURCE_NAMES.join(", ")} (default: detected)`, parseSourceOption)
     .option("--poll <seconds>", "polling sources (procfs, windows, macos): read the socket table this often", parseSecondsOption("--poll", 0.05, 3600), 1)
     .option("--buffer-kb <n>", "tracefs ring buffer per CPU, KiB", parseIntOption("--buffer-kb", 64, 1_048_576))
+    .option("--no-raw-senders", "tracefs: do not trace SYNs sent without connect() (raw IP and packet sockets: nmap -sS, masscan, zmap)")
+    .option("--raw-answer <seconds>", "tracefs: a SYN sent without connect() and unanswered this long ends as timeout", parseSecondsOption("--raw-answer", 0.1, 600), 3)
     .option("--duration <seconds>", "stop after this long", parseSecondsOption("--duration", 0, 31_536_000))
     .option("--max-age <seconds>", "end attempts with no end event after this long as unknown", parseSecondsOption("--max-age", 1, 86_400), 300)
     .option("--db <path>", "incident database (default: /var/lib/halfopen/incidents.db as root, else $XDG_STATE_HOME/halfopen/incidents.db)")

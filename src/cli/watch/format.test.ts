@@ -63,3 +63,19 @@ test("a scanner verdict line fits 79 columns and shows a hostile name escaped", 
   assert.match(hostile, /scanner-like \(trusted\) \\x1b\[2Jevil\\u202e\[42\] by TRW/);
   assert.ok(!hostile.includes("\x1b"), "no raw escape byte");
 });
+
+test("a process that sent SYNs without connect() says how, in the incident block", () => {
+  const m = new HalfOpenMonitor({ limit: 2 });
+  const nmap = proc(4242, "nmap", { cmdline: ["nmap", "-sS", "198.18.1.2"] });
+  for (let i = 0; i < 3; i++) m.handle({ ...connect(i, nmap, `packet:${i}`, { address: "198.18.1.2", port: 10_000 + i }), via: "packet" });
+  m.handle(connect(3, proc(7, "curl"), sock(), { address: "198.18.1.2", port: 80 }));
+  const closed = (m.flush(100)[0] as { incident: IncidentReport }).incident;
+  assert.equal(closed.processes.find((p) => p.pid === 4242)?.via, "packet");
+  assert.equal(closed.processes.find((p) => p.pid === 7)?.via, undefined);
+  const text = formatIncident(closed);
+  assert.match(text, /nmap[^\n]*\n[^\n]*cmd: nmap -sS 198\.18\.1\.2\n\s+sent: SYNs without connect\(\), via a packet socket\n/);
+  assert.equal(text.match(/sent: /g)?.length, 1, "curl used connect()");
+  const totals = m.totals().processes.find((p) => p.pid === 4242);
+  assert.deepEqual([totals?.via, totals?.syns], ["packet", 3]);
+  assert.deepEqual(m.counters().rawSyns, { raw: 0, packet: 3 });
+});

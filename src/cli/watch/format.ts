@@ -106,6 +106,7 @@ export function incidentBody(i: IncidentReport): string[] {
     if (cmd) lines.push(fit(`           cmd: ${forTerminal(cmd)}`, cols()));
     const where = whereText(p);
     if (where) lines.push(fit(`           in: ${forTerminal(where)}`, cols()));
+    if (p.via) lines.push(fit(`           sent: SYNs without connect(), via a ${p.via === "raw" ? "raw IP socket" : "packet socket"}`, cols()));
     if (p.verdict && p.verdict.verdict !== "undecided") {
       lines.push(`           verdict: ${p.verdict.verdict}${p.verdict.trusted ? " (trusted)" : ""} by ${verdictReason(p.verdict)}`);
     }

@@ -14,6 +14,7 @@ import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
 import { ScanVerdictDetector, trustList } from "../../core/scan-detector.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { openWatchSource, raiseFileLimit } from "../../platform/select.js";
+import type { TracefsSourceOptions } from "../../platform/linux/tracefs-source.js";
 import type { WatchOptions } from "./command.js";
 import { type Sink, SinkChain, type StartFacts, type WatchItem } from "./sink.js";
 import { filtersOf, notStoringReason, watchSinks } from "./sinks.js";
@@ -55,6 +56,15 @@ export interface RunWatchExtras {
   sinks?: Sink[];
 }
 
+/** The tracefs source's options from watch's. */
+function tracefsOptions(opts: WatchOptions): TracefsSourceOptions {
+  return {
+    ...(opts.bufferKb ? { bufferKb: opts.bufferKb } : {}),
+    ...(opts.rawSenders === false ? { raw: false } : {}),
+    ...(opts.rawAnswer !== undefined ? { rawAnswerMs: opts.rawAnswer * 1000 } : {}),
+  };
+}
+
 /** Run the monitor until SIGINT/SIGTERM, `--duration`, the end of a replay, or a closed stdout. */
 export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}): Promise<void> {
   const retainMs = opts.retain === undefined ? DEFAULT_RETAIN_MS : parseDuration("--retain", opts.retain);
@@ -63,7 +73,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   const { source, fallback } = await openWatchSource({
     ...(opts.replay ? { replay: { path: opts.replay, speed: opts.asFastAsPossible ? Number.POSITIVE_INFINITY : (opts.speed ?? 1) } } : {}),
     ...(opts.source ? { source: opts.source } : {}),
-    tracefs: opts.bufferKb ? { bufferKb: opts.bufferKb } : {},
+    tracefs: tracefsOptions(opts),
     intervalMs: opts.poll * 1000,
   });
   const wallOffsetMs = source.wallOffsetMs ?? Date.now() - source.now();

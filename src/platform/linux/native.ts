@@ -53,12 +53,20 @@ export interface NativeHelper {
   discover(addresses: Uint32Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
   /** The same for IPv6: 16 bytes per address; [index in addresses, kind, rtt ms] triples. */
   discover6(addresses: Uint8Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
+  /** Per-CPU capture sockets (PACKET_FANOUT_CPU) of the namespace of `netnsPath` ("" ours), kernel-filtered to outgoing SYNs and incoming SYN-ACKs and RSTs. */
+  captureOpen(netnsPath: string, sockets: number): Int32Array;
+  /** Up to maxPackets captured packets (raw-capture.ts parses them). */
+  captureRead(fds: Int32Array, maxPackets: number): Buffer;
+  /** A socket that keeps the kernel's packet time stamping on while open (close the fd to release it). */
+  holdTimestamps(): number;
+  /** Packets the capture sockets dropped (receive buffer full) since the last call. */
+  captureDrops(fds: Int32Array): number;
   readonly abi: number;
 }
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 4;
+const ABI = 5;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 

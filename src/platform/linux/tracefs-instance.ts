@@ -119,6 +119,21 @@ export class TracefsInstance {
     }
   }
 
+  /** Write one of the instance's files (relative path), truncating it. */
+  write(file: string, value: string): void {
+    writeFileSync(`${this.dir}/${file}`, value);
+  }
+
+  /** Append to one of the instance's files (set_event_pid adds pids this way). */
+  append(file: string, value: string): void {
+    writeFileSync(`${this.dir}/${file}`, value, { flag: "a" });
+  }
+
+  /** tracing_on 1 through the held file. */
+  switchOn(): void {
+    writeSync(this.#holder as number, "1", 0);
+  }
+
   /** Buffer size, clock, the kernel-side filters and the events; tracing on. Returns caveats. */
   configure(formats: TracefsFormats, bufferKb: number): string[] {
     const caveats: string[] = [];

@@ -50,6 +50,8 @@ import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage } from "./tracefs-format.js";
 import { INSTANCE_PREFIX, TracefsInstance, ensureTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
 import { RecordMerge } from "./tracefs-merge.js";
+import { type InitialHolder, RawSenderTracer } from "./raw-tracer.js";
+import type { RawSenderStats } from "./raw-join.js";
 
 export { INSTANCE_PREFIX, ensureTracefs, findTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
 
@@ -84,6 +86,15 @@ export interface TracefsSourceOptions {
    * `seenAtStart`. Without it, attempts already half-open are not seen.
    */
   readSynSent?: () => Promise<SynSentSocket[]>;
+  /**
+   * Trace the processes that send SYNs without connect() (raw IP and packet
+   * sockets: raw-tracer.ts). Default true; env HALFOPEN_RAW=0 switches it off.
+   */
+  raw?: boolean;
+  /** The raw and packet socket holders already there at start (procfs reader). */
+  readRawHolders?: () => Promise<InitialHolder[]>;
+  /** A raw SYN unanswered this long ends as "timeout". Default 3000 ms. */
+  rawAnswerMs?: number;
 }
 
 /** An attempt in SYN_SENT read from the socket table (for seeding at start). */
@@ -140,6 +151,9 @@ export class TracefsSource implements ConnectionSource {
   #records = 0;
   #pageSize = 4096;
   #page: Buffer = Buffer.alloc(4096);
+  #raw?: RawSenderTracer;
+  /** What this kernel lets us see of raw senders (said at start). */
+  rawSenders = "not traced";
   /** Events lost (counted) but not yet emitted as LostEvents. */
   #lostPending: { cpu: number; count: number }[] = [];
 
@@ -153,7 +167,14 @@ export class TracefsSource implements ConnectionSource {
   }
 
   stats(): SourceStats {
-    return { lostEvents: this.#lost, records: this.#records, blindMs: Math.round(this.#blindMs), blindSpells: this.#blindSpells };
+    const raw = this.#raw?.details;
+    return {
+      lostEvents: this.#lost + (raw?.rawCaptureDrops ?? 0),
+      records: this.#records,
+      blindMs: Math.round(this.#blindMs),
+      blindSpells: this.#blindSpells,
+      ...(raw ? { rawCaptureDrops: raw.rawCaptureDrops, rawUnattributed: raw.rawUnattributed } : {}),
+    };
   }
 
   /** How the buffers are read: woken on data (native poll thread) or on a timer. */
@@ -162,7 +183,7 @@ export class TracefsSource implements ConnectionSource {
   }
 
   details(): Record<string, string | number | boolean> {
-    return { instance: this.instance, wake: this.wakeMode, seenAtStart: this.#seeded };
+    return { instance: this.instance, wake: this.wakeMode, seenAtStart: this.#seeded, rawSenders: this.rawSenders, ...(this.#raw?.details ?? {}) };
   }
 
   warnings(since: number): NoteRead {
@@ -204,6 +225,7 @@ export class TracefsSource implements ConnectionSource {
       throw new HalfOpenError(ErrorCodes.TRACEFS_FAILED, `Cannot set up tracefs instance "${instance.dir}": ${(e as Error).message}`, { cause: e });
     }
     if (before) this.#seed(before, await this.#readSynSent());
+    await this.#startRaw();
     this.#startReading();
     this.#statsTimer = setInterval(() => {
       this.#checkLost();
@@ -211,6 +233,51 @@ export class TracefsSource implements ConnectionSource {
       // A safety net for a missed wake-up; cheap when the buffers are empty.
       if (this.#waker) this.#poll();
     }, 1000);
+  }
+
+  /** Raw and packet SYN senders: traced when this kernel and the helper allow it; said either way. */
+  async #startRaw(): Promise<void> {
+    if (this.#options.raw === false || process.env.HALFOPEN_RAW === "0") {
+      this.rawSenders = "not traced (switched off)";
+      return;
+    }
+    const native = loadNative();
+    const why = RawSenderTracer.unavailable(this.#root, native);
+    if (why || !native || !this.#layout) {
+      this.rawSenders = `not visible: ${why ?? "no page layout"}`;
+      this.caveats.push(`raw senders (SYNs without connect(): nmap -sS, masscan, zmap) are not visible here: ${why ?? ""}`);
+      return;
+    }
+    const tracer = new RawSenderTracer({
+      root: this.#root,
+      instance: this.instance,
+      layout: this.#layout,
+      native,
+      cache: this.#cache,
+      procRoot: this.#options.procRoot ?? "/proc",
+      notes: this.#warnings,
+      now: () => this.now(),
+      emit: (events) => {
+        this.#queue.push(events);
+        this.#wakeReader();
+      },
+      ...(this.#options.rawAnswerMs === undefined ? {} : { answerMs: this.#options.rawAnswerMs }),
+    });
+    try {
+      tracer.start();
+      if (this.#options.readRawHolders) tracer.addInitial(await this.#options.readRawHolders());
+      this.#raw = tracer;
+      this.rawSenders = tracer.visibility;
+    } catch (e) {
+      tracer.stop();
+      this.rawSenders = `not visible: ${(e as Error).message}`;
+      this.caveats.push(`raw senders (SYNs without connect()) are not visible: cannot set up their tracing (${(e as Error).message})`);
+    }
+  }
+
+  /** Per-process counts of SYNs sent without connect(). */
+  rawSenderStats(): RawSenderStats[] {
+    return this.#raw?.stats() ?? [];
   }
 
   async #readSynSent(): Promise<SynSentSocket[] | undefined> {
@@ -351,6 +418,7 @@ export class TracefsSource implements ConnectionSource {
     clearTimeout(this.#gapTimer);
     this.#waker?.stop();
     this.#waker = undefined;
+    this.#raw?.stop();
     if (this.#blindSince !== undefined) {
       this.#blindMs += this.now() - this.#blindSince;
       this.#blindSince = undefined;
@@ -461,6 +529,7 @@ export class TracefsSource implements ConnectionSource {
     switch (rec.kind) {
       case "state":
         if (rec.newState === TcpState.SYN_SENT) {
+          this.#raw?.kernelConnect(rec.family, rec.daddr, rec.dport);
           const process = this.#cache.resolve(rec.tid);
           return {
             type: "connect",
@@ -475,6 +544,7 @@ export class TracefsSource implements ConnectionSource {
           };
         }
         if (rec.oldState === TcpState.SYN_SENT) {
+          this.#raw?.kernelLeave(rec.family, rec.daddr, rec.dport, rec.timestampNs);
           const tuple = this.#seeds.size > 0 ? socketTuple(rec.saddr, rec.sport, rec.daddr, rec.dport) : undefined;
           return { type: "leave", time, sock: this.#sockOf(rec.sock, tuple, true), newState: rec.newState, srcPort: rec.sport, inInterrupt: rec.inInterrupt };
         }
@@ -490,6 +560,7 @@ export class TracefsSource implements ConnectionSource {
         const info = this.#cache.threadExited(rec.tid, rec.name);
         if (known === undefined && !(rec.groupDead && !info.partial)) return undefined;
         this.#cache.processExited(info.pid);
+        this.#raw?.processExited(info.pid);
         return { type: "exit", time, pid: info.pid, name: info.name };
       }
       case "exec":

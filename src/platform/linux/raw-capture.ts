@@ -1,0 +1,117 @@
+/**
+ * Parses what the native helper's captureRead returns: one record per TCP
+ * packet its kernel filter kept (outgoing SYNs without ACK, incoming
+ * SYN-ACKs and RSTs), each a 32-byte header and the packet from its network
+ * header, snapped to 128 bytes (native/halfopen_native.cc documents the
+ * layout). Pure: no I/O. Malformed records are counted, never thrown.
+ */
+import { type IpFamily, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
+
+/** From linux/if_packet.h. */
+export const PACKET_OUTGOING = 4;
+const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
+const HEADER = 32;
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+/** One captured TCP packet. */
+export interface CapturedPacket {
+  /** CLOCK_MONOTONIC, nanoseconds (the kernel's stamp when the packet passed the tap). */
+  timeNs: number;
+  /** The capture socket it came from: the CPU the packet was tapped on (mod the socket count). */
+  cpu: number;
+  ifindex: number;
+  outgoing: boolean;
+  family: IpFamily;
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  /** TCP flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, ...). */
+  flags: number;
+  /** Length of the packet from its network header, as the device sent or received it. */
+  length: number;
+}
+
+export interface ParsedCapture {
+  packets: CapturedPacket[];
+  /** Records too short or not TCP over IPv4/IPv6 (the kernel filter should have kept none). */
+  bad: number;
+}
+
+/** Parse one captureRead buffer. */
+export function parseCapture(buf: Buffer): ParsedCapture {
+  const packets: CapturedPacket[] = [];
+  let bad = 0;
+  let off = 0;
+  while (off + HEADER <= buf.length) {
+    const cap = buf.readUInt16LE(off + 20);
+    const next = off + HEADER + ((cap + 7) & ~7);
+    if (next > buf.length) {
+      bad++;
+      break;
+    }
+    const p = parsePacket(buf, off, cap);
+    if (p) packets.push(p);
+    else bad++;
+    off = next;
+  }
+  return { packets, bad };
+}
+
+function parsePacket(buf: Buffer, off: number, cap: number): CapturedPacket | undefined {
+  const proto = buf.readUInt16LE(off + 16);
+  const data = off + HEADER;
+  let family: IpFamily;
+  let tcp: number;
+  let saddr: string;
+  let daddr: string;
+  if (proto === ETH_P_IP) {
+    if (cap < 20 || buf[data]! >> 4 !== 4 || buf[data + 9] !== 6) return undefined;
+    family = 4;
+    tcp = data + (buf[data]! & 0x0f) * 4;
+    saddr = formatIPv4(buf, data + 12);
+    daddr = formatIPv4(buf, data + 16);
+  } else if (proto === ETH_P_IPV6) {
+    if (cap < 40 || buf[data]! >> 4 !== 6 || buf[data + 6] !== 6) return undefined;
+    family = 6;
+    tcp = data + 40;
+    saddr = formatIPv6(buf, data + 8);
+    daddr = formatIPv6(buf, data + 24);
+  } else {
+    return undefined;
+  }
+  if (tcp + 14 > data + cap) return undefined;
+  return {
+    timeNs: buf.readDoubleLE(off),
+    cpu: buf.readUInt32LE(off + 8),
+    ifindex: buf.readInt32LE(off + 12),
+    outgoing: buf[off + 18] === PACKET_OUTGOING,
+    family,
+    saddr,
+    daddr,
+    sport: buf.readUInt16BE(tcp),
+    dport: buf.readUInt16BE(tcp + 2),
+    flags: buf[tcp + 13]!,
+    length: buf.readUInt32LE(off + 24),
+  };
+}
+
+/** Build a captureRead record (tests and fixtures): the inverse of parseCapture for one packet. */
+export function encodeCaptureRecord(p: { timeNs: number; cpu: number; ifindex: number; outgoing: boolean; packet: Buffer }): Buffer {
+  const cap = Math.min(p.packet.length, 128);
+  const out = Buffer.alloc(HEADER + ((cap + 7) & ~7));
+  out.writeDoubleLE(p.timeNs, 0);
+  out.writeUInt32LE(p.cpu, 8);
+  out.writeInt32LE(p.ifindex, 12);
+  out.writeUInt16LE(p.packet[0]! >> 4 === 6 ? ETH_P_IPV6 : ETH_P_IP, 16);
+  out[18] = p.outgoing ? PACKET_OUTGOING : 0;
+  out.writeUInt16LE(cap, 20);
+  out.writeUInt32LE(p.packet.length, 24);
+  p.packet.copy(out, HEADER, 0, cap);
+  return out;
+}
