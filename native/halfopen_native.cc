@@ -59,7 +59,7 @@
 //     checksums) and TCP ACKs; the first number of each triple is the
 //     address's index in `addresses`.
 //
-//   captureOpen(netnsPath, sockets) -> Int32Array of fds
+//   captureOpen(netnsPath, sockets, kind = 0) -> Int32Array of fds
 //     Capture of TCP SYNs for the raw-sender tracer: `sockets` AF_PACKET
 //     SOCK_DGRAM sockets (ETH_P_ALL, every interface) of the network
 //     namespace of `netnsPath` ("" for ours; opened on a thread of our own
@@ -67,13 +67,14 @@
 //     the packets tapped on CPU i (mod `sockets`). A classic BPF filter in
 //     the kernel keeps only outgoing TCP SYNs without ACK and incoming
 //     SYN-ACKs and RSTs (IPv4 and IPv6), snapped to 128 bytes; the rest never
-//     reaches us. Non-blocking; timestamps on (SO_TIMESTAMPNS).
+//     reaches us. Non-blocking; timestamps on (SO_TIMESTAMPNS). kind 1: the
+//     filter keeps incoming DNS answers instead (UDP from port 53), 2048 bytes.
 //
 //   holdTimestamps() -> fd
 //     A socket that keeps packet time stamping on while it is open, so a new
 //     capture opens about a millisecond sooner.
 //
-//   captureRead(fds, maxPackets) -> Buffer
+//   captureRead(fds, maxPackets, snap = 128) -> Buffer
 //     What the sockets hold, up to maxPackets (recvmmsg, MSG_DONTWAIT). One
 //     record per packet, 8-byte aligned: f64 time (ns, CLOCK_MONOTONIC: the
 //     packet's CLOCK_REALTIME stamp minus REALTIME-MONOTONIC measured now),
@@ -984,8 +985,33 @@ const sock_filter kSynFilter[] = {
     /* 24 */ BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
-bool OpenCaptureSockets(int count, std::vector<int>& fds, Failure& fail) {
-  sock_fprog prog{static_cast<unsigned short>(sizeof kSynFilter / sizeof kSynFilter[0]), const_cast<sock_filter*>(kSynFilter)};
+// DNS answers coming in: UDP from port 53 (IPv4, first fragment; IPv6 without
+// extension headers), not outgoing, snapped to 2048 bytes.
+const sock_filter kDnsFilter[] = {
+    /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<__u32>(SKF_AD_OFF + SKF_AD_PKTTYPE)),
+    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 15, 0),
+    /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<__u32>(SKF_AD_OFF + SKF_AD_PROTOCOL)),
+    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 7),
+    /* 4 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
+    /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 11),
+    /* 6 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
+    /* 7 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 9, 0),
+    /* 8 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
+    /* 9 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),
+    /* 10 */ BPF_JUMP(BPF_JMP | BPF_JA, 4, 0, 0),
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 5),
+    /* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
+    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 3),
+    /* 14 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 40),
+    // A = UDP source port (IPv4 path jumps here from 10; IPv6 falls through from 14).
+    /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 53, 0, 1),
+    /* 16 */ BPF_STMT(BPF_RET | BPF_K, 2048),
+    /* 17 */ BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+bool OpenCaptureSockets(int count, int kind, std::vector<int>& fds, Failure& fail) {
+  sock_fprog prog = kind == 1 ? sock_fprog{static_cast<unsigned short>(sizeof kDnsFilter / sizeof kDnsFilter[0]), const_cast<sock_filter*>(kDnsFilter)}
+                              : sock_fprog{static_cast<unsigned short>(sizeof kSynFilter / sizeof kSynFilter[0]), const_cast<sock_filter*>(kSynFilter)};
   int group = 0;
   for (int i = 0; i < count; i++) {
     int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1033,9 +1059,10 @@ bool OpenCaptureSockets(int count, std::vector<int>& fds, Failure& fail) {
 
 Napi::Value CaptureOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) return BadArgument(env, "captureOpen(netnsPath: string, sockets: number)");
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) return BadArgument(env, "captureOpen(netnsPath: string, sockets: number, kind?: 0 | 1)");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int count = info[1].As<Napi::Number>().Int32Value();
+  int kind = info.Length() >= 3 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   if (count < 1 || count > 4096) return BadArgument(env, "captureOpen: sockets must be 1..4096");
   std::vector<int> fds;
   Failure fail;
@@ -1055,7 +1082,7 @@ Napi::Value CaptureOpen(const Napi::CallbackInfo& info) {
         return;
       }
     }
-    ok = OpenCaptureSockets(count, fds, fail);
+    ok = OpenCaptureSockets(count, kind, fds, fail);
   });
   t.join();
   if (!ok) {
@@ -1076,19 +1103,20 @@ int64_t ClockNs(clockid_t id) {
 Napi::Value CaptureRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[1].IsNumber()) {
-    return BadArgument(env, "captureRead(fds: Int32Array, maxPackets: number)");
+    return BadArgument(env, "captureRead(fds: Int32Array, maxPackets: number, snap?: number)");
   }
   Napi::Int32Array a = info[0].As<Napi::Int32Array>();
   int max = info[1].As<Napi::Number>().Int32Value();
   constexpr int kBatch = 64;
-  constexpr int kSnap = 128;
+  constexpr int kMaxSnap = 2048;
+  const int kSnap = std::clamp(info.Length() >= 3 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 128, 64, kMaxSnap);
   // REALTIME - MONOTONIC, read between two MONOTONIC reads: steps of the wall clock are followed at every read.
   int64_t m0 = ClockNs(CLOCK_MONOTONIC);
   int64_t rt = ClockNs(CLOCK_REALTIME);
   int64_t m1 = ClockNs(CLOCK_MONOTONIC);
   int64_t offset = rt - (m0 + (m1 - m0) / 2);
   std::vector<uint8_t> out;
-  static thread_local uint8_t bufs[kBatch][kSnap];
+  static thread_local uint8_t bufs[kBatch][kMaxSnap];
   static thread_local uint8_t ctrl[kBatch][64];
   sockaddr_ll from[kBatch];
   iovec iov[kBatch];
@@ -1099,7 +1127,7 @@ Napi::Value CaptureRead(const Napi::CallbackInfo& info) {
     while (total < max) {
       int want = std::min(kBatch, max - total);
       for (int i = 0; i < want; i++) {
-        iov[i] = {bufs[i], kSnap};
+        iov[i] = {bufs[i], static_cast<size_t>(kSnap)};
         msgs[i] = {};
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
@@ -1122,7 +1150,7 @@ Napi::Value CaptureRead(const Napi::CallbackInfo& info) {
         }
         double mono = stamp != 0 ? static_cast<double>(stamp - offset) : static_cast<double>(ClockNs(CLOCK_MONOTONIC));
         uint32_t len = msgs[i].msg_len;
-        uint16_t cap = static_cast<uint16_t>(std::min<uint32_t>(len, kSnap));
+        uint16_t cap = static_cast<uint16_t>(std::min<uint32_t>(len, static_cast<uint32_t>(kSnap)));
         size_t at = out.size();
         size_t padded = (cap + 7u) & ~7u;
         out.resize(at + 32 + padded, 0);

@@ -272,11 +272,14 @@ import { $, el, onFrame, printable } from "./dom.js";
     for (const p of detail.processes || []) {
       lines.push(`  ${printable(p.name)}[${p.pid}] ${p.attempts} ${p.via ? `${p.via} SYNs (no connect())` : "attempts"}, peak ${p.peakHalfOpen} half-open${p.verdict ? `, ${p.verdict.verdict}` : ""}`);
       if (p.cmdline) lines.push(`    ${printable(p.cmdline.join(" "))}`);
+      // By the name a DNS answer gave (never a reverse lookup), else the address.
+      const to = [...new Set((p.sample || []).map((s) => (s.dstName ? `${s.dstName}:${s.dst.slice(s.dst.lastIndexOf(":") + 1)}` : s.dst)))];
+      if (to.length) lines.push(`    to: ${printable(to.join(" "))}`);
     }
     if (detail.outcomes) lines.push("", `outcomes: ${Object.entries(detail.outcomes).map(([k, v]) => `${k} ${v}`).join(", ")}`);
     if (detail.topDestinations?.length) {
       lines.push("", "destinations:");
-      for (const d of detail.topDestinations) lines.push(`  ${printable(d.dst ?? (d.address !== undefined ? `${d.address}:${d.port}` : JSON.stringify(d)))} ${d.attempts ?? d.count ?? ""}`);
+      for (const d of detail.topDestinations) lines.push(`  ${printable(d.dst ?? (d.address !== undefined ? `${d.name ? `${d.name} (${d.address})` : d.address}:${d.port}` : JSON.stringify(d)))} ${d.attempts ?? d.count ?? ""}`);
     }
     if (detail.osEvents?.length) lines.push("", `OS limit events (4226): ${detail.osEvents.length}`);
     box.textContent = lines.join("\n");

@@ -45,6 +45,8 @@ export interface Attempt {
   seenAtStart?: boolean;
   /** A SYN sent without connect(), through a raw IP or packet socket (ConnectEvent.via). */
   via?: "raw" | "packet";
+  /** The name `dst.address` was resolved from shortly before, by a DNS answer this host received. */
+  dstName?: string;
 }
 
 /** Key that tells two processes with the same pid apart. */

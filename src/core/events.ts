@@ -160,4 +160,19 @@ export interface OsLimitEvent {
   recordId?: number;
 }
 
-export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent | BlindEvent | OsLimitEvent;
+/**
+ * A DNS answer this host received: `address` was given for `name` (the name
+ * asked for), valid `ttl` seconds. Names in verdicts and output come from
+ * these, never from a reverse lookup. Controlled by whoever answered.
+ */
+export interface DnsEvent {
+  type: "dns";
+  time: number;
+  address: string;
+  name: string;
+  ttl: number;
+  /** The network namespace (inode) the answer arrived in: it names that address for the processes there. */
+  netns?: number;
+}
+
+export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent | BlindEvent | OsLimitEvent | DnsEvent;

@@ -41,6 +41,8 @@ export interface AttemptSample {
   seenAtStart?: boolean;
   /** A SYN sent without connect(): through a raw IP socket or a packet socket. */
   via?: "raw" | "packet";
+  /** The name `dst`'s address was resolved from (a DNS answer this host received shortly before). */
+  dstName?: string;
 }
 
 /** A process named by an incident. */
@@ -69,6 +71,8 @@ export interface IncidentProcess extends ProcessInfo {
 
 export interface DestinationCount extends Endpoint {
   attempts: number;
+  /** The name the address was resolved from, when a DNS answer gave it. */
+  name?: string;
 }
 
 /** A JSON-ready incident. Times are monotonic milliseconds unless named `...Wall` (ms since the epoch). */
@@ -151,7 +155,7 @@ export class IncidentRecorder {
   readonly #processes = new Map<string, ProcessEntry>();
   readonly #otherKeys = new Set<string>();
   readonly #pendingIds = new Set<number>();
-  readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number }>();
+  readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number; name?: string }>();
   readonly #hosts = new Set<string>();
   #destinationsCapped = false;
 
@@ -188,9 +192,11 @@ export class IncidentRecorder {
     if (attempt.outcome === "pending") this.#pendingIds.add(attempt.id);
     const dstKey = formatEndpoint(attempt.dst);
     const dst = this.#destinations.get(dstKey);
-    if (dst) dst.attempts++;
-    else if (this.#destinations.size < this.bounds.maxDestinations) {
-      this.#destinations.set(dstKey, { endpoint: { ...attempt.dst }, attempts: 1 });
+    if (dst) {
+      dst.attempts++;
+      if (attempt.dstName !== undefined) dst.name = attempt.dstName;
+    } else if (this.#destinations.size < this.bounds.maxDestinations) {
+      this.#destinations.set(dstKey, { endpoint: { ...attempt.dst }, attempts: 1, ...(attempt.dstName !== undefined ? { name: attempt.dstName } : {}) });
     } else this.#destinationsCapped = true;
     if (this.#hosts.size < this.bounds.maxDestinations) this.#hosts.add(attempt.dst.address);
     const entry = this.#entryFor(attempt);
@@ -245,7 +251,7 @@ export class IncidentRecorder {
     const top = [...this.#destinations.values()]
       .sort((a, b) => b.attempts - a.attempts)
       .slice(0, this.bounds.topDestinations)
-      .map((d) => ({ ...d.endpoint, attempts: d.attempts }));
+      .map((d) => ({ ...d.endpoint, attempts: d.attempts, ...(d.name !== undefined ? { name: d.name } : {}) }));
     const end = this.endedAt ?? now;
     const report: IncidentReport = {
       id: this.id,
@@ -332,6 +338,7 @@ export class IncidentRecorder {
         retransmits: a.retransmits,
         ...(a.seenAtStart ? { seenAtStart: true } : {}),
         ...(a.via ? { via: a.via } : {}),
+        ...(a.dstName !== undefined ? { dstName: a.dstName } : {}),
       })),
     };
     if (e.via) p.via = e.via;

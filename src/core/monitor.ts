@@ -11,6 +11,7 @@
  *   - stays open while above, adding every attempt that starts;
  *   - closes once the count has stayed at or below `limit` for `quietMs`.
  */
+import { NameMap, type NameMapOptions } from "./name-map.js";
 import { type Attempt, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import type { ConnectEvent, ConnectionEvent, ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import type { Detector, DetectorContext, Finding } from "./detector.js";
@@ -23,6 +24,8 @@ import { SynSentTracker } from "./tracker.js";
 export interface HalfOpenMonitorOptions {
   /** Half-open attempts allowed at once, host-wide. Default 10 (Windows XP SP2). */
   limit?: number;
+  /** Bounds of the address-to-name map fed by dns events. */
+  names?: NameMapOptions;
   /** How long the count must stay at or below the limit before an incident closes. Default 5000 ms. */
   quietMs?: number;
   /** See SynSentTrackerOptions.maxAgeMs. */
@@ -126,6 +129,8 @@ export class HalfOpenMonitor {
   readonly limit: number;
   readonly quietMs: number;
   readonly tracker: SynSentTracker;
+  /** Address -> name, from the DNS answers the source saw (dns events). */
+  readonly names: NameMap;
   /** The incident detector; `detectors[0]`. */
   readonly limitDetector: LimitDetector;
   /** Every detector, in the order they are called. */
@@ -153,6 +158,7 @@ export class HalfOpenMonitor {
 
   constructor(options: HalfOpenMonitorOptions = {}) {
     this.tracker = new SynSentTracker(options.maxAgeMs === undefined ? {} : { maxAgeMs: options.maxAgeMs });
+    this.names = new NameMap(options.names ?? {});
     if (options.filter) this.#filter = options.filter;
     this.#maxTotals = options.maxTotalsProcesses ?? 10_000;
     this.limitDetector = new LimitDetector({
@@ -238,6 +244,9 @@ export class HalfOpenMonitor {
         this.#blindMs += event.durationMs;
         out.push({ ...event });
         this.#each(out, (d) => d.blind?.(event.durationMs, event.time, this.#ctx));
+        break;
+      case "dns":
+        this.names.add(nameKey(event.netns, event.address), event.name, event.ttl, event.time);
         break;
       case "os-limit": {
         const record: OsLimitRecord = { timeWall: event.timeWall, source: event.source };
@@ -370,6 +379,8 @@ export class HalfOpenMonitor {
   #connect(event: ConnectEvent, out: MonitorOutput[]): void {
     if (this.#filter && !this.#filter(event.process)) return;
     const { attempt, ended } = this.tracker.connect(event);
+    const name = this.names.size > 0 ? this.names.lookup(nameKey(event.process.netns, event.dst.address), event.time) : undefined;
+    if (name !== undefined) attempt.dstName = name;
     if (ended) this.#ended(ended, event.time, out);
     this.#attempts++;
     this.#countProcess(attempt);
@@ -408,6 +419,11 @@ export class HalfOpenMonitor {
       totals.syns = (totals.syns ?? 0) + 1;
     }
   }
+}
+
+/** An address as the processes of one network namespace see it (answers arrive per namespace; no namespace: one shared key). */
+function nameKey(netns: number | undefined, address: string): string {
+  return netns === undefined ? address : `${netns}|${address}`;
 }
 
 function endedCount(o: OutcomeCounts): number {

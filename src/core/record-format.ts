@@ -214,6 +214,14 @@ function eventProblem(e: Record<string, unknown>): string | undefined {
         ["via", optional(e.via, (v) => v === "raw" || v === "packet")],
       ]);
       break;
+    case "dns":
+      bad = need([
+        ["address", isString(e.address)],
+        ["name", isString(e.name)],
+        ["ttl", isInt(e.ttl)],
+        ["netns", optional(e.netns, isInt)],
+      ]);
+      break;
     case "leave":
       bad = need([
         ["sock", isString(e.sock)],

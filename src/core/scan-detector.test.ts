@@ -168,4 +168,52 @@ describe("ScanVerdictDetector", () => {
     assert.ok(closedIncident && isOutput(closedIncident, "incident"));
     assert.deepEqual(closedIncident.incident.processes[0]?.verdict, { verdict: "scanner", test: "trw", firstContacts: 4 });
   });
+
+  it("a browser whose page names 30 dead hosts and 10 live ones is not a scanner: addresses a DNS answer just gave are no observation; the same contacts to literal addresses are", () => {
+    const page = (t: ReturnType<typeof setup>, named: boolean) => {
+      const events: ConnectionEvent[] = [];
+      for (let i = 0; i < 40; i++) {
+        const dst = host(1000 + i);
+        if (named) events.push({ type: "dns", time: 0, address: dst.address, name: `${i < 30 ? "dead" : "live"}${i}.lab.test`, ttl: 60 });
+        // Dead hosts are unanswered (due after noAnswerMs); live ones answer.
+        if (i < 30) events.push(connect(1 + i, proc(9), sock(), dst));
+        else events.push(...answered(1 + i, 9, dst));
+      }
+      t.feed(events);
+      t.tick(5000);
+    };
+    const withNames = setup();
+    page(withNames, true);
+    assert.deepEqual(withNames.verdicts, [], "not judged a scanner");
+    const row = withNames.monitor.tracker.pending().next().value;
+    assert.match(row?.dstName ?? "", /^dead\d+\.lab\.test$/, "the attempt carries the name");
+    const literal = setup();
+    page(literal, false);
+    assert.equal(literal.verdicts[0]?.verdict, "scanner", "by literal address: today's test still flags it");
+    const observe = setup({ resolved: "observe" });
+    page(observe, true);
+    assert.equal(observe.verdicts[0]?.verdict, "scanner", "the plain TRW (resolved: observe) flags the browser: the anchor");
+  });
+
+  it("a scanner that mixes looked-up and literal addresses is still judged on the literal ones, and the evidence counts both", () => {
+    const t = setup();
+    const events: ConnectionEvent[] = [];
+    for (let i = 0; i < 4; i++) {
+      events.push({ type: "dns", time: 0, address: host(2000 + i).address, name: `n${i}.lab.test`, ttl: 60 });
+      events.push(...refused(10 + i * 10, 11, host(2000 + i)));
+      events.push(...refused(15 + i * 10, 11, host(3000 + i)));
+    }
+    t.feed(events);
+    assert.equal(t.verdicts[0]?.verdict, "scanner");
+    assert.deepEqual([t.verdicts[0]?.firstContacts, t.verdicts[0]?.evidence.resolvedFirstContacts], [4, 4]);
+  });
+
+  it("an answer names its address for the processes of its own network namespace only", () => {
+    const t = setup();
+    const dst = host(4000);
+    t.feed([{ type: "dns", time: 0, address: dst.address, name: "svc.lab.test", ttl: 60, netns: 111 }]);
+    t.feed([connect(1, proc(21, "in-111", { netns: 111 }), sock(), dst), connect(2, proc(22, "in-222", { netns: 222 }), sock(), dst)]);
+    const names = [...t.monitor.tracker.pending()].map((a) => [a.process.pid, a.dstName]);
+    assert.deepEqual(names, [[21, "svc.lab.test"], [22, undefined]]);
+  });
 });

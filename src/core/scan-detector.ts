@@ -52,6 +52,8 @@ export interface VerdictEvidence {
   attempts: number;
   firstContacts: number;
   firstContactFailures: number;
+  /** First contacts to addresses resolved by DNS shortly before: not observations (see ScanVerdictOptions.resolved). */
+  resolvedFirstContacts: number;
   /** Ended attempts that were not answered (refused, timed out, aborted, unknown), of all ended ones; 0 when none ended. */
   failureRatio: number;
   distinctDestinations: number;
@@ -127,6 +129,15 @@ export interface ScanVerdictOptions {
   maxProcesses?: number;
   /** Destinations remembered per process. Default 4096. */
   maxDestinations?: number;
+  /**
+   * A first contact to an address a DNS answer gave shortly before
+   * (Attempt.dstName): "skip" (default) takes it as no observation, since
+   * scanners and worms pick addresses nobody looked up while browsers,
+   * crawlers and monitoring connect to names they just resolved (Whyte, van
+   * Oorschot, Kranakis, NDSS 2005); "observe" judges it like any other (the
+   * plain TRW, an anchor for the bench).
+   */
+  resolved?: "skip" | "observe";
 }
 
 /**
@@ -162,6 +173,7 @@ interface ProcessState {
   destinations: number;
   firstContacts: number;
   firstContactFailures: number;
+  resolvedFirstContacts: number;
   /** Pending first contacts by attempt id, in start order (so due times ascend). */
   pending: Map<number, PendingContact>;
   trw: ThresholdRandomWalk;
@@ -250,6 +262,10 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     s.destinations++;
     if (s.hosts.size < this.#maxDestinations) s.hosts.add(attempt.dst.address);
     if (s.ports.size < this.#maxDestinations) s.ports.add(attempt.dst.port);
+    if (attempt.dstName !== undefined && this.#o.resolved !== "observe") {
+      s.resolvedFirstContacts++;
+      return out;
+    }
     s.firstContacts++;
     s.pending.set(attempt.id, { due: attempt.startedAt + this.noAnswerMs });
     this.#waiting.add(s);
@@ -365,6 +381,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
         attempts: s.attempts,
         firstContacts: s.firstContacts,
         firstContactFailures: s.firstContactFailures,
+        resolvedFirstContacts: s.resolvedFirstContacts,
         failureRatio: s.ended === 0 ? 0 : round(s.failedEnds / s.ended),
         distinctDestinations: s.destinations,
         distinctHosts: s.hosts.size,
@@ -406,6 +423,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
       destinations: 0,
       firstContacts: 0,
       firstContactFailures: 0,
+      resolvedFirstContacts: 0,
       pending: new Map(),
       trw: new ThresholdRandomWalk(this.#trw),
       reverse: new ReverseSequentialTest(this.#reverse),

@@ -67,6 +67,8 @@ export interface WatchOptions {
   json?: boolean;
   source?: SourceName;
   bufferKb?: number;
+  /** false with --no-dns. */
+  dns?: boolean;
   /** false with --no-raw-senders. */
   rawSenders?: boolean;
   rawAnswer?: number;
@@ -151,6 +153,7 @@ export function registerWatch(program: Command): void {
     .option("--poll <seconds>", "polling sources (procfs, windows, macos): read the socket table this often", parseSecondsOption("--poll", 0.05, 3600), 1)
     .option("--buffer-kb <n>", "tracefs ring buffer per CPU, KiB", parseIntOption("--buffer-kb", 64, 1_048_576))
     .option("--no-raw-senders", "tracefs: do not trace SYNs sent without connect() (raw IP and packet sockets: nmap -sS, masscan, zmap)")
+    .option("--no-dns", "tracefs: do not watch DNS answers (destinations by address only; verdicts judge looked-up addresses like any other)")
     .option("--raw-answer <seconds>", "tracefs: a SYN sent without connect() and unanswered this long ends as timeout", parseSecondsOption("--raw-answer", 0.1, 600), 3)
     .option("--duration <seconds>", "stop after this long", parseSecondsOption("--duration", 0, 31_536_000))
     .option("--max-age <seconds>", "end attempts with no end event after this long as unknown", parseSecondsOption("--max-age", 1, 86_400), 300)

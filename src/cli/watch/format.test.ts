@@ -53,7 +53,7 @@ test("the summary names the top process, but gives its room to an open incident"
 });
 
 test("a scanner verdict line fits 79 columns and shows a hostile name escaped", () => {
-  const evidence = { attempts: 9, firstContacts: 9, firstContactFailures: 4, failureRatio: 1, distinctDestinations: 9, distinctHosts: 3, distinctPorts: 2, newDestinationsPerSecond: 9, throttleQueue: 8, throttlePeak: 8, trwRatio: 256, reverseRatio: 256, secondsToVerdict: 1.2 };
+  const evidence = { attempts: 9, firstContacts: 9, firstContactFailures: 4, resolvedFirstContacts: 0, failureRatio: 1, distinctDestinations: 9, distinctHosts: 3, distinctPorts: 2, newDestinationsPerSecond: 9, throttleQueue: 8, throttlePeak: 8, trwRatio: 256, reverseRatio: 256, secondsToVerdict: 1.2 };
   const base = { type: "verdict" as const, time: 0, pid: 42, processKey: "42", verdict: "scanner" as const, test: "trw" as const, firstContacts: 4, evidence };
   const plain = formatVerdict({ ...base, name: "worm", trusted: false }, Date.UTC(2026, 0, 1));
   assert.match(plain, /^\d\d:\d\d:\d\d SCANNER worm\[42\] by TRW: 4 of 4 first contacts failed in 1\.2s, 3 hosts$/, "the evidence that fits");

@@ -110,11 +110,12 @@ export function incidentBody(i: IncidentReport): string[] {
     if (p.verdict && p.verdict.verdict !== "undecided") {
       lines.push(`           verdict: ${p.verdict.verdict}${p.verdict.trusted ? " (trusted)" : ""} by ${verdictReason(p.verdict)}`);
     }
-    const to = [...new Set(p.sample.map((s) => s.dst))];
+    // By name where a DNS answer gave one (never a reverse lookup); the address stays in the JSON.
+    const to = [...new Set(p.sample.map((s) => (s.dstName !== undefined ? `${forTerminal(s.dstName)}:${s.dst.slice(s.dst.lastIndexOf(":") + 1)}` : s.dst)))];
     if (to.length > 0) lines.push(destinationsLine(to, p.distinctDestinations));
   }
   if (i.otherProcesses > 0) lines.push(`  ... and ${plural(i.otherProcesses, "more process", "more processes")}`);
-  const top = i.topDestinations.map((d) => `${d.address.includes(":") ? `[${d.address}]` : d.address}:${d.port} x${d.attempts}`);
+  const top = i.topDestinations.map((d) => `${d.name !== undefined ? forTerminal(d.name) : d.address.includes(":") ? `[${d.address}]` : d.address}:${d.port} x${d.attempts}`);
   if (top.length > 0) lines.push(joinFitting(`  top destinations: ${top[0]}`, top.slice(1), ", "));
   return lines;
 }

@@ -61,6 +61,7 @@ function tracefsOptions(opts: WatchOptions): TracefsSourceOptions {
   return {
     ...(opts.bufferKb ? { bufferKb: opts.bufferKb } : {}),
     ...(opts.rawSenders === false ? { raw: false } : {}),
+    ...(opts.dns === false ? { dns: false } : {}),
     ...(opts.rawAnswer !== undefined ? { rawAnswerMs: opts.rawAnswer * 1000 } : {}),
   };
 }

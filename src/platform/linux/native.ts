@@ -54,9 +54,9 @@ export interface NativeHelper {
   /** The same for IPv6: 16 bytes per address; [index in addresses, kind, rtt ms] triples. */
   discover6(addresses: Uint8Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
   /** Per-CPU capture sockets (PACKET_FANOUT_CPU) of the namespace of `netnsPath` ("" ours), kernel-filtered to outgoing SYNs and incoming SYN-ACKs and RSTs. */
-  captureOpen(netnsPath: string, sockets: number): Int32Array;
-  /** Up to maxPackets captured packets (raw-capture.ts parses them). */
-  captureRead(fds: Int32Array, maxPackets: number): Buffer;
+  captureOpen(netnsPath: string, sockets: number, kind?: 0 | 1): Int32Array;
+  /** Up to maxPackets captured packets (raw-capture.ts parses them), each cut to `snap` bytes (default 128). */
+  captureRead(fds: Int32Array, maxPackets: number, snap?: number): Buffer;
   /** A socket that keeps the kernel's packet time stamping on while open (close the fd to release it). */
   holdTimestamps(): number;
   /** Packets the capture sockets dropped (receive buffer full) since the last call. */

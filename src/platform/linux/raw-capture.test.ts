@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fixture } from "../../../test/support/fixtures.js";
-import { encodeCaptureRecord, parseCapture } from "./raw-capture.js";
+import { parseDnsResponse } from "../../core/dns-message.js";
+import { encodeCaptureRecord, parseCapture, parseDatagrams } from "./raw-capture.js";
 
 const line = (p: ReturnType<typeof parseCapture>["packets"][number]) => `${p.outgoing ? "out" : "in"} ${p.flags} ${p.saddr}:${p.sport}>${p.daddr}:${p.dport} len${p.length}`;
 
@@ -45,4 +46,16 @@ describe("parseCapture (native captureRead records)", () => {
     assert.equal(parseCapture(encodeCaptureRecord({ timeNs: 1, cpu: 0, ifindex: 1, outgoing: true, packet: ip.subarray(0, 30) })).bad, 1, "TCP header cut short");
     assert.ok(first.outgoing);
   });
+
+  it("parseDatagrams and parseDnsResponse read real dnsmasq answers: the name asked for, through a CNAME chain, with the TTL", () => {
+    const { datagrams, bad } = parseDatagrams(fixture("linux/raw/capture-dns-dnsmasq.bin"));
+    assert.equal(bad, 0);
+    const answers = datagrams.flatMap((d) => parseDnsResponse(d.payload) ?? []);
+    assert.deepEqual(answers, [
+      { name: "live1.lab.test", address: "198.18.0.11", family: 4, ttl: 30 },
+      { name: "www.lab.test", address: "198.18.0.11", family: 4, ttl: 30 },
+    ]);
+    assert.equal(datagrams.length, 6, "the answers without an address parse to none");
+  });
+
 });

@@ -43,24 +43,34 @@ export interface ParsedCapture {
   bad: number;
 }
 
-/** Parse one captureRead buffer. */
-export function parseCapture(buf: Buffer): ParsedCapture {
-  const packets: CapturedPacket[] = [];
+/**
+ * Walk the records of a captureRead buffer: `each(off, cap)` parses one (its
+ * header at `off`, `cap` bytes of packet after it) and returns it, or
+ * undefined when it is not what the capture keeps. A torn last record and
+ * the undefined ones are counted as bad.
+ */
+function walk<T>(buf: Buffer, each: (off: number, cap: number) => T | undefined): { items: T[]; bad: number } {
+  const items: T[] = [];
   let bad = 0;
-  let off = 0;
-  while (off + HEADER <= buf.length) {
+  for (let off = 0; off + HEADER <= buf.length; ) {
     const cap = buf.readUInt16LE(off + 20);
     const next = off + HEADER + ((cap + 7) & ~7);
     if (next > buf.length) {
       bad++;
       break;
     }
-    const p = parsePacket(buf, off, cap);
-    if (p) packets.push(p);
-    else bad++;
+    const item = each(off, cap);
+    if (item === undefined) bad++;
+    else items.push(item);
     off = next;
   }
-  return { packets, bad };
+  return { items, bad };
+}
+
+/** Parse one captureRead buffer. */
+export function parseCapture(buf: Buffer): ParsedCapture {
+  const { items, bad } = walk(buf, (off, cap) => parsePacket(buf, off, cap));
+  return { packets: items, bad };
 }
 
 function parsePacket(buf: Buffer, off: number, cap: number): CapturedPacket | undefined {
@@ -114,4 +124,28 @@ export function encodeCaptureRecord(p: { timeNs: number; cpu: number; ifindex: n
   out.writeUInt32LE(p.packet.length, 24);
   p.packet.copy(out, HEADER, 0, cap);
   return out;
+}
+
+/** One captured UDP datagram (the DNS capture's records): when, and its payload. */
+export interface CapturedDatagram {
+  timeNs: number;
+  sport: number;
+  payload: Buffer;
+}
+
+/** Parse a captureRead buffer of UDP packets (kind 1: DNS answers); records that are not whole UDP datagrams are counted. */
+export function parseDatagrams(buf: Buffer): { datagrams: CapturedDatagram[]; bad: number } {
+  const { items, bad } = walk(buf, (off, cap): CapturedDatagram | undefined => {
+    const proto = buf.readUInt16LE(off + 16);
+    const data = off + HEADER;
+    let udp = -1;
+    if (proto === ETH_P_IP && cap >= 20 && buf[data]! >> 4 === 4 && buf[data + 9] === 17) udp = data + (buf[data]! & 0x0f) * 4;
+    else if (proto === ETH_P_IPV6 && cap >= 48 && buf[data]! >> 4 === 6 && buf[data + 6] === 17) udp = data + 40;
+    const end = data + cap;
+    if (udp < 0 || udp + 8 > end) return undefined;
+    const length = buf.readUInt16BE(udp + 4);
+    // A datagram cut by the snap length is parsed as far as it goes (the DNS parser checks every bound).
+    return { timeNs: buf.readDoubleLE(off), sport: buf.readUInt16BE(udp), payload: buf.subarray(udp + 8, Math.min(end, udp + Math.max(8, length))) };
+  });
+  return { datagrams: items, bad };
 }

@@ -51,6 +51,7 @@ import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage } 
 import { INSTANCE_PREFIX, TracefsInstance, ensureTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
 import { RecordMerge } from "./tracefs-merge.js";
 import { type InitialHolder, RawSenderTracer } from "./raw-tracer.js";
+import { DnsWatcher } from "./dns-watcher.js";
 import type { RawSenderStats } from "./raw-join.js";
 
 export { INSTANCE_PREFIX, ensureTracefs, findTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
@@ -95,6 +96,8 @@ export interface TracefsSourceOptions {
   readRawHolders?: () => Promise<InitialHolder[]>;
   /** A raw SYN unanswered this long ends as "timeout". Default 3000 ms. */
   rawAnswerMs?: number;
+  /** Watch the DNS answers the host receives (dns-watcher.ts) for names and DNS-aware verdicts. Default true. */
+  dns?: boolean;
 }
 
 /** An attempt in SYN_SENT read from the socket table (for seeding at start). */
@@ -152,6 +155,7 @@ export class TracefsSource implements ConnectionSource {
   #pageSize = 4096;
   #page: Buffer = Buffer.alloc(4096);
   #raw?: RawSenderTracer;
+  #dns?: DnsWatcher;
   /** What this kernel lets us see of raw senders (said at start). */
   rawSenders = "not traced";
   /** Events lost (counted) but not yet emitted as LostEvents. */
@@ -183,7 +187,7 @@ export class TracefsSource implements ConnectionSource {
   }
 
   details(): Record<string, string | number | boolean> {
-    return { instance: this.instance, wake: this.wakeMode, seenAtStart: this.#seeded, rawSenders: this.rawSenders, ...(this.#raw?.details ?? {}) };
+    return { instance: this.instance, wake: this.wakeMode, seenAtStart: this.#seeded, rawSenders: this.rawSenders, ...(this.#raw?.details ?? {}), dns: this.#dns ? "answers watched" : "off", ...(this.#dns?.details ?? {}) };
   }
 
   warnings(since: number): NoteRead {
@@ -226,6 +230,7 @@ export class TracefsSource implements ConnectionSource {
     }
     if (before) this.#seed(before, await this.#readSynSent());
     await this.#startRaw();
+    this.#startDns();
     this.#startReading();
     this.#statsTimer = setInterval(() => {
       this.#checkLost();
@@ -272,6 +277,32 @@ export class TracefsSource implements ConnectionSource {
       tracer.stop();
       this.rawSenders = `not visible: ${(e as Error).message}`;
       this.caveats.push(`raw senders (SYNs without connect()) are not visible: cannot set up their tracing (${(e as Error).message})`);
+    }
+  }
+
+  /** The DNS answers (names, DNS-aware verdicts), where the helper can capture them; said when not. */
+  #startDns(): void {
+    if (this.#options.dns === false) return;
+    const native = loadNative();
+    if (!native || typeof native.captureOpen !== "function") {
+      this.caveats.push("DNS answers are not watched (needs the native helper): destinations are shown by address and verdicts do not know which were looked up");
+      return;
+    }
+    const dns = new DnsWatcher({
+      native,
+      procRoot: this.#options.procRoot ?? "/proc",
+      notes: this.#warnings,
+      emit: (events) => {
+        this.#queue.push(events);
+        this.#wakeReader();
+      },
+    });
+    try {
+      dns.start();
+      this.#dns = dns;
+    } catch (e) {
+      dns.stop();
+      this.caveats.push(`DNS answers are not watched: ${(e as Error).message}`);
     }
   }
 
@@ -419,6 +450,7 @@ export class TracefsSource implements ConnectionSource {
     this.#waker?.stop();
     this.#waker = undefined;
     this.#raw?.stop();
+    this.#dns?.stop();
     if (this.#blindSince !== undefined) {
       this.#blindMs += this.now() - this.#blindSince;
       this.#blindSince = undefined;
@@ -531,6 +563,7 @@ export class TracefsSource implements ConnectionSource {
         if (rec.newState === TcpState.SYN_SENT) {
           this.#raw?.kernelConnect(rec.family, rec.daddr, rec.dport);
           const process = this.#cache.resolve(rec.tid);
+          if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
           return {
             type: "connect",
             time,

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { NameMap } from "./name-map.js";
+
+// A full collection before each heap reading, so garbage does not count as memory kept.
+setFlagsFromString("--expose_gc");
+const gc = runInNewContext("gc") as () => void;
+
+test("an answer names its address for its TTL (at least minKeepMs), and a newer answer wins", () => {
+  const m = new NameMap({ minKeepMs: 1000 });
+  m.add("198.18.1.5", "dead5.lab.test", 30, 0);
+  assert.equal(m.lookup("198.18.1.5", 29_999), "dead5.lab.test");
+  assert.equal(m.lookup("198.18.1.5", 30_001), undefined, "expired");
+  m.add("198.18.1.6", "short.lab.test", 0, 0);
+  assert.equal(m.lookup("198.18.1.6", 999), "short.lab.test", "a zero TTL is kept minKeepMs");
+  m.add("198.18.1.6", "other.lab.test", 60, 500);
+  assert.equal(m.lookup("198.18.1.6", 2000), "other.lab.test");
+  assert.equal(m.lookup("198.18.9.9", 0), undefined, "never answered");
+});
+
+test("one million distinct answers: the map stays at maxEntries, the oldest go first, memory stays bounded", () => {
+  const m = new NameMap({ maxEntries: 65_536 });
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  let peak = 0;
+  for (let i = 0; i < 1_000_000; i++) {
+    m.add(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, `host-${i}.example.test`, 300, i);
+    if ((i & 0xffff) === 0) peak = Math.max(peak, m.size);
+  }
+  assert.equal(m.size, 65_536);
+  assert.ok(peak <= 65_536);
+  assert.equal(m.answers, 1_000_000);
+  assert.equal(m.evicted, 1_000_000 - 65_536);
+  assert.equal(m.lookup("10.0.0.0", 1_000_000), undefined, "the first answers were let go");
+  const last = 999_999;
+  assert.equal(m.lookup(`10.${(last >> 16) & 255}.${(last >> 8) & 255}.${last & 255}`, 1_000_000), `host-${last}.example.test`);
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  // 65,536 entries of about 150 bytes each; a map that kept all million would be well over 100 MB.
+  assert.ok(grown < 40 * 2 ** 20, `heap grew ${(grown / 2 ** 20).toFixed(1)} MiB`);
+});
