@@ -36,6 +36,7 @@ import { ScanVerdictDetector, type TestsReport } from "../src/core/scan-detector
 import { seededRandom } from "../src/core/sim/scan-sim.js";
 import { labSkipReason } from "../test/integration/lab.js";
 import { startWatch, stopChild } from "./monitor.js";
+import { realProgramsSkipReason, runRealProgramsBench } from "./verdicts-real.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const RECORD = `${REPO}bench/out/verdicts.record.jsonl`;
@@ -295,6 +296,8 @@ export async function runVerdictsBench(): Promise<{ markdown: string; json: unkn
       `Scanners flagged: ${flagged.length} of ${scanners.length}, after ${meanFc.toFixed(1)} first contacts on average (goal: 6 or fewer), at most ${maxS.toFixed(2)} s after their first attempt (goal: 2 s).`,
       `Benign workloads flagged: ${falsePositives.length} of ${rows.length - scanners.length}${falsePositives.length ? ` (${falsePositives.map((r) => r.workload).join(", ")})` : ""}. Anchors on the benign ones: Zeek rule ${zeekFp}, sweep rule ${sweepFp}.`,
       `Replays with the same verdicts: ${rows.filter((r) => r.replaySame).length} of ${rows.length}.`,
+      "",
+      realProgramsSkipReason() === undefined ? await runRealProgramsBench() : `### Real programs, with names\n\nNot run here: ${realProgramsSkipReason() ?? ""}.\n`,
     ].join("\n");
     return { markdown: md, json: { started, rows } };
   } finally {

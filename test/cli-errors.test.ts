@@ -38,7 +38,7 @@ const db = join(tmp, "incidents.db");
   const store = IncidentStore.open({ path: db });
   const run = store.beginRun({ startedAt: Date.now(), pid: 1, hostname: "lab", source: "tracefs", limit: 10, version: "test" });
   const trigger = { attemptId: 1, pid: 42, name: "scan", time: 0, dst: "198.18.0.1:9" };
-  const outcomes = { pending: 0, established: 0, refused: 0, timeout: 11, aborted: 0, unknown: 0 };
+  const outcomes = { pending: 0, established: 0, refused: 0, timeout: 11, "dropped-locally": 0, aborted: 0, unknown: 0 };
   for (let i = 1; i <= 50; i++) {
     store.saveIncident(run, {
       id: i, state: "closed", limit: 10, startedAt: 0, startedAtWall: Date.now() - 1000 * i, endedAt: 1, endedAtWall: Date.now() - 1000 * i + 1, durationMs: 1,

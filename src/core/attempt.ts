@@ -7,6 +7,9 @@
  *                         ├─► refused       (RST received, then CLOSE)
  *                         ├─► timeout       (CLOSE in interrupt context without RST:
  *                         │                  SYN retries exhausted or ICMP error)
+ *                         ├─► dropped-locally (ended unanswered after this host itself
+ *                         │                  dropped its SYN: a firewall rule, a BPF
+ *                         │                  program, a full queue; `dropReason` says which)
  *                         ├─► aborted       (CLOSE by the process: close() or connect timeout)
  *                         └─► unknown       (end never seen: events lost, socket reused)
  */
@@ -14,15 +17,15 @@ import type { Endpoint, IpFamily } from "./endpoint.js";
 import type { ProcessInfo } from "./events.js";
 import { TcpState } from "./tcp-state.js";
 
-export type Outcome = "pending" | "established" | "refused" | "timeout" | "aborted" | "unknown";
+export type Outcome = "pending" | "established" | "refused" | "timeout" | "dropped-locally" | "aborted" | "unknown";
 
 /** The outcomes in display order. */
-export const OUTCOMES: readonly Outcome[] = ["established", "refused", "timeout", "aborted", "unknown", "pending"];
+export const OUTCOMES: readonly Outcome[] = ["established", "refused", "timeout", "dropped-locally", "aborted", "unknown", "pending"];
 
 export type OutcomeCounts = Record<Outcome, number>;
 
 export function emptyOutcomeCounts(): OutcomeCounts {
-  return { pending: 0, established: 0, refused: 0, timeout: 0, aborted: 0, unknown: 0 };
+  return { pending: 0, established: 0, refused: 0, timeout: 0, "dropped-locally": 0, aborted: 0, unknown: 0 };
 }
 
 /** One connect attempt. `endedAt` is set once the outcome is no longer pending. */
@@ -47,6 +50,8 @@ export interface Attempt {
   via?: "raw" | "packet";
   /** The name `dst.address` was resolved from shortly before, by a DNS answer this host received. */
   dstName?: string;
+  /** This host dropped its SYN, for this reason (the kernel's drop reason, e.g. NETFILTER_DROP). */
+  dropReason?: string;
 }
 
 /** Key that tells two processes with the same pid apart. */
@@ -58,5 +63,7 @@ export function processKeyOf(p: ProcessInfo): string {
 export function outcomeOnLeave(attempt: Attempt, newState: number, inInterrupt: boolean): Outcome {
   if (newState !== TcpState.CLOSE) return "established";
   if (attempt.reset) return "refused";
+  // Unanswered because this host dropped the SYN: not the far end's silence, nor the program's choice.
+  if (attempt.dropReason !== undefined) return "dropped-locally";
   return inInterrupt ? "timeout" : "aborted";
 }

@@ -175,4 +175,13 @@ export interface DnsEvent {
   netns?: number;
 }
 
-export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent | BlindEvent | OsLimitEvent | DnsEvent;
+/** This host dropped the attempt's SYN (a firewall rule, a BPF program, a full queue), with the kernel's reason. */
+export interface DropEvent {
+  type: "drop";
+  time: number;
+  sock: string;
+  /** The kernel's drop reason, e.g. NETFILTER_DROP (include/net/dropreason-core.h). */
+  reason: string;
+}
+
+export type ConnectionEvent = ConnectEvent | LeaveEvent | ResetEvent | RetransmitEvent | ExitEvent | LostEvent | BlindEvent | OsLimitEvent | DnsEvent | DropEvent;

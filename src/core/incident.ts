@@ -43,6 +43,8 @@ export interface AttemptSample {
   via?: "raw" | "packet";
   /** The name `dst`'s address was resolved from (a DNS answer this host received shortly before). */
   dstName?: string;
+  /** This host dropped the SYN, for this kernel reason (outcome dropped-locally). */
+  dropReason?: string;
 }
 
 /** A process named by an incident. */
@@ -339,6 +341,7 @@ export class IncidentRecorder {
         ...(a.seenAtStart ? { seenAtStart: true } : {}),
         ...(a.via ? { via: a.via } : {}),
         ...(a.dstName !== undefined ? { dstName: a.dstName } : {}),
+        ...(a.dropReason !== undefined ? { dropReason: a.dropReason } : {}),
       })),
     };
     if (e.via) p.via = e.via;

@@ -72,11 +72,11 @@ test("monitor invariants hold for any event order", () => {
       }
       onOutputs(m.flush(now));
       const t = m.totals();
-      const ended = t.outcomes.established + t.outcomes.refused + t.outcomes.timeout + t.outcomes.aborted + t.outcomes.unknown;
+      const ended = t.outcomes.established + t.outcomes.refused + t.outcomes.timeout + t.outcomes["dropped-locally"] + t.outcomes.aborted + t.outcomes.unknown;
       assert.equal(ended + t.outcomes.pending, t.attempts, "every attempt ends at most once");
       for (const i of closed) {
         const o = i.outcomes;
-        assert.equal(o.pending + o.established + o.refused + o.timeout + o.aborted + o.unknown, i.attempts);
+        assert.equal(o.pending + o.established + o.refused + o.timeout + o["dropped-locally"] + o.aborted + o.unknown, i.attempts);
         assert.equal(
           i.processes.reduce((n, p) => n + p.attempts, 0),
           i.attempts,

@@ -215,6 +215,9 @@ export class HalfOpenMonitor {
       case "reset":
         this.tracker.reset(event.sock);
         break;
+      case "drop":
+        this.tracker.dropped(event.sock, event.reason);
+        break;
       case "retransmit": {
         const attempt = this.tracker.retransmit(event.sock);
         if (attempt?.via) {
@@ -427,5 +430,5 @@ function nameKey(netns: number | undefined, address: string): string {
 }
 
 function endedCount(o: OutcomeCounts): number {
-  return o.established + o.refused + o.timeout + o.aborted + o.unknown;
+  return o.established + o.refused + o.timeout + o["dropped-locally"] + o.aborted + o.unknown;
 }

@@ -214,6 +214,12 @@ function eventProblem(e: Record<string, unknown>): string | undefined {
         ["via", optional(e.via, (v) => v === "raw" || v === "packet")],
       ]);
       break;
+    case "drop":
+      bad = need([
+        ["sock", isString(e.sock)],
+        ["reason", isString(e.reason)],
+      ]);
+      break;
     case "dns":
       bad = need([
         ["address", isString(e.address)],

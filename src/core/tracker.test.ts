@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SynSentTracker } from "./tracker.js";
+import { TcpState } from "./tcp-state.js";
 import { closed, connect, established, proc, sock } from "../../test/support/events.js";
 
 test("an attempt ends once with the outcome of how it left SYN_SENT", () => {
@@ -67,4 +68,14 @@ test("per-process counts tell processes with the same pid apart by start time", 
       ["7@10", 1],
     ],
   );
+});
+
+test("an attempt whose SYN this host dropped ends dropped-locally, whether the kernel or the program gives up; a RST still means refused", () => {
+  const t = new SynSentTracker();
+  for (const s of ["a", "b", "c", "d"]) t.connect(connect(0, proc(1), s));
+  for (const s of ["a", "b", "c"]) t.dropped(s, "NETFILTER_DROP");
+  t.dropped("nope", "NETFILTER_DROP");
+  t.reset("c");
+  const end = (sock: string, inInterrupt: boolean) => t.leave({ type: "leave", time: 3000, sock, newState: TcpState.CLOSE, inInterrupt });
+  assert.deepEqual([end("a", true)?.outcome, end("b", false)?.outcome, end("c", true)?.outcome, end("d", true)?.outcome], ["dropped-locally", "dropped-locally", "refused", "timeout"]);
 });

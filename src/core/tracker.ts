@@ -104,6 +104,12 @@ export class SynSentTracker {
     return this.#end(attempt, e.vanished ? "unknown" : outcomeOnLeave(attempt, e.newState, e.inInterrupt), e.time);
   }
 
+  /** This host dropped the socket's SYN. */
+  dropped(sock: string, reason: string): void {
+    const attempt = this.#pending.get(sock);
+    if (attempt) attempt.dropReason = reason;
+  }
+
   /** A RST arrived for the socket. */
   reset(sock: string): void {
     const attempt = this.#pending.get(sock);

@@ -125,7 +125,7 @@ describeLab("halfopen watch (tracefs, netns lab)", { file: "integration/watch", 
     assert.equal(results[`${DROPPED_PORT}#2`], "ETIMEDOUT");
     const stop = w.lines.find((l) => l.type === "stop") as JsonLine;
     const mine = (stop.processes as Proc[]).find((p) => p.name === "ho-mixed");
-    assert.deepEqual(mine?.outcomes, { pending: 0, established: 1, refused: 1, timeout: 1, aborted: 0, unknown: 0 });
+    assert.deepEqual(mine?.outcomes, { pending: 0, established: 1, refused: 1, timeout: 1, "dropped-locally": 0, aborted: 0, unknown: 0 });
   });
 
   test("--pid keeps other processes out", async () => {

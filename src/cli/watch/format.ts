@@ -24,9 +24,9 @@ function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
 }
 
-/** Attempts that got no answer: timed out, abandoned by the process, or end unseen. */
+/** Attempts that got no answer: timed out, dropped on this host, abandoned by the process, or end unseen. */
 function failed(o: OutcomeCounts): number {
-  return o.timeout + o.aborted + o.unknown;
+  return o.timeout + o["dropped-locally"] + o.aborted + o.unknown;
 }
 
 /** `first` then as many of `optional` as fit in `width` columns. */

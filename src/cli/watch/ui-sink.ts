@@ -138,7 +138,7 @@ function livePort(m: HalfOpenMonitor, verdicts: ScanVerdictDetector): LivePort {
     perProcess: () => m.tracker.perProcess().map((p) => ({ key: p.processKey, halfOpen: p.halfOpen })),
     counts: () =>
       m.totals().processes.map((p) => {
-        const ended = p.outcomes.established + p.outcomes.refused + p.outcomes.timeout + p.outcomes.aborted + p.outcomes.unknown;
+        const ended = p.outcomes.established + p.outcomes.refused + p.outcomes.timeout + p.outcomes["dropped-locally"] + p.outcomes.aborted + p.outcomes.unknown;
         // Failed: ended without a connection (refused, timed out, abandoned, or unknown).
         return { key: p.processKey, pid: p.pid, name: p.name, attempts: p.attempts, ended, failed: ended - p.outcomes.established, exited: p.exitedAt !== undefined, ...(p.via ? { via: p.via } : {}) };
       }),

@@ -6,6 +6,7 @@
  *   tcp:tcp_retransmit_skb     (Linux 4.16+)  SYN retransmitted
  *   sched:sched_process_exit                  a thread / process exited
  *   sched:sched_process_exec                  a process exec'd (new name)
+ *   skb:kfree_skb              (Linux 5.17+)  a packet this host dropped, with why
  * Optional events whose format is missing are simply not decoded. Pure.
  */
 import { type IpFamily, formatEndpoint, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
@@ -37,7 +38,9 @@ export type TracefsRecord =
   | { kind: "reset"; timestampNs: number; sock: string; tuple?: string }
   | { kind: "retransmit"; timestampNs: number; sock: string; state: number; tuple?: string }
   | { kind: "exit"; timestampNs: number; tid: number; name: string; groupDead?: boolean }
-  | { kind: "exec"; timestampNs: number; pid: number; oldPid: number };
+  | { kind: "exec"; timestampNs: number; pid: number; oldPid: number }
+  /** A packet dropped, in the thread `tid` (process context unless `inInterrupt`), for `reason` (the kernel's name). */
+  | { kind: "drop"; timestampNs: number; tid: number; inInterrupt: boolean; reason: string };
 
 /** The formats of the events we decode; only `setState` is required. */
 export interface TracefsFormats {
@@ -46,6 +49,8 @@ export interface TracefsFormats {
   retransmit?: EventFormat;
   processExit?: EventFormat;
   processExec?: EventFormat;
+  /** skb:kfree_skb with a `reason` field and its names (symbols). */
+  kfreeSkb?: EventFormat;
 }
 
 type Decode = (buf: Buffer, off: number, ts: number) => TracefsRecord;
@@ -175,6 +180,15 @@ export function makeRecordDecoder(formats: TracefsFormats): (buf: Buffer, off: n
     const pid = need(f, "pid");
     const oldPid = need(f, "old_pid");
     byId.set(f.id, (buf, off, ts) => ({ kind: "exec", timestampNs: ts, pid: readUnsigned(buf, off, pid), oldPid: readUnsigned(buf, off, oldPid) }));
+  }
+  if (formats.kfreeSkb?.symbols) {
+    const f = formats.kfreeSkb;
+    const reason = need(f, "reason");
+    const names = f.symbols as Map<number, string>;
+    byId.set(f.id, (buf, off, ts) => {
+      const r = readUnsigned(buf, off, reason);
+      return { kind: "drop", timestampNs: ts, tid: buf.readInt32LE(off + commonPid.offset), inInterrupt: (buf.readUInt8(off + commonFlags.offset) & TRACE_FLAG_INTERRUPT) !== 0, reason: names.get(r) ?? String(r) };
+    });
   }
   const commonType = need(s, "common_type");
   return (buf, off, ts) => byId.get(buf.readUInt16LE(off + commonType.offset))?.(buf, off, ts);

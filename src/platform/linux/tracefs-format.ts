@@ -23,6 +23,16 @@ export interface EventFormat {
   name: string;
   id: number;
   fields: Map<string, EventField>;
+  /** The `print fmt:` line's `__print_symbolic` pairs, value -> name (e.g. skb:kfree_skb's drop reasons). */
+  symbols?: Map<number, string>;
+}
+
+/** The `{ N, "NAME" }` pairs of a format's print fmt line (how the kernel names an enum it prints). */
+export function parseSymbols(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const line = /^print fmt:.*$/m.exec(text)?.[0] ?? "";
+  for (const m of line.matchAll(/\{\s*(\d+)\s*,\s*"([A-Z0-9_]+)"\s*\}/g)) out.set(Number(m[1]), m[2] as string);
+  return out;
 }
 
 const FIELD_RE = /^\s*field:\s*(.+?);\s*offset:\s*(\d+);\s*size:\s*(\d+);\s*signed:\s*(-?\d+);/;

@@ -16,6 +16,22 @@ import { spawnSync } from "node:child_process";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { TracefsFormats } from "./tracefs-decode.js";
 
+/** skb:kfree_skb reasons that mean this host dropped a packet it was sending (include/net/dropreason-core.h). */
+export const LOCAL_DROP_REASONS = new Set([
+  "NETFILTER_DROP",
+  "XFRM_POLICY",
+  "IP_OUTNOROUTES",
+  "BPF_CGROUP_EGRESS",
+  "NEIGH_CREATEFAIL",
+  "NEIGH_FAILED",
+  "NEIGH_QUEUEFULL",
+  "NEIGH_DEAD",
+  "TC_EGRESS",
+  "QDISC_DROP",
+  "DEV_READY",
+  "FULL_RING",
+]);
+
 /** Prefix of our instance names; stale ones (no file open in them) are removed at start. */
 export const INSTANCE_PREFIX = "halfopen-";
 
@@ -154,6 +170,13 @@ export class TracefsInstance {
     }
     if (formats.processExit) w("events/sched/sched_process_exit/enable", "1");
     if (formats.processExec) w("events/sched/sched_process_exec/enable", "1");
+    // Only the reasons that mean "this host dropped what it was sending": the kernel filters the rest out.
+    const drops = [...(formats.kfreeSkb?.symbols ?? new Map<number, string>())].filter(([, name]) => LOCAL_DROP_REASONS.has(name)).map(([n]) => `reason == ${n}`);
+    if (formats.kfreeSkb && drops.length > 0) {
+      // In process context only (no hard or soft interrupt, no NMI): a connect's SYN is dropped inside the connect().
+      w("events/skb/kfree_skb/filter", `(${drops.join(" || ")}) && !(common_flags & 88)`);
+      w("events/skb/kfree_skb/enable", "1");
+    }
     writeSync(this.#holder as number, "1", 0);
     return caveats;
   }

@@ -47,7 +47,7 @@ import { decodePage } from "./ring-buffer.js";
 import type { Endpoint, IpFamily } from "../../core/endpoint.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple } from "./tracefs-decode.js";
-import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage } from "./tracefs-format.js";
+import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage, parseSymbols } from "./tracefs-format.js";
 import { INSTANCE_PREFIX, TracefsInstance, ensureTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
 import { RecordMerge } from "./tracefs-merge.js";
 import { type InitialHolder, RawSenderTracer } from "./raw-tracer.js";
@@ -109,6 +109,8 @@ export interface SynSentSocket {
 }
 
 const MAX_PAGES_PER_CPU_PER_POLL = 1024;
+/** A drop in the connecting thread this soon after its connect is that connect's SYN. */
+const DROP_JOIN_NS = 5e6;
 /** How long a connect of an unnamed, already gone process waits for its exit record. */
 const NAME_WAIT_MS = 50;
 
@@ -155,6 +157,8 @@ export class TracefsSource implements ConnectionSource {
   #pageSize = 4096;
   #page: Buffer = Buffer.alloc(4096);
   #raw?: RawSenderTracer;
+  /** Each thread's latest connect (its SYN may be dropped right after, in the same call); bounded. */
+  readonly #lastConnect = new Map<number, { sock: string; timeNs: number }>();
   #dns?: DnsWatcher;
   /** What this kernel lets us see of raw senders (said at start). */
   rawSenders = "not traced";
@@ -278,6 +282,12 @@ export class TracefsSource implements ConnectionSource {
       this.rawSenders = `not visible: ${(e as Error).message}`;
       this.caveats.push(`raw senders (SYNs without connect()) are not visible: cannot set up their tracing (${(e as Error).message})`);
     }
+  }
+
+  #noteConnect(tid: number, sock: string, timeNs: number): void {
+    this.#lastConnect.delete(tid);
+    this.#lastConnect.set(tid, { sock, timeNs });
+    if (this.#lastConnect.size > 4096) this.#lastConnect.delete(this.#lastConnect.keys().next().value as number);
   }
 
   /** The DNS answers (names, DNS-aware verdicts), where the helper can capture them; said when not. */
@@ -485,6 +495,16 @@ export class TracefsSource implements ConnectionSource {
       const f = read(path);
       if (f) formats[key] = f;
     }
+    // Drop reasons (Linux 5.17+): the names come from the format's print fmt.
+    const kfree = read("skb/kfree_skb");
+    if (kfree?.fields.has("reason")) {
+      try {
+        kfree.symbols = parseSymbols(readFileSync(`${this.#root}/events/skb/kfree_skb/format`, "utf8"));
+        formats.kfreeSkb = kfree;
+      } catch {
+        // no reasons: dropped SYNs end as timeout
+      }
+    }
     return formats;
   }
 
@@ -562,6 +582,7 @@ export class TracefsSource implements ConnectionSource {
       case "state":
         if (rec.newState === TcpState.SYN_SENT) {
           this.#raw?.kernelConnect(rec.family, rec.daddr, rec.dport);
+          this.#noteConnect(rec.tid, rec.sock, rec.timestampNs);
           const process = this.#cache.resolve(rec.tid);
           if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
           return {
@@ -599,6 +620,13 @@ export class TracefsSource implements ConnectionSource {
       case "exec":
         this.#cache.execed(rec.pid, rec.oldPid);
         return undefined;
+      case "drop": {
+        // A SYN is dropped inside the connect() that sent it: the thread's connect of a moment ago.
+        const last = rec.inInterrupt ? undefined : this.#lastConnect.get(rec.tid);
+        if (!last || rec.timestampNs - last.timeNs > DROP_JOIN_NS) return undefined;
+        this.#lastConnect.delete(rec.tid);
+        return { type: "drop", time, sock: this.#sockOf(last.sock, undefined, false), reason: rec.reason };
+      }
     }
   }
 }
