@@ -75,7 +75,7 @@ function labSetup(ns: string, dir: string): ChildProcess[] {
   const page = [...Array.from({ length: 30 }, (_, i) => img(`dead${i}.lab.test`)), ...Array.from({ length: 10 }, (_, i) => img(`live${i}.lab.test`))].join("\n");
   const site = [...Array.from({ length: 10 }, (_, i) => `<a href="http://live${i}.lab.test/p.html">x</a>`), ...Array.from({ length: 5 }, (_, i) => `<a href="http://dead${30 + i}.lab.test/p.html">x</a>`)].join("\n");
   const server = `const http=require("http");const page=${JSON.stringify(page)};const site=${JSON.stringify(site)};
-http.createServer((q,s)=>{if(q.url==="/")s.end(page);else if(q.url==="/site.html"){s.setHeader("content-type","text/html");s.end(site)}else if(q.url==="/metrics"){s.end("up 1\\n")}else s.end("x")}).listen(80,"0.0.0.0",()=>console.log("ready"));`;
+http.createServer((q,s)=>{if(q.url==="/"){s.setHeader("content-type","text/html");s.end(page)}else if(q.url==="/site.html"){s.setHeader("content-type","text/html");s.end(site)}else if(q.url==="/metrics"){s.end("up 1\\n")}else s.end("x")}).listen(80,"0.0.0.0",()=>console.log("ready"));`;
   const children = [
     spawn("ip", ["netns", "exec", ns, "dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", `--addn-hosts=${join(dir, "hosts")}`, `--listen-address=${DNS}`, "--bind-interfaces", "--local-ttl=60", "-u", "root", "--pid-file"], { stdio: "ignore" }),
     spawn("ip", ["netns", "exec", ns, process.execPath, "-e", server], { stdio: "ignore" }),
@@ -88,11 +88,12 @@ http.createServer((q,s)=>{if(q.url==="/")s.end(page);else if(q.url==="/site.html
 }
 
 /** Verdicts of the recording through the core: DNS-aware (as watch runs) or the plain TRW (looked-up addresses observed too). */
-function offline(record: string, resolved: "skip" | "observe"): { verdicts: VerdictFinding[]; connects: ConnectEvent[] } {
+function offline(record: string, resolved: "skip" | "observe"): { verdicts: VerdictFinding[]; connects: ConnectEvent[]; answered: Set<string> } {
   const decoder = new RecordDecoder();
   const monitor = new HalfOpenMonitor({ limit: 100_000, detectors: [new ScanVerdictDetector({ resolved })] });
   const verdicts: VerdictFinding[] = [];
   const connects: ConnectEvent[] = [];
+  const answered = new Set<string>();
   let last = 0;
   const take = (outs: ReturnType<HalfOpenMonitor["handle"]>) => {
     for (const o of outs) if (isOutput(o, "verdict")) verdicts.push(o);
@@ -102,6 +103,7 @@ function offline(record: string, resolved: "skip" | "observe"): { verdicts: Verd
     for (const item of decoder.line(line)) {
       if (item.kind === "event") {
         if (item.event.type === "connect") connects.push(item.event);
+        if (item.event.type === "dns") answered.add(item.event.address);
         take(monitor.handle(item.event));
         last = Math.max(last, item.event.time);
       } else if (item.kind === "tick") {
@@ -111,7 +113,7 @@ function offline(record: string, resolved: "skip" | "observe"): { verdicts: Verd
     }
   }
   take(monitor.flush(last));
-  return { verdicts, connects };
+  return { verdicts, connects, answered };
 }
 
 /** Zeek's old scan.zeek rule on one program's connects: first time 25 distinct hosts on one port within 5 min. */
@@ -167,7 +169,7 @@ export async function runRealProgramsBench(): Promise<string> {
     };
     const rows = PROGRAMS.map((p) => {
       const mine = aware.connects.filter((c) => p.match(c.process.name));
-      const named = mine.filter((c) => !/^198\.18\.(16|17)\./.test(c.dst.address)).length;
+      const named = mine.filter((c) => aware.answered.has(c.dst.address)).length;
       const z = zeek(mine);
       const resolved = aware.verdicts.find((v) => p.match(v.name))?.evidence.resolvedFirstContacts;
       return `| ${p.what} | ${p.label} | ${mine.length} | ${named} | ${describe(liveVerdicts, p)} | ${describe(aware.verdicts, p)}${resolved ? `, ${resolved} looked up` : ""} | ${describe(plain.verdicts, p)} | ${z === undefined ? "-" : `flags, ${(z / 1000).toFixed(1)} s`} |`;

@@ -22,6 +22,8 @@
  * sweep-like rule (10 distinct hosts within 60 s). Then the recording is
  * replayed through `watch --replay` and its verdicts compared with the live
  * ones. Results: its section of bench/RESULTS.md and bench/out/verdicts.json.
+ * Then real programs with names (verdicts-real.ts): Chromium, Prometheus,
+ * wget, curl, nmap -sT and pnscan, DNS-aware against the plain TRW and Zeek.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";

@@ -120,6 +120,15 @@ export class DnsWatcher {
     this.#captures.set(netns, capture);
   }
 
+  /**
+   * Read every namespace's answers now. The source calls this before it
+   * releases connects: a program connects after its answer arrived, so the
+   * answer is already in our socket and goes out first.
+   */
+  drain(): void {
+    for (const c of this.#captures.values()) this.#read(c);
+  }
+
   #read(c: Capture): void {
     if (this.#stopped) return;
     const events: ConnectionEvent[] = [];

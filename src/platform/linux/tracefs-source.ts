@@ -547,6 +547,8 @@ export class TracefsSource implements ConnectionSource {
       }
     }
     if (sawLostFlag) this.#checkLost();
+    // Answers before connects: each connect's DNS answer, if any, arrived before it.
+    this.#dns?.drain();
     this.#release(watermark);
     // Events younger than the watermark wait for one more read; with no timer
     // running (woken on data) nothing else would read them.
