@@ -23,6 +23,7 @@ import os from "node:os";
 import { createLab, destroyLab, labSysctl } from "../test/integration/lab.js";
 import { SCANNER_ADDRESS, TARGET_ADDRESS, createRawLab, destroyRawLab, synCounts } from "../test/integration/raw-lab.js";
 import { generators, procStat, runGenerator, startServers, startWatch, stopChild } from "./monitor.js";
+import { cpuMs } from "./wake.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -58,14 +59,15 @@ async function cpuRound(c: Config, rate: number, ms: number, labName: string): P
     await watch.started;
     await sleep(2000);
     const pid = watch.child.pid as number;
-    let t0 = procStat(pid).cpuTicks;
+    // CPU time of all its threads from schedstat (ns), not the 10 ms ticks of /proc/PID/stat.
+    let t0 = cpuMs(pid);
     let w0 = performance.now();
     await sleep(ms);
-    const idle = (((procStat(pid).cpuTicks - t0) * TICK_MS) / (performance.now() - w0)) * 100;
-    t0 = procStat(pid).cpuTicks;
+    const idle = ((cpuMs(pid) - t0) / (performance.now() - w0)) * 100;
+    t0 = cpuMs(pid);
     w0 = performance.now();
     await Promise.all(generators(rate, ms, "raw").map((g) => runGenerator({ name: labName }, g)));
-    const busy = (((procStat(pid).cpuTicks - t0) * TICK_MS) / (performance.now() - w0)) * 100;
+    const busy = ((cpuMs(pid) - t0) / (performance.now() - w0)) * 100;
     await stopChild(watch.child);
     const stop = watch.records.find((r) => r.type === "stop") as { source?: { lostEvents?: number } } | undefined;
     return { idle, busy, lost: stop?.source?.lostEvents ?? 0 };
@@ -182,7 +184,7 @@ export async function runRawBench(quick: boolean): Promise<{ markdown: string; j
     "",
     "### watch CPU, idle and at 10,000 connects/s",
     "",
-    `CPU time of all of watch's threads, ${ms / 1000} s idle then ${ms / 1000} s of ${rate} connects/s (a third each dropped, refused, open; in a`,
+    `CPU time of all of watch's threads (schedstat), ${ms / 1000} s idle then ${ms / 1000} s of ${rate} connects/s (a third each dropped, refused, open; in a`,
     `lab namespace), ${rounds} round(s) per configuration, configurations alternating. Anchor: the same watch with --no-raw-senders.`,
     "",
     "| configuration | idle, % of a core | at 10,000/s, % of a core (median) | each round | events lost |",
