@@ -1027,7 +1027,8 @@ bool OpenCaptureSockets(int count, int kind, std::vector<int>& fds, Failure& fai
     }
     int on = 1;
     setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-    int rcvbuf = 4 << 20;
+    // 16 MiB: about a fifth of a second of a 50,000 SYN/s scan and its answers, while the JS thread is busy.
+    int rcvbuf = 16 << 20;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     sockaddr_ll sll{};
     sll.sll_family = AF_PACKET;
