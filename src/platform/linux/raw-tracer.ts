@@ -34,7 +34,7 @@ import type { NativeHelper } from "./native.js";
 import { type ProcessInfoCache, tryReadlink } from "./process-info.js";
 import { parseNamespaceLink } from "./procfs-parse.js";
 import { parseCapture } from "./raw-capture.js";
-import { RawJoin, type RawHolder, type RawSenderStats, type RawVia } from "./raw-join.js";
+import { RawJoin, type RawHolder, type RawVia } from "./raw-join.js";
 import { decodePage } from "./ring-buffer.js";
 import { type EventField, type EventFormat, type PageLayout, parseEventFormat } from "./tracefs-format.js";
 import { TracefsInstance } from "./tracefs-instance.js";
@@ -142,10 +142,6 @@ export class RawSenderTracer {
 
   get details(): Record<string, number> {
     return { rawHolders: this.#join.holders, rawCaptures: this.#captures.size, rawPending: this.#join.pending, rawCaptureDrops: this.#drops, rawUnattributed: this.#unattributed };
-  }
-
-  stats(): RawSenderStats[] {
-    return this.#join.stats();
   }
 
   /** Set up both instances; then `addInitial` the holders already there. */

@@ -52,7 +52,6 @@ import { INSTANCE_PREFIX, TracefsInstance, ensureTracefs, removeStaleInstances, 
 import { RecordMerge } from "./tracefs-merge.js";
 import { type InitialHolder, RawSenderTracer } from "./raw-tracer.js";
 import { DnsWatcher } from "./dns-watcher.js";
-import type { RawSenderStats } from "./raw-join.js";
 
 export { INSTANCE_PREFIX, ensureTracefs, findTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
 
@@ -314,11 +313,6 @@ export class TracefsSource implements ConnectionSource {
       dns.stop();
       this.caveats.push(`DNS answers are not watched: ${(e as Error).message}`);
     }
-  }
-
-  /** Per-process counts of SYNs sent without connect(). */
-  rawSenderStats(): RawSenderStats[] {
-    return this.#raw?.stats() ?? [];
   }
 
   async #readSynSent(): Promise<SynSentSocket[] | undefined> {
