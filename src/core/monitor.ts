@@ -11,7 +11,7 @@
  *   - stays open while above, adding every attempt that starts;
  *   - closes once the count has stayed at or below `limit` for `quietMs`.
  */
-import { NameMap, type NameMapOptions } from "./name-map.js";
+import { NameMap, type NameMapOptions, nameKey } from "./name-map.js";
 import { type Attempt, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import type { ConnectEvent, ConnectionEvent, ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import type { Detector, DetectorContext, Finding } from "./detector.js";
@@ -422,11 +422,6 @@ export class HalfOpenMonitor {
       totals.syns = (totals.syns ?? 0) + 1;
     }
   }
-}
-
-/** An address as the processes of one network namespace see it (answers arrive per namespace; no namespace: one shared key). */
-function nameKey(netns: number | undefined, address: string): string {
-  return netns === undefined ? address : `${netns}|${address}`;
 }
 
 function endedCount(o: OutcomeCounts): number {

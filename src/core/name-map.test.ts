@@ -43,3 +43,14 @@ test("one million distinct answers: the map stays at maxEntries, the oldest go f
   // 65,536 entries of about 150 bytes each; a map that kept all million would be well over 100 MB.
   assert.ok(grown < 40 * 2 ** 20, `heap grew ${(grown / 2 ** 20).toFixed(1)} MiB`);
 });
+
+test("takeChanged: each answer once, with how much longer it holds; expired ones are not handed on", () => {
+  const m = new NameMap({ minKeepMs: 1000 });
+  m.add("198.18.1.5", "a.lab.test", 30, 0);
+  m.add("198.18.1.6", "b.lab.test", 0, 0);
+  m.add("198.18.1.5", "c.lab.test", 60, 100);
+  assert.deepEqual(m.takeChanged(2000), [{ key: "198.18.1.5", name: "c.lab.test", keepMs: 58_100 }], "b expired at 1000; a was answered again as c");
+  assert.deepEqual(m.takeChanged(2000), [], "nothing new since");
+  m.add("198.18.1.7", "d.lab.test", 10, 3000);
+  assert.deepEqual(m.takeChanged(3000), [{ key: "198.18.1.7", name: "d.lab.test", keepMs: 10_000 }]);
+});

@@ -26,6 +26,8 @@ export class NameMap {
   readonly maxKeepMs: number;
   /** Insertion order is answer order: the first entry is the least recently answered. */
   readonly #entries = new Map<string, Entry>();
+  /** Keys answered since the last takeChanged(), for a copy kept elsewhere (the store, for `ls`). */
+  readonly #changed = new Set<string>();
   /** Answers seen, and entries let go for room. */
   answers = 0;
   evicted = 0;
@@ -46,10 +48,25 @@ export class NameMap {
     const keep = Math.min(this.maxKeepMs, Math.max(this.minKeepMs, ttlS * 1000));
     this.#entries.delete(address);
     this.#entries.set(address, { name, until: now + keep });
+    if (this.#changed.size < this.maxEntries || this.#changed.has(address)) this.#changed.add(address);
     while (this.#entries.size > this.maxEntries) {
       this.#entries.delete(this.#entries.keys().next().value as string);
       this.evicted++;
     }
+  }
+
+  /**
+   * The entries answered since the last call that still hold at `now`, each
+   * with how much longer it holds: a copy elsewhere (the store) lives as long.
+   */
+  takeChanged(now: number): { key: string; name: string; keepMs: number }[] {
+    const out: { key: string; name: string; keepMs: number }[] = [];
+    for (const key of this.#changed) {
+      const e = this.#entries.get(key);
+      if (e && e.until >= now) out.push({ key, name: e.name, keepMs: e.until - now });
+    }
+    this.#changed.clear();
+    return out;
   }
 
   /** The name `address` was resolved from, if an answer still holds at `now`. */
@@ -62,4 +79,9 @@ export class NameMap {
     }
     return e.name;
   }
+}
+
+/** An address as the processes of one network namespace see it (answers arrive per namespace; no namespace: one shared key). */
+export function nameKey(netns: number | undefined, address: string): string {
+  return netns === undefined ? address : `${netns}|${address}`;
 }

@@ -66,6 +66,8 @@ export interface ProcessSockets {
   remotes: string[];
   /** Distinct remote endpoints among the listed sockets. */
   distinctRemotes: number;
+  /** The name a DNS answer gave a listed remote's address (`remotes` text -> name), where one is known (GroupOptions.nameOf). */
+  remoteNames?: Record<string, string>;
   /** Oldest socket age when the OS tells it. */
   oldestAgeMs?: number;
   /** Most SYN retransmissions of any of its half-open sockets, when known. */
@@ -88,6 +90,8 @@ export interface GroupOptions {
   sampleSize?: number;
   /** Group by process (default), or by systemd unit, container or network namespace: one row per group. */
   by?: GroupBy;
+  /** The name a DNS answer gave `address` as seen from network namespace `netns`, if one is known (process rows only). */
+  nameOf?: (netns: number | undefined, address: string) => string | undefined;
 }
 
 /** What groupByProcess sums for one process. */
@@ -190,14 +194,23 @@ export function groupByProcess(
     const pid = k;
     const info = pid === undefined ? undefined : processes.get(pid);
     const states = stateNames(g);
+    const top = topRemotes(g.remotes, sampleSize);
     const group: ProcessSockets = {
       name: info?.name ?? (pid === undefined ? "(owner unknown)" : "?"),
       halfOpen: g.halfOpen,
       total: g.total,
       states,
-      remotes: topRemotes(g.remotes, sampleSize).map(formatEndpoint),
+      remotes: top.map(formatEndpoint),
       distinctRemotes: g.distinctRemotes,
     };
+    if (options.nameOf && pid !== undefined) {
+      const names: Record<string, string> = {};
+      for (const [i, e] of top.entries()) {
+        const n = options.nameOf(info?.netns, e.address);
+        if (n !== undefined) names[group.remotes[i] ?? ""] = n;
+      }
+      if (Object.keys(names).length > 0) group.remoteNames = names;
+    }
     if (pid !== undefined) group.pid = pid;
     const uid = info?.uid ?? g.uid ?? undefined;
     if (uid !== undefined) group.uid = uid;

@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
 import { HalfOpenError } from "../errors.js";
 import { proc } from "../../test/support/events.js";
 import { makeIncident } from "../../test/support/incidents.js";
-import { APPLICATION_ID, IncidentStore, SCHEMA_VERSION, defaultDbPath } from "./incident-store.js";
+import { APPLICATION_ID, IncidentStore, MAX_STORED_NAMES, SCHEMA_VERSION, defaultDbPath } from "./incident-store.js";
 import { StoreWriter } from "./store-writer.js";
 
 const dir = mkdtempSync(join(tmpdir(), "halfopen-store-"));
@@ -213,4 +213,21 @@ test("StoreWriter keeps an incident that failed to store, says so once, and stor
   const reader = IncidentStore.open({ path, readonly: true });
   assert.deepEqual(reader.list({}).map((s) => s.report.attempts), [12, 11]);
   reader.close();
+});
+
+test("names: kept for as long as the watch's map holds them, updated by a newer answer, expired ones deleted, at most MAX_STORED_NAMES", () => {
+  const store = IncidentStore.open({ path: fresh() });
+  store.saveNames([{ key: "4026531840|198.18.0.5", name: "a.lab.test", keepMs: 60_000 }, { key: "198.18.0.6", name: "b.lab.test", keepMs: 1000 }], T0);
+  assert.deepEqual([...store.names(["4026531840|198.18.0.5", "198.18.0.6", "198.18.0.7"], T0 + 500)], [["4026531840|198.18.0.5", "a.lab.test"], ["198.18.0.6", "b.lab.test"]]);
+  assert.deepEqual([...store.names(["198.18.0.6"], T0 + 1001)], [], "past its time");
+  store.saveNames([{ key: "4026531840|198.18.0.5", name: "c.lab.test", keepMs: 60_000 }], T0 + 2000);
+  assert.equal(store.names(["4026531840|198.18.0.5"], T0 + 2000).get("4026531840|198.18.0.5"), "c.lab.test");
+  const many = Array.from({ length: MAX_STORED_NAMES + 10 }, (_, i) => ({ key: `2001:2::${i.toString(16)}`, name: `h${i}.lab.test`, keepMs: 10_000 + i }));
+  store.saveNames(many, T0 + 3000);
+  const held = store.names(many.map((e) => e.key), T0 + 3000);
+  assert.equal(held.size, MAX_STORED_NAMES - 1, "the 11 soonest to expire went; the 60 s one outlives them");
+  assert.equal(store.names(["4026531840|198.18.0.5"], T0 + 3000).size, 1);
+  assert.equal(held.has("2001:2::0"), false);
+  assert.equal(held.get(`2001:2::${(MAX_STORED_NAMES + 9).toString(16)}`), `h${MAX_STORED_NAMES + 9}.lab.test`);
+  store.close();
 });

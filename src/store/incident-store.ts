@@ -96,7 +96,17 @@ export const MIGRATIONS: readonly string[] = [
      result TEXT NOT NULL,
      PRIMARY KEY (scan_id, address)
    ) WITHOUT ROWID;`,
+  // 3: the names DNS answers gave addresses, as a running watch saw them (core/name-map.ts), for `halfopen ls`.
+  `CREATE TABLE names (
+     key TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     until INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX names_until ON names(until);`,
 ];
+
+/** Names kept in the store at most (as many as a watch's map holds). */
+export const MAX_STORED_NAMES = 65_536;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -441,6 +451,36 @@ export class IncidentStore {
         this.#db.pragma("incremental_vacuum");
       }
       return deleted;
+    });
+  }
+
+  /**
+   * Keep what a watch's name map learned (`keepMs` from `nowWall`); names
+   * past their time are deleted, and the soonest to expire when more than
+   * MAX_STORED_NAMES are held.
+   */
+  saveNames(entries: readonly { key: string; name: string; keepMs: number }[], nowWall = Date.now()): void {
+    this.#write("store DNS names in", () => {
+      const upsert = this.#db.prepare("INSERT INTO names (key, name, until) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET name = excluded.name, until = excluded.until");
+      this.#db.transaction(() => {
+        for (const e of entries) upsert.run(e.key, e.name, Math.round(nowWall + e.keepMs));
+        this.#db.prepare("DELETE FROM names WHERE until < ?").run(nowWall);
+        const n = (this.#db.prepare("SELECT count(*) AS n FROM names").get() as { n: number }).n;
+        if (n > MAX_STORED_NAMES) this.#db.prepare("DELETE FROM names WHERE key IN (SELECT key FROM names ORDER BY until LIMIT ?)").run(n - MAX_STORED_NAMES);
+      }).immediate();
+    });
+  }
+
+  /** The names still held at `nowWall` for these keys (core/name-map.ts nameKey). */
+  names(keys: Iterable<string>, nowWall = Date.now()): Map<string, string> {
+    return this.#read(() => {
+      const get = this.#db.prepare("SELECT name FROM names WHERE key = ? AND until >= ?");
+      const out = new Map<string, string>();
+      for (const k of new Set(keys)) {
+        const row = get.get(k, nowWall) as { name: string } | undefined;
+        if (row) out.set(k, row.name);
+      }
+      return out;
     });
   }
 

@@ -9,14 +9,14 @@
  * called a scanner, as it was before. Under CI a missing tool fails.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { labSkipReason } from "./lab.js";
-import { WatchProcess } from "./watch-process.js";
+import { CLI, REPO, WatchProcess } from "./watch-process.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const DNS = "198.18.0.53";
@@ -156,5 +156,33 @@ describe("verdicts that know which addresses were looked up (dnsmasq, Chromium, 
   test("the anchor: under --no-dns the same page makes the browser a scanner, as before this change", async () => {
     const r = await browse(["--no-dns"], false);
     assert.ok(r.verdicts.some((v) => r.browserPids.includes(v.pid) && v.verdict === "scanner"), `verdicts: ${JSON.stringify(r.verdicts)}`);
+  });
+
+  test("ls names a half-open remote by the DNS answer a running watch saw (its database), and --no-names shows the address", async () => {
+    const db = join(dir, "names.db");
+    const w = new WatchProcess(["--interval", "0", "--quiet", "1", "--netns", ns, "--db", db, "--no-raw-senders"]);
+    running.add(w);
+    await w.waitFor((l) => l.type === "start");
+    // A program that resolves a dead host's name and waits on its connect.
+    const py = spawn("ip", ["netns", "exec", ns, "python3", "-c", "import socket; socket.create_connection(('dead7.lab.test', 80), timeout=30)"], { stdio: "ignore" });
+    children.push(py);
+    const ls = (...args: string[]) => {
+      const r = spawnSync(process.execPath, ["--import", "tsx", CLI, "ls", "--netns", ns, "--db", db, ...args], { cwd: REPO, encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    const deadline = Date.now() + 20_000;
+    let row: { name: string; remotes: string[]; remoteNames?: Record<string, string> } | undefined;
+    while (Date.now() < deadline) {
+      const report = JSON.parse(ls("--json")) as { processes: { name: string; remotes: string[]; remoteNames?: Record<string, string> }[] };
+      row = report.processes.find((p) => p.name.startsWith("python3"));
+      if (row?.remoteNames) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(row?.remotes, [`${dead(7)}:80`], JSON.stringify(row));
+    assert.deepEqual(row?.remoteNames, { [`${dead(7)}:80`]: "dead7.lab.test" }, "named by the answer the watch saw");
+    assert.match(ls(), /python3 .* dead7\.lab\.test:80$/m, "the table shows the name");
+    assert.match(ls("--no-names"), new RegExp(`python3 .* ${dead(7).replaceAll(".", "\\.")}:80$`, "m"), "--no-names: the address");
+    py.kill("SIGKILL");
   });
 });

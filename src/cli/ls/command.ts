@@ -20,6 +20,10 @@ export interface LsOptions {
   netns?: string[];
   by: GroupBy;
   sample: number;
+  /** `--db`: where a running watch keeps the names DNS answers gave (default: the incident database). */
+  db?: string;
+  /** `--no-names`. */
+  names?: boolean;
 }
 
 export const LS_EXAMPLE = `
@@ -38,6 +42,12 @@ Example:
 
   A process in a container, a pod or a named network namespace gets a line
   "in: docker a2ffe0e97ac2, pod ..., netns blue" under its row.
+
+  A remote shows the name a DNS answer gave its address (dead3.lab.test:80),
+  never a reverse lookup, when a running "halfopen watch" saw that answer:
+  it keeps them in its incident database (--db, default the same as
+  watch's) while the answer holds. --no-names shows addresses only; --json
+  always has the address, with "remoteNames" beside it.
 
   OLDEST is the oldest attempt's age where the OS tells it (Windows), else
   the SYN retransmissions it has made so far (Linux). Without root, sockets
@@ -63,6 +73,8 @@ export function registerLs(program: Command): void {
     .option("--container <id>", "only processes of this container (id or its first 4+ hex digits, LXC name, or pod UID)", collect((s: string) => s))
     .option("--netns <name>", "only processes in this network namespace (name under /run/netns, or inode)", collect((s: string) => s))
     .option("--by <what>", "one row per process, unit, container or netns", parseGroupBy, "process")
+    .option("--db <path>", "the database a running watch keeps DNS names in (default: watch's incident database)")
+    .option("--no-names", "show remote addresses only, not the names DNS answers gave them")
     .option("--sample <n>", "remote endpoints listed per process", parseIntOption("--sample", 0, 1000), 3)
     .addHelpText("after", LS_EXAMPLE)
     .action(async (opts: LsOptions) => {

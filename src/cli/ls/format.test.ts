@@ -26,3 +26,11 @@ test("ls --by: one row per group with its process count; groups are not counted 
   assert.equal(lines[1], "GROUP (container)                PROCS  HALF OLDEST REMOTES");
   assert.match(lines[2] ?? "", /^docker b60b00f5e1a5 +2 +8 1 retr 198\.18\.0\.1:10000 \+7$/);
 });
+
+test("a remote a DNS answer named is shown by that name with its port, control characters escaped; the others by address", () => {
+  const text = formatLsText(report({
+    hostHalfOpen: 3,
+    processes: [{ pid: 77, user: "root", name: "chromium", halfOpen: 3, total: 3, states: { SYN_SENT: 3 }, remotes: ["198.18.0.129:80", "[2001:2::5]:443", "198.18.0.9:80"], distinctRemotes: 3, remoteNames: { "198.18.0.129:80": "dead0.lab.test", "[2001:2::5]:443": "v6\u001b[2J.lab.test" } }],
+  }));
+  assert.match(text.split("\n")[2] ?? "", /dead0\.lab\.test:80 v6\\x1b\[2J\.lab\.test:443 198\.18\.0\.9:80$/);
+});

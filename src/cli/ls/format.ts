@@ -85,9 +85,14 @@ function oldest(p: ProcessSockets): string {
 /** `a b (+N more)` within `width` columns. */
 function remotesCell(p: ProcessSockets, width: number): string {
   if (p.remotes.length === 0) return "";
-  let line = p.remotes[0] ?? "";
+  // A remote a DNS answer named is shown by that name (never a reverse lookup): name:port.
+  const remotes = p.remotes.map((r) => {
+    const name = p.remoteNames?.[r];
+    return name === undefined ? r : `${forTerminal(name)}:${r.slice(r.lastIndexOf(":") + 1)}`;
+  });
+  let line = remotes[0] ?? "";
   let shown = 1;
-  for (const r of p.remotes.slice(1)) {
+  for (const r of remotes.slice(1)) {
     const rest = p.distinctRemotes - shown - 1;
     const tail = rest > 0 ? ` +${rest}` : "";
     if (line.length + 1 + r.length + tail.length > width) break;

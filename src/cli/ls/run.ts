@@ -10,6 +10,8 @@ import { selectReader } from "../../platform/select.js";
 import { type LsRawSender, type LsReport, formatLsText, formatRawSendersText } from "./format.js";
 import type { LsOptions } from "./command.js";
 import { forTerminal } from "../sanitize.js";
+import { existsSync } from "node:fs";
+import { nameKey } from "../../core/name-map.js";
 
 /** Read the table once and print it. */
 export async function runLs(opts: LsOptions): Promise<void> {
@@ -30,7 +32,9 @@ export async function runLs(opts: LsOptions): Promise<void> {
     return (!pids || pids.has(pid)) && (!comms || (p !== undefined && comms.has(p.name))) && (!where || (p !== undefined && where(p)));
   };
   const selected = filtered ? rows.filter((r) => keep(r.pid)) : rows;
-  const groups = groupByProcess(selected, processes, { allStates: opts.allStates ?? false, sampleSize: opts.sample, by: opts.by });
+  const names = opts.names === false ? undefined : await openNames(opts.db);
+  const groups = groupByProcess(selected, processes, { allStates: opts.allStates ?? false, sampleSize: opts.sample, by: opts.by, ...(names ? { nameOf: names.nameOf } : {}) });
+  names?.close();
   const raw = reader.rawSenders?.();
   const rawSenders: LsRawSender[] | undefined = raw?.senders
     .filter((s) => (!pids || pids.has(s.pid)) && (!comms || comms.has(s.process.name)) && (!where || where(s.process)))
@@ -58,7 +62,7 @@ export async function runLs(opts: LsOptions): Promise<void> {
     by: opts.by,
     processes: groups,
     ...(rawSenders ? { rawSenders } : {}),
-    warnings: [...reader.caveats, ...warnings, ...(raw?.warnings ?? [])],
+    warnings: [...reader.caveats, ...warnings, ...(raw?.warnings ?? []), ...(names?.warning ? [names.warning] : [])],
   };
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -72,4 +76,23 @@ export async function runLs(opts: LsOptions): Promise<void> {
     if (rawSenders && rawSenders.length > 0) process.stdout.write(`${formatRawSendersText(rawSenders)}\n`);
   }
   for (const w of report.warnings) process.stderr.write(`halfopen: note: ${forTerminal(w)}\n`);
+}
+
+/**
+ * The names a running watch copied into its database (store-sink.ts). The
+ * default database missing or unreadable means no names, quietly; one named
+ * with --db that cannot be read is said.
+ */
+async function openNames(db: string | undefined): Promise<{ nameOf: (netns: number | undefined, address: string) => string | undefined; close(): void; warning?: string } | undefined> {
+  const { IncidentStore, defaultDbPath } = await import("../../store/incident-store.js");
+  const path = db ?? defaultDbPath();
+  if (db === undefined && !existsSync(path)) return undefined;
+  try {
+    const store = IncidentStore.open({ path, readonly: true });
+    const now = Date.now();
+    return { nameOf: (netns, address) => store.names([nameKey(netns, address)], now).values().next().value, close: () => store.close() };
+  } catch (e) {
+    if (db === undefined) return undefined;
+    return { nameOf: () => undefined, close: () => {}, warning: `names: ${e instanceof HalfOpenError ? `${e.message} [${e.code}]` : String(e)}; remotes are shown by address` };
+  }
 }

@@ -36,6 +36,8 @@ export class StoreSink implements Sink {
   readonly #o: StoreSinkOptions;
   #writer?: StoreWriter;
   #lastSave = 0;
+  #lastNames = 0;
+  #unsavedNames: { key: string; name: string; keepMs: number }[] = [];
   /** Incidents never stored, known once the run finished. */
   unstored: IncidentReport[] = [];
 
@@ -122,13 +124,32 @@ export class StoreSink implements Sink {
     }
   }
 
-  /** An open incident is saved again every few seconds, so a crash loses at most that much of it; failed ones are retried. */
-  tick(): void {
+  /**
+   * An open incident is saved again every few seconds, so a crash loses at
+   * most that much of it; failed ones are retried. The names DNS answers gave
+   * are copied every second, for `ls` (a failed copy is retried with the next).
+   */
+  tick(now: number): void {
+    this.#names(now);
     if (!this.#writer || Date.now() - this.#lastSave < (this.#o.saveEveryMs ?? 5000)) return;
     this.#lastSave = Date.now();
     const open = this.#o.monitor.openIncident;
     if (open) this.#late(this.#writer.save(open).late);
     else this.#late(this.#writer.retry());
+  }
+
+  #names(now: number): void {
+    if (!this.#writer || Date.now() - this.#lastNames < 1000) return;
+    this.#lastNames = Date.now();
+    const changed = this.#o.monitor.names.takeChanged(now);
+    const batch = this.#unsavedNames.length > 0 ? [...this.#unsavedNames, ...changed].slice(-this.#o.monitor.names.maxEntries) : changed;
+    if (batch.length === 0) return;
+    try {
+      this.#writer.store.saveNames(batch);
+      this.#unsavedNames = [];
+    } catch {
+      this.#unsavedNames = batch;
+    }
   }
 
   finish(): FinishFacts {
