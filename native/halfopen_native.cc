@@ -82,6 +82,25 @@
 //     u16 captured length, u16 0, u32 length, u32 0, then the captured
 //     bytes from the network header. Parsed by raw-capture.ts.
 //
+//   nfqOpen(netnsPath, queueNum, maxLen) -> fd
+//     A NETLINK_NETFILTER socket bound to NFQUEUE queue `queueNum` of the
+//     namespace of `netnsPath` ("" ours; opened on a thread that joins it),
+//     for `watch --enforce`: packets copied up to 128 bytes (headers only),
+//     at most `maxLen` held in the kernel, fail-open when that is full or our
+//     receive buffer is (NFQA_CFG_F_FAIL_OPEN), with the socket owner's uid
+//     and gid (NFQA_CFG_F_UID_GID). Non-blocking; 8 MiB receive buffer.
+//     EBUSY: another program has the queue. Closing the fd unbinds it and the
+//     kernel drops what was held (the rule's `bypass` then lets new SYNs by).
+//
+//   nfqRead(fd, maxBytes) -> { messages: Buffer, overflows }
+//     The netlink messages waiting (recv, MSG_DONTWAIT) up to about maxBytes,
+//     concatenated, parsed by nfqueue.ts; `overflows`: recv said ENOBUFS
+//     (the kernel could not queue messages to us: those packets failed open).
+//
+//   nfqVerdict(fd, queueNum, ids: Uint32Array, verdicts: Uint8Array) -> sent
+//     One NFQNL_MSG_VERDICT per id (verdict 0 drop, 1 accept), many to one
+//     sendmsg (netlink processes them in order).
+//
 // Errors are thrown as JS errors with `code` set to the errno name (EPERM, ...).
 // Nothing here is passed to a shell; no input is interpreted beyond numbers and
 // one path.
@@ -112,6 +131,9 @@
 #include <linux/if_packet.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -137,7 +159,7 @@ Napi::Value BadArgument(Napi::Env env, const char* what) {
 
 Napi::Value ThrowErrno(Napi::Env env, const Failure& f) {
   const char* name = f.err == EPERM ? "EPERM" : f.err == EACCES ? "EACCES" : f.err == ENOENT ? "ENOENT" : f.err == EMFILE ? "EMFILE"
-                   : f.err == EINVAL ? "EINVAL" : f.err == EPROTONOSUPPORT ? "EPROTONOSUPPORT" : "EIO";
+                   : f.err == EINVAL ? "EINVAL" : f.err == EPROTONOSUPPORT ? "EPROTONOSUPPORT" : f.err == EBUSY ? "EBUSY" : f.err == ENOBUFS ? "ENOBUFS" : "EIO";
   Napi::Error e = Napi::Error::New(env, f.what + ": " + std::strerror(f.err));
   e.Set("code", Napi::String::New(env, name));
   e.Set("errno", Napi::Number::New(env, f.err));
@@ -1205,6 +1227,209 @@ Napi::Value CaptureDrops(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, drops);
 }
 
+// ---- NFQUEUE (watch --enforce) ----
+
+// Append one netlink attribute (payload `len` bytes) to `msg`, 4-byte aligned.
+void PutAttr(std::vector<uint8_t>& msg, uint16_t type, const void* data, uint16_t len) {
+  size_t at = msg.size();
+  nlattr a{static_cast<uint16_t>(NLA_HDRLEN + len), type};
+  msg.resize(at + NLA_ALIGN(NLA_HDRLEN + len), 0);
+  std::memcpy(msg.data() + at, &a, sizeof a);
+  std::memcpy(msg.data() + at + NLA_HDRLEN, data, len);
+}
+
+// A nfnetlink message header for the queue subsystem.
+std::vector<uint8_t> NfqHeader(uint16_t msgType, uint16_t flags, uint16_t queue, uint32_t seq) {
+  std::vector<uint8_t> msg(NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg)), 0);
+  nlmsghdr h{};
+  h.nlmsg_type = static_cast<uint16_t>((NFNL_SUBSYS_QUEUE << 8) | msgType);
+  h.nlmsg_flags = flags;
+  h.nlmsg_seq = seq;
+  std::memcpy(msg.data(), &h, sizeof h);
+  nfgenmsg g{};
+  g.nfgen_family = AF_UNSPEC;
+  g.version = NFNETLINK_V0;
+  g.res_id = htons(queue);
+  std::memcpy(msg.data() + NLMSG_HDRLEN, &g, sizeof g);
+  return msg;
+}
+
+// Send one config message and wait for its acknowledgement.
+bool NfqConfig(int fd, std::vector<uint8_t> msg, const char* what, Failure& fail) {
+  uint32_t len = static_cast<uint32_t>(msg.size());
+  std::memcpy(msg.data(), &len, 4);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+    fail = {errno, std::string("send(") + what + ")"};
+    return false;
+  }
+  uint8_t buf[4096];
+  for (int tries = 0; tries < 100; tries++) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 2000) <= 0) {
+      fail = {ETIMEDOUT, std::string("no answer to ") + what};
+      return false;
+    }
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      fail = {errno, std::string("recv(") + what + ")"};
+      return false;
+    }
+    for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<uint32_t>(n)); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const nlmsgerr* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        if (e->error == 0) return true;
+        fail = {-e->error, what};
+        return false;
+      }
+    }
+  }
+  fail = {EIO, std::string("no acknowledgement of ") + what};
+  return false;
+}
+
+bool NfqBind(int fd, uint16_t queue, uint32_t maxLen, Failure& fail) {
+  int rcvbuf = 8 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_nl self{};
+  self.nl_family = AF_NETLINK;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self) != 0) {
+    fail = {errno, "bind(NETLINK_NETFILTER)"};
+    return false;
+  }
+  auto bindMsg = NfqHeader(NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, queue, 1);
+  nfqnl_msg_config_cmd cmd{};
+  cmd.command = NFQNL_CFG_CMD_BIND;
+  PutAttr(bindMsg, NFQA_CFG_CMD, &cmd, sizeof cmd);
+  if (!NfqConfig(fd, bindMsg, "bind the queue", fail)) return false;
+  auto params = NfqHeader(NFQNL_MSG_CONFIG, NLM_F_REQUEST | NLM_F_ACK, queue, 2);
+  nfqnl_msg_config_params pr{};
+  pr.copy_range = htonl(128);
+  pr.copy_mode = NFQNL_COPY_PACKET;
+  PutAttr(params, NFQA_CFG_PARAMS, &pr, sizeof pr);
+  uint32_t ml = htonl(maxLen);
+  PutAttr(params, NFQA_CFG_QUEUE_MAXLEN, &ml, 4);
+  uint32_t flags = htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_UID_GID);
+  PutAttr(params, NFQA_CFG_FLAGS, &flags, 4);
+  PutAttr(params, NFQA_CFG_MASK, &flags, 4);
+  return NfqConfig(fd, params, "configure the queue", fail);
+}
+
+Napi::Value NfqOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) return BadArgument(env, "nfqOpen(netnsPath: string, queueNum: number, maxLen: number)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int queue = info[1].As<Napi::Number>().Int32Value();
+  int maxLen = info[2].As<Napi::Number>().Int32Value();
+  if (queue < 0 || queue > 65535 || maxLen < 1) return BadArgument(env, "nfqOpen: queueNum 0..65535, maxLen >= 1");
+  int fd = -1;
+  Failure fail;
+  bool ok = false;
+  std::thread t([&] {
+    if (!path.empty()) {
+      int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (nsfd < 0) {
+        fail = {errno, "open(" + path + ")"};
+        return;
+      }
+      int r = setns(nsfd, CLONE_NEWNET);
+      int err = errno;
+      close(nsfd);
+      if (r != 0) {
+        fail = {err, "setns(" + path + ")"};
+        return;
+      }
+    }
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (fd < 0) {
+      fail = {errno, "socket(NETLINK_NETFILTER)"};
+      return;
+    }
+    ok = NfqBind(fd, static_cast<uint16_t>(queue), static_cast<uint32_t>(maxLen), fail);
+  });
+  t.join();
+  if (!ok) {
+    if (fd >= 0) close(fd);
+    return ThrowErrno(env, fail);
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value NfqRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return BadArgument(env, "nfqRead(fd: number, maxBytes: number)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  size_t max = static_cast<size_t>(std::max(4096, info[1].As<Napi::Number>().Int32Value()));
+  std::vector<uint8_t> out;
+  static thread_local uint8_t buf[65536];
+  int overflows = 0;
+  while (out.size() < max) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == ENOBUFS) {
+        overflows++;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (n == 0) break;
+    out.insert(out.end(), buf, buf + n);
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("messages", Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()));
+  r.Set("overflows", Napi::Number::New(env, overflows));
+  return r;
+}
+
+Napi::Value NfqVerdict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
+      info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    return BadArgument(env, "nfqVerdict(fd: number, queueNum: number, ids: Uint32Array, verdicts: Uint8Array)");
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint16_t queue = static_cast<uint16_t>(info[1].As<Napi::Number>().Int32Value());
+  Napi::Uint32Array ids = info[2].As<Napi::Uint32Array>();
+  Napi::Uint8Array verdicts = info[3].As<Napi::Uint8Array>();
+  size_t count = std::min(ids.ElementLength(), verdicts.ElementLength());
+  std::vector<uint8_t> batch;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  size_t sent = 0;
+  auto flush = [&]() -> bool {
+    if (batch.empty()) return true;
+    for (;;) {
+      if (sendto(fd, batch.data(), batch.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) >= 0) break;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == ENOBUFS) {
+        pollfd p{fd, POLLOUT, 0};
+        poll(&p, 1, 100);
+        continue;
+      }
+      return false;
+    }
+    batch.clear();
+    return true;
+  };
+  for (size_t i = 0; i < count; i++) {
+    auto msg = NfqHeader(NFQNL_MSG_VERDICT, NLM_F_REQUEST, queue, 0);
+    nfqnl_msg_verdict_hdr v{};
+    v.verdict = htonl(verdicts[i] ? NF_ACCEPT : NF_DROP);
+    v.id = htonl(ids[i]);
+    PutAttr(msg, NFQA_VERDICT_HDR, &v, sizeof v);
+    uint32_t len = static_cast<uint32_t>(msg.size());
+    std::memcpy(msg.data(), &len, 4);
+    batch.insert(batch.end(), msg.begin(), msg.end());
+    if (batch.size() >= 32768 && !flush()) return ThrowErrno(env, {errno, "send(verdict)"});
+    sent++;
+  }
+  if (!flush()) return ThrowErrno(env, {errno, "send(verdict)"});
+  return Napi::Number::New(env, static_cast<double>(sent));
+}
+
 Napi::Value Discover(const Napi::CallbackInfo& info) { return DiscoverFamily(info, AF_INET); }
 Napi::Value Discover6(const Napi::CallbackInfo& info) { return DiscoverFamily(info, AF_INET6); }
 
@@ -1221,7 +1446,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("captureRead", Napi::Function::New(env, CaptureRead));
   exports.Set("holdTimestamps", Napi::Function::New(env, HoldTimestamps));
   exports.Set("captureDrops", Napi::Function::New(env, CaptureDrops));
-  exports.Set("abi", Napi::Number::New(env, 5));
+  exports.Set("nfqOpen", Napi::Function::New(env, NfqOpen));
+  exports.Set("nfqRead", Napi::Function::New(env, NfqRead));
+  exports.Set("nfqVerdict", Napi::Function::New(env, NfqVerdict));
+  exports.Set("abi", Napi::Number::New(env, 6));
   return exports;
 }
 

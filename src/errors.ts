@@ -81,6 +81,10 @@ export const ErrorCodes = {
   INPUT_TOO_LARGE: "HALFOPEN_INPUT_TOO_LARGE",
   /** A system limit ran out: file descriptors (EMFILE, ENFILE) or memory. Exit code 1. */
   RESOURCE_LIMIT: "HALFOPEN_RESOURCE_LIMIT",
+  /** `watch --enforce` cannot hold SYNs here: no root, no native helper, or neither nft's `queue` nor iptables' NFQUEUE. Exit code 3. */
+  ENFORCE_UNAVAILABLE: "HALFOPEN_ENFORCE_UNAVAILABLE",
+  /** `watch --enforce`: another program (another enforcing watch) holds the NFQUEUE queue. Exit code 1. */
+  ENFORCE_BUSY: "HALFOPEN_ENFORCE_BUSY",
   /** Dashboard (HTTP 403): the request's Host is not the dashboard's address (DNS rebinding). */
   UI_BAD_HOST: "HALFOPEN_UI_BAD_HOST",
   /** Dashboard (HTTP 401): a token was sent where it must never go (the URL's query), or is not this run's. */
@@ -141,6 +145,8 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_PATH_COLLISION: 2,
   HALFOPEN_INPUT_TOO_LARGE: 1,
   HALFOPEN_RESOURCE_LIMIT: 1,
+  HALFOPEN_ENFORCE_UNAVAILABLE: 3,
+  HALFOPEN_ENFORCE_BUSY: 1,
   HALFOPEN_UI_BAD_HOST: 1,
   HALFOPEN_UI_BAD_TOKEN: 1,
   HALFOPEN_UI_NO_TOKEN: 1,

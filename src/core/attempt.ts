@@ -52,6 +52,8 @@ export interface Attempt {
   dstName?: string;
   /** This host dropped its SYN, for this reason (the kernel's drop reason, e.g. NETFILTER_DROP). */
   dropReason?: string;
+  /** `watch --enforce` held its first SYN this long before it went (or before the program gave up). */
+  heldMs?: number;
 }
 
 /** Key that tells two processes with the same pid apart. */

@@ -30,6 +30,7 @@
  * ```
  */
 import type { Attempt } from "./attempt.js";
+import type { HeldSummary } from "./enforce/enforcer.js";
 import type { OsLimitRecord } from "./incident.js";
 import type { VerdictSummary } from "./scan-detector.js";
 import type { SynSentTracker } from "./tracker.js";
@@ -50,6 +51,8 @@ export interface DetectorContext {
   readonly wallOffsetMs: number;
   /** A process's verdict, from the first detector that gives one (the scan detector). */
   verdictOf(processKey: string): VerdictSummary | undefined;
+  /** What `--enforce` held of a process so far, from the detector that holds (the enforcer). */
+  heldOf(processKey: string): HeldSummary | undefined;
 }
 
 /** Hooks a detector may implement; each returns the findings it caused (none: an empty array or nothing). */
@@ -75,4 +78,6 @@ export interface Detector<F extends Finding = Finding> {
   flush?(now: number, ctx: DetectorContext): F[] | void;
   /** This detector's verdict of a process, for reports that name it (incidents). */
   verdictOf?(processKey: string): VerdictSummary | undefined;
+  /** What this detector held of a process (the enforcer), for reports that name it. */
+  heldOf?(processKey: string): HeldSummary | undefined;
 }

@@ -4,6 +4,7 @@
  * processes. IncidentRecorder accumulates one episode with bounded memory;
  * `report()` returns a plain, JSON-ready snapshot. Pure.
  */
+import type { HeldSummary } from "./enforce/enforcer.js";
 import type { VerdictSummary } from "./scan-detector.js";
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import { type Endpoint, formatEndpoint } from "./endpoint.js";
@@ -69,6 +70,8 @@ export interface IncidentProcess extends ProcessInfo {
   sample: AttemptSample[];
   /** What the scan detector concluded of this process when the report was made (scan-detector.ts). */
   verdict?: VerdictSummary;
+  /** What `watch --enforce` held of this process so far (core/enforce/enforcer.ts). */
+  held?: HeldSummary;
 }
 
 export interface DestinationCount extends Endpoint {
@@ -163,6 +166,7 @@ export class IncidentRecorder {
 
   readonly #exitedAt?: (processKey: string) => number | undefined;
   readonly #verdictOf?: (processKey: string) => VerdictSummary | undefined;
+  readonly #heldOf?: (processKey: string) => HeldSummary | undefined;
 
   constructor(options: {
     id: number;
@@ -174,7 +178,10 @@ export class IncidentRecorder {
     exitedAt?: (processKey: string) => number | undefined;
     /** A process's verdict now, when a scan detector runs. */
     verdictOf?: (processKey: string) => VerdictSummary | undefined;
+    /** What --enforce held of a process so far. */
+    heldOf?: (processKey: string) => HeldSummary | undefined;
   }) {
+    if (options.heldOf) this.#heldOf = options.heldOf;
     if (options.exitedAt) this.#exitedAt = options.exitedAt;
     if (options.verdictOf) this.#verdictOf = options.verdictOf;
     this.id = options.id;
@@ -348,6 +355,8 @@ export class IncidentRecorder {
     if (e.exitedAt !== undefined) p.exitedAt = e.exitedAt;
     const verdict = this.#verdictOf?.(e.processKey);
     if (verdict) p.verdict = verdict;
+    const held = this.#heldOf?.(e.processKey);
+    if (held) p.held = held;
     return p;
   }
 }

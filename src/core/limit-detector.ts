@@ -140,6 +140,7 @@ export class LimitDetector implements Detector<LimitFinding> {
       wallOffsetMs: ctx.wallOffsetMs,
       exitedAt: (key) => ctx.exitedAt(key),
       verdictOf: (key) => ctx.verdictOf(key),
+      heldOf: (key) => ctx.heldOf(key),
       ...(this.#bounds ? { bounds: this.#bounds } : {}),
     });
     this.#incident = incident;

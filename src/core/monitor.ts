@@ -182,6 +182,13 @@ export class HalfOpenMonitor {
         }
         return undefined;
       },
+      heldOf: (key) => {
+        for (const d of detectors) {
+          const h = d.heldOf?.(key);
+          if (h) return h;
+        }
+        return undefined;
+      },
     };
   }
 

@@ -6,6 +6,7 @@
  * page (web/app.js checks its reads against these types with `// @ts-check`),
  * so renaming a field breaks the build. Pure types.
  */
+import type { EnforceStart, EnforceStop } from "./enforce/enforcer.js";
 import type { IncidentReport, OsLimitRecord } from "./incident.js";
 import type { MonitorSummary, MonitorTotals } from "./monitor.js";
 import type { VerdictFinding } from "./scan-detector.js";
@@ -28,6 +29,8 @@ export interface StartRecord {
   ui?: string;
   /** Set by the dashboard: the run is a replay. */
   replay?: boolean;
+  /** `--enforce`: the limit held, and how. */
+  enforce?: EnforceStart;
 }
 
 /** An incident as it opens (`incident-open`) and when it closes (`incident`), with where it was stored. */
@@ -77,7 +80,7 @@ export interface StoredRecord {
   state: "open" | "closed" | "interrupted";
 }
 
-export type StopRecord = { type: "stop"; verdicts: { scanner: number; benign: number; trustedScanner: number }; source: SourceStats; time: number; timeWall: number; unstored?: number } & MonitorTotals;
+export type StopRecord = { type: "stop"; verdicts: { scanner: number; benign: number; trustedScanner: number }; source: SourceStats; time: number; timeWall: number; unstored?: number; enforce?: EnforceStop } & MonitorTotals;
 
 /** A finding of a detector this build does not know: passed on as data. */
 export interface OtherFindingRecord {

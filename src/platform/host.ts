@@ -17,6 +17,43 @@ import type { CloseFilter, CloseResult } from "./socket-query.js";
 /** Host discovery without a half-open slot (ICMP echo and TCP ACK over raw or ping sockets): the native helper's. */
 export type HostDiscovery = Pick<NativeHelper, "discover" | "discover6">;
 
+/** What `watch --enforce` asks of the OS (Linux: linux/enforcement.ts). */
+export interface EnforcementOptions {
+  queueNum: number;
+  /** Packets held in the kernel at most; past this, new SYNs fail open. */
+  maxLen: number;
+  /** Hold loopback SYNs too. */
+  loopback: boolean;
+  /** Enforce in this network namespace (e.g. /run/netns/NAME) instead of ours. */
+  netnsPath?: string;
+}
+
+/** An outbound SYN the OS holds for a verdict (linux/nfqueue.ts QueuedPacket). */
+export interface HeldPacket {
+  id: number;
+  saddr: string;
+  sport: number;
+  daddr: string;
+  dport: number;
+  uid?: number;
+}
+
+export interface Enforcement {
+  /** The rules installed, in words. */
+  describe: string;
+  steering: string;
+  /** Rules a killed run had left, removed at open. */
+  leftovers: string[];
+  /** The network namespace enforced (its inode, as ProcessInfo.netns has it). */
+  netnsInode: number;
+  /** Deliver held packets as they come. */
+  start(onPackets: (packets: HeldPacket[]) => void): void;
+  verdict(id: number, accept: boolean): void;
+  stats(): { packets: number; overflows: number; unreadable: number; verdictErrors: number };
+  /** Remove the rules, call `releaseHeld` (it gives every held packet its verdict), unbind. Idempotent. */
+  close(releaseHeld: () => void): void;
+}
+
 /** The snapshot readers (every source but tracefs). */
 export type HostReaderName = "procfs" | "windows" | "macos";
 
@@ -41,6 +78,8 @@ export interface HostPlatform {
   loadHostDiscovery(): Promise<HostDiscovery | undefined>;
   /** Whether a child can lead a process group of its own, killed whole. */
   readonly processGroups: boolean;
+  /** `watch --enforce`: hold SYNs in a queue of our own; undefined where the OS cannot. */
+  loadEnforcement(): Promise<((o: EnforcementOptions) => Enforcement) | undefined>;
   /** Where the incident database lives by default for this user. */
   defaultDbPath(env: NodeJS.ProcessEnv, uid: number | undefined): string;
 }

@@ -27,6 +27,7 @@ export const basicHost: Omit<HostPlatform, "os" | "readerName" | "processGroups"
   raiseFileLimit: async () => undefined,
   watchStdoutClosed: async () => () => {},
   loadHostDiscovery: async () => undefined,
+  loadEnforcement: async () => undefined,
   defaultDbPath(env, uid) {
     if (uid === 0) return "/var/lib/halfopen/incidents.db";
     const state = env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");

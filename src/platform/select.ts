@@ -227,6 +227,11 @@ export function loadHostDiscovery(platform: NodeJS.Platform = process.platform):
   return hostPlatform(platform).loadHostDiscovery();
 }
 
+/** `watch --enforce`'s opener on this OS, or undefined where SYNs cannot be held. */
+export function loadEnforcement(platform: NodeJS.Platform = process.platform): ReturnType<HostPlatform["loadEnforcement"]> {
+  return hostPlatform(platform).loadEnforcement();
+}
+
 /** Whether a child process can lead a process group of its own, killed whole (POSIX; not Windows). */
 export function hasProcessGroups(platform: NodeJS.Platform = process.platform): boolean {
   return hostPlatform(platform).processGroups;

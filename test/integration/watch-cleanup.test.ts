@@ -21,7 +21,7 @@ import { findTracefs } from "../../src/platform/linux/tracefs-source.js";
 import { freePort } from "../support/net.js";
 import { REPO } from "./watch-process.js";
 
-const BASE: WatchOptions = { limit: 10, quiet: 5, interval: 0, maxAge: 300, poll: 1, store: true, retainSize: 256, metricsHost: "127.0.0.1", metricsTopNames: 20, firstContactBy: "service", hookTimeout: 10, uiPort: 0, uiHost: "localhost", uiScans: true };
+const BASE: WatchOptions = { limit: 10, quiet: 5, interval: 0, maxAge: 300, poll: 1, store: true, retainSize: 256, metricsHost: "127.0.0.1", metricsTopNames: 20, firstContactBy: "service", hookTimeout: 10, uiPort: 0, uiHost: "localhost", uiScans: true, per: "host", queueNum: 4226, queueMax: 65_536 };
 
 /** What this process's file descriptors point at. */
 function openFiles(): string[] {

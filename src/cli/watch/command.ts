@@ -4,6 +4,7 @@
  * (80 columns) or JSON lines (`--json`, every line has a `type`).
  */
 import type { Command } from "commander";
+import { ENFORCE_SCOPES, type EnforceScope } from "../../core/enforce/scope.js";
 import { SOURCE_NAMES, type SourceName } from "../../platform/source-names.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { collect, parseIntOption, parseSecondsOption, parseSourceOption } from "../options.js";
@@ -17,6 +18,26 @@ function parsePositive(name: string): (value: string) => number {
     if (value.trim() === "" || !Number.isFinite(n) || n <= 0 || n > 1e6) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${name} "${value}": expected a number above 0, at most 1000000`);
     return n;
   };
+}
+
+function parseScope(v: string): EnforceScope {
+  if (!(ENFORCE_SCOPES as readonly string[]).includes(v)) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --per "${v}": expected one of ${ENFORCE_SCOPES.join(", ")}`);
+  return v as EnforceScope;
+}
+
+/** The --enforce family: its options only with it; never with a replay; at most one namespace. */
+function checkEnforceOptions(opts: WatchOptions): void {
+  const bad = (m: string) => new HalfOpenError(ErrorCodes.BAD_USAGE, m);
+  if (opts.enforce === undefined) {
+    const given = [opts.per !== "host" && "--per", opts.releaseRate !== undefined && "--release-rate", opts.enforceDryRun && "--enforce-dry-run", opts.enforceLoopback && "--enforce-loopback", opts.containScanners !== undefined && "--contain-scanners"].filter(Boolean);
+    if (given.length > 0) throw bad(`Cannot use ${given.join(", ")} without --enforce N`);
+    return;
+  }
+  if (opts.replay) throw bad("Cannot use --enforce with --replay: a recording's SYNs were sent long ago");
+  if (opts.source !== undefined && opts.source !== "tracefs") throw bad(`Cannot use --enforce with --source ${opts.source}: it learns when attempts end from tracefs`);
+  if ((opts.netns?.length ?? 0) > 1) throw bad("Cannot use --enforce with more than one --netns: it holds SYNs in one network namespace (ours, or the one --netns names)");
+  const ns = opts.netns?.[0];
+  if (ns !== undefined && (/^\d+$/.test(ns) || ns.includes("/") || ns.startsWith("."))) throw bad(`Cannot use --enforce with --netns "${ns}": name the namespace (under /run/netns; ip netns attach NAME PID names one)`);
 }
 
 /** Options that only make sense with --replay, or never with it. */
@@ -107,6 +128,17 @@ export interface WatchOptions {
   uiTlsKey?: string;
   /** The page may start scans (default); --no-ui-scans hides the panel and refuses them. */
   uiScans: boolean;
+  /** `--enforce N`: hold SYNs past N attempts in flight per scope (docs/enforce.md). */
+  enforce?: number;
+  per: EnforceScope;
+  /** Release held attempts at this rate instead of when a slot frees. */
+  releaseRate?: number;
+  enforceDryRun?: boolean;
+  enforceLoopback?: boolean;
+  /** `--contain-scanners[=N]`: true means the default limit (1). */
+  containScanners?: number | true;
+  queueNum: number;
+  queueMax: number;
 }
 
 export const WATCH_EXAMPLE = `
@@ -183,6 +215,14 @@ export function registerWatch(program: Command): void {
     .option("--ui-tls-cert <file>", "serve the dashboard over HTTPS with this certificate (PEM)")
     .option("--ui-tls-key <file>", "the certificate's private key (PEM)")
     .option("--no-ui-scans", "the dashboard may not start scans (no scans panel)")
+    .option("--enforce <n>", "hold outbound SYNs past N connect attempts in flight per scope (the XP SP2 limit, queued not dropped; root, Linux)", parseIntOption("--enforce", 1, 1_000_000))
+    .option("--per <scope>", `with --enforce: the limit's scope: ${ENFORCE_SCOPES.join(", ")}`, parseScope, "host")
+    .option("--release-rate <r>", "with --enforce: release held attempts at R per second whatever is in flight (default: when a slot frees)", parsePositive("--release-rate"))
+    .option("--enforce-dry-run", "with --enforce: hold nothing; report what would have been held")
+    .option("--enforce-loopback", "with --enforce: hold SYNs to loopback too (default: never)")
+    .option("--contain-scanners [n]", "with --enforce: a process judged a scanner gets its own limit (default 1) instead of the scope's", parseIntOption("--contain-scanners", 1, 1_000_000))
+    .option("--queue-num <n>", "with --enforce: the NFQUEUE queue number", parseIntOption("--queue-num", 0, 65_535), 4226)
+    .option("--queue-max <n>", "with --enforce: SYNs held in the kernel at most; past this new ones go unheld (fail-open, counted)", parseIntOption("--queue-max", 1, 1_000_000), 65_536)
     .addHelpText("after", WATCH_EXAMPLE)
     .action(async (opts: WatchOptions) => {
       checkReplayOptions(opts);
@@ -196,6 +236,7 @@ export function registerWatch(program: Command): void {
         ...(opts.logFile === undefined ? [] : [{ option: "--log-file", path: opts.logFile, role: "output" as const }]),
         ...(storing(opts) ? [{ option: "--db", path: opts.db ?? defaultDbPath(), role: "database" as const }] : []),
       ]);
+      checkEnforceOptions(opts);
       if (opts.onVerdict) checkHookProgram("--on-verdict", opts.onVerdict);
       if (opts.onIncident) checkHookProgram("--on-incident", opts.onIncident);
       const { runWatch } = await import("./run.js");

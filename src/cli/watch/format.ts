@@ -3,6 +3,7 @@
  * closed incident, a periodic summary line. Under 80 columns; every string a
  * process controls goes through forTerminal(). Pure.
  */
+import type { EnforceStop } from "../../core/enforce/enforcer.js";
 import { type OutcomeCounts } from "../../core/attempt.js";
 import type { IncidentReport } from "../../core/incident.js";
 import type { MonitorSummary, MonitorTotals } from "../../core/monitor.js";
@@ -108,8 +109,9 @@ export function incidentBody(i: IncidentReport): string[] {
     if (where) lines.push(fit(`           in: ${forTerminal(where)}`, cols()));
     if (p.via) lines.push(fit(`           sent: SYNs without connect(), via a ${p.via === "raw" ? "raw IP socket" : "packet socket"}`, cols()));
     if (p.verdict && p.verdict.verdict !== "undecided") {
-      lines.push(`           verdict: ${p.verdict.verdict}${p.verdict.trusted ? " (trusted)" : ""} by ${verdictReason(p.verdict)}`);
+      lines.push(`           verdict: ${p.verdict.verdict}${p.verdict.trusted ? " (trusted)" : ""} by ${verdictReason(p.verdict)}${p.held?.contained ? `; contained to ${p.held.contained.limit} in flight` : ""}`);
     }
+    if (p.held && p.held.held > 0) lines.push(heldLine(p.held));
     // By name where a DNS answer gave one (never a reverse lookup); the address stays in the JSON.
     const to = [...new Set(p.sample.map((s) => (s.dstName !== undefined ? `${forTerminal(s.dstName)}:${s.dst.slice(s.dst.lastIndexOf(":") + 1)}` : s.dst)))];
     if (to.length > 0) lines.push(destinationsLine(to, p.distinctDestinations));
@@ -118,6 +120,22 @@ export function incidentBody(i: IncidentReport): string[] {
   const top = i.topDestinations.map((d) => `${d.name !== undefined ? forTerminal(d.name) : d.address.includes(":") ? `[${d.address}]` : d.address}:${d.port} x${d.attempts}`);
   if (top.length > 0) lines.push(joinFitting(`  top destinations: ${top[0]}`, top.slice(1), ", "));
   return lines;
+}
+
+/** What --enforce held of a process: "held 230 attempts, median wait 2.1s, longest 4.0s; 3 given up while held". */
+export function heldLine(h: { held: number; medianWaitMs: number; maxWaitMs: number; abandoned: number }): string {
+  const gaveUp = h.abandoned > 0 ? `; ${h.abandoned} given up while held` : "";
+  return fit(`           held: ${plural(h.held, "attempt")}, median wait ${seconds(h.medianWaitMs)}, longest ${seconds(h.maxWaitMs)}${gaveUp}`, cols());
+}
+
+/** The enforcement lines of the totals. */
+export function formatEnforceTotals(e: EnforceStop): string {
+  const lines = [
+    `halfopen: enforced: ${plural(e.held, "attempt")} held of ${e.syns} (most in flight ${e.maxInFlight}); ${e.abandoned} given up while held; ${e.deduplicated} resent SYNs of held attempts dropped; ${e.exempt} exempt`,
+  ];
+  if (e.queue.overflows > 0 || e.expired > 0) lines.push(`halfopen: enforced: ${e.queue.overflows} times the queue could not take a SYN (it went unheld: fail-open); ${e.expired} slots freed after their end was never seen`);
+  for (const p of e.processes.slice(0, 5)) lines.push(fit(`  ${p.name === undefined ? p.processKey : `${forTerminal(p.name)}[${p.pid}]`}: ${heldLine(p).trim()}`, cols()));
+  return lines.join("\n");
 }
 
 /** An OS limit event (Windows 4226) that came while no incident was open. */

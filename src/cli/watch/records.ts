@@ -33,6 +33,7 @@ export function jsonRecords(item: WatchItem, wallOffsetMs: number): (WatchRecord
         ...(item.db ? { db: item.db, runId: item.runId } : {}),
         ...(item.metrics ? { metrics: item.metrics } : {}),
         ...(item.ui ? { ui: item.ui } : {}),
+        ...(item.enforce ? { enforce: item.enforce } : {}),
       };
       const notes = [...(item.fallback ? [item.fallback] : []), ...source.caveats];
       return [start, ...notes.map((message): WarningRecord => ({ type: "warning", message }))];
@@ -56,6 +57,6 @@ export function jsonRecords(item: WatchItem, wallOffsetMs: number): (WatchRecord
     case "stored":
       return [{ type: "stored", id: item.id, runIncident: item.runIncident, state: item.state }];
     case "stop":
-      return [{ type: "stop", ...item.totals, verdicts: item.verdicts, source: item.sourceStats, time: item.time, timeWall: item.timeWall, ...(item.unstored === undefined ? {} : { unstored: item.unstored }) }];
+      return [{ type: "stop", ...item.totals, verdicts: item.verdicts, source: item.sourceStats, time: item.time, timeWall: item.timeWall, ...(item.unstored === undefined ? {} : { unstored: item.unstored }), ...(item.enforce ? { enforce: item.enforce } : {}) }];
   }
 }

@@ -81,16 +81,18 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   const { filter, recorded } = watchFilter(opts, source);
   const trusted = trustList(opts.trust ?? []);
   const verdicts = new ScanVerdictDetector({ firstContactBy: opts.firstContactBy, ...(trusted ? { trusted } : {}) });
+  const publish = (item: WatchItem) => chain.publish(item);
+  // --enforce: the enforcer is a detector (it learns who each attempt is and when it ends) and a sink (it holds the queue).
+  const enforce = opts.enforce === undefined ? undefined : new (await import("./enforce-sink.js")).EnforceSink({ opts, now: () => source.now(), publish, ...(trusted ? { trusted } : {}) });
   const monitor = new HalfOpenMonitor({
     limit: opts.limit,
     quietMs: opts.quiet * 1000,
     maxAgeMs: opts.maxAge * 1000,
     wallOffsetMs,
     ...(filter ? { filter } : {}),
-    detectors: [verdicts],
+    detectors: [verdicts, ...(enforce ? [enforce.enforcer] : [])],
   });
-  const publish = (item: WatchItem) => chain.publish(item);
-  const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish, ...(filter ? { filter } : {}) }), ...(extras.sinks ?? [])];
+  const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish, ...(filter ? { filter } : {}) }), ...(enforce ? [enforce] : []), ...(extras.sinks ?? [])];
   const chain = new SinkChain(sinks);
   let facts: StartFacts;
   try {

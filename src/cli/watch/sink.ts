@@ -24,6 +24,7 @@
  *
  * Needs: nothing (the sinks say what they need).
  */
+import type { EnforceStart, EnforceStop } from "../../core/enforce/enforcer.js";
 import type { ConnectionEvent } from "../../core/events.js";
 import type { MonitorOutput, MonitorSummary, MonitorTotals } from "../../core/monitor.js";
 import type { ConnectionSource, SourceStats } from "../../core/source.js";
@@ -37,6 +38,8 @@ export interface StartFacts {
   ui?: string;
   /** Why incidents are not stored, when they are not. */
   notStoring?: string;
+  /** `--enforce`: the limit held, and how. */
+  enforce?: EnforceStart;
 }
 
 /** Where an incident finding was stored; set by the store sink for the sinks after it. */
@@ -93,6 +96,7 @@ export interface StopItem {
   timeWall: number;
   /** Incidents never stored (when storing). */
   unstored?: number;
+  enforce?: EnforceStop;
 }
 
 export type WatchItem = StartItem | FindingItem | SummaryItem | WarningItem | StoredItem | StopItem;
@@ -100,6 +104,7 @@ export type WatchItem = StartItem | FindingItem | SummaryItem | WarningItem | St
 /** Facts a sink reports when the run ends, before the stop item. */
 export interface FinishFacts {
   unstored?: number;
+  enforce?: EnforceStop;
 }
 
 export interface Sink {

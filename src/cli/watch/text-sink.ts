@@ -9,7 +9,8 @@
  */
 import { isOutput } from "../../core/monitor.js";
 import { cols, fit, forTerminal } from "../sanitize.js";
-import { clock, formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, formatVerdict, seconds } from "./format.js";
+import type { ContainFinding, HoldFinding } from "../../core/enforce/enforcer.js";
+import { clock, formatEnforceTotals, formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, formatVerdict, seconds } from "./format.js";
 import { shownIncident } from "./records.js";
 import type { FindingItem, Sink, StartItem, WatchItem } from "./sink.js";
 import type { WatchStdout } from "./stdout.js";
@@ -45,6 +46,7 @@ export class TextSink implements Sink {
         break;
       case "stop":
         out(formatTotals(item.totals, item.verdicts));
+        if (item.enforce) out(formatEnforceTotals(item.enforce));
         break;
     }
   }
@@ -57,6 +59,11 @@ export class TextSink implements Sink {
     const seen = Number(s.source.details?.().seenAtStart ?? 0);
     if (seen > 0) out(`halfopen: ${seen} attempt${seen === 1 ? " was" : "s were"} already half-open at start; counted from now`);
     for (const c of s.source.caveats) out(`halfopen: note: ${forTerminal(c)}`);
+    if (s.enforce) {
+      const e = s.enforce;
+      out(fit(`halfopen: ${e.dryRun ? "dry run: would hold" : "holding"} SYNs past ${e.limit} in flight per ${e.per}${e.netns ? ` in netns ${forTerminal(e.netns)}` : ""}, released ${e.release === "slot" ? "when a slot frees" : `at ${e.release.slice(5)}`}${e.containScanners ? `; scanners contained to ${e.containScanners}` : ""}`, cols()));
+      out(fit(`halfopen: steering: ${e.steering}`, cols()));
+    }
     out(`halfopen: ${s.db ? `storing incidents in ${s.db}` : `not storing incidents (${s.notStoring ?? "--no-store"})`}${s.metrics ? `; metrics at ${s.metrics}` : ""}`);
   }
 
@@ -72,6 +79,13 @@ export class TextSink implements Sink {
     } else if (isOutput(o, "verdict")) {
       // Scanner verdicts are alerts (a trusted program's, a note); benign ones only go to --json.
       if (o.verdict === "scanner") out(formatVerdict(o, o.time + this.#wallOffsetMs));
+    } else if (o.type === "enforce-hold") {
+      const h = o as HoldFinding;
+      const who = h.name === undefined ? "" : `, first held: ${forTerminal(h.name)}[${h.pid}]`;
+      out(fit(`${at(o.time)} HOLDING: ${h.limit} attempts in flight (${forTerminal(h.scope)}); further SYNs ${h.dryRun ? "would be" : "are"} held${who}`, cols()));
+    } else if (o.type === "contained") {
+      const c = o as ContainFinding;
+      out(fit(`${at(o.time)} CONTAINED ${forTerminal(c.name)}[${c.pid}]: judged a scanner; at most ${c.limit} attempt${c.limit === 1 ? "" : "s"} in flight from now`, cols()));
     } else if (isOutput(o, "os-limit")) {
       out(formatOsLimit(o.record));
     } else if (isOutput(o, "incident-open") || isOutput(o, "incident")) {

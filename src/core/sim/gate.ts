@@ -2,7 +2,7 @@
  * Gates: the half-open policies the simulator compares, each deciding when a
  * connect attempt may really start. Every workload (scan, P2P, browsing, a
  * recorded capture) asks its gate, so one policy means the same thing
- * everywhere. Pure: time and timers come from the SimClock.
+ * everywhere. Pure: time and timers come from a GateClock (the SimClock, or real time given by `watch --enforce`).
  *
  *   program ── request(process, destination) ──► gate ── start() ──► the attempt runs
  *                                                  ▲                       │
@@ -33,8 +33,16 @@
  * "4226 events" count the moments an attempt had to wait while none was
  * waiting (when XP would have logged Event 4226).
  */
-import { HalfOpenBudget, type Lease } from "../half-open-budget.js";
-import type { SimClock } from "./sim-clock.js";
+import { type BudgetClock, HalfOpenBudget, type Lease } from "../half-open-budget.js";
+
+/**
+ * The time a gate runs on: the simulator's virtual clock (SimClock), or real
+ * time for `watch --enforce` (given by the wiring: the core reads no clock).
+ */
+export interface GateClock extends BudgetClock {
+  /** Run `fn` at absolute time `time` (not before now). */
+  at(time: number, fn: () => void): unknown;
+}
 
 export type SimPolicy =
   | { kind: "none" }
@@ -173,7 +181,7 @@ abstract class BaseGate implements Gate {
   protected readonly meter = new Meter();
   constructor(
     readonly policy: SimPolicy,
-    protected readonly clock: SimClock,
+    protected readonly clock: GateClock,
   ) {}
   abstract request(attempt: GateAttempt): GateTicket;
   abstract finish(ticket: GateTicket, answered: boolean): void;
@@ -224,7 +232,7 @@ class BudgetGate extends BaseGate {
   readonly #limit: number;
   readonly #pace: number | undefined;
 
-  constructor(policy: Extract<SimPolicy, { kind: "xp" | "per-process" | "halfopen" }>, clock: SimClock) {
+  constructor(policy: Extract<SimPolicy, { kind: "xp" | "per-process" | "halfopen" }>, clock: GateClock) {
     super(policy, clock);
     this.#limit = policy.limit;
     this.#pace = policy.kind === "halfopen" ? policy.releasePerSecond : undefined;
@@ -270,7 +278,7 @@ class BudgetGate extends BaseGate {
 class Ticker {
   #pending = false;
   constructor(
-    private readonly clock: SimClock,
+    private readonly clock: GateClock,
     private readonly periodMs: number,
     private readonly tick: () => void,
     private readonly wanted: () => boolean,
@@ -294,7 +302,7 @@ class RateGate extends QueuedGate {
   readonly #limit: number;
   readonly #ticker: Ticker;
 
-  constructor(policy: Extract<SimPolicy, { kind: "xp-rate" }>, clock: SimClock) {
+  constructor(policy: Extract<SimPolicy, { kind: "xp-rate" }>, clock: GateClock) {
     super(policy, clock);
     this.#limit = policy.limit;
     this.#ticker = new Ticker(
@@ -330,7 +338,7 @@ class ThrottleGate extends QueuedGate {
   #alarmed = false;
   readonly #ticker: Ticker;
 
-  constructor(policy: Extract<SimPolicy, { kind: "williamson" }>, clock: SimClock) {
+  constructor(policy: Extract<SimPolicy, { kind: "williamson" }>, clock: GateClock) {
     super(policy, clock);
     this.#size = policy.workingSet ?? WILLIAMSON_DEFAULTS.workingSet;
     this.#alarmAt = policy.queueAlarm ?? WILLIAMSON_DEFAULTS.queueAlarm;
@@ -385,7 +393,7 @@ class CreditGate extends QueuedGate {
   #brokeSince: number | undefined;
   readonly #ticker: Ticker;
 
-  constructor(policy: Extract<SimPolicy, { kind: "credit" }>, clock: SimClock) {
+  constructor(policy: Extract<SimPolicy, { kind: "credit" }>, clock: GateClock) {
     super(policy, clock);
     this.#base = policy.initialCredits ?? CREDIT_DEFAULTS.initialCredits;
     this.#allowanceAfter = policy.allowanceAfterMs ?? CREDIT_DEFAULTS.allowanceAfterMs;
@@ -466,7 +474,7 @@ export function checkPolicy(policy: SimPolicy): void {
     throw new RangeError(`Cannot release ${policy.releasePerSecond} per second: expected more than 0`);
 }
 
-export function makeGate(policy: SimPolicy, clock: SimClock): Gate {
+export function makeGate(policy: SimPolicy, clock: GateClock): Gate {
   checkPolicy(policy);
   switch (policy.kind) {
     case "none":

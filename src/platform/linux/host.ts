@@ -79,4 +79,8 @@ export const linuxHost: HostPlatform = {
     const { loadNative } = await import("./native.js");
     return loadNative();
   },
+  async loadEnforcement() {
+    const { openEnforcement } = await import("./enforcement.js");
+    return openEnforcement;
+  },
 };

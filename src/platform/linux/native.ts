@@ -61,12 +61,18 @@ export interface NativeHelper {
   holdTimestamps(): number;
   /** Packets the capture sockets dropped (receive buffer full) since the last call. */
   captureDrops(fds: Int32Array): number;
+  /** A netlink socket bound to NFQUEUE `queueNum` of the namespace of `netnsPath` ("" ours): headers copied, fail-open, owner uid/gid; throws with code EBUSY when another program has it. */
+  nfqOpen(netnsPath: string, queueNum: number, maxLen: number): number;
+  /** The queue's waiting netlink messages (nfqueue.ts parses them); `overflows`: ENOBUFS seen (packets that failed open). */
+  nfqRead(fd: number, maxBytes: number): { messages: Buffer; overflows: number };
+  /** Verdicts (0 drop, 1 accept) for packet ids, in one send. */
+  nfqVerdict(fd: number, queueNum: number, ids: Uint32Array, verdicts: Uint8Array): number;
   readonly abi: number;
 }
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 5;
+const ABI = 6;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 
