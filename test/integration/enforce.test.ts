@@ -166,4 +166,89 @@ describeRawLab("watch --enforce: the XP limit, queued not dropped (iptables NFQU
     assert.ok(w.lines.some((l) => l.type === "enforce-hold"), "a hold record like Event 4226");
     assert.doesNotMatch(chains(), /HALFOPEN_ENFORCE/, "the rules are gone after a clean stop");
   });
+
+  test("--release-rate 10: once 10 are in flight, held attempts leave at 10 a second whatever is in flight: 100 attempts take 90/10 s + 2 s", async () => {
+    const peer = await refuser(2);
+    const w = await watch(["--enforce", "10", "--release-rate", "10"]);
+    const f = flood({ title: "ho-rate", batches: [{ ports: ports(10000, 100) }] });
+    const done = (await f.done) as { attempts: FloodAttempt[] };
+    const stop = await stopped(w);
+    const arrivals = (await peer.arrivals()).sort((a, b) => a - b);
+    assert.deepEqual([...new Set(done.attempts.map((a) => a.outcome))], ["ECONNREFUSED"]);
+    const total = Math.max(...done.attempts.map((a) => a.endMs));
+    assert.ok(Math.abs(total - 11_000) <= 550, `total ${Math.round(total)} ms, expected 90 / 10 s + 2 s = 11000 ms within 5%`);
+    assert.equal(arrivals.length, 100);
+    const spacing = ((arrivals[99] as number) - (arrivals[10] as number)) / 89;
+    assert.ok(Math.abs(spacing - 0.1) <= 0.005, `held SYNs reached the far side ${Math.round(spacing * 1000)} ms apart, expected 100`);
+    assert.ok(stop.enforce.held >= 89);
+  });
+
+  test("SIGKILL under load: the next connect from another process goes within 1 s (bypass); the next start removes the rules it left and says so; a clean stop removes its own", async () => {
+    await listener();
+    const w = await watch(["--enforce", "2"]);
+    const f = flood({ title: "ho-killed", batches: [{ ports: ports(10000, 20) }], timeoutMs: 30_000 });
+    await f.first;
+    await w.waitFor((l) => l.type === "enforce-hold");
+    w.child.kill("SIGKILL");
+    await once(w.child, "exit");
+    watches.delete(w);
+    assert.match(chains(), /HALFOPEN_ENFORCE/, "a SIGKILLed run leaves its rules (nothing runs at SIGKILL)");
+    const probe = flood({ title: "ho-after", batches: [{ ports: [80] }], timeoutMs: 5000 });
+    const p = ((await probe.done) as { attempts: FloodAttempt[] }).attempts[0];
+    assert.equal(p?.outcome, "connect");
+    assert.ok((p?.endMs ?? 99_999) < 1000, `connected in ${p?.endMs} ms: with nobody on the queue, bypass lets SYNs by`);
+    const again = await watch(["--enforce", "2"]);
+    const notes = again.lines.filter((l) => l.type === "warning").map((l) => String(l.message));
+    assert.ok(notes.some((m) => /removed iptables chain mangle HALFOPEN_ENFORCE, left by an enforcing watch/.test(m)), notes.join("\n"));
+    await stopped(again);
+    assert.doesNotMatch(chains(), /HALFOPEN_ENFORCE/);
+  });
+
+  test("a full queue fails open, counted: --queue-max 20 holds at most 20 and lets the rest go unheld", async () => {
+    const peer = await refuser(3);
+    const w = await watch(["--enforce", "5", "--queue-max", "20"]);
+    const f = flood({ title: "ho-full", batches: [{ ports: ports(10000, 100) }] });
+    const done = (await f.done) as { attempts: FloodAttempt[] };
+    // The unheld are counted once their SYN is overdue in the queue (1 s); the stop record has them then.
+    await new Promise((r) => setTimeout(r, 1500));
+    const stop = await stopped(w);
+    const arrivals = await peer.arrivals();
+    assert.equal(done.attempts.length, 100);
+    assert.equal(arrivals.length, 100, "nothing was lost");
+    assert.ok(stop.enforce.held <= 20, `held ${stop.enforce.held}: at most the queue's 20`);
+    assert.ok(stop.enforce.unqueued >= 70, `unheld (fail-open) ${stop.enforce.unqueued}`);
+    assert.ok(stop.enforce.held + stop.enforce.unqueued + 5 >= 97, JSON.stringify(stop.enforce));
+  });
+
+  test("--enforce-dry-run holds nothing and reports what it would have held", async () => {
+    const peer = await refuser(1);
+    const w = await watch(["--enforce", "10", "--enforce-dry-run"]);
+    const f = flood({ title: "ho-dry", batches: [{ ports: ports(10000, 100) }] });
+    const done = (await f.done) as { attempts: FloodAttempt[] };
+    const stop = await stopped(w);
+    const arrivals = await peer.arrivals();
+    const total = Math.max(...done.attempts.map((a) => a.endMs));
+    assert.ok(total < 3000, `nothing waited: ${Math.round(total)} ms`);
+    assert.ok(maxInFlight(arrivals, 1) > 10, "the far side saw them all at once");
+    assert.ok(stop.enforce.held >= 80, `would have held ${stop.enforce.held}`);
+    assert.ok(w.lines.some((l) => l.type === "enforce-hold" && l.dryRun === true));
+  });
+
+  test("--contain-scanners: a process judged a scanner gets a limit of 1 of its own; its later attempts go one at a time", async () => {
+    const peer = await refuser(0.5);
+    const w = await watch(["--enforce", "50", "--contain-scanners"]);
+    const f = flood({ title: "ho-worm", batches: [{ ports: ports(10000, 20) }, { ports: ports(11000, 10), atMs: 3000 }] });
+    const { pid } = (await f.first) as { pid: number };
+    const done = (await f.done) as { attempts: FloodAttempt[] };
+    const stop = await stopped(w);
+    const arrivals = await peer.arrivals();
+    assert.ok(w.lines.some((l) => l.type === "verdict" && l.pid === pid && l.verdict === "scanner"), "judged a scanner");
+    assert.ok(w.lines.some((l) => l.type === "contained" && l.pid === pid && l.limit === 1), "and contained");
+    const second = done.attempts.filter((a) => a.port >= 11000);
+    const span = Math.max(...second.map((a) => a.endMs)) - 3000;
+    assert.ok(span >= 4750, `the 10 later attempts went one at a time: ${Math.round(span)} ms, expected at least 10 x 0.5 s`);
+    assert.equal(maxInFlight(arrivals.slice(20), 0.5), 1, "one in flight at the far side");
+    const mine = stop.enforce.processes.find((p) => p.pid === pid);
+    assert.deepEqual(mine?.contained, { limit: 1 });
+  });
 });

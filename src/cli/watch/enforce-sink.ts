@@ -24,13 +24,29 @@ import { loadEnforcement } from "../../platform/select.js";
 import type { WatchOptions } from "./command.js";
 import type { FinishFacts, Sink, StartFacts, WatchItem } from "./sink.js";
 
-/** Real time on the source's clock, with timers that never keep the process alive. */
+/**
+ * Real time on the source's clock, with timers that never keep the process
+ * alive. Node may run a timer a fraction of a millisecond before it is due
+ * on this clock (its loop time is whole milliseconds); a timer that would
+ * run early waits the rest, so a gate's fixed rate is never run twice in one
+ * period.
+ */
 function sourceClock(now: () => number): GateClock {
+  const at = (time: number, fn: () => void): { t?: NodeJS.Timeout } => {
+    const timer: { t?: NodeJS.Timeout } = {};
+    const run = () => {
+      const left = time - now();
+      if (left > 0) timer.t = setTimeout(run, Math.ceil(left)).unref();
+      else fn();
+    };
+    timer.t = setTimeout(run, Math.ceil(Math.max(0, time - now()))).unref();
+    return timer;
+  };
   return {
     now,
-    setTimer: (fn, ms) => setTimeout(fn, Math.max(0, ms)).unref(),
-    clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
-    at: (time, fn) => setTimeout(fn, Math.max(0, time - now())).unref(),
+    setTimer: (fn, ms) => at(now() + Math.max(0, ms), fn),
+    clearTimer: (h) => clearTimeout((h as { t?: NodeJS.Timeout }).t),
+    at,
   };
 }
 
