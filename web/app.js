@@ -272,6 +272,7 @@ import { $, el, onFrame, printable } from "./dom.js";
     for (const p of detail.processes || []) {
       lines.push(`  ${printable(p.name)}[${p.pid}] ${p.attempts} ${p.via ? `${p.via} SYNs (no connect())` : "attempts"}, peak ${p.peakHalfOpen} half-open${p.verdict ? `, ${p.verdict.verdict}` : ""}`);
       if (p.cmdline) lines.push(`    ${printable(p.cmdline.join(" "))}`);
+      if (p.held && p.held.held > 0) lines.push(`    held: ${p.held.held} attempts, median wait ${(p.held.medianWaitMs / 1000).toFixed(1)} s${p.held.contained ? `, contained to ${p.held.contained.limit} in flight` : ""}`);
       // By the name a DNS answer gave (never a reverse lookup), else the address.
       const to = [...new Set((p.sample || []).map((s) => (s.dstName ? `${s.dstName}:${s.dst.slice(s.dst.lastIndexOf(":") + 1)}` : s.dst)))];
       if (to.length) lines.push(`    to: ${printable(to.join(" "))}`);
@@ -630,7 +631,9 @@ import { $, el, onFrame, printable } from "./dom.js";
   function onStart(st) {
     state.replay = Boolean(st.replay);
     const details = st.sourceDetails ? ` (${Object.entries(st.sourceDetails).map(([k, v]) => `${k}: ${v}`).join(", ")})` : "";
-    $("source").textContent = `source ${st.source}${details}${st.replay ? ", replay" : ""}`;
+    const e = st.enforce;
+    const enforce = e ? `; ${e.dryRun ? "dry run: would hold" : "holding"} SYNs past ${e.limit} in flight per ${e.per}, released ${e.release === "slot" ? "when a slot frees" : `at ${e.release.slice(5)}`}` : "";
+    $("source").textContent = `source ${st.source}${details}${st.replay ? ", replay" : ""}${enforce}`;
   }
 
   // The id of the last event applied: a new stream resumes after it.

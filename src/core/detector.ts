@@ -30,7 +30,7 @@
  * ```
  */
 import type { Attempt } from "./attempt.js";
-import type { HeldSummary } from "./enforce/enforcer.js";
+import type { HeldSummary } from "./enforce/types.js";
 import type { OsLimitRecord } from "./incident.js";
 import type { VerdictSummary } from "./scan-detector.js";
 import type { SynSentTracker } from "./tracker.js";

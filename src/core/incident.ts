@@ -4,7 +4,7 @@
  * processes. IncidentRecorder accumulates one episode with bounded memory;
  * `report()` returns a plain, JSON-ready snapshot. Pure.
  */
-import type { HeldSummary } from "./enforce/enforcer.js";
+import type { HeldSummary } from "./enforce/types.js";
 import type { VerdictSummary } from "./scan-detector.js";
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import { type Endpoint, formatEndpoint } from "./endpoint.js";

@@ -6,7 +6,7 @@
  * page (web/app.js checks its reads against these types with `// @ts-check`),
  * so renaming a field breaks the build. Pure types.
  */
-import type { EnforceStart, EnforceStop } from "./enforce/enforcer.js";
+import type { EnforceStart, EnforceStop } from "./enforce/types.js";
 import type { IncidentReport, OsLimitRecord } from "./incident.js";
 import type { MonitorSummary, MonitorTotals } from "./monitor.js";
 import type { VerdictFinding } from "./scan-detector.js";

@@ -12,9 +12,10 @@
  * Needs: a TCP listening socket (node:http). Binds 127.0.0.1 unless told.
  */
 import { createServer, type Server } from "node:http";
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { OUTCOMES, emptyOutcomeCounts } from "../core/attempt.js";
 import { UNSAFE_TEXT } from "../core/process-text.js";
+import type { EnforceCounters } from "../core/enforce/types.js";
 import type { ProcessInfo } from "../core/events.js";
 import type { HalfOpenMonitor } from "../core/monitor.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
@@ -32,6 +33,8 @@ export interface WatchMetricsOptions {
   verdicts?: () => { scanner: number; benign: number; trustedScanner: number };
   /** Default process metrics (CPU, memory, event loop). Default true. */
   processMetrics?: boolean;
+  /** `--enforce`: the enforcer's counters, its limit, and the waits since the last scrape (ms). */
+  enforce?: { limit: number; counters: () => EnforceCounters; takeWaits: () => number[] };
 }
 
 /** A process name (or unit, container) as a label value: no control characters or bidirectional overrides, at most `max` characters, never empty. */
@@ -51,7 +54,10 @@ export class WatchMetrics {
     this.openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     // One set of metric objects per registry: prom-client renames a counter
     // in place when it renders OpenMetrics, so the two cannot share them.
-    for (const registry of [this.openMetrics, this.text] as Registry[]) define(registry, options);
+    const registries = [this.openMetrics, this.text] as Registry[];
+    // Each registry is scraped on its own: each gets every wait the enforcer hands over.
+    const waits = options.enforce ? fanOut(options.enforce.takeWaits, registries.length) : [];
+    registries.forEach((registry, i) => define(registry, options.enforce ? { ...options, enforce: { ...options.enforce, takeWaits: waits[i] as () => number[] } } : options));
   }
 
   /** The exposition for an HTTP Accept header: OpenMetrics when asked for, else the Prometheus text format. */
@@ -176,6 +182,7 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
     registers,
   }).set({ source: options.source, mode: options.mode }, 1);
   if (options.verdicts) defineVerdicts(registers, options.verdicts);
+  if (options.enforce) defineEnforce(registers, options.enforce);
   if (options.store) defineStore(registers, options.store);
   if (options.processMetrics !== false) {
     collectDefaultMetrics({ register: registry });
@@ -202,6 +209,63 @@ function defineVerdicts(registers: Registry[], read: NonNullable<WatchMetricsOpt
     },
   });
   for (const v of Object.values(labels)) verdictCounter.inc({ verdict: v }, 0);
+}
+
+/** `--enforce`: what was held, how long, and what could not be. */
+function defineEnforce(registers: Registry[], e: NonNullable<WatchMetricsOptions["enforce"]>): void {
+  new Gauge({ name: "halfopen_enforce_limit", help: "Connect attempts allowed in flight per scope (--enforce)", registers }).set(e.limit);
+  total(registers, "halfopen_enforce_syns_total", "First SYNs of new outbound connections that came through the enforcement queue", () => e.counters().syns);
+  total(registers, "halfopen_enforce_held_total", "Connect attempts whose first SYN was held because their scope had its limit in flight", () => e.counters().held);
+  total(registers, "halfopen_enforce_abandoned_total", "Held attempts the program gave up on before their turn (their SYN never left)", () => e.counters().abandoned);
+  total(registers, "halfopen_enforce_hold_episodes_total", "Times a scope started holding (its queue went from empty to non-empty): what Windows XP logged as Event 4226", () => e.counters().holdEpisodes);
+  const lastUnheld = { queue_full: 0, packet_socket: 0 };
+  const unheld = new Counter({
+    name: "halfopen_enforce_unheld_total",
+    help: 'Attempts that went out without being held: reason="queue_full" (the queue was full or bypassed: fail-open) or "packet_socket" (sent through a packet socket, which no netfilter hook sees)',
+    labelNames: ["reason"],
+    registers,
+    collect() {
+      const c = e.counters();
+      const now = { queue_full: c.unqueued, packet_socket: c.unholdable };
+      for (const k of ["queue_full", "packet_socket"] as const) {
+        advance(this, now[k], lastUnheld[k], { reason: k });
+        lastUnheld[k] = Math.max(lastUnheld[k], now[k]);
+      }
+    },
+  });
+  for (const k of ["queue_full", "packet_socket"]) unheld.inc({ reason: k }, 0);
+  for (const [name, help, read] of [
+    ["halfopen_enforce_holding", "Connect attempts held now", () => e.counters().holding],
+    ["halfopen_enforce_in_flight", "Released connect attempts not yet ended, all scopes", () => e.counters().inFlight],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+  new Histogram({
+    name: "halfopen_enforce_wait_seconds",
+    help: "How long held connect attempts waited before their SYN went (or before the program gave up)",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60, 120],
+    registers,
+    collect() {
+      for (const ms of e.takeWaits()) this.observe(ms / 1000);
+    },
+  });
+}
+
+/** `n` readers of one stream of waits, each getting every wait once (at most 100,000 kept for a reader that never reads). */
+function fanOut(take: () => number[], n: number): (() => number[])[] {
+  const lists: number[][] = Array.from({ length: n }, () => []);
+  return lists.map((mine) => () => {
+    const fresh = take();
+    for (const list of lists) list.push(...fresh.slice(0, Math.max(0, 100_000 - list.length)));
+    return mine.splice(0);
+  });
 }
 
 /** The store's failures and what it holds in memory. */

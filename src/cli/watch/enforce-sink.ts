@@ -77,6 +77,7 @@ export class EnforceSink implements Sink {
       selfPid: process.pid,
       ...(opts.enforceDryRun ? { dryRun: true } : {}),
       ...(contain === undefined ? {} : { containLimit: contain }),
+      ...(opts.metricsPort === undefined ? {} : { keepWaits: true }),
       // SYNs of the enforced namespace pass the queue; loopback ones only with --enforce-loopback.
       holdable: (a) => a.process.netns === this.#enforcement?.netnsInode && (opts.enforceLoopback === true || (!isLoopback(a.dst.address) && a.src.address !== a.dst.address)),
     });

@@ -3,7 +3,7 @@
  * closed incident, a periodic summary line. Under 80 columns; every string a
  * process controls goes through forTerminal(). Pure.
  */
-import type { EnforceStop } from "../../core/enforce/enforcer.js";
+import type { EnforceStop } from "../../core/enforce/types.js";
 import { type OutcomeCounts } from "../../core/attempt.js";
 import type { IncidentReport } from "../../core/incident.js";
 import type { MonitorSummary, MonitorTotals } from "../../core/monitor.js";

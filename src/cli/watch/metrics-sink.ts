@@ -10,6 +10,7 @@
 import type { Server } from "node:http";
 import type { HalfOpenMonitor } from "../../core/monitor.js";
 import type { ConnectionSource } from "../../core/source.js";
+import type { WatchMetricsOptions } from "../../metrics/watch-metrics.js";
 import type { Sink, StartFacts } from "./sink.js";
 
 export interface MetricsSinkOptions {
@@ -22,6 +23,8 @@ export interface MetricsSinkOptions {
   store?: () => { failures: number; unstored: number };
   /** The scan detector's verdict counts. */
   verdicts?: () => { scanner: number; benign: number; trustedScanner: number };
+  /** `--enforce`: the enforcer's counters and waits. */
+  enforce?: WatchMetricsOptions["enforce"];
 }
 
 export class MetricsSink implements Sink {
@@ -43,6 +46,7 @@ export class MetricsSink implements Sink {
       topNames: o.topNames,
       ...(o.store ? { store: o.store } : {}),
       ...(o.verdicts ? { verdicts: o.verdicts } : {}),
+      ...(o.enforce ? { enforce: o.enforce } : {}),
     });
     this.#server = await serveMetrics(metrics, o.host, o.port);
     return { metrics: this.url() };

@@ -92,7 +92,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     ...(filter ? { filter } : {}),
     detectors: [verdicts, ...(enforce ? [enforce.enforcer] : [])],
   });
-  const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish, ...(filter ? { filter } : {}) }), ...(enforce ? [enforce] : []), ...(extras.sinks ?? [])];
+  const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish, ...(filter ? { filter } : {}), ...(enforce ? { enforcer: enforce.enforcer } : {}) }), ...(enforce ? [enforce] : []), ...(extras.sinks ?? [])];
   const chain = new SinkChain(sinks);
   let facts: StartFacts;
   try {

@@ -24,7 +24,7 @@
  *
  * Needs: nothing (the sinks say what they need).
  */
-import type { EnforceStart, EnforceStop } from "../../core/enforce/enforcer.js";
+import type { EnforceStart, EnforceStop } from "../../core/enforce/types.js";
 import type { ConnectionEvent } from "../../core/events.js";
 import type { MonitorOutput, MonitorSummary, MonitorTotals } from "../../core/monitor.js";
 import type { ConnectionSource, SourceStats } from "../../core/source.js";

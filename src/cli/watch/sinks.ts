@@ -3,6 +3,7 @@
  * item (sink.ts). Adding a sink (the dashboard) is one line here. The store
  * comes first: it sets `storage` on incident findings for the printers.
  */
+import type { Enforcer } from "../../core/enforce/enforcer.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { type HalfOpenMonitor, type MonitorOutput, isOutput } from "../../core/monitor.js";
 import type { ScanVerdictDetector } from "../../core/scan-detector.js";
@@ -10,7 +11,7 @@ import type { ConnectionSource } from "../../core/source.js";
 import type { WatchOptions } from "./command.js";
 import { HookSink } from "./hook-sink.js";
 import { JsonStdoutSink, LogFileSink } from "./json-sink.js";
-import { MetricsSink } from "./metrics-sink.js";
+import { MetricsSink, type MetricsSinkOptions } from "./metrics-sink.js";
 import { jsonRecords } from "./records.js";
 import { RecordSink } from "./record-sink.js";
 import type { Sink, WatchItem } from "./sink.js";
@@ -30,6 +31,8 @@ export interface SinkContext {
   publish: (item: WatchItem) => void;
   /** The process filter in force (the options', or a replay's recorded one). */
   filter?: (p: ProcessInfo) => boolean;
+  /** `--enforce`'s enforcer, for the metrics. */
+  enforcer?: Enforcer;
 }
 
 /** The process filters of the options, as a recording's header keeps them (and a replay reads them back). */
@@ -47,6 +50,10 @@ export function notStoringReason(opts: WatchOptions): string {
   return opts.replay && opts.store ? "a replay is stored only with --db" : "--no-store";
 }
 
+function enforceMetrics(e: Enforcer): MetricsSinkOptions["enforce"] {
+  return { limit: e.options.limit, counters: () => e.counters, takeWaits: () => e.takeWaits() };
+}
+
 export function watchSinks(ctx: SinkContext): Sink[] {
   const { opts, source, monitor, verdicts, wallOffsetMs, out, publish } = ctx;
   const hookTimeoutMs = opts.hookTimeout * 1000;
@@ -61,7 +68,7 @@ export function watchSinks(ctx: SinkContext): Sink[] {
     opts.logFile ? new LogFileSink(opts.logFile, wallOffsetMs) : undefined,
     opts.metricsPort === undefined
       ? undefined
-      : new MetricsSink({ host: opts.metricsHost, port: opts.metricsPort, topNames: opts.metricsTopNames, monitor, source, verdicts: () => verdicts.counts(), ...(store ? { store: () => store.stats() } : {}) }),
+      : new MetricsSink({ host: opts.metricsHost, port: opts.metricsPort, topNames: opts.metricsTopNames, monitor, source, verdicts: () => verdicts.counts(), ...(store ? { store: () => store.stats() } : {}), ...(ctx.enforcer ? { enforce: enforceMetrics(ctx.enforcer) } : {}) }),
     opts.record
       ? new RecordSink({
           path: opts.record,

@@ -9,7 +9,7 @@
  */
 import { isOutput } from "../../core/monitor.js";
 import { cols, fit, forTerminal } from "../sanitize.js";
-import type { ContainFinding, HoldFinding } from "../../core/enforce/enforcer.js";
+import type { ContainFinding, HoldFinding } from "../../core/enforce/types.js";
 import { clock, formatEnforceTotals, formatIncident, formatIncidentOpen, formatOsLimit, formatSummary, formatTotals, formatVerdict, seconds } from "./format.js";
 import { shownIncident } from "./records.js";
 import type { FindingItem, Sink, StartItem, WatchItem } from "./sink.js";

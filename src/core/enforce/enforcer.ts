@@ -30,6 +30,9 @@ import type { ProcessInfo } from "../events.js";
 import { type Gate, type GateClock, type GateTicket, makeGate } from "../sim/gate.js";
 
 import type { EnforceScope } from "./scope.js";
+import type { EnforceCounters, EnforceFinding, HeldSummary } from "./types.js";
+
+export type { ContainFinding, EnforceCounters, EnforceFinding, EnforceStart, EnforceStop, HeldSummary, HoldFinding } from "./types.js";
 
 /** An outbound SYN the kernel holds until our verdict. */
 export interface HeldSyn {
@@ -69,94 +72,9 @@ export interface EnforcerOptions {
    * One that should but never does within UNQUEUED_MS went unheld: counted.
    */
   holdable?: (attempt: Attempt) => boolean;
+  /** Keep each wait for takeWaits() (the metrics' histogram). */
+  keepWaits?: boolean;
 }
-
-/** What was held of one process (incidents, the stop record). */
-export interface HeldSummary {
-  /** Attempts held before their SYN went (or before the program gave up). */
-  held: number;
-  medianWaitMs: number;
-  maxWaitMs: number;
-  /** Held attempts the program gave up on before their turn. */
-  abandoned: number;
-  /** It was judged a scanner and runs under its own limit. */
-  contained?: { limit: number };
-}
-
-export interface EnforceCounters {
-  /** First SYNs seen in the queue (new attempts). */
-  syns: number;
-  /** Of those, held before release (or abandonment). */
-  held: number;
-  /** Held now. */
-  holding: number;
-  /** Released now and not ended: in flight, all scopes. */
-  inFlight: number;
-  maxInFlight: number;
-  /** Resent SYNs of held attempts, dropped (the held one goes in its turn). */
-  deduplicated: number;
-  /** SYNs of already released attempts (retransmissions), let go. */
-  retransmissions: number;
-  /** Held attempts whose program gave up (socket left SYN_SENT) before their turn: dropped. */
-  abandoned: number;
-  /** Attempts of trusted programs and halfopen itself, never held. */
-  exempt: number;
-  /** Released attempts whose end was never seen, freed after maxSlotMs. */
-  expired: number;
-  /** Holding episodes (the queue of a scope went from empty to non-empty): what XP logged as Event 4226. */
-  holdEpisodes: number;
-  /** Processes contained (own limit after a scanner verdict). */
-  contained: number;
-  /** Attempts whose SYN should have come through the queue and never did: it was full (fail-open) or bypassed. */
-  unqueued: number;
-  /** SYNs sent through packet sockets (masscan, zmap): they pass no netfilter hook, so they cannot be held. */
-  unholdable: number;
-}
-
-/** What the start record says of enforcement. */
-export interface EnforceStart {
-  limit: number;
-  per: EnforceScope;
-  /** "slot", or "rate R/s". */
-  release: string;
-  dryRun: boolean;
-  containScanners?: number;
-  /** The rules that steer SYNs into the queue, in words. */
-  steering: string;
-  netns?: string;
-}
-
-/** What the stop record says of enforcement. */
-export interface EnforceStop extends EnforceCounters {
-  /** SYNs the queue read, kernel deliveries that failed (those SYNs went unheld), packets let go unread, verdicts the kernel refused. */
-  queue: { packets: number; overflows: number; unreadable: number; verdictErrors: number };
-  /** Per process (or uid, while its process was never known), most held first. */
-  processes: ({ processKey: string; pid?: number; name?: string } & HeldSummary)[];
-}
-
-/** The first hold of an episode, like Event 4226: "TCP/IP has reached the security limit ...". */
-export interface HoldFinding {
-  type: "enforce-hold";
-  time: number;
-  scope: string;
-  limit: number;
-  /** Whose attempt was held first, when known. */
-  pid?: number;
-  name?: string;
-  dryRun: boolean;
-}
-
-/** A scanner put under its own limit. */
-export interface ContainFinding {
-  type: "contained";
-  time: number;
-  pid: number;
-  name: string;
-  processKey: string;
-  limit: number;
-}
-
-export type EnforceFinding = HoldFinding | ContainFinding;
 
 type EntryState = "pending" | "queued" | "released";
 
@@ -193,6 +111,7 @@ interface ProcessHeld {
 /** Waits kept per process for the median; past this, every other one is kept (a bounded sample). */
 const MAX_WAITS = 4096;
 const TOMBSTONE_MS = 5000;
+const MAX_WAITS_OUT = 100_000;
 /** An attempt the monitor saw whose SYN has not come through the queue this long went unheld. */
 const UNQUEUED_MS = 1000;
 
@@ -219,8 +138,10 @@ export class Enforcer implements Detector<EnforceFinding> {
   readonly #gates = new Map<string, Gate>();
   readonly #held = new Map<string, ProcessHeld>();
   readonly #contained = new Set<string>();
-  /** Wait of each released held attempt, for the metrics' histogram (taken by the wiring). */
+  /** Wait of each held attempt once released or given up, for the metrics' histogram (kept only with `keepWaits`, taken at each scrape, at most MAX_WAITS_OUT). */
   readonly #waitsOut: number[] = [];
+  /** Waits not kept because MAX_WAITS_OUT were waiting to be taken. */
+  waitsDropped = 0;
   #findings: EnforceFinding[] = [];
 
   constructor(options: EnforcerOptions) {
@@ -535,7 +456,7 @@ export class Enforcer implements Detector<EnforceFinding> {
       if (e.attempt) e.attempt.heldMs = wait;
       const h = this.#heldOf(e);
       if (h) this.#recordWait(h, wait);
-      else this.#waitsOut.push(wait);
+      else this.#waitOut(wait);
     }
     if (!this.options.dryRun) this.#verdict(e.id, true);
   }
@@ -577,10 +498,16 @@ export class Enforcer implements Detector<EnforceFinding> {
   }
 
   #recordWait(h: ProcessHeld, wait: number): void {
-    this.#waitsOut.push(wait);
+    this.#waitOut(wait);
     if (wait > h.maxWaitMs) h.maxWaitMs = wait;
     if (h.waits.length < MAX_WAITS) h.waits.push(wait);
     else h.waits[(h.held * 7919) % MAX_WAITS] = wait;
+  }
+
+  #waitOut(wait: number): void {
+    if (!this.options.keepWaits) return;
+    if (this.#waitsOut.length < MAX_WAITS_OUT) this.#waitsOut.push(wait);
+    else this.waitsDropped++;
   }
 
   #containIfScanner(attempt: Attempt, ctx: DetectorContext): void {
