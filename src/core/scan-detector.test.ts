@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { closed, connect, established, proc, sock } from "../../test/support/events.js";
 import type { ConnectionEvent } from "./events.js";
 import { HalfOpenMonitor, isOutput, type MonitorOutput } from "./monitor.js";
-import { ScanVerdictDetector, type ScanVerdictOptions, type VerdictFinding } from "./scan-detector.js";
+import { ScanVerdictDetector, type ScanVerdictOptions, type VerdictFinding, trustList } from "./scan-detector.js";
 
 /** A monitor with a scan detector; `feed` returns the verdict findings of the events (ticking after each). */
 function setup(options: ScanVerdictOptions = {}) {
@@ -216,4 +216,13 @@ describe("ScanVerdictDetector", () => {
     const names = [...t.monitor.tracker.pending()].map((a) => [a.process.pid, a.dstName]);
     assert.deepEqual(names, [[21, "svc.lab.test"], [22, undefined]]);
   });
+});
+
+it("--trust: a process name, an executable path or a systemd unit", () => {
+  const t = trustList(["backup.service", "/usr/bin/rsync", "nmap"]);
+  assert.ok(t?.({ pid: 1, name: "restic", unit: "backup.service" }));
+  assert.ok(t?.({ pid: 2, name: "x", exe: "/usr/bin/rsync" }));
+  assert.ok(t?.({ pid: 3, name: "nmap" }));
+  assert.equal(t?.({ pid: 4, name: "curl", unit: "other.service", exe: "/usr/bin/curl" }), false);
+  assert.equal(trustList([]), undefined);
 });

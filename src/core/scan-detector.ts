@@ -143,13 +143,15 @@ export interface ScanVerdictOptions {
 /**
  * `--trust` entries as a test of a process: an entry with a "/" is an
  * executable path (matched against the process's exe), any other a process
- * name (its comm). Names and paths are compared exactly.
+ * name (its comm) or a systemd unit (its unit, e.g. backup.service). Names
+ * and paths are compared exactly.
  */
 export function trustList(entries: readonly string[]): ((process: ProcessInfo) => boolean) | undefined {
   if (entries.length === 0) return undefined;
   const paths = new Set(entries.filter((e) => e.includes("/")));
   const names = new Set(entries.filter((e) => !e.includes("/")));
-  return (p) => names.has(p.name) || (p.exe !== undefined && paths.has(p.exe));
+  // A name is a process name or a systemd unit (backup.service): whole services can be trusted.
+  return (p) => names.has(p.name) || (p.exe !== undefined && paths.has(p.exe)) || (p.unit !== undefined && names.has(p.unit));
 }
 
 interface PendingContact {

@@ -201,7 +201,7 @@ export function registerWatch(program: Command): void {
     .option("--replay <file>", "read the events from a --record file instead of the system: no root needed; stored only with --db")
     .option("--speed <n>", "with --replay: N times as fast as recorded (default 1)", parsePositive("--speed"))
     .option("--as-fast-as-possible", "with --replay: no pauses")
-    .option("--trust <name|path>", "a program you know (process name, or executable path): its verdict is shown as trusted and never alerts (repeat or comma-separate)", collect((s: string) => s))
+    .option("--trust <name|path|unit>", "a program you know (process name, executable path, or systemd unit): its verdict is shown as trusted and never alerts; --enforce never holds it (repeat or comma-separate)", collect((s: string) => s))
     .option("--first-contact <by>", "what counts as a new destination for the scan verdicts: service (address and port) or host (address)", parseFirstContact, "service")
     .option("--on-verdict <cmd>", "run CMD (split into arguments, never a shell) with each scanner verdict's JSON record on stdin", (v: string) => hookArgv("--on-verdict", v))
     .option("--on-incident <cmd>", "run CMD with each incident's JSON record on stdin, when it opens and when it closes", (v: string) => hookArgv("--on-incident", v))
