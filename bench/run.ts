@@ -5,7 +5,7 @@
  *
  *   npm run bench                      all parts (root: ~7 minutes)
  *   npm run bench -- --quick           shorter runs
- *   npm run bench -- --only limiter    one part (monitor | limiter | ls | wake | verdicts | simulate | scan | ui | ui-memory | raw)
+ *   npm run bench -- --only limiter    one part (monitor | limiter | ls | wake | verdicts | simulate | scan | ui | ui-memory | raw | enforce)
  *
  * The verdicts part needs root and nmap; the monitor part needs root and bpftrace; the limiter's loopback part runs
  * anywhere, its netns part needs root. A part that cannot run says why.
@@ -25,12 +25,13 @@ import { runScanBench, scanBenchSkipReason } from "./scan.js";
 import { runUiBench, uiBenchSkipReason } from "./ui.js";
 import { runUiMemoryBench } from "./ui-memory.js";
 import { rawBenchSkipReason, runRawBench } from "./raw.js";
+import { enforceBenchSkipReason, runEnforceBench } from "./enforce.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const RESULTS = `${REPO}bench/RESULTS.md`;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-const PARTS = ["monitor", "limiter", "ls", "wake", "verdicts", "simulate", "scan", "ui", "ui-memory", "raw"] as const;
+const PARTS = ["monitor", "limiter", "ls", "wake", "verdicts", "simulate", "scan", "ui", "ui-memory", "raw", "enforce"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Each part: why it cannot run here (or undefined), and the run that returns its section (and its JSON, written to bench/out/). */
@@ -46,6 +47,7 @@ const RUNNERS: Record<Part, { skip?: () => string | undefined; run: (quick: bool
   ui: { skip: uiBenchSkipReason, run: runUiBench },
   "ui-memory": { skip: labSkipReason, run: runUiMemoryBench },
   raw: { skip: rawBenchSkipReason, run: runRawBench },
+  enforce: { skip: enforceBenchSkipReason, run: runEnforceBench },
 };
 
 /** Replace (or append) the section between <!-- part:NAME --> markers. */

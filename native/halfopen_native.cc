@@ -101,6 +101,14 @@
 //     One NFQNL_MSG_VERDICT per id (verdict 0 drop, 1 accept), many to one
 //     sendmsg (netlink processes them in order).
 //
+//   nfqPump(fd, queueNum, onData) -> { take(), grant(total), used(), stop() }
+//     A thread that reads the queue as packets come and accepts at once, by
+//     itself, as many as JavaScript granted (grant(total): the fast accepts
+//     allowed in all, a number that only grows), so a connect below the
+//     limit never waits for the JavaScript thread; onData() tells JavaScript
+//     to take() what came: { messages (every packet, accepted or not),
+//     accepted: Uint32Array of the ids accepted here, overflows }.
+//
 // Errors are thrown as JS errors with `code` set to the errno name (EPERM, ...).
 // Nothing here is passed to a shell; no input is interpreted beyond numbers and
 // one path.
@@ -1430,6 +1438,172 @@ Napi::Value NfqVerdict(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(sent));
 }
 
+// The NFQUEUE pump of `watch --enforce` (nfqPump): a thread that reads the
+// queue as packets come and, while JavaScript has granted it room (slots
+// free and nothing held: `grant(total)`), accepts them at once itself, so a
+// connect below the limit never waits for the JavaScript thread. Every
+// packet, accepted here or not, is handed to JavaScript (take()) for its
+// accounting and for the verdict of those not accepted. `granted` and `used`
+// only grow: JS sets granted = (fast accepts it has seen) + (free slots), so
+// the accepts it has not seen yet are within the slots it saw free.
+class NfqPump {
+ public:
+  NfqPump(int fd, uint16_t queue, int wakeFd, Napi::ThreadSafeFunction tsfn) : fd_(fd), queue_(queue), wake_(wakeFd), tsfn_(std::move(tsfn)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Grant(double total) { granted_.store(static_cast<uint64_t>(total), std::memory_order_release); }
+  uint64_t Used() const { return used_.load(std::memory_order_acquire); }
+  void Take(std::vector<uint8_t>& messages, std::vector<uint32_t>& accepted, int& overflows) {
+    std::lock_guard<std::mutex> lock(mu_);
+    messages.swap(pending_);
+    accepted.swap(accepted_);
+    overflows = overflows_;
+    overflows_ = 0;
+    signaled_ = false;
+  }
+  void Stop() {
+    if (stopped_.exchange(true)) return;
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_, &one, sizeof one);
+    (void)ignored;
+    if (thread_.joinable()) thread_.join();
+    close(wake_);
+    tsfn_.Release();
+  }
+
+ private:
+  void Run() {
+    static thread_local uint8_t buf[1 << 16];
+    std::vector<uint8_t> verdicts;
+    std::vector<uint8_t> got;
+    std::vector<uint32_t> fast;
+    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    while (!stopped_.load()) {
+      p[0].revents = p[1].revents = 0;
+      int n = poll(p, 2, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 || p[1].revents != 0) break;
+      int overflows = 0;
+      got.clear();
+      fast.clear();
+      verdicts.clear();
+      for (int round = 0; round < 64; round++) {
+        ssize_t r = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (r < 0) {
+          if (errno == ENOBUFS) {
+            overflows++;
+            continue;
+          }
+          if (errno == EINTR) continue;
+          break;
+        }
+        if (r == 0) break;
+        got.insert(got.end(), buf, buf + r);
+        // Fast accepts: the id of each packet message, in order, while the grant lasts.
+        for (nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<uint32_t>(r)); h = NLMSG_NEXT(h, r)) {
+          if (h->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) continue;
+          uint64_t used = used_.load(std::memory_order_relaxed);
+          if (used >= granted_.load(std::memory_order_acquire)) continue;
+          const uint8_t* a = reinterpret_cast<const uint8_t*>(NLMSG_DATA(h)) + NLMSG_ALIGN(sizeof(nfgenmsg));
+          const uint8_t* end = reinterpret_cast<const uint8_t*>(h) + h->nlmsg_len;
+          while (a + NLA_HDRLEN <= end) {
+            const nlattr* at = reinterpret_cast<const nlattr*>(a);
+            if (at->nla_len < NLA_HDRLEN || a + at->nla_len > end) break;
+            if ((at->nla_type & NLA_TYPE_MASK) == NFQA_PACKET_HDR && at->nla_len >= NLA_HDRLEN + 4) {
+              uint32_t id;
+              std::memcpy(&id, a + NLA_HDRLEN, 4);
+              id = ntohl(id);
+              used_.store(used + 1, std::memory_order_release);
+              fast.push_back(id);
+              auto msg = NfqHeader(NFQNL_MSG_VERDICT, NLM_F_REQUEST, queue_, 0);
+              nfqnl_msg_verdict_hdr v{htonl(NF_ACCEPT), htonl(id)};
+              PutAttr(msg, NFQA_VERDICT_HDR, &v, sizeof v);
+              uint32_t len = static_cast<uint32_t>(msg.size());
+              std::memcpy(msg.data(), &len, 4);
+              verdicts.insert(verdicts.end(), msg.begin(), msg.end());
+              break;
+            }
+            a += NLA_ALIGN(at->nla_len);
+          }
+        }
+        if (r < static_cast<ssize_t>(sizeof buf) / 2) break;
+      }
+      if (!verdicts.empty()) {
+        while (sendto(fd_, verdicts.data(), verdicts.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0 && (errno == EINTR || errno == EAGAIN || errno == ENOBUFS)) {
+          pollfd w{fd_, POLLOUT, 0};
+          poll(&w, 1, 10);
+        }
+      }
+      if (got.empty() && overflows == 0) continue;
+      bool signal = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_.insert(pending_.end(), got.begin(), got.end());
+        accepted_.insert(accepted_.end(), fast.begin(), fast.end());
+        overflows_ += overflows;
+        if (!signaled_) signaled_ = signal = true;
+      }
+      if (signal) tsfn_.NonBlockingCall();
+    }
+  }
+
+  int fd_;
+  uint16_t queue_;
+  int wake_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<uint8_t> pending_;
+  std::vector<uint32_t> accepted_;
+  int overflows_ = 0;
+  bool signaled_ = false;
+  std::atomic<bool> stopped_{false};
+  std::atomic<uint64_t> granted_{0};
+  std::atomic<uint64_t> used_{0};
+};
+
+Napi::Value NfqPumpStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsFunction()) return BadArgument(env, "nfqPump(fd: number, queueNum: number, onData: () => void)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint16_t queue = static_cast<uint16_t>(info[1].As<Napi::Number>().Int32Value());
+  int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) return ThrowErrno(env, {errno, "eventfd"});
+  Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "halfopen.nfqPump", 0, 1);
+  auto* pump = new NfqPump(fd, queue, wake, tsfn);
+  auto stopped = std::make_shared<bool>(false);
+  Napi::Object handle = Napi::Object::New(env);
+  handle.Set("take", Napi::Function::New(env, [pump, stopped](const Napi::CallbackInfo& ci) -> Napi::Value {
+    Napi::Env e = ci.Env();
+    Napi::Object r = Napi::Object::New(e);
+    std::vector<uint8_t> messages;
+    std::vector<uint32_t> accepted;
+    int overflows = 0;
+    if (!*stopped) pump->Take(messages, accepted, overflows);
+    r.Set("messages", Napi::Buffer<uint8_t>::Copy(e, messages.data(), messages.size()));
+    Napi::Uint32Array ids = Napi::Uint32Array::New(e, accepted.size());
+    for (size_t i = 0; i < accepted.size(); i++) ids[i] = accepted[i];
+    r.Set("accepted", ids);
+    r.Set("overflows", Napi::Number::New(e, overflows));
+    return r;
+  }));
+  handle.Set("grant", Napi::Function::New(env, [pump, stopped](const Napi::CallbackInfo& ci) {
+    if (!*stopped && ci.Length() >= 1 && ci[0].IsNumber()) pump->Grant(ci[0].As<Napi::Number>().DoubleValue());
+  }));
+  handle.Set("used", Napi::Function::New(env, [pump, stopped](const Napi::CallbackInfo& ci) -> Napi::Value {
+    return Napi::Number::New(ci.Env(), *stopped ? 0 : static_cast<double>(pump->Used()));
+  }));
+  handle.Set("stop", Napi::Function::New(env, [pump, stopped](const Napi::CallbackInfo&) {
+    if (*stopped) return;
+    *stopped = true;
+    pump->Stop();
+    delete pump;
+  }));
+  return handle;
+}
+
 Napi::Value Discover(const Napi::CallbackInfo& info) { return DiscoverFamily(info, AF_INET); }
 Napi::Value Discover6(const Napi::CallbackInfo& info) { return DiscoverFamily(info, AF_INET6); }
 
@@ -1449,6 +1623,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nfqOpen", Napi::Function::New(env, NfqOpen));
   exports.Set("nfqRead", Napi::Function::New(env, NfqRead));
   exports.Set("nfqVerdict", Napi::Function::New(env, NfqVerdict));
+  exports.Set("nfqPump", Napi::Function::New(env, NfqPumpStart));
   exports.Set("abi", Napi::Number::New(env, 6));
   return exports;
 }

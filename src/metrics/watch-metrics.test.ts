@@ -95,7 +95,7 @@ if (noPromtool) console.log(`# SKIP promtool check metrics: ${noPromtool}`);
 test("promtool check metrics accepts the exposition, hostile names included", { skip: noPromtool }, async () => {
   const monitor = new HalfOpenMonitor({ limit: 2 });
   for (const e of burst(0, proc(1, 'a"b\\c\nd'), 5)) monitor.handle(e);
-  const counters = { syns: 1, held: 1, holding: 0, inFlight: 0, maxInFlight: 1, deduplicated: 0, retransmissions: 0, abandoned: 0, exempt: 0, expired: 0, holdEpisodes: 1, contained: 0, unqueued: 0, unholdable: 0 };
+  const counters = { syns: 1, held: 1, holding: 0, inFlight: 0, maxInFlight: 1, deduplicated: 0, retransmissions: 0, abandoned: 0, exempt: 0, expired: 0, holdEpisodes: 1, contained: 0, unqueued: 0, unholdable: 0, overGranted: 0 };
   const metrics = new WatchMetrics({ monitor, source: "tracefs", mode: "exact", store: () => ({ failures: 1, unstored: 1 }), enforce: { limit: 2, counters: () => counters, takeWaits: () => [250] } });
   const { body } = await metrics.render();
   const r = spawnSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8" });
@@ -142,7 +142,7 @@ test("per-unit and per-container gauges sum half-open attempts by where their pr
 
 test("--enforce: held, unheld by reason, and a histogram of waits that each registry sees in full", async () => {
   const monitor = new HalfOpenMonitor({ limit: 10, quietMs: 0 });
-  const counters = { syns: 12, held: 5, holding: 2, inFlight: 3, maxInFlight: 3, deduplicated: 0, retransmissions: 0, abandoned: 1, exempt: 0, expired: 0, holdEpisodes: 1, contained: 0, unqueued: 4, unholdable: 2 };
+  const counters = { syns: 12, held: 5, holding: 2, inFlight: 3, maxInFlight: 3, deduplicated: 0, retransmissions: 0, abandoned: 1, exempt: 0, expired: 0, holdEpisodes: 1, contained: 0, unqueued: 4, unholdable: 2, overGranted: 0 };
   let waits = [30, 1500, 12_000];
   const metrics = new WatchMetrics({ monitor, source: "tracefs", mode: "exact", processMetrics: false, enforce: { limit: 3, counters: () => counters, takeWaits: () => waits.splice(0) } });
   const { body } = await metrics.render();

@@ -46,8 +46,10 @@ export interface Enforcement {
   leftovers: string[];
   /** The network namespace enforced (its inode, as ProcessInfo.netns has it). */
   netnsInode: number;
-  /** Deliver held packets as they come. */
-  start(onPackets: (packets: HeldPacket[]) => void): void;
+  /** Deliver held packets as they come; `accepted`: already let go within the grant. */
+  start(onPackets: (packets: { packet: HeldPacket; accepted: boolean }[]) => void): void;
+  /** Let up to `free` more SYNs go at once without asking (free slots while nothing is held). */
+  grant(free: number): void;
   verdict(id: number, accept: boolean): void;
   stats(): { packets: number; overflows: number; unreadable: number; verdictErrors: number };
   /** Remove the rules, call `releaseHeld` (it gives every held packet its verdict), unbind. Idempotent. */

@@ -96,11 +96,13 @@ export class EnforceSink implements Sink {
     });
     this.#enforcement = e;
     e.start((packets) => {
-      for (const p of packets) {
-        const found = this.enforcer.packet(p);
+      for (const { packet, accepted } of packets) {
+        const found = this.enforcer.packet(packet, accepted);
         for (const finding of found) this.#o.publish({ kind: "finding", finding, emittedAt: this.#o.now() });
       }
+      e.grant(this.enforcer.fastFree());
     });
+    e.grant(this.enforcer.fastFree());
     const o = this.enforcer.options;
     return {
       enforce: {
@@ -113,6 +115,11 @@ export class EnforceSink implements Sink {
         ...(netns === undefined ? {} : { netns }),
       },
     };
+  }
+
+  /** After every batch of events (attempts ended: slots freed) and every tick: the queue's thread may let that many go by itself. */
+  tick(): void {
+    this.#enforcement?.grant(this.enforcer.fastFree());
   }
 
   /** After the start line: what a killed run had left, now removed. */

@@ -284,3 +284,23 @@ test("joins: a connect's SYN and its attempt meet by destination (the source por
   assert.deepEqual(raw.given.get(1), [false], "41000's end found its own held SYN by 4-tuple (not 41001's slot)");
   assert.equal(raw.e.counters.inFlight, 1);
 });
+
+test("the queue's own thread: SYNs it let go within fastFree() are only counted; nothing is granted while anything is held, or for scopes that need the process", () => {
+  const r = rig({ limit: 2 });
+  assert.equal(r.e.fastFree(), 2);
+  r.e.packet(r.syn(1, 40001), true);
+  r.e.packet(r.syn(2, 40002), true);
+  assert.equal(r.given.size, 0, "no verdict for what is already gone");
+  assert.equal(r.e.counters.inFlight, 2);
+  assert.equal(r.e.fastFree(), 0);
+  r.e.packet(r.syn(3, 40003));
+  assert.equal(r.given.has(3), false, "held");
+  r.end(r.attempt(40001, P), "refused");
+  assert.deepEqual(r.given.get(3), [true]);
+  assert.equal(r.e.fastFree(), 0, "two in flight again");
+  r.end(r.attempt(40002, P), "refused");
+  assert.equal(r.e.fastFree(), 1);
+  assert.equal(r.e.counters.overGranted, 0);
+  assert.equal(rig({ limit: 2, per: "process" }).e.fastFree(), 0);
+  assert.equal(rig({ limit: 2, containLimit: 1 }).e.fastFree(), 0);
+});

@@ -96,6 +96,8 @@ interface Entry {
   wasHeld: boolean;
   /** The per-process record its hold was counted in (a uid's until the process is known). */
   heldKey?: string;
+  /** Already let go by the queue's own thread, within the free slots granted to it (fastFree). */
+  preAccepted?: boolean;
   releasedAt?: number;
 }
 
@@ -123,7 +125,7 @@ export function tupleKey(saddr: string, sport: number, daddr: string, dport: num
 export class Enforcer implements Detector<EnforceFinding> {
   readonly name = "enforce";
   readonly options: Readonly<EnforcerOptions>;
-  readonly counters: EnforceCounters = { syns: 0, held: 0, holding: 0, inFlight: 0, maxInFlight: 0, deduplicated: 0, retransmissions: 0, abandoned: 0, exempt: 0, expired: 0, holdEpisodes: 0, contained: 0, unqueued: 0, unholdable: 0 };
+  readonly counters: EnforceCounters = { syns: 0, held: 0, holding: 0, inFlight: 0, maxInFlight: 0, deduplicated: 0, retransmissions: 0, abandoned: 0, exempt: 0, expired: 0, holdEpisodes: 0, contained: 0, unqueued: 0, unholdable: 0, overGranted: 0 };
   readonly #entries = new Map<string, Entry>();
   /** Entries by the attempt they were joined to (an attempt's source port may be unknown when it starts). */
   readonly #byAttempt = new Map<number, Entry>();
@@ -150,24 +152,31 @@ export class Enforcer implements Detector<EnforceFinding> {
     this.options = options;
   }
 
-  /** A SYN the kernel holds. Findings (a hold episode) are returned. */
-  packet(p: HeldSyn): EnforceFinding[] {
+  /**
+   * A SYN the kernel holds, or (`preAccepted`) one the queue's own thread
+   * already let go within the free slots it was granted (fastFree()): it is
+   * only counted. Findings (a hold episode) are returned.
+   */
+  packet(p: HeldSyn, preAccepted = false): EnforceFinding[] {
+    const verdict = (accept: boolean) => {
+      if (!preAccepted) this.#verdict(p.id, accept);
+    };
     const tuple = tupleKey(p.saddr, p.sport, p.daddr, p.dport);
     const e = this.#entries.get(tuple);
     if (e) {
       if (e.state === "released") {
         this.counters.retransmissions++;
-        this.#verdict(p.id, true);
+        verdict(true);
       } else {
         this.counters.deduplicated++;
-        this.#verdict(p.id, this.options.dryRun === true);
+        verdict(this.options.dryRun === true);
       }
       return this.#take();
     }
     const now = this.options.clock.now();
     if (this.#ended.delete(tuple)) {
       // Its socket is gone: the SYN would be answered by a RST from here; it takes no slot.
-      this.#verdict(p.id, true);
+      verdict(true);
       return this.#take();
     }
     this.counters.syns++;
@@ -175,17 +184,44 @@ export class Enforcer implements Detector<EnforceFinding> {
     const seen = this.#takeSeen(dest, tuple);
     if (seen && this.#exempt(seen.process)) {
       this.counters.exempt++;
-      this.#verdict(p.id, true);
+      verdict(true);
       return this.#take();
     }
-    const entry: Entry = { tuple, id: p.id, state: "pending", arrivedAt: now, daddr: p.daddr, wasHeld: false, ...(p.uid === undefined ? {} : { uid: p.uid }) };
+    const entry: Entry = { tuple, id: p.id, state: "pending", arrivedAt: now, daddr: p.daddr, wasHeld: false, ...(p.uid === undefined ? {} : { uid: p.uid }), ...(preAccepted ? { preAccepted } : {}) };
     this.#entries.set(tuple, entry);
     if (this.options.dryRun) this.#verdict(p.id, true);
     if (seen) this.#attribute(entry, seen);
     else push(this.#unjoined, dest, entry);
     if (seen || !this.#needsProcess()) this.#request(entry);
     else entry.timer = this.options.clock.setTimer(() => this.#request(entry), this.options.attributionWaitMs ?? 100);
+    if (preAccepted && entry.state !== "released") {
+      // Let go already, but the gate had no room (cannot happen while the grant follows fastFree): in flight outside the gate.
+      if (entry.state === "queued") {
+        entry.gate?.cancel(entry.ticket as GateTicket);
+        this.counters.holding--;
+        this.counters.held--;
+        const h = this.#heldOf(entry);
+        if (h) h.held--;
+      }
+      if (entry.timer !== undefined) this.options.clock.clearTimer(entry.timer);
+      entry.gate = undefined;
+      entry.ticket = undefined;
+      entry.wasHeld = false;
+      this.counters.overGranted++;
+      this.#release(entry);
+    }
     return this.#take();
+  }
+
+  /**
+   * How many more SYNs the queue's own thread may let go without asking:
+   * the free slots while nothing is held, for the host-wide limit only (the
+   * other scopes and containment must know whose a SYN is first); 0 in a dry run.
+   */
+  fastFree(): number {
+    const o = this.options;
+    if (o.per !== "host" || o.containLimit !== undefined || o.dryRun || this.counters.holding > 0) return 0;
+    return Math.max(0, o.limit - this.counters.inFlight);
   }
 
   /**
@@ -310,7 +346,7 @@ export class Enforcer implements Detector<EnforceFinding> {
   releaseAll(): void {
     for (const e of this.#entries.values()) {
       if (e.timer !== undefined) this.options.clock.clearTimer(e.timer);
-      if (e.state !== "released" && !this.options.dryRun) this.#verdict(e.id, true);
+      if (e.state !== "released" && !this.options.dryRun && !e.preAccepted) this.#verdict(e.id, true);
     }
     this.#entries.clear();
     this.#byAttempt.clear();
@@ -458,7 +494,7 @@ export class Enforcer implements Detector<EnforceFinding> {
       if (h) this.#recordWait(h, wait);
       else this.#waitOut(wait);
     }
-    if (!this.options.dryRun) this.#verdict(e.id, true);
+    if (!this.options.dryRun && !e.preAccepted) this.#verdict(e.id, true);
   }
 
   /** A trusted or own attempt: never held, holds no slot. */
@@ -478,12 +514,12 @@ export class Enforcer implements Detector<EnforceFinding> {
         if (h) h.held--;
       }
     }
-    if (!this.options.dryRun) this.#verdict(e.id, true);
+    if (!this.options.dryRun && !e.preAccepted) this.#verdict(e.id, true);
   }
 
   #slotFreed(e: Entry, answered: boolean): void {
     this.counters.inFlight--;
-    e.gate?.finish(e.ticket as GateTicket, answered);
+    if (e.ticket) e.gate?.finish(e.ticket, answered);
   }
 
   /** The per-process record of a held attempt (created when `create`); undefined while the process is unknown. */

@@ -46,6 +46,8 @@ export interface EnforceCounters {
   unqueued: number;
   /** SYNs sent through packet sockets (masscan, zmap): they pass no netfilter hook, so they cannot be held. */
   unholdable: number;
+  /** SYNs the queue's thread let go within its grant while the gate had no room (should stay 0). */
+  overGranted: number;
 }
 
 /** What the start record says of enforcement. */

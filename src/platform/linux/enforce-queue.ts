@@ -1,15 +1,18 @@
 /**
  * The NFQUEUE queue `watch --enforce` holds SYNs in: the native helper's
- * netlink socket (nfqOpen), woken by its poll thread (watchReadable), read
- * and parsed (nfqueue.ts) in batches, and verdicts sent many to a syscall,
- * flushed once the current JavaScript turn is done. Packets whose headers
- * cannot be read are let go at once (never hold what we cannot judge).
+ * netlink socket (nfqOpen) read by its pump thread (nfqPump), which accepts
+ * at once, by itself, as many SYNs as it was granted (free slots while
+ * nothing is held: a connect below the limit never waits for this thread),
+ * and hands every packet over in batches, parsed here (nfqueue.ts); the
+ * verdicts of the rest are sent many to a syscall, flushed once the current
+ * JavaScript turn is done. Packets whose headers cannot be read are let go
+ * at once (never hold what we cannot judge).
  *
  * Needs: the native helper, root. Not part of the pure core.
  */
 import { closeSync } from "node:fs";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
-import type { NativeHelper } from "./native.js";
+import type { NativeHelper, NfqPump } from "./native.js";
 import { type QueuedPacket, parseQueueMessages } from "./nfqueue.js";
 
 export interface EnforceQueueOptions {
@@ -31,14 +34,14 @@ export interface EnforceQueueStats {
   verdictErrors: number;
 }
 
-const READ_BYTES = 1 << 20;
-
 export class EnforceQueue {
   readonly queueNum: number;
   readonly stats: EnforceQueueStats = { packets: 0, overflows: 0, unreadable: 0, verdictErrors: 0 };
   readonly #native: NativeHelper;
   #fd: number | undefined;
-  #waker?: { rearm(): void; stop(): void };
+  #pump?: NfqPump;
+  /** Fast accepts of the pump handed over so far. */
+  #fastSeen = 0;
   #ids: number[] = [];
   #accepts: number[] = [];
   #flushQueued = false;
@@ -63,30 +66,36 @@ export class EnforceQueue {
     }
   }
 
-  /** Deliver packets as they come. */
-  start(onPackets: (packets: QueuedPacket[]) => void): void {
+  /**
+   * Deliver packets as they come: `accepted` says whether the pump already
+   * let the packet go (it was within the grant).
+   */
+  start(onPackets: (packets: { packet: QueuedPacket; accepted: boolean }[]) => void): void {
     const fd = this.#fd;
     if (fd === undefined) return;
-    this.#waker = this.#native.watchReadable(Int32Array.of(fd), () => {
-      if (this.#fd === undefined) return;
-      // Read what is there now (bounded, so the JS thread also serves the monitor), then sleep until more comes.
-      for (let round = 0; round < 8; round++) {
-        const r = this.#native.nfqRead(fd, READ_BYTES);
-        this.stats.overflows += r.overflows;
-        if (r.messages.length === 0) break;
-        const parsed = parseQueueMessages(r.messages);
-        this.stats.packets += parsed.packets.length + parsed.unreadable.length;
-        this.stats.verdictErrors += parsed.errors.length;
-        for (const id of parsed.unreadable) {
-          this.stats.unreadable++;
-          this.verdict(id, true);
-        }
-        if (parsed.packets.length > 0) onPackets(parsed.packets);
-        if (r.messages.length < READ_BYTES / 2) break;
+    this.#pump = this.#native.nfqPump(fd, this.queueNum, () => {
+      const pump = this.#pump;
+      if (!pump || this.#fd === undefined) return;
+      const r = pump.take();
+      this.stats.overflows += r.overflows;
+      if (r.messages.length === 0) return;
+      const fast = new Set(r.accepted);
+      this.#fastSeen += r.accepted.length;
+      const parsed = parseQueueMessages(r.messages);
+      this.stats.packets += parsed.packets.length + parsed.unreadable.length;
+      this.stats.verdictErrors += parsed.errors.length;
+      for (const id of parsed.unreadable) {
+        this.stats.unreadable++;
+        if (!fast.has(id)) this.verdict(id, true);
       }
+      if (parsed.packets.length > 0) onPackets(parsed.packets.map((packet) => ({ packet, accepted: fast.has(packet.id) })));
       this.flush();
-      this.#waker?.rearm();
     });
+  }
+
+  /** Let the pump accept up to `free` more SYNs by itself (0 while anything is held). */
+  grant(free: number): void {
+    this.#pump?.grant(this.#fastSeen + Math.max(0, free));
   }
 
   /** A verdict, sent with the others of this turn. */
@@ -116,8 +125,9 @@ export class EnforceQueue {
     } catch {
       // closing anyway
     }
-    this.#waker?.stop();
-    this.#waker = undefined;
+    this.#pump?.grant(this.#fastSeen);
+    this.#pump?.stop();
+    this.#pump = undefined;
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
   }

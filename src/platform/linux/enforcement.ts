@@ -38,6 +38,7 @@ export function openEnforcement(o: EnforcementOptions): Enforcement {
     steering: steering.kind,
     leftovers,
     start: (onPackets) => queue.start(onPackets),
+    grant: (free) => queue.grant(free),
     verdict: (id, accept) => queue.verdict(id, accept),
     stats: () => ({ ...queue.stats }),
     close: (releaseHeld) => {

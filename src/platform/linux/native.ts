@@ -67,7 +67,18 @@ export interface NativeHelper {
   nfqRead(fd: number, maxBytes: number): { messages: Buffer; overflows: number };
   /** Verdicts (0 drop, 1 accept) for packet ids, in one send. */
   nfqVerdict(fd: number, queueNum: number, ids: Uint32Array, verdicts: Uint8Array): number;
+  /** A thread that reads the queue and accepts at once as many SYNs as granted (see halfopen_native.cc); onData: take() what came. */
+  nfqPump(fd: number, queueNum: number, onData: () => void): NfqPump;
   readonly abi: number;
+}
+
+export interface NfqPump {
+  /** Every packet message since the last take, the ids the thread accepted itself, ENOBUFS seen. */
+  take(): { messages: Buffer; accepted: Uint32Array; overflows: number };
+  /** Fast accepts allowed in all (only grows). */
+  grant(total: number): void;
+  used(): number;
+  stop(): void;
 }
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
