@@ -198,8 +198,9 @@ describeRawLab("watch --enforce: the XP limit, queued not dropped (iptables NFQU
     assert.equal(p?.outcome, "connect");
     assert.ok((p?.endMs ?? 99_999) < 1000, `connected in ${p?.endMs} ms: with nobody on the queue, bypass lets SYNs by`);
     const again = await watch(["--enforce", "2"]);
-    const notes = again.lines.filter((l) => l.type === "warning").map((l) => String(l.message));
-    assert.ok(notes.some((m) => /removed iptables chain mangle HALFOPEN_ENFORCE, left by an enforcing watch/.test(m)), notes.join("\n"));
+    // The note follows the start line.
+    await again.waitFor((l) => l.type === "warning" && /removed iptables chain mangle HALFOPEN_ENFORCE, left by an enforcing watch/.test(String(l.message)), 5000);
+    await again.waitFor((l) => l.type === "warning" && /removed ip6tables chain mangle HALFOPEN_ENFORCE/.test(String(l.message)), 5000);
     await stopped(again);
     assert.doesNotMatch(chains(), /HALFOPEN_ENFORCE/);
   });

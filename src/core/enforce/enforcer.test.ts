@@ -48,10 +48,11 @@ function rig(over: Partial<EnforcerOptions> & { portKnownAtStart?: boolean } = {
     retransmits: 0,
     reset: false,
   });
+  // As the monitor does: the attempt's end, then the tick that closes its batch of events.
   const end = (a: Attempt, outcome: Attempt["outcome"] = "timeout") => {
     a.outcome = outcome;
     a.src.port = ports.get(a.id) ?? a.id;
-    return e.ended(a);
+    return [...e.ended(a), ...e.tick(clock.now())];
   };
   return { clock, e, given, order, ctx, syn, attempt, end };
 }
@@ -303,4 +304,25 @@ test("the queue's own thread: SYNs it let go within fastFree() are only counted;
   assert.equal(r.e.counters.overGranted, 0);
   assert.equal(rig({ limit: 2, per: "process" }).e.fastFree(), 0);
   assert.equal(rig({ limit: 2, containLimit: 1 }).e.fastFree(), 0);
+});
+
+test("a slot freed in a batch of ends goes to the next held attempt only after the batch: held attempts whose program gave up in it leave the queue", () => {
+  const r = rig({ limit: 2 });
+  const a = [1, 2, 3, 4, 5].map((i) => r.attempt(40000 + i, P));
+  for (const [i, x] of a.entries()) {
+    r.e.started(x, r.ctx);
+    r.e.packet(r.syn(i + 1, 40001 + i));
+  }
+  // The program's timeout closes all five at once: one batch of five ends.
+  for (const x of a) {
+    x.outcome = "aborted";
+    x.src.port = x.id;
+    r.e.ended(x);
+  }
+  r.e.tick(r.clock.now());
+  assert.deepEqual(r.order, [1, 2], "no dead attempt took a freed slot");
+  assert.deepEqual([3, 4, 5].map((i) => r.given.get(i)), [[false], [false], [false]]);
+  assert.equal(r.e.counters.abandoned, 3);
+  assert.equal(r.e.counters.inFlight, 0);
+  assert.equal(r.e.fastFree(), 2);
 });

@@ -145,6 +145,8 @@ export class Enforcer implements Detector<EnforceFinding> {
   /** Waits not kept because MAX_WAITS_OUT were waiting to be taken. */
   waitsDropped = 0;
   #findings: EnforceFinding[] = [];
+  /** Slots freed in the current batch of events, handed on at its end (tick). */
+  #freed: { e: Entry; answered: boolean }[] = [];
 
   constructor(options: EnforcerOptions) {
     if (!(Number.isInteger(options.limit) && options.limit >= 1)) throw new RangeError(`Cannot enforce a limit of ${options.limit}: expected a whole number of at least 1`);
@@ -260,7 +262,8 @@ export class Enforcer implements Detector<EnforceFinding> {
   ended(attempt: Attempt): EnforceFinding[] {
     const tuple = tupleKey(attempt.src.address, attempt.src.port, attempt.dst.address, attempt.dst.port);
     const due = this.#seen.delete(attempt.id) && !this.#exempt(attempt.process);
-    const e = this.#byAttempt.get(attempt.id) ?? this.#entries.get(tuple);
+    // The 4-tuple is the truth once the attempt ends (its source port is known then); the join is the fallback.
+    const e = (attempt.src.port !== 0 ? this.#entries.get(tuple) : undefined) ?? this.#byAttempt.get(attempt.id);
     if (!e) {
       this.#ended.set(tuple, { at: this.options.clock.now(), due });
       return this.#take();
@@ -289,6 +292,7 @@ export class Enforcer implements Detector<EnforceFinding> {
   }
 
   tick(now: number): EnforceFinding[] {
+    this.#finishFreed();
     for (const [t, x] of this.#ended) {
       if (now - x.at <= TOMBSTONE_MS) break;
       this.#ended.delete(t);
@@ -318,6 +322,7 @@ export class Enforcer implements Detector<EnforceFinding> {
         this.#slotFreed(e, false);
       }
     }
+    this.#finishFreed();
     return this.#take();
   }
 
@@ -517,9 +522,21 @@ export class Enforcer implements Detector<EnforceFinding> {
     if (!this.options.dryRun && !e.preAccepted) this.#verdict(e.id, true);
   }
 
+  /**
+   * A released attempt ended: its slot goes to the next held one once the
+   * batch of events it came in is done (tick), so a held attempt whose
+   * program gave up in the same moment (its end later in the batch) leaves
+   * the queue instead of taking the slot.
+   */
   #slotFreed(e: Entry, answered: boolean): void {
-    this.counters.inFlight--;
-    if (e.ticket) e.gate?.finish(e.ticket, answered);
+    this.#freed.push({ e, answered });
+  }
+
+  #finishFreed(): void {
+    for (const { e, answered } of this.#freed.splice(0)) {
+      this.counters.inFlight--;
+      if (e.ticket) e.gate?.finish(e.ticket, answered);
+    }
   }
 
   /** The per-process record of a held attempt (created when `create`); undefined while the process is unknown. */
