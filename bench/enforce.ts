@@ -20,10 +20,21 @@
  *    delays, with nothing (anchor), with an nft `limit rate over 10/second
  *    drop` rule on new SYNs (what Linux offers today: the anchor), and with
  *    --enforce 10 per host (slot, and --release-rate 10) and per process.
+ * 4. The simulator next to real enforced runs of the same workloads
+ *    (docs/does-the-limit-help.md): the scanner vendor's case (254 targets,
+ *    the simulator's seed-1 choice of 20% alive answering with a RST, 64
+ *    threads, a 1 s timer from connect()) and the article's P2P client with
+ *    no limit of its own (200 peers, the seed-1 30% dead, 40 wanted, a 21 s
+ *    connect timeout, full rate at 20 peers), each under no enforcement,
+ *    --enforce 10 (the simulator's xp) and --enforce 10 --release-rate 10
+ *    (xp-rate), beside `simulate`'s prediction for the same seed.
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { createLab, destroyLab, DROPPED_RANGE, LAB_ADDRESS, type Lab, spawnInLab } from "../test/integration/lab.js";
 import { generators, runGenerator, startServers, startWatch, stopChild } from "./monitor.js";
+import { simulateP2p } from "../src/core/sim/p2p-sim.js";
+import { seededRandom, simulateScan } from "../src/core/sim/scan-sim.js";
+import type { SimPolicy } from "../src/core/sim/gate.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -180,6 +191,42 @@ export async function runEnforceBench(quick: boolean): Promise<{ markdown: strin
       scans.push(await scanRound(lab, name, args, nft));
     }
 
+    // 4. The simulator next to real enforced runs.
+    const rttMs = pct(lat.get(configs[0]?.name as string) as number[], 50);
+    const policies: { name: string; args: string[] | undefined; sim: SimPolicy }[] = [
+      { name: "none", args: undefined, sim: { kind: "none" } },
+      { name: "xp (--enforce 10)", args: ["--enforce", "10", "--enforce-loopback"], sim: { kind: "xp", limit: 10 } },
+      { name: "xp-rate (--enforce 10 --release-rate 10)", args: ["--enforce", "10", "--release-rate", "10", "--enforce-loopback"], sim: { kind: "xp-rate", limit: 10, releasePerSecond: 10 } },
+    ];
+    const random = seededRandom(1);
+    const scanAlive = Array.from({ length: 254 }, () => random() < 0.2);
+    const scanPorts = scanAlive.map((a, i) => (a ? 7 : DROPPED_RANGE[0] + 3000 + i));
+    const vendor: { name: string; real: { ms: number; found: number }; sim: { ms: number; found: number } }[] = [];
+    for (const pol of policies) {
+      log(`enforce: the vendor's scan, ${pol.name}`);
+      const { result } = await withWatch(lab, pol.args, async () => (await jsonOf(spawnInLab(lab, process.execPath, [`${REPO}bench/vendor-scan.mjs`, JSON.stringify({ host: LAB_ADDRESS, ports: scanPorts, threads: 64, programTimeoutMs: 1000 })]))) as { ms: number; found: number });
+      const sim = simulateScan({ targets: 254, alive: 0.2, rttMs, timeoutMs: 21_000, programTimeoutMs: 1000, threads: 64, retries: 0, policy: pol.sim, seed: 1 });
+      vendor.push({ name: pol.name, real: result, sim: { ms: sim.completionMs, found: sim.found } });
+    }
+    const p2pRandom = seededRandom(1);
+    const peerLive = Array.from({ length: 200 }, () => p2pRandom() >= 0.3);
+    const peerPorts = peerLive.map((l, i) => (l ? 20_000 + i : DROPPED_RANGE[0] + 4000 + i));
+    const peers = spawnInLab(lab, process.execPath, ["-e", `const net=require("net");for(const p of ${JSON.stringify(peerPorts.filter((p) => p >= 20_000))})net.createServer((c)=>{c.on("error",()=>{})}).listen(p,"${LAB_ADDRESS}")`]);
+    await sleep(500);
+    const p2pMs = quick ? 25_000 : 30_000;
+    const p2p: { name: string; real: { connected: number; fullAtMs: number | null }; sim: { connected: number; fullAtMs: number | null } }[] = [];
+    try {
+      for (const pol of policies) {
+        log(`enforce: the P2P client, ${pol.name}`);
+        const { result } = await withWatch(lab, pol.args, async () => (await jsonOf(spawnInLab(lab, process.execPath, [`${REPO}bench/p2p-client.mjs`, JSON.stringify({ host: LAB_ADDRESS, ports: peerPorts, want: 40, timeoutMs: 21_000, durationMs: p2pMs, fullAt: 20 })]))) as { connected: number; fullAtMs: number | null });
+        const sim = simulateP2p({ peers: 200, dead: 0.3, rttMs, timeoutMs: 21_000, wantConnections: 40, peerRateKBs: 10, capKBs: 200, durationMs: p2pMs, policy: pol.sim, seed: 1 });
+        p2p.push({ name: pol.name, real: result, sim: { connected: sim.connected, fullAtMs: sim.fullRateAtMs ?? null } });
+      }
+    } finally {
+      peers.kill();
+    }
+    const sec = (x: number | null) => (x === null ? "never" : `${(x / 1000).toFixed(2)} s`);
+
     const md = [
       "## enforce: what `watch --enforce` costs, and what it does to a scanner and its neighbour",
       "",
@@ -203,8 +250,22 @@ export async function runEnforceBench(quick: boolean): Promise<{ markdown: strin
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...scans.map((r) => `| ${r.name} | ${(r.scanMs / 1000).toFixed(2)} | ${r.wire} | ${r.benign.length} | ${ms(pct(r.benign, 50))} | ${ms(pct(r.benign, 99))} | ${ms(Math.max(...r.benign))} | ${r.benignFailed} | ${r.held === undefined ? "-" : `${r.held} (${r.abandoned})`} |`),
       "",
+      `### The simulator next to real enforced runs (round trip ${ms(rttMs)} ms, the lab's median, given to the simulator)`,
+      "",
+      "The scanner vendor's case: 254 targets, the simulator's seed-1 choice of 20% alive (a RST at once), 64 threads, a 1 s timer from connect(), no retries.",
+      "",
+      "| policy | real: done | real: found | simulated: done | simulated: found |",
+      "|---|---:|---:|---:|---:|",
+      ...vendor.map((r) => `| ${r.name} | ${sec(r.real.ms)} | ${r.real.found} | ${sec(r.sim.ms)} | ${r.sim.found} |`),
+      "",
+      `The article's P2P client with no limit of its own: 200 peers, the seed-1 30% dead, 40 wanted, a 21 s connect timeout, full rate at 20 peers, ${p2pMs / 1000} s.`,
+      "",
+      "| policy | real: full rate at | real: connected | simulated: full rate at | simulated: connected |",
+      "|---|---:|---:|---:|---:|",
+      ...p2p.map((r) => `| ${r.name} | ${sec(r.real.fullAtMs)} | ${r.real.connected} | ${sec(r.sim.fullAtMs)} | ${r.sim.connected} |`),
+      "",
     ].join("\n");
-    return { markdown: md, json: { when, latency: latRows, throughput: thr, scanner: scans.map((r) => ({ ...r, benign: { n: r.benign.length, p50: pct(r.benign, 50), p99: pct(r.benign, 99), max: Math.max(...r.benign) } })) } };
+    return { markdown: md, json: { when, latency: latRows, throughput: thr, scanner: scans.map((r) => ({ ...r, benign: { n: r.benign.length, p50: pct(r.benign, 50), p99: pct(r.benign, 99), max: Math.max(...r.benign) } })), vendor, p2p } };
   } finally {
     servers.kill();
     genServers.kill();
