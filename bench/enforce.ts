@@ -147,7 +147,8 @@ export async function runEnforceBench(quick: boolean): Promise<{ markdown: strin
       { name: "watch --enforce 1000000 (every SYN through the queue)", args: ["--enforce", "1000000", "--enforce-loopback"] },
     ];
     const lat = new Map<string, number[]>(configs.map((c) => [c.name, []]));
-    for (let round = 0; round < 2; round++) {
+    const rounds = quick ? 2 : 4;
+    for (let round = 0; round < rounds; round++) {
       for (const c of configs) {
         log(`enforce: latency, ${c.name}, round ${round + 1}`);
         lat.get(c.name)?.push(...(await latencyRound(lab, c.args, count)));
@@ -201,12 +202,18 @@ export async function runEnforceBench(quick: boolean): Promise<{ markdown: strin
     const random = seededRandom(1);
     const scanAlive = Array.from({ length: 254 }, () => random() < 0.2);
     const scanPorts = scanAlive.map((a, i) => (a ? 7 : DROPPED_RANGE[0] + 3000 + i));
-    const vendor: { name: string; real: { ms: number; found: number }; sim: { ms: number; found: number } }[] = [];
+    // Which held connects win a slot freed at a 1 s boundary depends on the order of events within a millisecond: 3 rounds each.
+    const vendorRounds = quick ? 1 : 3;
+    const vendor: { name: string; real: { ms: number; found: number }[]; sim: { ms: number; found: number } }[] = [];
     for (const pol of policies) {
-      log(`enforce: the vendor's scan, ${pol.name}`);
-      const { result } = await withWatch(lab, pol.args, async () => (await jsonOf(spawnInLab(lab, process.execPath, [`${REPO}bench/vendor-scan.mjs`, JSON.stringify({ host: LAB_ADDRESS, ports: scanPorts, threads: 64, programTimeoutMs: 1000 })]))) as { ms: number; found: number });
+      const real: { ms: number; found: number }[] = [];
+      for (let round = 0; round < vendorRounds; round++) {
+        log(`enforce: the vendor's scan, ${pol.name}, round ${round + 1}`);
+        const { result } = await withWatch(lab, pol.args, async () => (await jsonOf(spawnInLab(lab, process.execPath, [`${REPO}bench/vendor-scan.mjs`, JSON.stringify({ host: LAB_ADDRESS, ports: scanPorts, threads: 64, programTimeoutMs: 1000 })]))) as { ms: number; found: number });
+        real.push({ ms: result.ms, found: result.found });
+      }
       const sim = simulateScan({ targets: 254, alive: 0.2, rttMs, timeoutMs: 21_000, programTimeoutMs: 1000, threads: 64, retries: 0, policy: pol.sim, seed: 1 });
-      vendor.push({ name: pol.name, real: result, sim: { ms: sim.completionMs, found: sim.found } });
+      vendor.push({ name: pol.name, real, sim: { ms: sim.completionMs, found: sim.found } });
     }
     const p2pRandom = seededRandom(1);
     const peerLive = Array.from({ length: 200 }, () => p2pRandom() >= 0.3);
@@ -232,7 +239,7 @@ export async function runEnforceBench(quick: boolean): Promise<{ markdown: strin
       "",
       `Run ${when}; \`bench/enforce.ts\`. A lab namespace of its own, on its loopback (198.18.0.1), enforced with \`--enforce-loopback\` (NFQUEUE through iptables-nft: this kernel has no nft \`queue\`).`,
       "",
-      `### Connect latency below the limit (one connect at a time to a live listener, ${count} per round, 2 rounds alternated)`,
+      `### Connect latency below the limit (one connect at a time to a live listener, ${count} per round, ${rounds} rounds alternated)`,
       "",
       "| configuration | connects | p50 ms | p99 ms | added p50 ms | added p99 ms |",
       "|---|---:|---:|---:|---:|---:|",
@@ -240,7 +247,7 @@ export async function runEnforceBench(quick: boolean): Promise<{ markdown: strin
       "",
       `### Connects per second through the queue path (the monitor part's generators, ${durationMs / 1000} s; nothing held)`,
       "",
-      "| offered /s | configuration | achieved connects /s | SYNs through the queue /s | unheld (fail-open) |",
+      "| offered /s | configuration | achieved connects /s | SYNs through the queue /s (resent ones too) | unheld (fail-open) |",
       "|---:|---|---:|---:|---:|",
       ...thr.map((r) => `| ${r.rate.toLocaleString("en-US")} | ${r.config} | ${Math.round(r.achieved).toLocaleString("en-US")} | ${r.queued === undefined ? "-" : Math.round(r.queued).toLocaleString("en-US")} | ${r.unheld ?? "-"} |`),
       "",
@@ -252,11 +259,11 @@ export async function runEnforceBench(quick: boolean): Promise<{ markdown: strin
       "",
       `### The simulator next to real enforced runs (round trip ${ms(rttMs)} ms, the lab's median, given to the simulator)`,
       "",
-      "The scanner vendor's case: 254 targets, the simulator's seed-1 choice of 20% alive (a RST at once), 64 threads, a 1 s timer from connect(), no retries.",
+      `The scanner vendor's case: 254 targets, the simulator's seed-1 choice of 20% alive (a RST at once), 64 threads, a 1 s timer from connect(), no retries; ${vendorRounds} round(s).`,
       "",
-      "| policy | real: done | real: found | simulated: done | simulated: found |",
+      "| policy | real: done (median) | real: found, each round | simulated: done | simulated: found |",
       "|---|---:|---:|---:|---:|",
-      ...vendor.map((r) => `| ${r.name} | ${sec(r.real.ms)} | ${r.real.found} | ${sec(r.sim.ms)} | ${r.sim.found} |`),
+      ...vendor.map((r) => `| ${r.name} | ${sec(pct(r.real.map((x) => x.ms), 50))} | ${r.real.map((x) => x.found).join(", ")} | ${sec(r.sim.ms)} | ${r.sim.found} |`),
       "",
       `The article's P2P client with no limit of its own: 200 peers, the seed-1 30% dead, 40 wanted, a 21 s connect timeout, full rate at 20 peers, ${p2pMs / 1000} s.`,
       "",

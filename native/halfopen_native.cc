@@ -239,6 +239,24 @@ bool Dump(int family, uint32_t states, std::string& out, Failure& fail) {
   return true;
 }
 
+// Join the network namespace of `path` (/proc/PID/ns/net, /run/netns/NAME) on the calling thread; "" stays.
+bool JoinNetns(const std::string& path, Failure& fail) {
+  if (path.empty()) return true;
+  int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) {
+    fail = {errno, "open(" + path + ")"};
+    return false;
+  }
+  int r = setns(nsfd, CLONE_NEWNET);
+  int err = errno;
+  close(nsfd);
+  if (r != 0) {
+    fail = {err, "setns(" + path + ")"};
+    return false;
+  }
+  return true;
+}
+
 // One dump, in the namespace of `path` when given: setns changes the
 // namespace of the calling thread only, so that is done on a thread of our
 // own, which then ends (never on a JS or libuv thread).
@@ -246,18 +264,7 @@ bool DumpIn(int family, uint32_t states, const std::string& path, std::string& o
   if (path.empty()) return Dump(family, states, out, fail);
   bool ok = false;
   std::thread t([&] {
-    int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (nsfd < 0) {
-      fail = {errno, "open(" + path + ")"};
-      return;
-    }
-    if (setns(nsfd, CLONE_NEWNET) != 0) {
-      fail = {errno, "setns(" + path + ")"};
-      close(nsfd);
-      return;
-    }
-    close(nsfd);
-    ok = Dump(family, states, out, fail);
+    if (JoinNetns(path, fail)) ok = Dump(family, states, out, fail);
   });
   t.join();
   return ok;
@@ -1100,20 +1107,7 @@ Napi::Value CaptureOpen(const Napi::CallbackInfo& info) {
   Failure fail;
   bool ok = false;
   std::thread t([&] {
-    if (!path.empty()) {
-      int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (nsfd < 0) {
-        fail = {errno, "open(" + path + ")"};
-        return;
-      }
-      int r = setns(nsfd, CLONE_NEWNET);
-      int err = errno;
-      close(nsfd);
-      if (r != 0) {
-        fail = {err, "setns(" + path + ")"};
-        return;
-      }
-    }
+    if (!JoinNetns(path, fail)) return;
     ok = OpenCaptureSockets(count, kind, fds, fail);
   });
   t.join();
@@ -1336,20 +1330,7 @@ Napi::Value NfqOpen(const Napi::CallbackInfo& info) {
   Failure fail;
   bool ok = false;
   std::thread t([&] {
-    if (!path.empty()) {
-      int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (nsfd < 0) {
-        fail = {errno, "open(" + path + ")"};
-        return;
-      }
-      int r = setns(nsfd, CLONE_NEWNET);
-      int err = errno;
-      close(nsfd);
-      if (r != 0) {
-        fail = {err, "setns(" + path + ")"};
-        return;
-      }
-    }
+    if (!JoinNetns(path, fail)) return;
     fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
     if (fd < 0) {
       fail = {errno, "socket(NETLINK_NETFILTER)"};

@@ -8,6 +8,7 @@
  * The watch source and the socket-table reader are chosen in select.ts from
  * `readerName` and `tracefs` below; everything else is here.
  */
+import type { HeldSyn } from "../core/enforce/enforcer.js";
 import type { ProcessIdentity } from "../core/kill-policy.js";
 import type { ProcessInfo } from "../core/events.js";
 import type { SocketRow } from "../core/socket-table.js";
@@ -28,16 +29,6 @@ export interface EnforcementOptions {
   netnsPath?: string;
 }
 
-/** An outbound SYN the OS holds for a verdict (linux/nfqueue.ts QueuedPacket). */
-export interface HeldPacket {
-  id: number;
-  saddr: string;
-  sport: number;
-  daddr: string;
-  dport: number;
-  uid?: number;
-}
-
 export interface Enforcement {
   /** The rules installed, in words. */
   describe: string;
@@ -47,7 +38,7 @@ export interface Enforcement {
   /** The network namespace enforced (its inode, as ProcessInfo.netns has it). */
   netnsInode: number;
   /** Deliver held packets as they come; `accepted`: already let go within the grant. */
-  start(onPackets: (packets: { packet: HeldPacket; accepted: boolean }[]) => void): void;
+  start(onPackets: (packets: { packet: HeldSyn; accepted: boolean }[]) => void): void;
   /** Let up to `free` more SYNs go at once without asking (free slots while nothing is held). */
   grant(free: number): void;
   verdict(id: number, accept: boolean): void;

@@ -3,7 +3,10 @@ IP_HDRINCL (the way Mirai's scanner and hping3 send), to `count` random
 destinations inside the /16 of `base` (the test's own lab), at most `rate`
 a second, on a raw IPPROTO_TCP socket. Prints its pid, then one line per
 second sent. Usage: raw-syn-sender.py SRC BASE COUNT RATE [PORT]"""
-import os, random, socket, struct, sys, time
+import os, random, socket, sys, time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
+from lab_packets import ipv4_tcp  # noqa: E402
 
 src, base, count, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 port = int(sys.argv[5]) if len(sys.argv) > 5 else 0
@@ -11,21 +14,8 @@ prefix = base.split(".")[:2]
 assert prefix[0] == "198" and prefix[1] in ("18", "19"), "lab addresses only (198.18.0.0/15)"
 
 
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def syn(saddr, daddr, sport, dport):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, random.getrandbits(32), 0, 5 << 4, 0x02, 1024, 0, 0)
-    pseudo = socket.inet_aton(saddr) + socket.inet_aton(daddr) + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), random.getrandbits(16), 0, 64, 6, 0, socket.inet_aton(saddr), socket.inet_aton(daddr))
-    return ip + tcp
+    return ipv4_tcp(saddr, daddr, sport, dport, random.getrandbits(32), 0, 0x02, 1024, random.getrandbits(16))
 
 
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)

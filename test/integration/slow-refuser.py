@@ -9,25 +9,15 @@ lines [monotonic seconds, source, source port, port] to OUT and exits.
 Lab addresses only. Usage: slow-refuser.py IFACE DELAY LOW HIGH OUT"""
 import heapq, json, select, signal, socket, struct, sys, time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
+from lab_packets import ipv4_tcp  # noqa: E402
+
 iface, delay, low, high, out = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 ETH_P_IP = 0x0800
 
 
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def rst(saddr, daddr, sport, dport, ack):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, 0, ack, 5 << 4, 0x14, 0, 0, 0)
-    pseudo = socket.inet_aton(saddr) + socket.inet_aton(daddr) + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0, socket.inet_aton(saddr), socket.inet_aton(daddr))
-    return ip + tcp
+    return ipv4_tcp(saddr, daddr, sport, dport, 0, ack, 0x14, 0)
 
 
 cap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_IP))

@@ -66,6 +66,13 @@ function tracefsOptions(opts: WatchOptions): TracefsSourceOptions {
   };
 }
 
+/** --enforce: the enforcer is a detector (it learns who each attempt is and when it ends) and a sink (it holds the queue). */
+async function enforceSink(opts: WatchOptions, source: ConnectionSource, publish: (item: WatchItem) => void, trusted: ((p: ProcessInfo) => boolean) | undefined) {
+  if (opts.enforce === undefined) return undefined;
+  const { EnforceSink } = await import("./enforce-sink.js");
+  return new EnforceSink({ opts, now: () => source.now(), publish, ...(trusted ? { trusted } : {}) });
+}
+
 /** Run the monitor until SIGINT/SIGTERM, `--duration`, the end of a replay, or a closed stdout. */
 export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}): Promise<void> {
   const retainMs = opts.retain === undefined ? DEFAULT_RETAIN_MS : parseDuration("--retain", opts.retain);
@@ -82,8 +89,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   const trusted = trustList(opts.trust ?? []);
   const verdicts = new ScanVerdictDetector({ firstContactBy: opts.firstContactBy, ...(trusted ? { trusted } : {}) });
   const publish = (item: WatchItem) => chain.publish(item);
-  // --enforce: the enforcer is a detector (it learns who each attempt is and when it ends) and a sink (it holds the queue).
-  const enforce = opts.enforce === undefined ? undefined : new (await import("./enforce-sink.js")).EnforceSink({ opts, now: () => source.now(), publish, ...(trusted ? { trusted } : {}) });
+  const enforce = await enforceSink(opts, source, publish, trusted);
   const monitor = new HalfOpenMonitor({
     limit: opts.limit,
     quietMs: opts.quiet * 1000,

@@ -11,7 +11,8 @@
  *   nfgenmsg { u8 family, u8 version, be16 queue }
  *   attributes { u16 len, u16 type, payload, padded to 4 }
  */
-import { type IpFamily, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
+import type { IpFamily } from "../../core/endpoint.js";
+import { parseIpTcp } from "./ip-tcp.js";
 
 const NLMSG_HDRLEN = 16;
 const NFGENMSG = 4;
@@ -107,32 +108,7 @@ function parsePacket(buf: Buffer, start: number, end: number, queue: number): Qu
     a += (alen + 3) & ~3;
   }
   if (id === undefined) return undefined;
-  const headers = payload ? ipTcp(buf, payload[0], payload[1]) : undefined;
+  const headers = payload ? parseIpTcp(buf, payload[0], payload[1]) : undefined;
   if (!headers) return id;
   return { id, queue, hook, ...(uid === undefined ? {} : { uid }), ...(gid === undefined ? {} : { gid }), ...(outIfindex === undefined ? {} : { outIfindex }), ...headers };
-}
-
-function ipTcp(buf: Buffer, data: number, cap: number): Pick<QueuedPacket, "family" | "saddr" | "daddr" | "sport" | "dport" | "flags"> | undefined {
-  let family: IpFamily;
-  let tcp: number;
-  let saddr: string;
-  let daddr: string;
-  const version = cap > 0 ? buf[data]! >> 4 : 0;
-  if (version === 4) {
-    if (cap < 20 || buf[data + 9] !== 6) return undefined;
-    family = 4;
-    tcp = data + (buf[data]! & 0x0f) * 4;
-    saddr = formatIPv4(buf, data + 12);
-    daddr = formatIPv4(buf, data + 16);
-  } else if (version === 6) {
-    if (cap < 40 || buf[data + 6] !== 6) return undefined;
-    family = 6;
-    tcp = data + 40;
-    saddr = formatIPv6(buf, data + 8);
-    daddr = formatIPv6(buf, data + 24);
-  } else {
-    return undefined;
-  }
-  if (tcp + 14 > data + cap) return undefined;
-  return { family, saddr, daddr, sport: buf.readUInt16BE(tcp), dport: buf.readUInt16BE(tcp + 2), flags: buf[tcp + 13]! };
 }

@@ -5,7 +5,8 @@
  * header, snapped to 128 bytes (native/halfopen_native.cc documents the
  * layout). Pure: no I/O. Malformed records are counted, never thrown.
  */
-import { type IpFamily, formatIPv4, formatIPv6 } from "../../core/endpoint.js";
+import type { IpFamily } from "../../core/endpoint.js";
+import { parseIpTcp } from "./ip-tcp.js";
 
 /** From linux/if_packet.h. */
 export const PACKET_OUTGOING = 4;
@@ -74,38 +75,16 @@ export function parseCapture(buf: Buffer): ParsedCapture {
 
 function parsePacket(buf: Buffer, off: number, cap: number): CapturedPacket | undefined {
   const proto = buf.readUInt16LE(off + 16);
-  const data = off + HEADER;
-  let family: IpFamily;
-  let tcp: number;
-  let saddr: string;
-  let daddr: string;
-  if (proto === ETH_P_IP) {
-    if (cap < 20 || buf[data]! >> 4 !== 4 || buf[data + 9] !== 6) return undefined;
-    family = 4;
-    tcp = data + (buf[data]! & 0x0f) * 4;
-    saddr = formatIPv4(buf, data + 12);
-    daddr = formatIPv4(buf, data + 16);
-  } else if (proto === ETH_P_IPV6) {
-    if (cap < 40 || buf[data]! >> 4 !== 6 || buf[data + 6] !== 6) return undefined;
-    family = 6;
-    tcp = data + 40;
-    saddr = formatIPv6(buf, data + 8);
-    daddr = formatIPv6(buf, data + 24);
-  } else {
-    return undefined;
-  }
-  if (tcp + 14 > data + cap) return undefined;
+  const family = proto === ETH_P_IP ? 4 : proto === ETH_P_IPV6 ? 6 : undefined;
+  if (family === undefined) return undefined;
+  const h = parseIpTcp(buf, off + HEADER, cap, family);
+  if (!h) return undefined;
   return {
     timeNs: buf.readDoubleLE(off),
     cpu: buf.readUInt32LE(off + 8),
     ifindex: buf.readInt32LE(off + 12),
     outgoing: buf[off + 18] === PACKET_OUTGOING,
-    family,
-    saddr,
-    daddr,
-    sport: buf.readUInt16BE(tcp),
-    dport: buf.readUInt16BE(tcp + 2),
-    flags: buf[tcp + 13]!,
+    ...h,
     length: buf.readUInt32LE(off + 24),
   };
 }
