@@ -79,6 +79,38 @@ export function takeWidth(argv: string[]): string[] {
   return out;
 }
 
+function baseProgram(): commander.Command {
+  return new Command("halfopen")
+    .description("which process is flooding this machine with half-open TCP connection attempts")
+    .addHelpText("after", "\nEvery command takes --width N: text fits N columns (default: the terminal's width; never cut in a pipe or a file).")
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s) => process.stderr.write(`${usageError(s)}\n`) });
+}
+
+/** The whole command line, every command registered: what the man pages and the completion are made from. */
+export async function fullProgram(): Promise<commander.Command> {
+  const program = baseProgram();
+  for (const [, load] of COMMANDS) (await load())(program);
+  registerCompletion(program);
+  return program;
+}
+
+/** `halfopen completion bash|zsh`: the completion script, from the same definitions as --help. */
+function registerCompletion(program: commander.Command): void {
+  program
+    .command("completion")
+    .description("print a shell completion script for bash or zsh (from the same options --help lists)")
+    .argument("<shell>", "bash or zsh")
+    .addHelpText("after", "\nExample:\n  $ halfopen completion bash > ~/.local/share/bash-completion/completions/halfopen\n  $ halfopen completion zsh > ~/.zfunc/halfopen.zsh   # then source it from ~/.zshrc")
+    .action(async (shell: string) => {
+      if (shell !== "bash" && shell !== "zsh") throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot write completion for "${excerpt(shell, 40)}": expected bash or zsh`);
+      const { bashCompletion } = await import("./reference/pages.js");
+      const script = bashCompletion(program);
+      process.stdout.write(shell === "zsh" ? `autoload -U +X bashcompinit && bashcompinit\n${script}` : script);
+    });
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
     argv = takeWidth(argv);
@@ -86,17 +118,13 @@ export async function main(argv: string[]): Promise<number> {
     printError(e as HalfOpenError);
     return 2;
   }
-  const program = new Command("halfopen")
-    .description("which process is flooding this machine with half-open TCP connection attempts")
-    .addHelpText("after", "\nEvery command takes --width N: text fits N columns (default: the terminal's width; never cut in a pipe or a file).")
-    .version(VERSION)
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: (s) => process.stderr.write(`${usageError(s)}\n`) });
+  const program = baseProgram();
   // `watch` handles a failed stdout itself (it stops cleanly and says so); the other commands stop at once.
   if (argv[2] !== "watch") process.stdout.on("error", stdoutFailed);
   // `halfopen ls ...` needs only ls's options; anything else (--help, a typo) gets every command.
   const named = COMMANDS.filter(([names]) => names.includes(argv[2] ?? ""));
   for (const [, load] of named.length > 0 ? named : COMMANDS) (await load())(program);
+  if (named.length === 0) registerCompletion(program);
   try {
     // nmap's -Pn, -iL and -oX for `scan`.
     if (argv[2] === "scan") argv = (await import("./scan/command.js")).nmapAliases(argv);
