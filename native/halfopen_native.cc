@@ -107,7 +107,9 @@
 //     allowed in all, a number that only grows), so a connect below the
 //     limit never waits for the JavaScript thread; onData() tells JavaScript
 //     to take() what came: { messages (every packet, accepted or not),
-//     accepted: Uint32Array of the ids accepted here, overflows }.
+//     accepted: Uint32Array of the ids accepted here, overflows, readAtMs:
+//     CLOCK_MONOTONIC ms of the last read, before which every queued packet
+//     has been handed over }.
 //
 // Errors are thrown as JS errors with `code` set to the errno name (EPERM, ...).
 // Nothing here is passed to a shell; no input is interpreted beyond numbers and
@@ -1435,12 +1437,13 @@ class NfqPump {
   }
   void Grant(double total) { granted_.store(static_cast<uint64_t>(total), std::memory_order_release); }
   uint64_t Used() const { return used_.load(std::memory_order_acquire); }
-  void Take(std::vector<uint8_t>& messages, std::vector<uint32_t>& accepted, int& overflows) {
+  void Take(std::vector<uint8_t>& messages, std::vector<uint32_t>& accepted, int& overflows, double& readAtMs) {
     std::lock_guard<std::mutex> lock(mu_);
     messages.swap(pending_);
     accepted.swap(accepted_);
     overflows = overflows_;
     overflows_ = 0;
+    readAtMs = readAtMs_;
     signaled_ = false;
   }
   void Stop() {
@@ -1476,6 +1479,8 @@ class NfqPump {
       got.clear();
       fast.clear();
       verdicts.clear();
+      // Everything queued before this moment has been read (CLOCK_MONOTONIC, the tracefs events' clock).
+      double readAt = static_cast<double>(ClockNs(CLOCK_MONOTONIC)) / 1e6;
       for (int round = 0; round < 64; round++) {
         ssize_t r = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
         if (r < 0) {
@@ -1530,6 +1535,7 @@ class NfqPump {
         pending_.insert(pending_.end(), got.begin(), got.end());
         accepted_.insert(accepted_.end(), fast.begin(), fast.end());
         overflows_ += overflows;
+        readAtMs_ = readAt;
         if (!signaled_) signaled_ = signal = true;
       }
       if (signal) tsfn_.NonBlockingCall();
@@ -1545,6 +1551,7 @@ class NfqPump {
   std::vector<uint8_t> pending_;
   std::vector<uint32_t> accepted_;
   int overflows_ = 0;
+  double readAtMs_ = 0;
   bool signaled_ = false;
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> granted_{0};
@@ -1568,12 +1575,14 @@ Napi::Value NfqPumpStart(const Napi::CallbackInfo& info) {
     std::vector<uint8_t> messages;
     std::vector<uint32_t> accepted;
     int overflows = 0;
-    if (!*stopped) pump->Take(messages, accepted, overflows);
+    double readAtMs = 0;
+    if (!*stopped) pump->Take(messages, accepted, overflows, readAtMs);
     r.Set("messages", Napi::Buffer<uint8_t>::Copy(e, messages.data(), messages.size()));
     Napi::Uint32Array ids = Napi::Uint32Array::New(e, accepted.size());
     for (size_t i = 0; i < accepted.size(); i++) ids[i] = accepted[i];
     r.Set("accepted", ids);
     r.Set("overflows", Napi::Number::New(e, overflows));
+    r.Set("readAtMs", Napi::Number::New(e, readAtMs));
     return r;
   }));
   handle.Set("grant", Napi::Function::New(env, [pump, stopped](const Napi::CallbackInfo& ci) {

@@ -37,8 +37,8 @@ export interface Enforcement {
   leftovers: string[];
   /** The network namespace enforced (its inode, as ProcessInfo.netns has it). */
   netnsInode: number;
-  /** Deliver held packets as they come; `accepted`: already let go within the grant. */
-  start(onPackets: (packets: { packet: HeldSyn; accepted: boolean }[]) => void): void;
+  /** Deliver held packets as they come; `accepted`: already let go within the grant; every packet queued before `readAtMs` (CLOCK_MONOTONIC) is delivered. */
+  start(onPackets: (packets: { packet: HeldSyn; accepted: boolean }[], readAtMs: number) => void): void;
   /** Let up to `free` more SYNs go at once without asking (free slots while nothing is held). */
   grant(free: number): void;
   verdict(id: number, accept: boolean): void;

@@ -95,7 +95,8 @@ export class EnforceSink implements Sink {
       ...(netns === undefined ? {} : { netnsPath: `/run/netns/${netns}` }),
     });
     this.#enforcement = e;
-    e.start((packets) => {
+    e.start((packets, readAtMs) => {
+      this.enforcer.queueReadAt(readAtMs);
       for (const { packet, accepted } of packets) {
         const found = this.enforcer.packet(packet, accepted);
         for (const finding of found) this.#o.publish({ kind: "finding", finding, emittedAt: this.#o.now() });

@@ -326,3 +326,22 @@ test("a slot freed in a batch of ends goes to the next held attempt only after t
   assert.equal(r.e.counters.inFlight, 0);
   assert.equal(r.e.fastFree(), 2);
 });
+
+test("unheld is judged by how far the queue has been read, not by how late this thread reads it", () => {
+  const r = rig({ limit: 1 });
+  const early = r.attempt(40001, P);
+  r.e.started(early, r.ctx); // started at 0; its SYN never comes
+  r.clock.run(1200);
+  const late = r.attempt(40002, P);
+  late.startedAt = 1200;
+  r.e.started(late, r.ctx);
+  r.e.tick(1300);
+  assert.equal(r.e.counters.unqueued, 0, "the queue has not been read past either yet: this thread may only be behind");
+  r.e.queueReadAt(1500);
+  r.e.tick(1500);
+  assert.equal(r.e.counters.unqueued, 1, "read 1.5 s past the first one's start: it went unheld");
+  r.e.packet(r.syn(2, 40002));
+  r.e.queueReadAt(3000);
+  r.e.tick(3000);
+  assert.equal(r.e.counters.unqueued, 1, "the second one's SYN came");
+});

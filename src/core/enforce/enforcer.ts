@@ -114,7 +114,7 @@ interface ProcessHeld {
 const MAX_WAITS = 4096;
 const TOMBSTONE_MS = 5000;
 const MAX_WAITS_OUT = 100_000;
-/** An attempt the monitor saw whose SYN has not come through the queue this long went unheld. */
+/** An attempt the monitor saw whose SYN did not come through the queue in this long after it started went unheld. */
 const UNQUEUED_MS = 1000;
 
 /** The 4-tuple as both channels spell it. */
@@ -135,8 +135,10 @@ export class Enforcer implements Detector<EnforceFinding> {
   readonly #seen = new Map<number, { attempt: Attempt; at: number; dest: string }>();
   /** The same, per destination, oldest first (lazily cleaned). */
   readonly #seenByDest = new Map<string, number[]>();
-  /** Attempts that ended before their SYN was read: tuple -> when, and whether its SYN was due through the queue. */
-  readonly #ended = new Map<string, { at: number; due: boolean }>();
+  /** Attempts that ended before their SYN was read: tuple -> when, when the attempt started, and whether its SYN was due through the queue. */
+  readonly #ended = new Map<string, { at: number; startedAt: number; due: boolean }>();
+  /** Every SYN queued before this (the source's clock) has been read from the queue. */
+  #queueReadAt = Number.NEGATIVE_INFINITY;
   readonly #gates = new Map<string, Gate>();
   readonly #held = new Map<string, ProcessHeld>();
   readonly #contained = new Set<string>();
@@ -265,7 +267,7 @@ export class Enforcer implements Detector<EnforceFinding> {
     // The 4-tuple is the truth once the attempt ends (its source port is known then); the join is the fallback.
     const e = (attempt.src.port !== 0 ? this.#entries.get(tuple) : undefined) ?? this.#byAttempt.get(attempt.id);
     if (!e) {
-      this.#ended.set(tuple, { at: this.options.clock.now(), due });
+      this.#ended.set(tuple, { at: this.options.clock.now(), startedAt: attempt.startedAt, due });
       return this.#take();
     }
     this.#forget(e);
@@ -293,14 +295,18 @@ export class Enforcer implements Detector<EnforceFinding> {
 
   tick(now: number): EnforceFinding[] {
     this.#finishFreed();
+    // An attempt's SYN is overdue once the queue has been read UNQUEUED_MS past its start (however late this thread
+    // reads it), or, with a queue nothing came through, TOMBSTONE_MS after it was seen here.
+    const overdue = (startedAt: number, seenAt: number) => this.#queueReadAt - startedAt > UNQUEUED_MS || now - seenAt > TOMBSTONE_MS;
+    // Both maps are in the order attempts were seen, so the scans stop at the first one that stays.
     for (const [t, x] of this.#ended) {
-      if (now - x.at <= TOMBSTONE_MS) break;
+      if (now - x.at <= TOMBSTONE_MS && !(x.due && overdue(x.startedAt, x.at))) break;
       this.#ended.delete(t);
       // Ended, and its SYN never came through the queue: it went unheld.
       if (x.due) this.counters.unqueued++;
     }
     for (const [id, s] of this.#seen) {
-      if (now - s.at <= UNQUEUED_MS) break;
+      if (!overdue(s.attempt.startedAt, s.at)) break;
       this.#seen.delete(id);
       if (!this.#exempt(s.attempt.process)) this.counters.unqueued++;
     }
@@ -324,6 +330,11 @@ export class Enforcer implements Detector<EnforceFinding> {
     }
     this.#finishFreed();
     return this.#take();
+  }
+
+  /** Every SYN queued before `time` (the source's clock) has been read from the queue: a later one's absence means something. */
+  queueReadAt(time: number): void {
+    if (time > this.#queueReadAt) this.#queueReadAt = time;
   }
 
   /** What was held of this process so far (incidents list it beside the process). */

@@ -68,9 +68,10 @@ export class EnforceQueue {
 
   /**
    * Deliver packets as they come: `accepted` says whether the pump already
-   * let the packet go (it was within the grant).
+   * let the packet go (it was within the grant); `readAtMs` (CLOCK_MONOTONIC):
+   * every packet queued before it has been delivered.
    */
-  start(onPackets: (packets: { packet: QueuedPacket; accepted: boolean }[]) => void): void {
+  start(onPackets: (packets: { packet: QueuedPacket; accepted: boolean }[], readAtMs: number) => void): void {
     const fd = this.#fd;
     if (fd === undefined) return;
     this.#pump = this.#native.nfqPump(fd, this.queueNum, () => {
@@ -78,7 +79,6 @@ export class EnforceQueue {
       if (!pump || this.#fd === undefined) return;
       const r = pump.take();
       this.stats.overflows += r.overflows;
-      if (r.messages.length === 0) return;
       const fast = new Set(r.accepted);
       this.#fastSeen += r.accepted.length;
       const parsed = parseQueueMessages(r.messages);
@@ -88,7 +88,7 @@ export class EnforceQueue {
         this.stats.unreadable++;
         if (!fast.has(id)) this.verdict(id, true);
       }
-      if (parsed.packets.length > 0) onPackets(parsed.packets.map((packet) => ({ packet, accepted: fast.has(packet.id) })));
+      onPackets(parsed.packets.map((packet) => ({ packet, accepted: fast.has(packet.id) })), r.readAtMs);
       this.flush();
     });
   }

@@ -73,8 +73,8 @@ export interface NativeHelper {
 }
 
 export interface NfqPump {
-  /** Every packet message since the last take, the ids the thread accepted itself, ENOBUFS seen. */
-  take(): { messages: Buffer; accepted: Uint32Array; overflows: number };
+  /** Every packet message since the last take, the ids the thread accepted itself, ENOBUFS seen, and when it last read (CLOCK_MONOTONIC ms: every packet queued before is in `messages` or an earlier take). */
+  take(): { messages: Buffer; accepted: Uint32Array; overflows: number; readAtMs: number };
   /** Fast accepts allowed in all (only grows). */
   grant(total: number): void;
   used(): number;

@@ -11,8 +11,7 @@
  *   nfgenmsg { u8 family, u8 version, be16 queue }
  *   attributes { u16 len, u16 type, payload, padded to 4 }
  */
-import type { IpFamily } from "../../core/endpoint.js";
-import { parseIpTcp } from "./ip-tcp.js";
+import { type IpTcp, parseIpTcp } from "./ip-tcp.js";
 
 const NLMSG_HDRLEN = 16;
 const NFGENMSG = 4;
@@ -25,8 +24,8 @@ const NFQA_PAYLOAD = 10;
 const NFQA_UID = 16;
 const NFQA_GID = 17;
 
-/** One packet the kernel holds until we give its verdict. */
-export interface QueuedPacket {
+/** One packet the kernel holds until we give its verdict: its IP and TCP headers, and what the queue says of it. */
+export interface QueuedPacket extends IpTcp {
   /** The id a verdict names. */
   id: number;
   queue: number;
@@ -36,13 +35,6 @@ export interface QueuedPacket {
   uid?: number;
   gid?: number;
   outIfindex?: number;
-  family: IpFamily;
-  saddr: string;
-  daddr: string;
-  sport: number;
-  dport: number;
-  /** TCP flags byte (SYN 2, RST 4, ACK 16, ...). */
-  flags: number;
 }
 
 export interface ParsedQueue {

@@ -5,8 +5,7 @@
  * header, snapped to 128 bytes (native/halfopen_native.cc documents the
  * layout). Pure: no I/O. Malformed records are counted, never thrown.
  */
-import type { IpFamily } from "../../core/endpoint.js";
-import { parseIpTcp } from "./ip-tcp.js";
+import { type IpTcp, parseIpTcp } from "./ip-tcp.js";
 
 /** From linux/if_packet.h. */
 export const PACKET_OUTGOING = 4;
@@ -18,21 +17,14 @@ export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
 export const TCP_ACK = 0x10;
 
-/** One captured TCP packet. */
-export interface CapturedPacket {
+/** One captured TCP packet: its IP and TCP headers, and where and when it was tapped. */
+export interface CapturedPacket extends IpTcp {
   /** CLOCK_MONOTONIC, nanoseconds (the kernel's stamp when the packet passed the tap). */
   timeNs: number;
   /** The capture socket it came from: the CPU the packet was tapped on (mod the socket count). */
   cpu: number;
   ifindex: number;
   outgoing: boolean;
-  family: IpFamily;
-  saddr: string;
-  daddr: string;
-  sport: number;
-  dport: number;
-  /** TCP flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, ...). */
-  flags: number;
   /** Length of the packet from its network header, as the device sent or received it. */
   length: number;
 }
