@@ -345,3 +345,15 @@ test("unheld is judged by how far the queue has been read, not by how late this 
   r.e.tick(3000);
   assert.equal(r.e.counters.unqueued, 1, "the second one's SYN came");
 });
+
+test("a released attempt whose end is never seen gives its slot back after maxSlotMs (looked for once a second)", () => {
+  const r = rig({ limit: 1, maxSlotMs: 10_000 });
+  r.e.packet(r.syn(1, 40001));
+  r.e.packet(r.syn(2, 40002));
+  r.e.tick(5000);
+  assert.equal(r.given.has(2), false);
+  r.clock.run(10_500);
+  r.e.tick(10_500);
+  assert.deepEqual(r.given.get(2), [true], "the lost attempt's slot went to the held one");
+  assert.equal(r.e.counters.expired, 1);
+});

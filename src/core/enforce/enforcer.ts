@@ -114,6 +114,8 @@ interface ProcessHeld {
 const MAX_WAITS = 4096;
 const TOMBSTONE_MS = 5000;
 const MAX_WAITS_OUT = 100_000;
+/** How often the join lists are swept and slots whose end was never seen are looked for. */
+const SWEEP_MS = 1000;
 /** An attempt the monitor saw whose SYN did not come through the queue in this long after it started went unheld. */
 const UNQUEUED_MS = 1000;
 
@@ -147,6 +149,7 @@ export class Enforcer implements Detector<EnforceFinding> {
   /** Waits not kept because MAX_WAITS_OUT were waiting to be taken. */
   waitsDropped = 0;
   #findings: EnforceFinding[] = [];
+  #lastSweep = Number.NEGATIVE_INFINITY;
   /** Slots freed in the current batch of events, handed on at its end (tick). */
   #freed: { e: Entry; answered: boolean }[] = [];
 
@@ -310,6 +313,17 @@ export class Enforcer implements Detector<EnforceFinding> {
       this.#seen.delete(id);
       if (!this.#exempt(s.attempt.process)) this.counters.unqueued++;
     }
+    // The sweeps below walk every destination and entry: once a second, not after every batch of events.
+    if (now - this.#lastSweep >= SWEEP_MS) {
+      this.#lastSweep = now;
+      this.#sweep(now);
+    }
+    this.#finishFreed();
+    return this.#take();
+  }
+
+  /** Drop the lazily kept leftovers of the join lists; free slots whose end was never seen. */
+  #sweep(now: number): void {
     for (const [dest, ids] of this.#seenByDest) {
       const live = ids.filter((id) => this.#seen.has(id));
       if (live.length === 0) this.#seenByDest.delete(dest);
@@ -328,8 +342,6 @@ export class Enforcer implements Detector<EnforceFinding> {
         this.#slotFreed(e, false);
       }
     }
-    this.#finishFreed();
-    return this.#take();
   }
 
   /** Every SYN queued before `time` (the source's clock) has been read from the queue: a later one's absence means something. */
