@@ -92,11 +92,6 @@
 //     EBUSY: another program has the queue. Closing the fd unbinds it and the
 //     kernel drops what was held (the rule's `bypass` then lets new SYNs by).
 //
-//   nfqRead(fd, maxBytes) -> { messages: Buffer, overflows }
-//     The netlink messages waiting (recv, MSG_DONTWAIT) up to about maxBytes,
-//     concatenated, parsed by nfqueue.ts; `overflows`: recv said ENOBUFS
-//     (the kernel could not queue messages to us: those packets failed open).
-//
 //   nfqVerdict(fd, queueNum, ids: Uint32Array, verdicts: Uint8Array) -> sent
 //     One NFQNL_MSG_VERDICT per id (verdict 0 drop, 1 accept), many to one
 //     sendmsg (netlink processes them in order).
@@ -1349,33 +1344,6 @@ Napi::Value NfqOpen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-Napi::Value NfqRead(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return BadArgument(env, "nfqRead(fd: number, maxBytes: number)");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  size_t max = static_cast<size_t>(std::max(4096, info[1].As<Napi::Number>().Int32Value()));
-  std::vector<uint8_t> out;
-  static thread_local uint8_t buf[65536];
-  int overflows = 0;
-  while (out.size() < max) {
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == ENOBUFS) {
-        overflows++;
-        continue;
-      }
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (n == 0) break;
-    out.insert(out.end(), buf, buf + n);
-  }
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("messages", Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size()));
-  r.Set("overflows", Napi::Number::New(env, overflows));
-  return r;
-}
-
 Napi::Value NfqVerdict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
@@ -1617,7 +1585,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("holdTimestamps", Napi::Function::New(env, HoldTimestamps));
   exports.Set("captureDrops", Napi::Function::New(env, CaptureDrops));
   exports.Set("nfqOpen", Napi::Function::New(env, NfqOpen));
-  exports.Set("nfqRead", Napi::Function::New(env, NfqRead));
   exports.Set("nfqVerdict", Napi::Function::New(env, NfqVerdict));
   exports.Set("nfqPump", Napi::Function::New(env, NfqPumpStart));
   exports.Set("abi", Napi::Number::New(env, 6));

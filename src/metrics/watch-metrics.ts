@@ -74,6 +74,29 @@ function advance(c: Counter, now: number, before: number, labels?: Record<string
   else c.inc(now - before);
 }
 
+/**
+ * A counter with one label whose series follow running totals read at scrape
+ * time (`read()` gives each label value's total); every series exists from
+ * the first scrape (a rate over a series that appears later misses its first step).
+ */
+function labelledTotal(registers: Registry[], name: string, help: string, label: string, read: () => Record<string, number>, values: readonly string[]): void {
+  const seen: Record<string, number> = Object.fromEntries(values.map((v) => [v, 0]));
+  const counter = new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers,
+    collect() {
+      const now = read();
+      for (const v of values) {
+        advance(this, now[v] ?? 0, seen[v] ?? 0, { [label]: v });
+        seen[v] = Math.max(seen[v] ?? 0, now[v] ?? 0);
+      }
+    },
+  });
+  for (const v of values) counter.inc({ [label]: v }, 0);
+}
+
 /** A counter in `registers` that follows a running total read at scrape time. */
 function total(registers: Registry[], name: string, help: string, read: () => number): void {
   let seen = 0;
@@ -149,21 +172,14 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
   });
   // Every outcome series exists from the first scrape (a rate over a series that appears later misses its first step).
   for (const o of outcomes) outcomeCounter.inc({ outcome: o }, 0);
-  const lastRaw = { raw: 0, packet: 0 };
-  const rawCounter = new Counter({
-    name: "halfopen_raw_syns_total",
-    help: 'TCP SYNs sent without connect(), seen on the wire: via="raw" (raw IP socket: nmap -sS on loopback, hping3, Mirai-style scanners) or "packet" (packet socket: masscan, zmap, nmap on Ethernet)',
-    labelNames: ["via"],
+  labelledTotal(
     registers,
-    collect() {
-      const now = counters().rawSyns;
-      for (const v of ["raw", "packet"] as const) {
-        advance(this, now[v], lastRaw[v], { via: v });
-        lastRaw[v] = Math.max(lastRaw[v], now[v]);
-      }
-    },
-  });
-  for (const v of ["raw", "packet"]) rawCounter.inc({ via: v }, 0);
+    "halfopen_raw_syns_total",
+    'TCP SYNs sent without connect(), seen on the wire: via="raw" (raw IP socket: nmap -sS on loopback, hping3, Mirai-style scanners) or "packet" (packet socket: masscan, zmap, nmap on Ethernet)',
+    "via",
+    () => counters().rawSyns,
+    ["raw", "packet"],
+  );
   total(registers, "halfopen_incidents_total", "Incidents: episodes of the host's half-open count above the limit", () => counters().incidents);
   new Gauge({
     name: "halfopen_incident_open",
@@ -193,22 +209,17 @@ function define(registry: Registry, options: WatchMetricsOptions): void {
 
 /** halfopen_verdicts_total: the scan detector's verdicts, by kind. */
 function defineVerdicts(registers: Registry[], read: NonNullable<WatchMetricsOptions["verdicts"]>): void {
-  const seen = { scanner: 0, benign: 0, trustedScanner: 0 };
-  const labels = { scanner: "scanner", benign: "benign", trustedScanner: "trusted_scanner" } as const;
-  const verdictCounter = new Counter({
-    name: "halfopen_verdicts_total",
-    help: 'Processes judged by the scan detector: verdict="scanner" (an alert), "trusted_scanner" (scanner-like but --trust, no alert), "benign"',
-    labelNames: ["verdict"],
+  labelledTotal(
     registers,
-    collect() {
-      const now = read();
-      for (const k of Object.keys(labels) as (keyof typeof labels)[]) {
-        advance(this, now[k], seen[k], { verdict: labels[k] });
-        seen[k] = Math.max(seen[k], now[k]);
-      }
+    "halfopen_verdicts_total",
+    'Processes judged by the scan detector: verdict="scanner" (an alert), "trusted_scanner" (scanner-like but --trust, no alert), "benign"',
+    "verdict",
+    () => {
+      const v = read();
+      return { scanner: v.scanner, benign: v.benign, trusted_scanner: v.trustedScanner };
     },
-  });
-  for (const v of Object.values(labels)) verdictCounter.inc({ verdict: v }, 0);
+    ["scanner", "benign", "trusted_scanner"],
+  );
 }
 
 /** `--enforce`: what was held, how long, and what could not be. */
@@ -218,22 +229,14 @@ function defineEnforce(registers: Registry[], e: NonNullable<WatchMetricsOptions
   total(registers, "halfopen_enforce_held_total", "Connect attempts whose first SYN was held because their scope had its limit in flight", () => e.counters().held);
   total(registers, "halfopen_enforce_abandoned_total", "Held attempts the program gave up on before their turn (their SYN never left)", () => e.counters().abandoned);
   total(registers, "halfopen_enforce_hold_episodes_total", "Times a scope started holding (its queue went from empty to non-empty): what Windows XP logged as Event 4226", () => e.counters().holdEpisodes);
-  const lastUnheld = { queue_full: 0, packet_socket: 0 };
-  const unheld = new Counter({
-    name: "halfopen_enforce_unheld_total",
-    help: 'Attempts that went out without being held: reason="queue_full" (the queue was full or bypassed: fail-open) or "packet_socket" (sent through a packet socket, which no netfilter hook sees)',
-    labelNames: ["reason"],
+  labelledTotal(
     registers,
-    collect() {
-      const c = e.counters();
-      const now = { queue_full: c.unqueued, packet_socket: c.unholdable };
-      for (const k of ["queue_full", "packet_socket"] as const) {
-        advance(this, now[k], lastUnheld[k], { reason: k });
-        lastUnheld[k] = Math.max(lastUnheld[k], now[k]);
-      }
-    },
-  });
-  for (const k of ["queue_full", "packet_socket"]) unheld.inc({ reason: k }, 0);
+    "halfopen_enforce_unheld_total",
+    'Attempts that went out without being held: reason="queue_full" (the queue was full or bypassed: fail-open) or "packet_socket" (sent through a packet socket, which no netfilter hook sees)',
+    "reason",
+    () => ({ queue_full: e.counters().unqueued, packet_socket: e.counters().unholdable }),
+    ["queue_full", "packet_socket"],
+  );
   for (const [name, help, read] of [
     ["halfopen_enforce_holding", "Connect attempts held now", () => e.counters().holding],
     ["halfopen_enforce_in_flight", "Released connect attempts not yet ended, all scopes", () => e.counters().inFlight],

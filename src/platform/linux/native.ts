@@ -63,8 +63,6 @@ export interface NativeHelper {
   captureDrops(fds: Int32Array): number;
   /** A netlink socket bound to NFQUEUE `queueNum` of the namespace of `netnsPath` ("" ours): headers copied, fail-open, owner uid/gid; throws with code EBUSY when another program has it. */
   nfqOpen(netnsPath: string, queueNum: number, maxLen: number): number;
-  /** The queue's waiting netlink messages (nfqueue.ts parses them); `overflows`: ENOBUFS seen (packets that failed open). */
-  nfqRead(fd: number, maxBytes: number): { messages: Buffer; overflows: number };
   /** Verdicts (0 drop, 1 accept) for packet ids, in one send. */
   nfqVerdict(fd: number, queueNum: number, ids: Uint32Array, verdicts: Uint8Array): number;
   /** A thread that reads the queue and accepts at once as many SYNs as granted (see halfopen_native.cc); onData: take() what came. */

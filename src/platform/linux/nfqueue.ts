@@ -1,5 +1,5 @@
 /**
- * Parses what the native helper's nfqRead returns: the netlink messages of an
+ * Parses what the native helper's queue pump hands over (nfqPump take()): the netlink messages of an
  * NFQUEUE queue (nfnetlink_queue), one NFQNL_MSG_PACKET per packet the kernel
  * holds for a verdict, with its id, hook, the socket owner's uid and gid
  * (NFQA_CFG_F_UID_GID) and the packet's first bytes (copy range 128: the IP
@@ -47,7 +47,7 @@ export interface ParsedQueue {
   unreadable: number[];
 }
 
-/** Parse one nfqRead buffer. */
+/** Parse one batch of queue messages. */
 export function parseQueueMessages(buf: Buffer): ParsedQueue {
   const out: ParsedQueue = { packets: [], errors: [], bad: 0, unreadable: [] };
   for (let off = 0; off + NLMSG_HDRLEN <= buf.length; ) {
