@@ -16,11 +16,12 @@ const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 
 const limiter = new HalfOpenLimiter({ maxHalfOpen: 2, connectTimeoutMs: 3000 });
 
-// fetch: Node's global fetch (or undici's) with the limiter's dispatcher.
-const dispatcher = limiter.dispatcher();
+// fetch: Node's global fetch, its connections through the limiter (no casts:
+// limiter.fetch has the global fetch's own types). With undici's own fetch,
+// pass { dispatcher: limiter.dispatcher() } instead.
 const bodies = await Promise.all(
   Array.from({ length: 10 }, async (_, i) => {
-    const res = await fetch(`${base}/page/${i}`, { dispatcher } as unknown as RequestInit);
+    const res = await limiter.fetch(`${base}/page/${i}`);
     return res.text();
   }),
 );
@@ -42,5 +43,5 @@ console.log(`http.get: "${body}"`);
 const stats = limiter.stats();
 console.log(`connections ${stats.established}, peak in flight ${stats.peakInFlight} (max 2)`);
 agent.destroy();
-await dispatcher.close();
+await limiter.close();
 server.close();

@@ -63,6 +63,8 @@ export const ErrorCodes = {
   DB_VERSION: "HALFOPEN_DB_VERSION",
   /** Any other database failure (locked too long, I/O error). Exit code 1. */
   DB_FAILED: "HALFOPEN_DB_FAILED",
+  /** The SQLite module (better-sqlite3, an optional part built from source at install) is not installed or does not load. Exit code 3. */
+  STORE_UNAVAILABLE: "HALFOPEN_STORE_UNAVAILABLE",
   /** No incident with that id, or no process with that pid. Exit code 1. */
   NOT_FOUND: "HALFOPEN_NOT_FOUND",
   /** halfopen refused an action because it would be unsafe (PID 1, itself, its parent, a reused PID). Exit code 1. */
@@ -136,6 +138,7 @@ export const exitCodeFor: Record<ErrorCode, number> = {
   HALFOPEN_DB_FULL: 1,
   HALFOPEN_DB_VERSION: 1,
   HALFOPEN_DB_FAILED: 1,
+  HALFOPEN_STORE_UNAVAILABLE: 3,
   HALFOPEN_NOT_FOUND: 1,
   HALFOPEN_REFUSED: 1,
   HALFOPEN_NEEDS_CONFIRMATION: 2,

@@ -342,6 +342,7 @@ export class HalfOpenLimiter extends EventEmitter<LimiterEvents> {
   readonly connectTimeoutMs: number | undefined;
   readonly #counts = { attempts: 0, established: 0, failed: 0 };
   readonly #failures: Record<string, number> = {};
+  #fetchDispatcher: Agent | undefined;
   readonly #hooks: LimiterHooks = {
     limiter: this,
     counts: this.#counts,
@@ -416,9 +417,50 @@ export class HalfOpenLimiter extends EventEmitter<LimiterEvents> {
     return new LimitedHttpsAgent(this, options);
   }
 
-  /** An undici dispatcher for `fetch(url, { dispatcher })` whose connections go through this limiter. */
+  /**
+   * An undici dispatcher whose connections go through this limiter: for
+   * undici's own `fetch`/`request` (`fetch(url, { dispatcher })`). For Node's
+   * global `fetch` use `limiter.fetch()`, which passes one for you: the global
+   * `RequestInit` type has no `dispatcher` where the DOM library is loaded, and
+   * Node's bundled undici types are not this undici's.
+   */
   dispatcher(options?: LimitedDispatcherOptions): Agent {
     return limitedDispatcher(this, options);
+  }
+
+  /**
+   * Node's global `fetch`, its new connections through this limiter (one
+   * dispatcher per limiter, made on first use; `close()` closes it). Typed with
+   * the global `fetch`'s own types, so it compiles under `tsc --strict` with or
+   * without the DOM library.
+   *
+   * @example
+   * ```ts
+   * import http from "node:http";
+   * import { once } from "node:events";
+   * import type { AddressInfo } from "node:net";
+   * import { HalfOpenLimiter } from "halfopen/limiter";
+   * const server = http.createServer((req, res) => res.end(`hi ${req.url}`)).listen(0, "127.0.0.1");
+   * await once(server, "listening");
+   * const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+   * const limiter = new HalfOpenLimiter({ maxHalfOpen: 2 });
+   * const texts = await Promise.all([1, 2, 3, 4, 5].map(async (i) => (await limiter.fetch(`${base}/${i}`)).text()));
+   * if (texts[4] !== "hi /5" || limiter.stats().peakInFlight > 2) throw new Error(`unexpected: ${texts.join(",")}`);
+   * await limiter.close();
+   * server.close();
+   * ```
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    this.#fetchDispatcher ??= this.dispatcher();
+    // The one cast: undici's Agent against Node's bundled undici-types (see dispatcher()).
+    return globalThis.fetch(input, { ...init, dispatcher: this.#fetchDispatcher } as unknown as RequestInit);
+  }
+
+  /** Closes the dispatcher `fetch()` made (its idle keep-alive connections); agents and dispatchers you made are yours to close. */
+  async close(): Promise<void> {
+    const d = this.#fetchDispatcher;
+    this.#fetchDispatcher = undefined;
+    await d?.close();
   }
 
   /** Budget counters plus this limiter's own. */

@@ -21,10 +21,10 @@
  */
 import { type Stats, accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import Database from "better-sqlite3";
 import type { IncidentReport } from "../core/incident.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { ScanHistory } from "./scan-history.js";
+import { type SqliteDatabase, sqlite } from "./sqlite.js";
 import { storeError } from "./store-error.js";
 
 /** "HOPN": marks a SQLite file as a halfopen incident database. */
@@ -220,11 +220,11 @@ interface IncidentRow {
 export class IncidentStore {
   readonly path: string;
   readonly retention: RetentionPolicy;
-  readonly #db: Database.Database;
+  readonly #db: SqliteDatabase;
   readonly #isRunAlive: (pid: number, startTime?: number) => boolean;
   readonly #aliveCache = new Map<number, boolean>();
 
-  private constructor(path: string, db: Database.Database, options: StoreOpenOptions) {
+  private constructor(path: string, db: SqliteDatabase, options: StoreOpenOptions) {
     this.path = path;
     this.#db = db;
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
@@ -234,11 +234,12 @@ export class IncidentStore {
   /** Open (creating the file and directory when writing) and migrate. */
   static open(options: StoreOpenOptions): IncidentStore {
     const path = options.path;
+    sqlite(); // a missing SQLite module is said first: no path would help
     checkDbPath(path, options);
     if (options.readonly && !existsSync(path)) {
       throw new HalfOpenError(ErrorCodes.DB_MISSING, `No incident database at ${path}: "halfopen watch" has not stored anything there yet (use --db PATH${process.geteuid?.() === 0 ? "" : ", or sudo to read the one root's watch writes in /var/lib/halfopen"})`);
     }
-    let db: Database.Database | undefined;
+    let db: SqliteDatabase | undefined;
     try {
       if (!options.readonly && options.createDirectory) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // A new database holds command lines: readable by its owner only (SQLite gives its -wal and -shm the same mode).
@@ -250,7 +251,7 @@ export class IncidentStore {
         }
       }
       try {
-        db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 5000 });
+        db = new (sqlite())(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 5000 });
         if (options.readonly) db.pragma("schema_version"); // a WAL file opens lazily: fail here, not later
       } catch (e) {
         if (!options.readonly || !String((e as { code?: unknown }).code).startsWith("SQLITE_CANTOPEN")) throw e;
@@ -273,14 +274,14 @@ export class IncidentStore {
    * bytes 18-19), which is how SQLite reads a checkpointed WAL database.
    * Frames still in a -wal file are not included; watch checkpoints on exit.
    */
-  static #snapshot(path: string): Database.Database {
+  static #snapshot(path: string): SqliteDatabase {
     if (statSync(path).size > 1024 * 1024 * 1024) throw Object.assign(new Error("the file is over 1 GiB"), { code: "SQLITE_CANTOPEN" });
     const bytes = readFileSync(path);
     if (bytes.length >= 100 && bytes.toString("latin1", 0, 16) === "SQLite format 3\0" && bytes[18] === 2) {
       bytes[18] = 1;
       bytes[19] = 1;
     }
-    return new Database(bytes, { readonly: true });
+    return new (sqlite())(bytes, { readonly: true });
   }
 
   #prepare(options: StoreOpenOptions): void {

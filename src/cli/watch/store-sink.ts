@@ -67,7 +67,10 @@ export class StoreSink implements Sink {
       return await this.#open();
     } catch (e) {
       if (!(e instanceof HalfOpenError) || this.#o.db !== undefined || process.env.HALFOPEN_DB) throw e;
-      this.unavailable = `the incident database is unavailable (${(e.cause as Error | undefined)?.message ?? e.message} [${e.code}]): watching without storing; --db PATH stores elsewhere, --no-store says so quietly`;
+      this.unavailable =
+        e.code === ErrorCodes.STORE_UNAVAILABLE
+          ? `${e.message} [${e.code}]; watching without storing (--no-store says so quietly)`
+          : `the incident database is unavailable (${(e.cause as Error | undefined)?.message ?? e.message} [${e.code}]): watching without storing; --db PATH stores elsewhere, --no-store says so quietly`;
       return { notStoring: "the database is unavailable" };
     }
   }
