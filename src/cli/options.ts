@@ -3,6 +3,7 @@
  * HalfOpenError BAD_USAGE (exit code 2) that names the option and the value.
  */
 import { isIP } from "node:net";
+import { type Command, Option } from "commander";
 import { GROUP_BY, type GroupBy } from "../core/attribution.js";
 import { parseDuration } from "../core/duration.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
@@ -80,3 +81,20 @@ export function parseGroupBy(v: string): GroupBy {
   if (!(GROUP_BY as readonly string[]).includes(v)) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --by "${v}": expected one of ${GROUP_BY.join(", ")}`);
   return v as GroupBy;
 }
+
+/**
+ * `-n, --rows N`: how many rows a listing shows (0: all). `--limit` is the
+ * half-open limit in `watch` and `simulate`, so here it is only an old
+ * spelling of --rows: still accepted, hidden from --help, with a notice.
+ */
+export function addRowsOption(cmd: Command, fallback: number): Command {
+  return cmd.option("-n, --rows <n>", "at most this many rows (0: all)", parseIntOption("--rows", 0), fallback).addOption(
+    new Option("--limit <n>", "old spelling of --rows").hideHelp().argParser((v: string) => {
+      process.stderr.write("halfopen: --limit here is the old spelling of --rows (--limit is the half-open limit in watch and simulate); it still works\n");
+      return parseIntOption("--limit", 0)(v);
+    }),
+  );
+}
+
+/** The rows asked for: --rows, or the old --limit. */
+export const rowsOf = (o: { rows: number; limit?: number }): number => o.limit ?? o.rows;

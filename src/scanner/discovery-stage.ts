@@ -118,6 +118,7 @@ async function takeSweep(o: DiscoveryStageOptions, sweeps: Sweep[]): Promise<voi
     const hit = answered.get(h.address);
     if (hit) {
       o.scanWide.sample(hit.rttMs);
+      o.summary.discovered = (o.summary.discovered ?? 0) + 1;
       o.queue.put({ ...h, found: hit });
     } else if (o.raw?.mode === "raw" && !(h.family === 6 && v6Failed)) o.finish(downHost(h.address, h.family, o.names.get(h.address), "no-response"));
     // Connect discovery: no raw sockets, a ping socket's silent host, or IPv6 that could not be swept.

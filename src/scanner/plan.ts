@@ -16,7 +16,8 @@ export interface ScanPlan {
 
 export async function planScan(spec: ScanSpec, options: { yes: boolean; resolve?: (name: string) => Promise<string[]> }): Promise<ScanPlan> {
   for (const p of spec.ports) if (!(Number.isInteger(p) && p >= 1 && p <= 65535)) throw new HalfOpenError(ErrorCodes.BAD_TARGET, `Cannot scan port "${p}": ports are 1 to 65535`);
-  if (spec.ports.length === 0) throw new HalfOpenError(ErrorCodes.BAD_TARGET, "Cannot scan an empty port list");
+  // No ports: discovery only (-sn), which needs discovery.
+  if (spec.ports.length === 0 && spec.discovery === "none") throw new HalfOpenError(ErrorCodes.BAD_TARGET, "Cannot scan no ports without discovery: that finds nothing (-sn with -Pn)");
   const prepared = await resolveTargets({ targets: spec.targets, exclude: spec.exclude, ...(options.resolve ? { resolve: options.resolve } : {}) });
   return { prepared, total: checkScanSize(prepared, spec.shard, options.yes) };
 }

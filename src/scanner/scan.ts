@@ -103,8 +103,8 @@ export async function resolveTargets(o: Pick<ScanOptions, "targets" | "exclude" 
  * ```
  */
 export function scan(options: ScanOptions): Scan {
-  const ports = checkPorts(options.ports);
-  const budget = new HalfOpenBudget({ maxHalfOpen: options.maxHalfOpen ?? DEFAULT_MAX_HALF_OPEN });
+  const ports = checkPorts(options.ports, options.discovery ?? "auto");
+  const budget = new HalfOpenBudget({ maxHalfOpen: options.maxHalfOpen ?? DEFAULT_MAX_HALF_OPEN, ...(options.releasePerSecond === undefined ? {} : { releasePerSecond: options.releasePerSecond }) });
   const scanWide = new RttEstimator(options.rtt ?? NMAP_T3);
   const channel = new Channel<HostResult>();
   const controller = new AbortController();
@@ -155,11 +155,11 @@ export function scan(options: ScanOptions): Scan {
   };
 }
 
-/** The ports asked for, checked: 1-65535, at least one. */
-function checkPorts(given: ScanOptions["ports"]): number[] {
+/** The ports asked for, checked: 1-65535; none is a discovery-only scan (nmap -sn), which needs discovery. */
+function checkPorts(given: ScanOptions["ports"], discovery: NonNullable<ScanOptions["discovery"]>): number[] {
   const ports = typeof given === "string" ? parsePorts(given) : [...(given ?? DEFAULT_PORTS)];
   for (const p of ports) if (!(Number.isInteger(p) && p >= 1 && p <= 65535)) throw new HalfOpenError(ErrorCodes.BAD_TARGET, `Cannot scan port "${p}": ports are 1 to 65535`);
-  if (ports.length === 0) throw new HalfOpenError(ErrorCodes.BAD_TARGET, "Cannot scan an empty port list");
+  if (ports.length === 0 && discovery === "none") throw new HalfOpenError(ErrorCodes.BAD_TARGET, "Cannot scan no ports without discovery: that finds nothing (-sn with -Pn)");
   return ports;
 }
 

@@ -18,6 +18,7 @@ import { compareAddresses, diffScans, type ScanChange } from "../core/scan/diff.
 import { specKey, type HostResult, type ScanSpec, type ScanSummary } from "../core/scan/model.js";
 import { scan, type PreparedTargets } from "./scan.js";
 import type { Scan } from "./types.js";
+import { timingTemplate } from "../core/scan/nmap-timing.js";
 
 /** What a series needs of the scan history (store/scan-history.ts's ScanHistory is one). */
 export interface ScanHistoryPort {
@@ -46,6 +47,8 @@ export interface RoundStart {
   scanId?: number;
   /** The running scan: its summary at any time (progress). */
   scan: Scan;
+  /** Every address this round scans (not a resumed scan's finished ones), in the order it walks them. */
+  order: () => Iterator<string>;
 }
 
 export interface RoundEnd {
@@ -159,9 +162,14 @@ async function runRound(o: SeriesOptions, round: number): Promise<RoundEnd> {
   } catch (e) {
     storeFailed(e);
   }
-  const run = scan({ targets: spec.targets, exclude: spec.exclude, ports: spec.ports, maxHalfOpen: spec.maxHalfOpen, discovery: spec.discovery, retries: spec.retries, allowLarge: true, signal: o.signal, prepared: o.prepared, ...(spec.shard ? { shard: spec.shard } : {}), ...(spec.bannerMs === undefined ? {} : { bannerMs: spec.bannerMs }), ...(prior.length > 0 ? { skip: new Set(prior.map((h) => h.address)) } : {}) });
+  const timing = timingTemplate(spec.timing);
+  const skip = prior.length > 0 ? new Set(prior.map((h) => h.address)) : undefined;
+  const order = function* () {
+    for (const a of o.prepared.set.addresses(spec.shard)) if (!skip?.has(a.address)) yield a.address;
+  };
+  const run = scan({ targets: spec.targets, exclude: spec.exclude, ports: spec.ports, maxHalfOpen: spec.maxHalfOpen, discovery: spec.discovery, retries: spec.retries, rtt: timing.rtt, ...(timing.releasePerSecond === undefined ? {} : { releasePerSecond: timing.releasePerSecond }), allowLarge: true, signal: o.signal, prepared: o.prepared, ...(spec.shard ? { shard: spec.shard } : {}), ...(spec.bannerMs === undefined ? {} : { bannerMs: spec.bannerMs }), ...(skip ? { skip } : {}) });
   const startedAt = Date.now();
-  for (const s of o.sinks) s.roundStart?.({ round, ref, startedAt, total: Number(o.prepared.set.shardCount(spec.shard)), scan: run, ...(scanId === undefined ? {} : { scanId }) });
+  for (const s of o.sinks) s.roundStart?.({ round, ref, startedAt, total: Number(o.prepared.set.shardCount(spec.shard)), scan: run, order, ...(scanId === undefined ? {} : { scanId }) });
   const priorUp = prior.filter((h) => h.status === "up");
   for (const h of priorUp) for (const s of o.sinks) s.host?.(h, true);
   const hosts: HostResult[] = [...priorUp];

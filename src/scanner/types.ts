@@ -18,6 +18,8 @@ export interface ScanOptions {
   ports?: readonly number[] | string;
   /** Connect attempts in SYN_SENT at once, the whole scan. Default 10. */
   maxHalfOpen?: number;
+  /** Start probes no faster than this many per second (nmap's -T0 to -T2 scan delay). Default: unpaced. */
+  releasePerSecond?: number;
   /**
    * How hosts are found up before their ports are checked. "auto" (default): ICMP echo and TCP ACK to 80 and
    * 443 over raw sockets (no half-open slot; needs CAP_NET_RAW), else ICMP through a Linux ping socket with

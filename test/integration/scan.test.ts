@@ -75,6 +75,31 @@ function openPorts(j: ScanJson): Map<string, number[]> {
   return m;
 }
 
+/**
+ * A grep-format (-oG) reader, as scripts read nmap's: the hosts with a
+ * `Status: Up` line, each with its `Ports:` entries (port -> "state service")
+ * when it has that field.
+ */
+function parseGrepable(text: string): Map<string, { ports?: Map<number, string> }> {
+  const hosts = new Map<string, { ports?: Map<number, string> }>();
+  for (const line of text.split("\n")) {
+    const m = /^Host: (\S+) \([^)]*\)\t(.*)$/.exec(line);
+    if (!m) continue;
+    const fields = new Map((m[2] as string).split("\t").map((f) => [f.slice(0, f.indexOf(":")), f.slice(f.indexOf(":") + 2)] as const));
+    const h = hosts.get(m[1] as string) ?? {};
+    if (fields.get("Status") === "Up") hosts.set(m[1] as string, h);
+    const ports = fields.get("Ports");
+    if (ports !== undefined) {
+      h.ports = new Map();
+      for (const entry of ports.split(", ").filter(Boolean)) {
+        const [port, state, , , service] = entry.split("/");
+        h.ports.set(Number(port), `${state} ${service}`);
+      }
+    }
+  }
+  return hosts;
+}
+
 const sorted = (m: Map<string, number[]>) => [...m].map(([a, p]) => [a, [...p].sort((x, y) => x - y)] as const).sort((x, y) => (x[0] < y[0] ? -1 : 1));
 
 describe("halfopen scan (netns lab)", { skip }, () => {
@@ -206,7 +231,7 @@ describe("halfopen scan (netns lab)", { skip }, () => {
   it("the text output escapes what the target controls; a low descriptor limit gives unknown or retries, never a false closed", () => {
     const text = scanIn(lab as ScanLab, ["198.18.0.10", "-p", "22", "--banner", "0.5", "--no-progress"]);
     assert.equal(text.status, 0, text.stderr);
-    assert.match(text.stdout, /22\/tcp +open +syn-ack +SSH-2\.0-halfopen-lab \\x1b\[31mred\\x1b\[0m/);
+    assert.match(text.stdout, /22\/tcp +open +ssh +syn-ack +SSH-2\.0-halfopen-lab \\x1b\[31mred\\x1b\[0m/);
     assert.ok(!text.stdout.includes("\x1b"), "no raw escape reaches the terminal");
     // 64 connects at once under 32 descriptors (Node, its module loader and the scan database take about 20): EMFILE on most of them.
     const r = scanIn(lab as ScanLab, ["-Pn", "198.18.0.10-29", "-p", PORTS, "--max-half-open", "64", "--json"], ["prlimit", "--nofile=32:32", "--"], true);
@@ -236,6 +261,33 @@ describe("halfopen scan (netns lab)", { skip }, () => {
     const changed = diff.stdout.split("\n").filter((l) => /^[-+]/.test(l) && !/^[-+]Nmap /.test(l));
     assert.deepEqual(changed, [], diff.stdout);
     assert.match(readFileSync(ours, "utf8"), /<port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="0"\/><service name="ssh"/);
+  });
+
+  it("nmap's habits: -sn finds the hosts nmap -sn finds; --top-ports 5 -oA writes XML valid against nmap's DTD and -oG that a grep-format parser reads as nmap's own -oG of the same hosts", () => {
+    const l = lab as ScanLab;
+    const targets = ["198.18.0.8-16", LIVE_NO_OPEN, FIREWALLED[0]];
+    // -sn: discovery only, both ways.
+    const ours = scanIn(l, ["-sn", ...targets, "-oG", "-"]);
+    assert.equal(ours.status, 0, ours.stderr);
+    const theirs = execFileSync("ip", ["netns", "exec", l.scanner.name, "nmap", "-sn", "-n", "-oG", "-", ...targets], { encoding: "utf8" });
+    const upOf = (text: string) => [...parseGrepable(text).keys()].sort();
+    assert.deepEqual(upOf(ours.stdout), upOf(theirs));
+    assert.ok(upOf(ours.stdout).length >= 8, ours.stdout);
+    for (const h of parseGrepable(ours.stdout).values()) assert.equal(h.ports, undefined, "no Ports field with -sn");
+    // --top-ports 5 -oA: three files.
+    const base = join(tmp, "top5");
+    const r = scanIn(l, ["-Pn", ...targets, "--top-ports", "5", "-oA", base]);
+    assert.equal(r.status, 0, r.stderr);
+    execFileSync("xmllint", ["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", `${base}.xml`]);
+    const nmapG = execFileSync("ip", ["netns", "exec", l.scanner.name, "nmap", "-sT", "-Pn", "-n", "--top-ports", "5", "--max-retries", "1", "-oG", "-", ...targets], { encoding: "utf8" });
+    const mine = parseGrepable(readFileSync(`${base}.gnmap`, "utf8"));
+    const nmaps = parseGrepable(nmapG);
+    assert.deepEqual([...mine.keys()].sort(), [...nmaps.keys()].sort());
+    for (const [address, h] of nmaps) assert.deepEqual(mine.get(address)?.ports, h.ports, address);
+    assert.deepEqual([...(mine.get("198.18.0.10")?.ports?.keys() ?? [])].sort((a, b) => a - b), [21, 22, 23, 80, 443], "nmap's top 5 ports");
+    const normal = readFileSync(`${base}.nmap`, "utf8");
+    assert.match(normal, /^198\.18\.0\.10 up/m);
+    assert.match(normal, /^ {2}22\/tcp +open +ssh +syn-ack/m);
   });
 
   it("unprivileged: as nobody, discovery falls back to a ping socket (with connects for the silent) or to connects, says so, and finds the same", () => {

@@ -8,7 +8,7 @@
 import type { Command } from "commander";
 import { SIGNALS } from "../../core/kill-policy.js";
 import { type KillOptions, parseSignal } from "../act/command.js";
-import { collect, parseIntOption, parseSecondsOption } from "../options.js";
+import { addRowsOption, collect, parseIntOption, parseSecondsOption } from "../options.js";
 
 export interface ListOptions {
   db?: string;
@@ -16,7 +16,9 @@ export interface ListOptions {
   until?: string;
   comm?: string[];
   pid?: number[];
-  limit: number;
+  rows: number;
+  /** The old spelling of rows. */
+  limit?: number;
   json?: boolean;
   csv?: boolean;
 }
@@ -42,15 +44,15 @@ export function registerIncidents(program: Command): void {
   const incidents = program
     .command("incidents")
     .description("the incident history watch stored: list, show one in full, end its culprit");
-  incidents
+  const list = incidents
     .command("list", { isDefault: true })
     .description("list stored incidents, newest first")
     .option("--db <path>", "incident database (default: the one watch writes)")
     .option("--since <when>", "only incidents that started at or after this (1h, 2d, 2026-11-21T08:00)")
     .option("--until <when>", "only incidents that started at or before this")
     .option("-c, --comm <name>", "only incidents naming a process with this name (repeat or comma-separate)", collect((s: string) => s))
-    .option("-p, --pid <pid>", "only incidents naming this pid (repeat or comma-separate)", collect(parseIntOption("--pid", 1)))
-    .option("-n, --limit <n>", "at most this many (0: all)", parseIntOption("--limit", 0), 50)
+    .option("-p, --pid <pid>", "only incidents naming this pid (repeat or comma-separate)", collect(parseIntOption("--pid", 1)));
+  addRowsOption(list, 50)
     .option("--json", "write one JSON object: { incidents: [...] } with every field")
     .option("--csv", "write CSV, one row per incident")
     .addHelpText("after", LIST_EXAMPLE)

@@ -2,6 +2,7 @@
  * What `halfopen incidents list` and `show` do once their options are parsed
  * (incidents.ts), loaded only when they run.
  */
+import { rowsOf } from "../options.js";
 import { parseTimePoint } from "../../core/duration.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { assertKillable } from "../../platform/actions.js";
@@ -37,7 +38,7 @@ export async function listIncidents(opts: ListOptions): Promise<void> {
       ...(until === undefined ? {} : { until }),
       ...(opts.comm ? { comm: opts.comm } : {}),
       ...(opts.pid ? { pid: opts.pid } : {}),
-      ...(opts.limit > 0 ? { limit: opts.limit } : {}),
+      ...(rowsOf(opts) > 0 ? { limit: rowsOf(opts) } : {}),
     });
     if (opts.json) process.stdout.write(`${JSON.stringify({ type: "incidents", db: store.path, incidents: list.map(incidentJson) })}\n`);
     else if (opts.csv) process.stdout.write(formatIncidentCsv(list));

@@ -18,6 +18,8 @@ import { excerpt } from "../../core/process-text.js";
 import { JournalReader, journalHeader, specMismatch, type Journal } from "../../core/scan/journal.js";
 import type { ScanSpec, ScanSummary } from "../../core/scan/model.js";
 import { DEFAULT_PORTS, parsePorts } from "../../core/scan/targets.js";
+import { timingTemplate } from "../../core/scan/nmap-timing.js";
+import { topPorts } from "../../core/scan/services.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { readLines } from "../../platform/line-file.js";
 import { isAlive, readIdentity } from "../../platform/process-identity.js";
@@ -31,7 +33,7 @@ import { refuseCollisions, type RunPath } from "../paths.js";
 import type { HookSink } from "../watch/hook-sink.js";
 import type { ScanCliOptions } from "./command.js";
 import { say } from "./format.js";
-import { endOfScan, hookSink, journalSink, outputSink, xmlSink, type Multi } from "./sinks.js";
+import { endOfScan, grepableSink, hookSink, journalSink, normalFileSink, outputSink, xmlSink, type Multi } from "./sinks.js";
 
 export { hostLines } from "./format.js";
 
@@ -64,7 +66,9 @@ function checkOutputPaths(o: ScanCliOptions): void {
     ...(o.inputList ?? []).map((path) => ({ option: "--input-list", path, role: "input" as const })),
     ...(o.excludeFile ?? []).map((path) => ({ option: "--exclude-file", path, role: "input" as const })),
     ...(o.resume === undefined ? [] : [{ option: "--resume", path: o.resume, role: "output" as const }]),
-    ...(o.xml === undefined ? [] : [{ option: "--xml", path: o.xml, role: "output" as const }]),
+    ...(o.xml === undefined ? [] : [{ option: "-oX", path: o.xml, role: "output" as const }]),
+    ...(o.outputNormal === undefined ? [] : [{ option: "-oN", path: o.outputNormal, role: "output" as const }]),
+    ...(o.outputGrepable === undefined || o.outputGrepable === "-" ? [] : [{ option: "-oG", path: o.outputGrepable, role: "output" as const }]),
     ...(o.store ? [{ option: "--db", path: o.db ?? defaultDbPath(), role: "database" as const }] : []),
   ];
   refuseCollisions(paths);
@@ -87,9 +91,24 @@ function openJournal(file: string, spec: ScanSpec, prior: Journal | undefined): 
   }
 }
 
-export async function runScan(positional: string[], o: ScanCliOptions, given: (option: string) => boolean = () => true): Promise<void> {
+/** `-oA BASE`: -oN BASE.nmap, -oG BASE.gnmap, -oX BASE.xml (nmap's names), unless one was given on its own. */
+function expandOutputAll(o: ScanCliOptions): ScanCliOptions {
+  if (o.outputAll === undefined) return o;
+  if (o.outputAll === "-") throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use -oA -: it names three files (BASE.nmap, BASE.gnmap, BASE.xml)");
+  return { ...o, outputNormal: o.outputNormal ?? `${o.outputAll}.nmap`, outputGrepable: o.outputGrepable ?? `${o.outputAll}.gnmap`, xml: o.xml ?? `${o.outputAll}.xml` };
+}
+
+/** Where the text output goes does not change what the other outputs say. -oN and -oX name files. */
+function checkOutputModes(o: ScanCliOptions): void {
+  if ([o.json, o.csv, o.outputGrepable === "-"].filter(Boolean).length > 1) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use more than one of --json, --csv and -oG - (each is what standard output gets)");
+  for (const [option, file] of [["-oN", o.outputNormal], ["-oX", o.xml]] as const) if (file === "-") throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${option} -: give a file (standard output gets the text, or --json, --csv, -oG -)`);
+  if (o.outputGrepable === "-" && o.every !== undefined) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use -oG - with --every: use --json (one JSON line per change and per round)");
+}
+
+export async function runScan(positional: string[], given0: ScanCliOptions, given: (option: string) => boolean = () => true): Promise<void> {
+  const o = expandOutputAll(given0);
+  checkOutputModes(o);
   checkOutputPaths(o);
-  if ([o.json, o.csv].filter(Boolean).length > 1) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --json and --csv together");
   if (o.every !== undefined && o.resume !== undefined) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --every with --resume: every round is a whole scan, stored in the database");
   if (o.every !== undefined && o.csv) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --every with --csv: use --json (one JSON line per change and per round)");
   if ((o.every !== undefined || o.onChange !== undefined) && !o.store) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${o.every !== undefined ? "--every" : "--on-change"} with --no-store: changes are found by comparing stored scans`);
@@ -105,10 +124,19 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
   const journal = o.resume === undefined ? undefined : openJournal(o.resume, spec, prior);
   const store = await openStore(o);
   const hook: HookSink | undefined = hookCommand && hooks ? new hooks.HookSink({ option: "--on-change", argv: hookCommand, select: () => undefined, timeoutMs: o.hookTimeout * 1000, publish: (item) => "message" in item && say(item.message) }) : undefined;
-  const showBar = !o.json && !o.csv && o.progress && process.stderr.isTTY === true;
+  // The bar goes to standard error when it is a terminal, unless the terminal also gets what standard output prints as it goes (CSV, -oG -).
+  const streamsToTerminal = process.stdout.isTTY === true && (o.csv === true || o.outputGrepable === "-");
+  const showBar = o.progress && process.stderr.isTTY === true && !streamsToTerminal;
   const progress = showBar ? await import("cli-progress") : undefined;
-  const makeMulti = progress ? () => new progress.MultiBar({ stream: process.stderr, barsize: 20, hideCursor: true, clearOnComplete: true, format: "{bar} {value}/{total} hosts | {rate}/s | ETA {eta_formatted} | {up} up, {open} open" }, progress.Presets.shades_classic) as unknown as Multi : undefined;
-  const sinks: ScanSink[] = [...(journal ? [journalSink(journal.fd)] : []), outputSink(o, spec, makeMulti), ...(o.xml === undefined ? [] : [xmlSink(o.xml, spec)]), ...(hook ? [hookSink(hook)] : [])];
+  const makeMulti = progress
+    ? () => new progress.MultiBar({ stream: process.stderr, barsize: 20, hideCursor: true, clearOnComplete: true, format: "{bar} {percentage}% | {probes} probes, {rate}/s | ETA {left} | {done} hosts done, {up} up, {open} open" }, progress.Presets.shades_classic) as unknown as Multi
+    : undefined;
+  const files: ScanSink[] = [
+    ...(o.xml === undefined ? [] : [xmlSink(o.xml, spec)]),
+    ...(o.outputNormal === undefined ? [] : [normalFileSink(o.outputNormal, spec)]),
+    ...(o.outputGrepable === undefined ? [] : [grepableSink(o.outputGrepable, spec)]),
+  ];
+  const sinks: ScanSink[] = [...(journal ? [journalSink(journal.fd)] : []), outputSink(o, spec, makeMulti), ...files, ...(hook ? [hookSink(hook)] : [])];
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once("SIGINT", onSigint);
@@ -137,6 +165,16 @@ export async function runScan(positional: string[], o: ScanCliOptions, given: (o
   }
 }
 
+/** The ports: -p, --top-ports, none with -sn, else nmap's top 20. */
+function portsAsked(o: ScanCliOptions): number[] {
+  const asked = [o.ports !== undefined && "-p", o.topPorts !== undefined && "--top-ports", !o.portScan && "-sn"].filter((x): x is string => typeof x === "string");
+  if (asked.length > 1) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${asked.join(" and ")} together: each says which ports to scan`);
+  if (!o.portScan && !o.discovery) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use -sn with -Pn: a scan with neither discovery nor ports finds nothing");
+  if (!o.portScan) return [];
+  if (o.topPorts !== undefined) return topPorts(o.topPorts);
+  return o.ports === undefined ? [...DEFAULT_PORTS] : parsePorts(o.ports);
+}
+
 /** What to scan: the command line's, or the journal's when resuming; checked, resolved, and held to the size bound. */
 async function planFromCommandLine(positional: string[], o: ScanCliOptions, given: (option: string) => boolean): Promise<{ spec: ScanSpec; prior: Journal | undefined; prepared: PreparedTargets }> {
   const cliTargets = [...positional];
@@ -158,13 +196,15 @@ async function planFromCommandLine(positional: string[], o: ScanCliOptions, give
     if (bannerMs !== undefined) spec.bannerMs = bannerMs;
   } else {
     if (cliTargets.length === 0) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot scan: no targets (give addresses, ranges or names, or -iL FILE)");
+    const timing = timingTemplate(o.timing);
     spec = {
       targets: cliTargets,
       exclude: excludes,
-      ports: o.ports === undefined ? [...DEFAULT_PORTS] : parsePorts(o.ports),
+      ports: portsAsked(o),
       discovery: o.discovery ? o.discoveryMethod : "none",
-      maxHalfOpen: o.maxHalfOpen,
-      retries: o.retries,
+      maxHalfOpen: given("maxHalfOpen") ? o.maxHalfOpen : (timing.maxHalfOpen ?? o.maxHalfOpen),
+      retries: given("retries") ? o.retries : timing.retries,
+      ...(o.timing === undefined || o.timing === 3 ? {} : { timing: o.timing }),
       ...(o.shard ? { shard: o.shard } : {}),
       ...(bannerMs === undefined ? {} : { bannerMs }),
     };
@@ -187,7 +227,10 @@ function printFinished(prior: Journal, spec: ScanSpec, prepared: PreparedTargets
   const base: ScanSummary = { total: 0, done: 0, skipped: 0, up: 0, down: 0, open: 0, unknown: 0, probes: 0, retries: 0, localErrors: 0, peakInFlight: 0, discovery: spec.discovery === "none" ? "none" : "connect", discoveryMs: 0, aborted: false, startedAt: prior.startedAt, elapsedMs: 0 };
   const summary: ScanSummary = { ...base, ...(prior.endSummary as Partial<ScanSummary> | undefined), total: checkScanSize(prepared, spec.shard, true), done: hosts.length, skipped: hosts.length, up: up.length, down: hosts.length - up.length, open: count("open"), unknown: count("unknown") };
   endOfScan({ hosts: up, summary, changes: [] }, spec, o);
-  if (o.xml !== undefined) xmlSink(o.xml, spec).roundEnd?.({ round: 1, ref: 1, hosts: up, summary, complete: true, changes: [] });
+  const end = { round: 1, ref: 1, hosts: up, summary, complete: true, changes: [] };
+  if (o.xml !== undefined) xmlSink(o.xml, spec).roundEnd?.(end);
+  if (o.outputNormal !== undefined) normalFileSink(o.outputNormal, spec).roundEnd?.(end);
+  if (o.outputGrepable !== undefined) grepableSink(o.outputGrepable, spec).roundEnd?.(end);
 }
 
 /** The database, when the scan stores: a default one that cannot be opened is said once and skipped; a named one (or --every, --on-change) is an error. */

@@ -6,12 +6,14 @@
  * read-only, so it works while a `scan --every` is writing.
  */
 import type { Command } from "commander";
-import { parseIntOption } from "../options.js";
+import { addRowsOption, parseIntOption } from "../options.js";
 
 export interface ScansOptions {
   db?: string;
   json?: boolean;
-  limit: number;
+  rows: number;
+  /** The old spelling of rows. */
+  limit?: number;
 }
 
 const LIST_EXAMPLE = `
@@ -27,11 +29,11 @@ Exit codes: 0 ok, 1 no database, no such scan or a database error.`;
 
 export function registerScans(program: Command): void {
   const scans = program.command("scans").description("the scans halfopen scan stored: list, show one, diff two");
-  scans
+  const list = scans
     .command("list", { isDefault: true })
     .description("list stored scans, newest first")
-    .option("--db <path>", "database (default: the one scan and watch write)")
-    .option("-n, --limit <n>", "at most this many (0: all)", parseIntOption("--limit", 0), 20)
+    .option("--db <path>", "database (default: the one scan and watch write)");
+  addRowsOption(list, 20)
     .option("--json", "write one JSON object: { scans: [...] }")
     .addHelpText("after", LIST_EXAMPLE)
     .action(async (opts: ScansOptions) => {

@@ -2,6 +2,7 @@
  * What `halfopen scans list`, `show` and `diff` do once their options are
  * parsed (command.ts), loaded only when they run.
  */
+import { rowsOf } from "../options.js";
 import { changeLine, coverageOf, diffScans } from "../../core/scan/diff.js";
 import { specKey } from "../../core/scan/journal.js";
 import type { ScanSpec } from "../../core/scan/journal.js";
@@ -46,7 +47,7 @@ function found(store: IncidentStore, id: number): StoredScan {
 export async function listScans(opts: ScansOptions): Promise<void> {
   const store = await openReadOnly(opts.db);
   try {
-    const scans = store.scans().list(opts.limit > 0 ? { limit: opts.limit } : {});
+    const scans = store.scans().list(rowsOf(opts) > 0 ? { limit: rowsOf(opts) } : {});
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ scans: scans.map(scanJson) })}\n`);
       return;

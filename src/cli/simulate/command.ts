@@ -8,6 +8,7 @@
  */
 import type { Command } from "commander";
 import { POLICY_NAMES, type PolicyName } from "../../core/sim/gate.js";
+import { parseDuration } from "../../core/duration.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { collect, parseIntOption, parseSecondsOption } from "../options.js";
 
@@ -119,6 +120,19 @@ function parseNumber(name: string, min: number, max: number): (v: string) => num
     if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use ${name} "${v}": expected a number from ${min} to ${max}`);
     return n;
   };
+}
+
+/**
+ * `simulate worm --duration`, in hours internally. A duration (14h, 3d, 90m)
+ * reads as everywhere else; a plain number keeps this option's old unit,
+ * hours, with a notice, since `--duration 24` means seconds in `watch` and
+ * `simulate scan`.
+ */
+function parseWormDuration(v: string): number {
+  const hours = /^\s*\d+(?:\.\d+)?\s*$/.test(v) ? parseNumber("--duration", 0.001, 10_000)(v) : parseDuration("--duration", v) / 3_600_000;
+  if (/^\s*\d+(?:\.\d+)?\s*$/.test(v)) process.stderr.write(`halfopen: --duration ${v.trim()} is read as hours in simulate worm (seconds in watch and simulate scan); write ${v.trim()}h to say so\n`);
+  if (!(hours >= 0.001 && hours <= 10_000)) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --duration "${v}": expected from 4s to 10000h (about 416 days)`);
+  return hours;
 }
 
 function parsePolicy(v: string): PolicyName {
@@ -242,7 +256,7 @@ export function registerSimulate(program: Command): void {
     .option("--scan-rate <r>", "probes per second of an infected host", parseNumber("--scan-rate", 0.0001, 1_000_000), 10)
     .option("--share <s>", "share of hosts that run the policy, 0 to 1", parseNumber("--share", 0, 1), 1)
     .option("--initial <n>", "hosts infected at the start", parseIntOption("--initial", 1, 1_000_000), 10)
-    .option("--duration <hours>", "simulated time", parseNumber("--duration", 0.001, 10_000), 24)
+    .option("--duration <time>", "simulated time: 14h, 3d, 90m (a plain number is hours, said once)", parseWormDuration, 24)
     .option("--xp-timeout <seconds>", "how long a probe to a silent address holds its slot (XP: 3 + 6 + 12 = 21 s)", parseSecondsOption("--xp-timeout", 0.001, 3600), 21)
     .option("--threads <n>", "a thread-bound worm: probes in flight per host, each waiting --xp-timeout (default: bound by --scan-rate only)", parseIntOption("--threads", 1, 1_000_000))
     .addHelpText("after", "\nExample:\n  $ halfopen simulate worm --preset code-red --plot code-red.svg")

@@ -56,12 +56,15 @@ export function specProblem(v: unknown): string | undefined {
     }
   }
   const ports = v.ports;
-  if (!Array.isArray(ports) || ports.length === 0 || ports.length > 65_535 || !ports.every((p) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535)) return "has no valid port list (1-65535)";
+  // No ports is a discovery-only scan (-sn), which needs discovery.
+  const discoveryOnly = Array.isArray(ports) && ports.length === 0 && v.discovery !== "none";
+  if (!Array.isArray(ports) || (ports.length === 0 && !discoveryOnly) || ports.length > 65_535 || !ports.every((p) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535)) return "has no valid port list (1-65535)";
   if (new Set(ports).size !== ports.length) return "lists a port twice";
   if (v.discovery !== "auto" && v.discovery !== "connect" && v.discovery !== "none") return "has no valid discovery (auto, connect or none)";
   const int = (x: unknown, lo: number, hi: number) => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
   if (!int(v.maxHalfOpen, 1, 100_000)) return "has a maxHalfOpen outside 1-100000 (--max-half-open's range)";
   if (!int(v.retries, 0, 20)) return "has retries outside 0-20 (--retries' range)";
+  if (v.timing !== undefined && !int(v.timing, 0, 5)) return "has a timing outside 0-5 (-T's range)";
   if (v.bannerMs !== undefined && !(typeof v.bannerMs === "number" && v.bannerMs >= 10 && v.bannerMs <= 60_000)) return "has a bannerMs outside 10-60000 (--banner's range)";
   if (v.shard !== undefined) {
     const sh = v.shard;
@@ -156,7 +159,7 @@ export function readJournal(text: string, file: string): Journal {
 
 /** Why a command line's scan is not the journal's, or undefined when it is the same. */
 export function specMismatch(journal: ScanSpec, given: ScanSpec): string | undefined {
-  const show = (s: ScanSpec) => ({ targets: s.targets.join(" "), exclude: s.exclude.join(",") || "(none)", ports: s.ports.join(","), discovery: s.discovery, shard: s.shard ? `${s.shard.index}/${s.shard.count}` : "(none)" });
+  const show = (s: ScanSpec) => ({ targets: s.targets.join(" "), exclude: s.exclude.join(",") || "(none)", ports: s.ports.join(",") || "(none: -sn)", discovery: s.discovery, shard: s.shard ? `${s.shard.index}/${s.shard.count}` : "(none)" });
   const a = show(journal);
   const b = show(given);
   for (const k of Object.keys(a) as (keyof typeof a)[]) if (a[k] !== b[k]) return `${k}: the journal has ${a[k]}, the command line ${b[k]}`;

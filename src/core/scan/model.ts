@@ -19,6 +19,8 @@ export interface ScanSpec {
   maxHalfOpen: number;
   retries: number;
   bannerMs?: number;
+  /** nmap's timing template (-T0 to -T5; nmap-timing.ts), when not the default 3. */
+  timing?: number;
 }
 
 /** The fields that decide which (address, port) pairs a scan checks and how hosts are found. */
@@ -78,6 +80,8 @@ export interface ScanSummary {
   discovery: "raw" | "ping-socket" | "connect" | "none";
   /** Why discovery fell back from raw sockets, said once (e.g. no CAP_NET_RAW). */
   discoveryNote?: string;
+  /** Hosts a raw or ping-socket sweep found up (their ports are checked next); progress estimates from it. */
+  discovered?: number;
   /** Time spent in raw or ping-socket sweeps (the port checks of earlier hosts run meanwhile), ms. */
   discoveryMs: number;
   aborted: boolean;

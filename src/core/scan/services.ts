@@ -1,8 +1,17 @@
 /**
- * Service names of well-known TCP ports, as IANA's registry (and nmap's
- * nmap-services table, which nmap's XML and ndiff show) names them: enough
- * for the default ports and a few more. Others are "unknown", as nmap says.
+ * Service names of TCP ports, as nmap's nmap-services table (which nmap's
+ * output, XML and ndiff show) names them: the 1,000 most often open
+ * (top-ports.ts) and a few more. Others are "unknown", as nmap says.
  */
+import { TOP_TCP_PORTS } from "./top-ports.js";
+
+/** nmap's first N ports by frequency (`--top-ports N`, 1 to 1000). */
+export function topPorts(n: number): number[] {
+  return TOP_TCP_PORTS.slice(0, n).map(([port]) => port);
+}
+
+const TOP = new Map<number, string>(TOP_TCP_PORTS);
+
 const NAMES: Record<number, string> = {
   21: "ftp",
   22: "ssh",
@@ -30,5 +39,5 @@ const NAMES: Record<number, string> = {
 };
 
 export function serviceName(port: number): string {
-  return NAMES[port] ?? "unknown";
+  return TOP.get(port) ?? NAMES[port] ?? "unknown";
 }
