@@ -5,9 +5,9 @@
  *
  *   npm run bench                      all parts (root: ~7 minutes)
  *   npm run bench -- --quick           shorter runs
- *   npm run bench -- --only limiter    one part (monitor | limiter | ls | wake | verdicts | simulate | scan | ui | ui-memory | raw | enforce)
+ *   npm run bench -- --only limiter    one part (monitor | limiter | ls | wake | verdicts | simulate | scan | ui | ui-memory | raw | enforce | cost)
  *
- * The verdicts part needs root and nmap; the monitor part needs root and bpftrace; the limiter's loopback part runs
+ * The verdicts part needs root and nmap; the monitor and cost parts need root and bpftrace; the limiter's loopback part runs
  * anywhere, its netns part needs root. A part that cannot run says why.
  */
 import { execFileSync } from "node:child_process";
@@ -26,12 +26,13 @@ import { runUiBench, uiBenchSkipReason } from "./ui.js";
 import { runUiMemoryBench } from "./ui-memory.js";
 import { rawBenchSkipReason, runRawBench } from "./raw.js";
 import { enforceBenchSkipReason, runEnforceBench } from "./enforce.js";
+import { costBenchSkipReason, runCostBench } from "./cost.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const RESULTS = `${REPO}bench/RESULTS.md`;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-const PARTS = ["monitor", "limiter", "ls", "wake", "verdicts", "simulate", "scan", "ui", "ui-memory", "raw", "enforce"] as const;
+const PARTS = ["monitor", "limiter", "ls", "wake", "verdicts", "simulate", "scan", "ui", "ui-memory", "raw", "enforce", "cost"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Each part: why it cannot run here (or undefined), and the run that returns its section (and its JSON, written to bench/out/). */
@@ -48,6 +49,7 @@ const RUNNERS: Record<Part, { skip?: () => string | undefined; run: (quick: bool
   "ui-memory": { skip: labSkipReason, run: runUiMemoryBench },
   raw: { skip: rawBenchSkipReason, run: runRawBench },
   enforce: { skip: enforceBenchSkipReason, run: runEnforceBench },
+  cost: { skip: costBenchSkipReason, run: runCostBench },
 };
 
 /** Replace (or append) the section between <!-- part:NAME --> markers. */

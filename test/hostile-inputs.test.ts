@@ -145,7 +145,7 @@ describe("scan --resume: a tampered journal is refused", () => {
 describe("output paths that would destroy the run's own files", () => {
   test("scan -oX over the database, the journal or the target list; watch --record over the database: refused, nothing written", () => {
     const db = join(dir, "collide.db");
-    coded(cli("scan", "-Pn", "127.0.0.1", "-p", "9", "--db", db, "-oX", db), "HALFOPEN_PATH_COLLISION", 2, /--xml .* same file as --db|--db .* same file as --xml/);
+    coded(cli("scan", "-Pn", "127.0.0.1", "-p", "9", "--db", db, "-oX", db), "HALFOPEN_PATH_COLLISION", 2, /-oX .* same file as --db|--db .* same file as -oX/);
     assert.equal(existsSync(db), false, "nothing was created");
     const j = journal2();
     const before = readFileSync(j, "utf8");

@@ -35,7 +35,8 @@ const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/pr
 describeLab("halfopen watch --ui hardening (tracefs, netns lab)", { file: "integration/dashboard-hardening", prefix: "houih" }, (lab) => {
   test("with the dashboard's port flooded by idle connections, the watch stays bounded and a culprit is still named in full", async () => {
     // A low hard limit, so that the flood would use up every descriptor without the bounds.
-    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store", "--ui"], ["prlimit", "--nofile=300:400", ...TSX]);
+    // Only the lab's namespace: the host may be busy with other connects (its own incident would hold this one's).
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store", "--ui", "--netns", lab.name], ["prlimit", "--nofile=300:400", ...TSX]);
     const flood: net.Socket[] = [];
     try {
       const { port, token } = await dashboard(w);

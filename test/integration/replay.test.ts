@@ -18,7 +18,8 @@ import { replayIncidents, comparable } from "./replay-helpers.js";
 describeLab("watch --record and --replay (tracefs, netns lab)", { file: "integration/replay", prefix: "horeplay" }, (lab) => {
   test("a recorded live run replays to the same incidents", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "halfopen-rec-")), "run.jsonl");
-    const args = ["--interval", "0", "--quiet", "0.5", "--no-store"];
+    // Only the lab's namespace: the host may be busy with other connects.
+    const args = ["--interval", "0", "--quiet", "0.5", "--no-store", "--netns", lab.name];
     const w = new WatchProcess([...args, "--record", file]);
     try {
       await w.waitFor((l) => l.type === "start");

@@ -45,7 +45,8 @@ function fill(dir: string): string {
 
 describeLab("incident database under watch (netns lab)", { file: "integration/store", prefix: "hostore" }, (lab) => {
   test("kill -9 while writing many incidents: the file is intact and holds every incident reported as stored", async () => {
-    const w = new WatchProcess(["--interval", "0", "--quiet", "0", "--limit", "2"]);
+    // Only the lab's namespace (here and below): the host may be busy with other connects.
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0", "--limit", "2", "--netns", lab.name]);
     let stored: JsonLine[];
     try {
       await w.waitFor((l) => l.type === "start");
@@ -95,7 +96,7 @@ describeLab("incident database under watch (netns lab)", { file: "integration/st
   test("disk full: incidents are still printed, kept in memory, and stored once space returns", async () => {
     const fs = mountTmpfs(2048);
     const db = join(fs, "incidents.db");
-    const w = new WatchProcess(["--interval", "0", "--quiet", "0.3", "--limit", "10"], undefined, { HALFOPEN_DB: db });
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.3", "--limit", "10", "--netns", lab.name], undefined, { HALFOPEN_DB: db });
     try {
       await w.waitFor((l) => l.type === "start");
       const filler = fill(fs);
@@ -128,7 +129,7 @@ describeLab("incident database under watch (netns lab)", { file: "integration/st
 
   test("disk full until the end: watch exits 1 and says which incidents were not stored", async () => {
     const fs = mountTmpfs(2048);
-    const w = new WatchProcess(["--interval", "0", "--quiet", "0.3"], undefined, { HALFOPEN_DB: join(fs, "incidents.db") });
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.3", "--netns", lab.name], undefined, { HALFOPEN_DB: join(fs, "incidents.db") });
     try {
       await w.waitFor((l) => l.type === "start");
       fill(fs);

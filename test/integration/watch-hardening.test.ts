@@ -38,7 +38,8 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
 
 describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integration/watch-hardening", prefix: "hohard", needs: () => (spawnSync("unshare", ["--version"]).status === 0 ? undefined : "needs unshare (util-linux)") }, (lab) => {
   test("a second watch in a new pid namespace leaves the first one counting", async () => {
-    const a = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store"]);
+    // The watches here see only the lab's namespace: the host may be busy with other connects (CI makes it so).
+    const a = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store", "--netns", lab.name]);
     let b: WatchProcess | undefined;
     try {
       const startA = await a.waitFor((l) => l.type === "start");
@@ -68,7 +69,7 @@ describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integratio
   });
 
   test("a watch whose tracing is switched off under it says so, switches it back on and keeps counting", async () => {
-    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store"]);
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store", "--netns", lab.name]);
     try {
       const start = await w.waitFor((l) => l.type === "start");
       writeFileSync(`${instanceOf(start)}/tracing_on`, "0");
@@ -121,7 +122,7 @@ describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integratio
   });
 
   test("megabyte command lines give capped, truncated records; RSS stays low; older incidents survive retention", async () => {
-    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--retain-size", "8"]);
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--retain-size", "8", "--netns", lab.name]);
     const huge = Array.from({ length: 12 }, (_, i) => `${String.fromCharCode(97 + i)}`.repeat(125_000));
     try {
       await w.waitFor((l) => l.type === "start");
@@ -160,7 +161,7 @@ describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integratio
 
   test("with the metrics port flooded by idle connections a culprit is still named in full", async () => {
     // A low hard limit, so that the flood would exhaust it without the bounds.
-    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store", "--metrics-port", "0"], ["prlimit", "--nofile=200:400", ...TSX]);
+    const w = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store", "--metrics-port", "0", "--netns", lab.name], ["prlimit", "--nofile=200:400", ...TSX]);
     const flood: net.Socket[] = [];
     try {
       const start = await w.waitFor((l) => l.type === "start");
@@ -227,7 +228,7 @@ describeLab("halfopen watch hardening (tracefs, netns lab)", { file: "integratio
   });
 
   test("an idle watch sleeps on the kernel's buffers (native poll thread), not on a 10 ms timer", async () => {
-    const w = new WatchProcess(["--interval", "0", "--no-store"]);
+    const w = new WatchProcess(["--interval", "0", "--no-store", "--netns", lab.name]);
     try {
       const start = await w.waitFor((l) => l.type === "start");
       assert.equal((start.sourceDetails as { wake: string }).wake, "data");

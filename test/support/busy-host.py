@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A busy host for the test suite: connect attempts at a steady rate (default
 500 a second) to addresses that never answer, from inside a network namespace
-the caller made (.ci/run: ho-busy, a dummy device routing 198.19.254.0/24 into
-nothing, so every SYN leaves and nothing comes back). Each attempt is closed
+the caller made (test/support/busy-host.sh: ho-busy, 198.19.254.0/24 routed out
+of a veth pair to a gateway that is not there, so every SYN leaves and nothing
+comes back). Each attempt is closed
 after --hold seconds, so about rate x hold stay half-open at any time. Runs
 until killed. The tests must pass while it runs: they count only their own
 namespaces and processes (issue 31).

@@ -1,0 +1,177 @@
+/**
+ * The always-on cost (issue 32; part `cost` of `npm run bench`, root and
+ * bpftrace, ~5 minutes). What one monitor costs while a generator in a test
+ * namespace (198.18.0.1, SYNs to 10000-19999 dropped by nftables) makes
+ * connects at 10,000 and 20,000 a second, in rounds that alternate the order:
+ *
+ *   - the generator alone (the baseline of the host's CPU);
+ *   - `halfopen watch --json --no-store --interval 0` (this build), exact per attempt;
+ *   - `bpftrace` printing one line per CLOSE->SYN_SENT (pid, comm, destination): a bcc tcpconnect-like tracer;
+ *   - `bpftrace` counting per pid in the kernel (prints only at the end): the floor.
+ *
+ * For each: the tracer's own CPU (/proc/PID/stat, user + system) and the
+ * host's CPU above the generator alone (/proc/stat: tracing cost charged in
+ * the kernel shows up there), over the middle of each run; medians of the
+ * rounds. Then watch on an idle host (its CPU over 30 s) and its peak RSS at
+ * 20,000/s. Results: its section of bench/RESULTS.md and bench/out/cost.json.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "../test/integration/lab.js";
+import { procStat, runGenerator, startWatch, stopChild } from "./monitor.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const HZ = 100; // USER_HZ
+
+type Config = "generator alone" | "watch" | "bpftrace printing" | "bpftrace counting";
+const CONFIGS: Config[] = ["generator alone", "watch", "bpftrace printing", "bpftrace counting"];
+
+/** Non-idle jiffies of the whole host (user, nice, system, irq, softirq, steal), and all of them. */
+function hostTicks(): { busy: number; total: number } {
+  const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+const PRINTING = 'tracepoint:sock:inet_sock_set_state /args->newstate == 2 && args->oldstate == 7 && args->protocol == 6/ { printf("%d %s %s %d\\n", pid, comm, ntop(args->daddr), args->dport); }';
+const COUNTING = "tracepoint:sock:inet_sock_set_state /args->newstate == 2 && args->oldstate == 7 && args->protocol == 6/ { @[pid] = count(); }";
+
+/** A tracer, started and ready; its output drained (counted) as a consumer would. */
+async function startTracer(config: Config): Promise<{ child: ChildProcess; lines: () => number; stop: () => Promise<void> } | undefined> {
+  if (config === "generator alone") return undefined;
+  if (config === "watch") {
+    const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"]);
+    await w.started;
+    return { child: w.child, lines: () => w.records.length, stop: () => stopChild(w.child) };
+  }
+  const child = spawn("bpftrace", ["-B", "full", "-e", config === "bpftrace printing" ? PRINTING : COUNTING], { stdio: ["ignore", "pipe", "pipe"] });
+  let count = 0;
+  let attached: () => void = () => {};
+  const ready = new Promise<void>((r) => (attached = r));
+  createInterface({ input: child.stdout! }).on("line", (l) => {
+    count++;
+    if (l.startsWith("Attaching")) attached();
+  });
+  await Promise.race([ready, sleep(8000)]);
+  await sleep(300);
+  return { child, lines: () => count, stop: () => stopChild(child) };
+}
+
+interface Sample {
+  config: Config;
+  rate: number;
+  round: number;
+  /** The tracer's own CPU, % of one core. */
+  ownCpu: number;
+  /** The host's busy CPU, % of one core (all cores summed). */
+  hostCpu: number;
+  attempts: number;
+  lines: number;
+}
+
+async function measure(lab: Lab, config: Config, rate: number, round: number, durationMs: number): Promise<Sample> {
+  const tracer = await startTracer(config);
+  const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
+  const gen = runGenerator(lab, { title: `cost-gen-${round}`, host: LAB_ADDRESS, ports: dropped, rate, durationMs, holdMs: 300 });
+  await sleep(2000);
+  const pid = tracer?.child.pid;
+  const a = pid === undefined ? undefined : procStat(pid);
+  const h0 = hostTicks();
+  const t0 = nowMs();
+  await sleep(durationMs - 3000);
+  const b = pid === undefined ? undefined : procStat(pid);
+  const h1 = hostTicks();
+  const t1 = nowMs();
+  const g = await gen;
+  const lines = tracer?.lines() ?? 0;
+  await tracer?.stop();
+  const seconds = (t1 - t0) / 1000;
+  const ownCpu = a && b ? ((b.cpuTicks - a.cpuTicks) / HZ / seconds) * 100 : 0;
+  const hostCpu = ((h1.busy - h0.busy) / HZ / seconds) * 100;
+  log(`${config} at ${rate}/s, round ${round}: own ${ownCpu.toFixed(1)}%, host ${hostCpu.toFixed(1)}%, ${g.issued} attempts`);
+  return { config, rate, round, ownCpu, hostCpu, attempts: g.issued - g.localErrors, lines };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+async function idleWatch(seconds: number): Promise<{ cpu: number }> {
+  const w = startWatch(["--no-store", "--interval", "0"]);
+  await w.started;
+  await sleep(3000);
+  const pid = w.child.pid as number;
+  const a = procStat(pid);
+  const t0 = nowMs();
+  await sleep(seconds * 1000);
+  const b = procStat(pid);
+  const t1 = nowMs();
+  await stopChild(w.child);
+  return { cpu: ((b.cpuTicks - a.cpuTicks) / HZ / ((t1 - t0) / 1000)) * 100 };
+}
+
+async function peakRss(lab: Lab, rate: number, durationMs: number): Promise<{ hwmMb: number }> {
+  const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"]);
+  await w.started;
+  const pid = w.child.pid as number;
+  const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
+  await runGenerator(lab, { title: "cost-rss", host: LAB_ADDRESS, ports: dropped, rate, durationMs, holdMs: 300 });
+  const s = procStat(pid);
+  await stopChild(w.child);
+  return { hwmMb: s.hwmKb / 1024 };
+}
+
+export function costBenchSkipReason(): string | undefined {
+  return labSkipReason() ?? (spawnSync("bpftrace", ["--version"]).status === 0 ? undefined : "needs bpftrace (apt-get install bpftrace): the anchors are bpftrace printing and counting the same events");
+}
+
+export async function runCostBench(quick: boolean): Promise<{ markdown: string; json: unknown }> {
+  const lab = createLab("hocost");
+  labSysctl(lab, "net.ipv4.ip_local_port_range", "1024 65535");
+  labSysctl(lab, "net.ipv4.tcp_tw_reuse", "1");
+  const rounds = quick ? 1 : 3;
+  const durationMs = quick ? 6000 : 12_000;
+  const samples: Sample[] = [];
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      for (const rate of [10_000, 20_000]) {
+        // Alternate the order each round, so drift (other load, thermal) does not favour one.
+        const order = round % 2 === 1 ? CONFIGS : [...CONFIGS].reverse();
+        for (const config of order) samples.push(await measure(lab, config, rate, round, durationMs));
+      }
+    }
+    const idle = await idleWatch(quick ? 10 : 30);
+    const rss = await peakRss(lab, 20_000, quick ? 5000 : 10_000);
+    const rows = [10_000, 20_000].flatMap((rate) => {
+      const base = median(samples.filter((s) => s.config === "generator alone" && s.rate === rate).map((s) => s.hostCpu));
+      return CONFIGS.map((config) => {
+        const mine = samples.filter((s) => s.config === config && s.rate === rate);
+        return { rate, config, ownCpu: median(mine.map((s) => s.ownCpu)), ownCpuRounds: mine.map((s) => s.ownCpu), hostOverBase: median(mine.map((s) => s.hostCpu)) - base, hostCpu: median(mine.map((s) => s.hostCpu)), attempts: median(mine.map((s) => s.attempts)) };
+      });
+    });
+    const at = (rate: number, config: Config) => rows.find((r) => r.rate === rate && r.config === config);
+    const ratio = (rate: number) => (at(rate, "watch")?.ownCpu ?? 0) / Math.max(0.01, at(rate, "bpftrace printing")?.ownCpu ?? 0);
+    const when = new Date().toISOString();
+    const fmt = (x: number) => x.toFixed(1);
+    const markdown = [
+      "## Always-on cost (`--only cost`)",
+      "",
+      `Run ${when}, ${rounds} round(s) of ${durationMs / 1000} s per configuration and rate, the order alternating each round; a generator in a test namespace connects to dropped ports (each attempt held 300 ms). Own CPU: the tracer's user + system time over the middle ${(durationMs - 3000) / 1000} s (% of one core); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there). Medians; every round's own CPU in brackets.`,
+      "",
+      "| rate | configuration | own CPU | rounds | host CPU over the generator alone |",
+      "|---:|---|---:|---|---:|",
+      ...rows.map((r) => `| ${r.rate}/s | ${r.config} | ${r.config === "generator alone" ? "-" : `${fmt(r.ownCpu)}%`} | ${r.config === "generator alone" ? "-" : r.ownCpuRounds.map(fmt).join(", ")} | ${r.config === "generator alone" ? `(base ${fmt(r.hostCpu)}%)` : `${fmt(r.hostOverBase)}%`} |`),
+      "",
+      `watch's own CPU over bpftrace printing the same events: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s). Idle (no load, 30 s): **${idle.cpu.toFixed(2)}%** of one core (goal < 0.3%). Peak RSS at 20,000/s: **${rss.hwmMb.toFixed(1)} MB** (goal < 100 MB).`,
+    ].join("\n");
+    return { markdown, json: { when, rounds, durationMs, samples, rows, idle, rss } };
+  } finally {
+    destroyLab(lab);
+  }
+}
