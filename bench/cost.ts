@@ -162,7 +162,7 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
     const markdown = [
       "## Always-on cost (`--only cost`)",
       "",
-      `Run ${when}, ${rounds} round(s) of ${durationMs / 1000} s per configuration and rate, the order alternating each round; a generator in a test namespace connects to dropped ports (each attempt held 300 ms). Own CPU: the tracer's user + system time over the middle ${(durationMs - 3000) / 1000} s (% of one core); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there). Medians; every round's own CPU in brackets.`,
+      `Run ${when}, ${rounds} round(s) of ${durationMs / 1000} s per configuration and rate, the order alternating each round; a generator in a test namespace connects to dropped ports (each attempt held 300 ms). Own CPU: the tracer's user + system time over the middle ${(durationMs - 3000) / 1000} s (% of one core); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there). Medians of the rounds; the rounds' own CPU in their column.`,
       "",
       "| rate | configuration | own CPU | rounds | host CPU over the generator alone |",
       "|---:|---|---:|---|---:|",
