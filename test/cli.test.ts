@@ -418,3 +418,31 @@ test("one name, one meaning: incidents and scans take --rows (the old --limit st
   assert.equal(hours.stderr, "");
   assert.equal(hours.stdout, plain.stdout, "14h and the old 14 are the same simulation");
 });
+
+test("watch and scan text through a pipe with COLUMNS=200: a command line and a banner longer than 200 characters arrive whole", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const env = { ...process.env, COLUMNS: "200" };
+  const run = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", new URL("../src/cli/main.ts", import.meta.url).pathname, ...args], { encoding: "utf8", env, timeout: 60_000 });
+  // watch: a shipped capture whose process has a 250-character command line.
+  const long = ["./crawler", ...Array.from({ length: 12 }, (_, i) => `--seed=https://site-${i}.example/`)];
+  assert.ok(long.join(" ").length > 250);
+  const record = readFileSync(new URL("./fixtures/records/exit-mid-incident.jsonl", import.meta.url), "utf8").replace('"cmdline":["ho-stayer"]', `"cmdline":${JSON.stringify(long)}`);
+  const file = join(tmp, "long-cmdline.jsonl");
+  writeFileSync(file, record);
+  const w = run("watch", "--replay", file, "--as-fast-as-possible", "--quiet", "0.5", "--interval", "0");
+  assert.equal(w.status, 0, w.stderr);
+  assert.ok(w.stdout.includes(`cmd: ${long.join(" ")}`), w.stdout);
+  assert.doesNotMatch(w.stdout, /…/, "nothing cut");
+  // scan: an open port whose banner is 250 characters (a server in a process of its own: spawnSync blocks this one).
+  const banner = `SSH-2.0-${"x".repeat(242)}`;
+  const server = spawn(process.execPath, ["-e", `const s=require("net").createServer(c=>{c.on("error",()=>{});c.end(${JSON.stringify(banner)})}).listen(0,"127.0.0.1",()=>console.log(s.address().port))`], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const [chunk] = (await once(server.stdout, "data")) as [Buffer];
+    const s = run("scan", "-Pn", "127.0.0.1", "-p", chunk.toString().trim(), "--banner", "--no-store");
+    assert.equal(s.status, 0, s.stderr);
+    assert.ok(s.stdout.includes(banner), s.stdout);
+    assert.doesNotMatch(s.stdout, /…/, "nothing cut");
+  } finally {
+    server.kill();
+  }
+});

@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { once } from "node:events";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { describeLab, createLab, destroyLab, labSkipReason, LAB_ADDRESS, spawnInLab, type Lab, droppedPorts } from "./lab.js";
 import { CLI, REPO, runConnector, WatchProcess, type JsonLine } from "./watch-process.js";
 import { parse as parseCsv } from "csv-parse/sync";
@@ -84,6 +84,20 @@ describeLab("halfopen ls and the procfs source (netns lab)", { file: "integratio
       const t = ls(["--width", "80"]);
       assert.match(t.stdout, new RegExp(`^\\s+${c.pid} root\\s+ho-ls30\\s+30 `, "m"));
       for (const line of t.stdout.split("\n")) assert.ok(line.length <= 80, `fits 80 columns: ${line}`);
+      // Through a pipe (COLUMNS=200 or not) a command line of over 200 characters arrives whole.
+      const seeds = Array.from({ length: 12 }, (_, i) => `--seed=https://site-${i}.example/`);
+      const code = `import socket, time\nk = []\nfor p in (${droppedPorts(3, 500).join(", ")}):\n  s = socket.socket(); s.setblocking(False); s.connect_ex(("${LAB_ADDRESS}", p)); k.append(s)\nprint("ready", flush=True)\ntime.sleep(30)`;
+      const holder = spawnInLab(lab, "python3", ["-c", code, ...seeds]);
+      try {
+        await once(holder.stdout!, "data");
+        const cmdline = readFileSync(`/proc/${holder.pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+        assert.ok(cmdline.length > 200, cmdline);
+        const piped = ls(["--pid", String(holder.pid)], undefined, { COLUMNS: "200" });
+        assert.ok(piped.stdout.includes(`cmd: ${cmdline.replace(/\n/g, "\\x0a")}`), piped.stdout);
+        assert.doesNotMatch(piped.stdout, /…/, "nothing cut in a pipe");
+      } finally {
+        holder.kill();
+      }
       const csv = parseCsv(ls(["--csv", "--pid", String(c.pid)]).stdout, { columns: true }) as Record<string, string>[];
       assert.deepEqual(csv.map((r) => [r.pid, r.name, r.half_open]), [[String(c.pid), "ho-ls30", "30"]]);
 
