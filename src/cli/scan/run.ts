@@ -105,8 +105,8 @@ function checkOutputModes(o: ScanCliOptions): void {
   if (o.outputGrepable === "-" && o.every !== undefined) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use -oG - with --every: use --json (one JSON line per change and per round)");
 }
 
-export async function runScan(positional: string[], given0: ScanCliOptions, given: (option: string) => boolean = () => true): Promise<void> {
-  const o = expandOutputAll(given0);
+export async function runScan(positional: string[], cliOptions: ScanCliOptions, given: (option: string) => boolean = () => true): Promise<void> {
+  const o = expandOutputAll(cliOptions);
   checkOutputModes(o);
   checkOutputPaths(o);
   if (o.every !== undefined && o.resume !== undefined) throw new HalfOpenError(ErrorCodes.BAD_USAGE, "Cannot use --every with --resume: every round is a whole scan, stored in the database");

@@ -129,8 +129,9 @@ function parseNumber(name: string, min: number, max: number): (v: string) => num
  * `simulate scan`.
  */
 function parseWormDuration(v: string): number {
-  const hours = /^\s*\d+(?:\.\d+)?\s*$/.test(v) ? parseNumber("--duration", 0.001, 10_000)(v) : parseDuration("--duration", v) / 3_600_000;
-  if (/^\s*\d+(?:\.\d+)?\s*$/.test(v)) process.stderr.write(`halfopen: --duration ${v.trim()} is read as hours in simulate worm (seconds in watch and simulate scan); write ${v.trim()}h to say so\n`);
+  const plain = /^\s*\d+(?:\.\d+)?\s*$/.test(v);
+  const hours = plain ? parseNumber("--duration", 0.001, 10_000)(v) : parseDuration("--duration", v) / 3_600_000;
+  if (plain) process.stderr.write(`halfopen: --duration ${v.trim()} is read as hours in simulate worm (seconds in watch and simulate scan); write ${v.trim()}h to say so\n`);
   if (!(hours >= 0.001 && hours <= 10_000)) throw new HalfOpenError(ErrorCodes.BAD_USAGE, `Cannot use --duration "${v}": expected from 4s to 10000h (about 416 days)`);
   return hours;
 }

@@ -26,6 +26,12 @@ export interface GrepableScan {
 
 const IGNORED_AT = 15;
 
+/** nmap leaves the service empty for a port its table does not name. */
+function service(port: number): string {
+  const name = serviceName(port);
+  return name === "unknown" ? "" : name;
+}
+
 /** nmap's timestamp: `Sun Dec  6 06:10:00 2026` (local time, as ctime writes it). */
 export function ctime(ms: number): string {
   const d = new Date(ms);
@@ -50,8 +56,6 @@ export function grepable(s: GrepableScan): string {
     for (const p of h.ports) if (p.state !== "open" && p.state !== "unknown") counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
     const [ignored, ignoredCount] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ["", 0];
     const skip = ignoredCount >= IGNORED_AT ? ignored : undefined;
-    // nmap leaves the service empty for a port its table does not name.
-    const service = (port: number) => (serviceName(port) === "unknown" ? "" : serviceName(port));
     const entries = h.ports.filter((p) => p.state !== skip).map((p) => `${p.port}/${p.state}/tcp//${service(p.port)}///`);
     lines.push(`${head}\tPorts: ${entries.join(", ")}${skip === undefined ? "" : `\tIgnored State: ${skip} (${ignoredCount})`}`);
   }
