@@ -321,13 +321,13 @@ import { $, el, onFrame, printable } from "./dom.js";
   const changeClass = (c) => ({ "host-up": "up", "host-down": "down", "port-opened": "opened", "port-closed": "closed" })[c.change] || "";
 
   function scanLabel(s) {
-    const when = new Date(s.startedAt).toLocaleTimeString();
+    const when = new Date(s.startedAtWall).toLocaleTimeString();
     const targets = s.spec.targets.join(" ");
     return `${when} ${targets.length > 40 ? `${targets.slice(0, 39)}…` : targets}`;
   }
 
   function seriesBusy() {
-    return [...scanState.briefs.values()].some((s) => s.state === "running" || s.nextAt !== undefined);
+    return [...scanState.briefs.values()].some((s) => s.state === "running" || s.nextAtWall !== undefined);
   }
 
   function renderScanControls() {
@@ -348,9 +348,9 @@ import { $, el, onFrame, printable } from "./dom.js";
     bar.value = p.done;
     const eta = p.etaMs !== undefined ? `, about ${Math.ceil(p.etaMs / 1000)} s left` : "";
     let text = `scan ${current.id}${current.round > 1 ? ` (round ${current.round})` : ""}: ${p.done}/${p.total} addresses, ${p.up} up, ${p.open} open${p.unknown ? `, ${p.unknown} unknown` : ""}, ${p.ratePerS}/s${current.state === "running" ? eta : ""} · ${current.state}`;
-    if (current.nextAt !== undefined) text += ` · next round at ${new Date(current.nextAt).toLocaleTimeString()}`;
+    if (current.nextAtWall !== undefined) text += ` · next round at ${new Date(current.nextAtWall).toLocaleTimeString()}`;
     $("scan-progress-text").textContent = text;
-    $("scan-state").textContent = current.state === "running" ? "running" : current.nextAt !== undefined ? "waiting for the next round" : "";
+    $("scan-state").textContent = current.state === "running" ? "running" : current.nextAtWall !== undefined ? "waiting for the next round" : "";
   }
 
   function renderScanLists() {
@@ -555,15 +555,15 @@ import { $, el, onFrame, printable } from "./dom.js";
    */
   function onScanEvent(type, d) {
     if (type === "scan-start") {
-      scanState.briefs.set(d.id, { id: d.id, series: d.series, round: d.round, spec: d.spec, state: "running", startedAt: d.startedAt, progress: { done: 0, total: d.total, up: 0, open: 0, unknown: 0, ratePerS: 0 }, truncated: false, ...(d.scanId !== undefined ? { scanId: d.scanId } : {}) });
-      for (const b of scanState.briefs.values()) if (b.series === d.series && b.id !== d.id) delete b.nextAt;
+      scanState.briefs.set(d.id, { id: d.id, series: d.series, round: d.round, spec: d.spec, state: "running", startedAtWall: d.startedAtWall, progress: { done: 0, total: d.total, up: 0, open: 0, unknown: 0, ratePerS: 0 }, truncated: false, ...(d.scanId !== undefined ? { scanId: d.scanId } : {}) });
+      for (const b of scanState.briefs.values()) if (b.series === d.series && b.id !== d.id) delete b.nextAtWall;
       while (scanState.briefs.size > 20) scanState.briefs.delete(scanState.briefs.keys().next().value);
       // A new scan is shown unless the user is looking at another one of a different series.
       if (!scanState.view || scanState.view.kind === "run") scanState.view = { kind: "run", ...scanState.briefs.get(d.id), hosts: [] };
       renderScanLists();
       renderScanView();
     } else if (type === "scan-stop") {
-      for (const b of scanState.briefs.values()) if (b.series === d.series) delete b.nextAt;
+      for (const b of scanState.briefs.values()) if (b.series === d.series) delete b.nextAtWall;
     } else {
       const b = scanState.briefs.get(d.id);
       if (!b) return;
@@ -572,8 +572,8 @@ import { $, el, onFrame, printable } from "./dom.js";
       else if (type === "scan-hosts") {
         if (v) v.hosts.push(...d.hosts);
       } else if (type === "scan-end") {
-        Object.assign(b, { state: d.state, endedAt: d.endedAt, progress: d.progress, summary: d.summary, changeCount: d.changes ? d.changes.length : undefined });
-        for (const k of ["previous", "scanId", "nextAt", "error"]) if (d[k] !== undefined) b[k] = d[k];
+        Object.assign(b, { state: d.state, endedAtWall: d.endedAtWall, progress: d.progress, summary: d.summary, changeCount: d.changes ? d.changes.length : undefined });
+        for (const k of ["previous", "scanId", "nextAtWall", "error"]) if (d[k] !== undefined) b[k] = d[k];
         if (v) Object.assign(v, b, { changes: d.changes, hosts: v.hosts });
         renderScanLists();
         void loadScans();

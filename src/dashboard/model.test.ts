@@ -167,29 +167,29 @@ describe("dashboard model", () => {
     const m = new DashboardModel({ limit: 10, maxScans: 2, maxScanHosts: 2 });
     const spec = { targets: ["198.18.0.0/30"], exclude: [], ports: [22, 80], maxHalfOpen: 10, discovery: "auto", everyMs: 60_000 };
     const host = (n: number) => ({ address: `198.18.0.${n}`, status: "up" as const, reason: "echo-reply", ports: [{ port: 22, state: "open", reason: "syn-ack" }] });
-    const summary = { total: 4, done: 4, skipped: 0, up: 3, down: 1, open: 3, unknown: 0, probes: 8, retries: 0, localErrors: 0, peakInFlight: 2, discovery: "raw" as const, discoveryMs: 10, aborted: false, startedAt: 1000, elapsedMs: 2000, maxHalfOpen: 10, ports: 2 };
+    const summary = { total: 4, done: 4, skipped: 0, up: 3, down: 1, open: 3, unknown: 0, probes: 8, retries: 0, localErrors: 0, peakInFlight: 2, discovery: "raw" as const, discoveryMs: 10, aborted: false, startedAt: 1000, elapsedMs: 2000, startedAtWall: 1000, endedAtWall: 3000, maxHalfOpen: 10, ports: 2 };
     const done = { done: 4, total: 4, up: 3, open: 3, unknown: 0, ratePerS: 2 };
-    m.record({ type: "scan-start", id: 1, series: 1, round: 1, startedAt: 1000, total: 4, spec, scanId: 7 });
+    m.record({ type: "scan-start", id: 1, series: 1, round: 1, startedAtWall: 1000, startedAt: 1000, total: 4, spec, scanId: 7 });
     m.record({ type: "scan-progress", id: 1, progress: { done: 2, total: 4, up: 1, open: 1, unknown: 0, ratePerS: 2, etaMs: 1000 } });
     m.record({ type: "scan-hosts", id: 1, hosts: [host(1)] });
     m.record({ type: "scan-hosts", id: 1, hosts: [host(2), host(3)] });
     m.record({ type: "scan-hosts", id: 99, hosts: [host(9)] }); // an unknown scan: ignored
-    const end = m.record({ type: "scan-end", id: 1, state: "done", endedAt: 3000, progress: done, summary, changes: [{ change: "host-up", address: "198.18.0.3", reason: "echo-reply", open: [22] }], previous: { scanId: 6 }, scanId: 7, nextAt: 61_000 } satisfies ScanRecord);
+    const end = m.record({ type: "scan-end", id: 1, state: "done", endedAtWall: 3000, endedAt: 3000, progress: done, summary, changes: [{ change: "host-up", address: "198.18.0.3", reason: "echo-reply", open: [22] }], previous: { scanId: 6 }, scanId: 7, nextAtWall: 61_000, nextAt: 61_000 } satisfies ScanRecord);
     assert.equal(end.record.type, "scan-end");
     const view = m.scan(1);
     assert.deepEqual(view?.hosts.map((h) => h.address), ["198.18.0.1", "198.18.0.2"]);
     assert.equal(view?.truncated, true, "more hosts than kept");
-    assert.deepEqual([view?.state, view?.progress.done, view?.changes?.length, view?.nextAt, view?.scanId], ["done", 4, 1, 61_000, 7]);
+    assert.deepEqual([view?.state, view?.progress.done, view?.changes?.length, view?.nextAtWall, view?.nextAt, view?.scanId, view?.endedAtWall], ["done", 4, 1, 61_000, 61_000, 7, 3000]);
     const brief = m.scans()[0] as Record<string, unknown>;
     assert.equal(brief.hosts, undefined, "lists carry no hosts");
     assert.equal(brief.changeCount, 1);
     // The next round of the series clears the due time; a third scan pushes the first out.
-    m.record({ type: "scan-start", id: 2, series: 1, round: 2, startedAt: 61_000, total: 4, spec });
-    assert.equal(m.scan(1)?.nextAt, undefined);
-    m.record({ type: "scan-end", id: 2, state: "done", endedAt: 62_000, progress: done, summary, changes: [], nextAt: 121_000 });
-    m.record({ type: "scan-stop", series: 1, at: 62_000 });
+    m.record({ type: "scan-start", id: 2, series: 1, round: 2, startedAtWall: 61_000, startedAt: 61_000, total: 4, spec });
+    assert.deepEqual([m.scan(1)?.nextAtWall, m.scan(1)?.nextAt], [undefined, undefined]);
+    m.record({ type: "scan-end", id: 2, state: "done", endedAtWall: 62_000, endedAt: 62_000, progress: done, summary, changes: [], nextAtWall: 121_000, nextAt: 121_000 });
+    m.record({ type: "scan-stop", series: 1, atWall: 62_000, at: 62_000 });
     assert.equal(m.scan(2)?.nextAt, undefined, "stopped between rounds");
-    m.record({ type: "scan-start", id: 3, series: 2, round: 1, startedAt: 130_000, total: 1, spec });
+    m.record({ type: "scan-start", id: 3, series: 2, round: 1, startedAtWall: 130_000, startedAt: 130_000, total: 1, spec });
     assert.deepEqual(m.scans().map((s) => s.id), [3, 2]);
     assert.equal(m.scan(1), undefined);
     const snap = m.snapshot();
@@ -197,7 +197,7 @@ describe("dashboard model", () => {
     // Hosts across scans are bounded too: the oldest scan lets its hosts go first.
     const b = new DashboardModel({ limit: 10, maxScanHosts: 5, maxHostsKept: 6 });
     for (const id of [1, 2]) {
-      b.record({ type: "scan-start", id, series: id, round: 1, startedAt: id, total: 4, spec, scanId: 10 + id });
+      b.record({ type: "scan-start", id, series: id, round: 1, startedAtWall: id, startedAt: id, total: 4, spec, scanId: 10 + id });
       b.record({ type: "scan-hosts", id, hosts: [1, 2, 3, 4].map(host) });
     }
     assert.deepEqual([b.scan(1)?.hosts.length, b.scan(1)?.dropped, b.scan(2)?.hosts.length, b.scan(2)?.dropped], [0, true, 4, undefined]);

@@ -86,6 +86,8 @@ export interface ScanStartRecord {
   id: number;
   series: number;
   round: number;
+  /** ms since the epoch; `startedAt`, the same number, stays one release. */
+  startedAtWall: number;
   startedAt: number;
   total: number;
   spec: ScanView["spec"];
@@ -105,6 +107,7 @@ export interface ScanEndRecord {
   type: "scan-end";
   id: number;
   state: "done" | "interrupted" | "failed";
+  endedAtWall: number;
   endedAt: number;
   progress: ScanProgress;
   summary: ScanSummaryJson;
@@ -112,11 +115,13 @@ export interface ScanEndRecord {
   previous?: { id?: number; scanId?: number };
   scanId?: number;
   error?: string;
+  nextAtWall?: number;
   nextAt?: number;
 }
 export interface ScanStopRecord {
   type: "scan-stop";
   series: number;
+  atWall: number;
   at: number;
 }
 export type ScanRecord = ScanStartRecord | ScanProgressRecord | ScanHostsRecord | ScanEndRecord | ScanStopRecord;
@@ -157,6 +162,9 @@ export interface ScanView {
   round: number;
   spec: { targets: string[]; exclude: string[]; ports: number[]; maxHalfOpen: number; discovery: string; everyMs?: number };
   state: "running" | "done" | "interrupted" | "failed";
+  /** ms since the epoch; `startedAt`/`endedAt`, the same numbers, stay one release. */
+  startedAtWall: number;
+  endedAtWall?: number;
   startedAt: number;
   endedAt?: number;
   progress: ScanProgress;
@@ -171,7 +179,8 @@ export interface ScanView {
   previous?: { id?: number; scanId?: number };
   /** The scan's id in the database, when stored. */
   scanId?: number;
-  /** When the next round of the series starts (wall ms), while one is due. */
+  /** When the next round of the series starts (ms since the epoch), while one is due; `nextAt` the same, one release. */
+  nextAtWall?: number;
   nextAt?: number;
   error?: string;
 }
@@ -303,14 +312,15 @@ export class DashboardModel {
         round: r.round,
         spec: r.spec,
         state: "running",
-        startedAt: r.startedAt,
+        startedAtWall: r.startedAtWall,
+        startedAt: r.startedAtWall,
         progress: { done: 0, total: r.total, up: 0, open: 0, unknown: 0, ratePerS: 0 },
         hosts: [],
         truncated: false,
         ...(r.scanId === undefined ? {} : { scanId: r.scanId }),
       };
       // A new round replaces its series' due time.
-      for (const s of this.#scans.values()) if (s.series === view.series) delete s.nextAt;
+      for (const s of this.#scans.values()) if (s.series === view.series) dropNextRound(s);
       this.#scans.set(view.id, view);
       while (this.#scans.size > this.#o.maxScans) {
         const oldest = this.#scans.keys().next().value as number;
@@ -320,7 +330,7 @@ export class DashboardModel {
       return;
     }
     if (r.type === "scan-stop") {
-      for (const s of this.#scans.values()) if (s.series === r.series) delete s.nextAt;
+      for (const s of this.#scans.values()) if (s.series === r.series) dropNextRound(s);
       return;
     }
     const view = this.#scans.get(r.id);
@@ -329,13 +339,17 @@ export class DashboardModel {
     else if (r.type === "scan-hosts") this.#addHosts(view, r.hosts);
     else {
       view.state = r.state;
-      view.endedAt = r.endedAt;
+      view.endedAtWall = r.endedAtWall;
+      view.endedAt = r.endedAtWall;
       view.progress = r.progress;
       view.summary = r.summary;
       view.changes = r.changes;
       if (r.previous) view.previous = r.previous;
       if (r.scanId !== undefined) view.scanId = r.scanId;
-      if (r.nextAt !== undefined) view.nextAt = r.nextAt;
+      if (r.nextAtWall !== undefined) {
+        view.nextAtWall = r.nextAtWall;
+        view.nextAt = r.nextAtWall;
+      }
       if (r.error !== undefined) view.error = r.error;
     }
   }
@@ -488,4 +502,9 @@ export class DashboardModel {
 function brief(s: ScanView): ScanBrief {
   const { hosts: _hosts, changes, ...rest } = s;
   return { ...rest, progress: { ...s.progress }, ...(changes ? { changeCount: changes.length } : {}) };
+}
+
+function dropNextRound(s: ScanView): void {
+  delete s.nextAtWall;
+  delete s.nextAt;
 }

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { quietPort } from "../../test/support/net.js";
+import { assertTimeFields, LEGACY_WALL_NAMES } from "../../test/support/time-fields.js";
 import { IncidentStore } from "../store/incident-store.js";
 import { DashboardModel, type ScanRecord } from "./model.js";
 import { DashboardScans, parseScanRequest } from "./scans.js";
@@ -150,6 +151,10 @@ describe("scans from the dashboard", () => {
           ],
         );
         assert.deepEqual((h.scans.storedScan(scanId)?.hosts ?? []).map((x) => x.address), ["127.0.0.1"]);
+        // Times as the page reads them: ...Wall everywhere (the old names, the same numbers, one release).
+        for (const r of h.records) assertTimeFields(`page ${r.type}`, r, LEGACY_WALL_NAMES);
+        assert.ok(assertTimeFields("stored", { stored, scan: h.scans.storedScan(scanId) }, LEGACY_WALL_NAMES) >= 12);
+        assert.ok(Number(end2.endedAtWall) >= Number(h.records.find((r) => r.type === "scan-start" && r.id === second.id)?.startedAtWall));
       } finally {
         await close(c);
       }
@@ -214,12 +219,14 @@ describe("scans from the dashboard", () => {
     try {
       const started = await h.scans.start({ targets: "127.0.0.1", ports: String(portOf(a)), discovery: false, everyS: 10 });
       const end = await h.next((r) => r.type === "scan-end" && r.id === started.id);
-      assert.ok(Number(end.nextAt) >= Number(end.endedAt) - 10_000 && Number(end.nextAt) > Date.now() - 1000, "the next round is due");
-      assert.equal(h.model.scans()[0]?.nextAt, end.nextAt);
+      assert.ok(Number(end.nextAtWall) >= Number(end.endedAtWall) - 10_000 && Number(end.nextAtWall) > Date.now() - 1000, "the next round is due");
+      assert.equal(h.model.scans()[0]?.nextAtWall, end.nextAtWall);
+      assertTimeFields("scan-end", end, LEGACY_WALL_NAMES);
       assert.equal(h.scans.running, true, "waiting for the next round counts as running");
       h.scans.stop();
-      await h.next((r) => r.type === "scan-stop" && r.series === started.series);
-      assert.equal(h.model.scans()[0]?.nextAt, undefined);
+      const stop = await h.next((r) => r.type === "scan-stop" && r.series === started.series);
+      assertTimeFields("scan-stop", stop, LEGACY_WALL_NAMES);
+      assert.deepEqual([h.model.scans()[0]?.nextAtWall, h.model.scans()[0]?.nextAt], [undefined, undefined]);
       await h.scans.close();
       assert.equal(h.records.filter((r) => r.type === "scan-start").length, 1, "no second round");
       t.diagnostic("stopped while waiting");

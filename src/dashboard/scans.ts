@@ -16,7 +16,7 @@
  * Needs: sockets (the scanner), the database file (optional).
  */
 import { hostname } from "node:os";
-import { hostView, type HostResult, type HostView, type ScanSpec, type ScanSummary } from "../core/scan/model.js";
+import { hostView, storedHostJson, storedScanTimes, storedSummaryJson, summaryJson, type HostResult, type HostView, type ScanSpec, type ScanSummary } from "../core/scan/model.js";
 import { DEFAULT_PORTS, parsePorts } from "../core/scan/targets.js";
 import { ErrorCodes, HalfOpenError } from "../errors.js";
 import { isAlive, readIdentity } from "../platform/process-identity.js";
@@ -177,14 +177,14 @@ export class DashboardScans {
   }
 
   /** Stored scans, newest first (any program's: `halfopen scan` too). */
-  stored(limit = 20): StoredScan[] {
-    return this.#withStore((h) => h.list({ limit })) ?? [];
+  stored(limit = 20): StoredScanView[] {
+    return this.#withStore((h) => h.list({ limit }).map(storedView)) ?? [];
   }
 
-  storedScan(id: number): (StoredScan & { hosts: HostResult[] }) | undefined {
+  storedScan(id: number): (StoredScanView & { hosts: (HostResult & { startedAtWall: number; endedAtWall: number })[] }) | undefined {
     return this.#withStore((h) => {
       const s = h.get(id);
-      return s ? { ...s, hosts: h.hosts(id) } : undefined;
+      return s ? { ...storedView(s), hosts: h.hosts(id).map(storedHostJson) } : undefined;
     });
   }
 
@@ -272,6 +272,7 @@ export class DashboardScans {
           id: r.ref,
           series: series.id,
           round: r.round,
+          startedAtWall: startedAt,
           startedAt,
           total: r.total,
           spec: { targets: spec.targets, exclude: spec.exclude, ports: spec.ports, maxHalfOpen: spec.maxHalfOpen, discovery: spec.discovery, ...(request.everyMs === undefined ? {} : { everyMs: request.everyMs }) },
@@ -294,24 +295,32 @@ export class DashboardScans {
         sendHosts();
         // Not running any more when the page hears the last round's end.
         if (r.nextAt === undefined) finish();
+        const endedAt = Date.now();
         this.#o.emit({
           type: "scan-end",
           id: r.ref,
           state: r.error !== undefined ? "failed" : r.complete ? "done" : "interrupted",
-          endedAt: Date.now(),
+          endedAtWall: endedAt,
+          endedAt,
           progress: progress(r.summary),
-          summary: { ...r.summary, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length },
+          summary: summaryJson(r.summary, spec.maxHalfOpen, spec.ports.length),
           changes: r.changes,
           ...(r.previous ? { previous: { ...(r.previous.ref === undefined ? {} : { id: r.previous.ref }), ...(r.previous.scanId === undefined ? {} : { scanId: r.previous.scanId }) } } : {}),
           ...(r.scanId === undefined ? {} : { scanId: r.scanId }),
           ...(r.error === undefined ? {} : { error: r.error }),
-          ...(r.nextAt === undefined ? {} : { nextAt: r.nextAt }),
+          ...(r.nextAt === undefined ? {} : { nextAtWall: r.nextAt, nextAt: r.nextAt }),
         });
       },
       stopped: () => {
         finish();
-        this.#o.emit({ type: "scan-stop", series: series.id, at: Date.now() });
+        const at = Date.now();
+        this.#o.emit({ type: "scan-stop", series: series.id, atWall: at, at });
       },
     };
   }
 }
+
+/** A stored scan as the API gives it: `startedAtWall`/`endedAtWall` (and the old numeric names, one release). */
+const storedView = (s: StoredScan): StoredScanView => ({ ...s, ...storedScanTimes(s), ...(s.summary ? { summary: storedSummaryJson(s.summary) } : {}) });
+
+export type StoredScanView = StoredScan & { startedAtWall: number; endedAtWall?: number };

@@ -361,7 +361,7 @@ describe("dashboard event stream (loopback port)", () => {
     for (let i = 0; listeners.size === 0 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(listeners.size, 1);
     emit({ type: "warning", message: "live 1" });
-    emit({ type: "scan-stop", series: 1, at: 5 });
+    emit({ type: "scan-stop", series: 1, atWall: 5, at: 5 });
     const events = await reading;
     controller.abort();
     assert.deepEqual(

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { labSkipReason } from "./lab.js";
 import { createScanLab, destroyScanLab, expectedOpen, FIREWALLED, LIVE_NO_OPEN, SCAN_PORTS, SSH_BANNER, V6_BLOCK, V6_CLOSED, V6_OPEN, type ScanLab } from "./scan-lab.js";
 import { CLI, REPO, WatchProcess } from "./watch-process.js";
+import { assertTimeFields, LEGACY_WALL_NAMES } from "../support/time-fields.js";
 
 interface ScanJson {
   hosts: { address: string; status: string; reason?: string; ports: { port: number; state: string; reason: string; banner?: string }[] }[];
@@ -370,13 +371,15 @@ describe("halfopen scan (netns lab)", { skip }, () => {
       await running.out.exit;
     }
     const change = records().find((x) => x.type === "change");
-    assert.deepEqual({ ...change, at: undefined, round: undefined, scanId: undefined, previousScanId: undefined }, { type: "change", change: "port-opened", address: LIVE_NO_OPEN, port: 8080, from: "closed", to: "open", at: undefined, round: undefined, scanId: undefined, previousScanId: undefined });
+    assert.deepEqual({ ...change, at: undefined, atWall: undefined, round: undefined, scanId: undefined, previousScanId: undefined }, { type: "change", change: "port-opened", address: LIVE_NO_OPEN, port: 8080, from: "closed", to: "open", at: undefined, atWall: undefined, round: undefined, scanId: undefined, previousScanId: undefined });
+    for (const r of records()) assertTimeFields(`scan --every ${String(r.type)}`, r, LEGACY_WALL_NAMES);
     const rounds = records().filter((x) => x.type === "round");
     assert.equal(rounds[0]?.previousScanId, undefined, "the first round has nothing to compare with");
     assert.deepEqual(records().filter((x) => x.type === "change").length, 1, `exactly one change: ${running.out.stdout}`);
     const sent = JSON.parse(readFileSync(hookOut, "utf8").split("\n")[0] as string) as { changes: unknown[]; scanId: number; previousScanId: number };
     assert.deepEqual(sent.changes, [{ change: "port-opened", address: LIVE_NO_OPEN, port: 8080, from: "closed", to: "open" }]);
     assert.equal(sent.scanId, change?.scanId);
+    assert.ok(assertTimeFields("--on-change input", sent, LEGACY_WALL_NAMES) >= 2 && "atWall" in sent);
     const list = cliIn(["scans", "--db", db, "--json"]);
     const scans = (JSON.parse(list.stdout) as { scans: { id: number; state: string; up: number; open: number }[] }).scans;
     const before = scans.find((x) => x.id === sent.previousScanId);

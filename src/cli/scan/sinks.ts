@@ -10,7 +10,7 @@ import { fsyncSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { stringify } from "csv-stringify/sync";
 import { changeLine, type ScanChange } from "../../core/scan/diff.js";
 import { journalEnd, journalHost } from "../../core/scan/journal.js";
-import { hostView, type ChangesRecord, type HostResult, type ScanOutputRecord, type ScanSpec, type ScanSummary, type ScanSummaryJson } from "../../core/scan/model.js";
+import { hostView, summaryJson, type ChangesRecord, type HostResult, type ScanOutputRecord, type ScanSpec, type ScanSummary, type ScanSummaryJson } from "../../core/scan/model.js";
 import { nmapXml } from "../../core/scan/nmap-xml.js";
 import { grepable } from "../../core/scan/grepable.js";
 import { InOrder } from "../../core/scan/in-order.js";
@@ -92,7 +92,7 @@ export function xmlSink(file: string, spec: ScanSpec): ScanSink {
 
 /** The record an --on-change program reads, and a --json line of --every. */
 export function changeRecord(r: RoundEnd): ChangesRecord {
-  return { type: "changes", round: r.round, scanId: r.scanId, previousScanId: r.previous?.scanId, at: new Date(r.summary.startedAt + r.summary.elapsedMs).toISOString(), changes: r.changes, up: r.summary.up, open: r.summary.open };
+  return { type: "changes", round: r.round, scanId: r.scanId, previousScanId: r.previous?.scanId, atWall: r.summary.startedAt + r.summary.elapsedMs, at: new Date(r.summary.startedAt + r.summary.elapsedMs).toISOString(), changes: r.changes, up: r.summary.up, open: r.summary.open };
 }
 
 /** `--on-change CMD`: the round's changes, when there are any. */
@@ -194,14 +194,14 @@ export function outputSink(o: ScanCliOptions, spec: ScanSpec, makeMulti?: () => 
   };
 }
 
-const summaryJson = (s: ScanSummary, spec: ScanSpec): ScanSummaryJson => ({ ...s, maxHalfOpen: spec.maxHalfOpen, ports: spec.ports.length });
+const summaryOf = (s: ScanSummary, spec: ScanSpec): ScanSummaryJson => summaryJson(s, spec.maxHalfOpen, spec.ports.length);
 const line = (record: ScanOutputRecord) => process.stdout.write(`${JSON.stringify(record)}\n`);
 
 /** A single scan's end: the JSON object, or the summary lines with the changes since the previous stored scan. */
 export function endOfScan(r: Pick<RoundEnd, "hosts" | "summary" | "scanId" | "previous" | "changes">, spec: ScanSpec, o: ScanCliOptions): void {
   const previousScanId = r.previous?.scanId;
   if (o.json) {
-    line({ type: "scan", hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec), ...(r.scanId === undefined ? {} : { scanId: r.scanId }), ...(previousScanId === undefined ? {} : { previousScanId }), changes: r.changes });
+    line({ type: "scan", hosts: r.hosts.map(hostView), summary: summaryOf(r.summary, spec), ...(r.scanId === undefined ? {} : { scanId: r.scanId }), ...(previousScanId === undefined ? {} : { previousScanId }), changes: r.changes });
     return;
   }
   if (o.csv) return;
@@ -225,8 +225,8 @@ function endOfRound(r: RoundEnd, spec: ScanSpec, o: ScanCliOptions): void {
   const previousScanId = r.previous?.scanId;
   if (o.json) {
     const ids = { ...(r.scanId === undefined ? {} : { scanId: r.scanId }), ...(previousScanId === undefined ? {} : { previousScanId }) };
-    for (const c of r.changes) line({ type: "change", round: r.round, ...ids, at: new Date(at).toISOString(), ...c });
-    line({ type: "round", round: r.round, ...ids, complete: r.complete, changes: r.changes.length, hosts: r.hosts.map(hostView), summary: summaryJson(r.summary, spec) });
+    for (const c of r.changes) line({ type: "change", round: r.round, ...ids, atWall: at, at: new Date(at).toISOString(), ...c });
+    line({ type: "round", round: r.round, ...ids, complete: r.complete, changes: r.changes.length, hosts: r.hosts.map(hostView), summary: summaryOf(r.summary, spec) });
   } else {
     if (r.round === 1) process.stdout.write(`${summaryLines(r.summary, spec.maxHalfOpen, cols(), spec.ports.length > 0).join("\n")}\n`);
     for (const c of r.changes) process.stdout.write(`${fit(`${clock(at)} ${changeLine(c)}`, cols())}\n`);

@@ -5,6 +5,7 @@
 import { rowsOf } from "../options.js";
 import { changeLine, coverageOf, diffScans } from "../../core/scan/diff.js";
 import { specKey } from "../../core/scan/journal.js";
+import { storedHostJson, storedScanTimes, storedSummaryJson } from "../../core/scan/model.js";
 import type { ScanSpec } from "../../core/scan/journal.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import { isAlive } from "../../platform/process-identity.js";
@@ -36,7 +37,8 @@ const stamp = (t: number) => {
   return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 };
 
-const scanJson = (s: StoredScan) => ({ id: s.id, startedAt: new Date(s.startedAt).toISOString(), ...(s.endedAt === undefined ? {} : { endedAt: new Date(s.endedAt).toISOString() }), state: s.state, hostname: s.hostname, version: s.version, spec: s.spec, up: s.up, open: s.open, ...(s.summary ? { summary: s.summary } : {}) });
+// startedAt/endedAt as ISO strings: one release more for older readers (docs/record-format.md, "Times in JSON").
+const scanJson = (s: StoredScan) => ({ id: s.id, ...storedScanTimes(s), startedAt: new Date(s.startedAt).toISOString(), ...(s.endedAt === undefined ? {} : { endedAt: new Date(s.endedAt).toISOString() }), state: s.state, hostname: s.hostname, version: s.version, spec: s.spec, up: s.up, open: s.open, ...(s.summary ? { summary: storedSummaryJson(s.summary) } : {}) });
 
 function found(store: IncidentStore, id: number): StoredScan {
   const s = store.scans().get(id);
@@ -70,7 +72,7 @@ export async function showScan(id: number, opts: ScansOptions): Promise<void> {
     const s = found(store, id);
     const hosts = store.scans().hosts(id) as HostResult[];
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ type: "scan", ...scanJson(s), hosts })}\n`);
+      process.stdout.write(`${JSON.stringify({ type: "scan", ...scanJson(s), hosts: hosts.map(storedHostJson) })}\n`);
       return;
     }
     const lines = [fit(`scan #${s.id}: ${specText(s.spec)}`, cols()), `  ${stamp(s.startedAt)}, ${s.state}; ${s.up} up, ${s.open} open (only hosts found up are stored)`];

@@ -109,8 +109,33 @@ export function hostView(h: HostResult): HostView {
   };
 }
 
-/** A scan's summary as JSON shows it: with the budget and the number of ports. */
-export type ScanSummaryJson = ScanSummary & { maxHalfOpen: number; ports: number };
+/**
+ * A scan's summary as JSON shows it: with the budget, the number of ports, and its times as `...Wall` (ms since the
+ * epoch, the one meaning of that suffix in every JSON halfopen writes; docs/record-format.md, "Times in JSON").
+ * `startedAt` (the same number) stays one release for older readers.
+ */
+export type ScanSummaryJson = ScanSummary & { startedAtWall: number; endedAtWall: number; maxHalfOpen: number; ports: number };
+
+export function summaryJson(s: ScanSummary, maxHalfOpen: number, ports: number): ScanSummaryJson {
+  return { ...s, startedAtWall: s.startedAt, endedAtWall: s.startedAt + s.elapsedMs, maxHalfOpen, ports };
+}
+
+/** A summary read back from the store (any version's): with its `...Wall` times when it has the numbers to make them. */
+export function storedSummaryJson(summary: Record<string, unknown>): Record<string, unknown> {
+  const { startedAt, elapsedMs } = summary;
+  if (typeof startedAt !== "number" || typeof elapsedMs !== "number" || typeof summary.startedAtWall === "number") return summary;
+  return { ...summary, startedAtWall: startedAt, endedAtWall: startedAt + elapsedMs };
+}
+
+/** A stored host as JSON: the result with `startedAtWall`/`endedAtWall` (its `startedAt`/`endedAt`, the same numbers, one release). */
+export function storedHostJson(h: HostResult): HostResult & { startedAtWall: number; endedAtWall: number } {
+  return { ...h, startedAtWall: h.startedAt, endedAtWall: h.endedAt };
+}
+
+/** A stored scan's times as JSON gives them: `startedAtWall` and, once it ended, `endedAtWall`. */
+export function storedScanTimes(s: { startedAt: number; endedAt?: number }): { startedAtWall: number; endedAtWall?: number } {
+  return { startedAtWall: s.startedAt, ...(s.endedAt === undefined ? {} : { endedAtWall: s.endedAt }) };
+}
 
 /** `scan --json`'s one object at the end of a single scan. */
 export interface ScanJsonRecord {
@@ -123,7 +148,7 @@ export interface ScanJsonRecord {
 }
 
 /** `scan --every --json`: one line per change... */
-export type ChangeJsonRecord = { type: "change"; round: number; scanId?: number; previousScanId?: number; at: string } & ScanChange;
+export type ChangeJsonRecord = { type: "change"; round: number; scanId?: number; previousScanId?: number; atWall: number; /** The same time as an ISO string: one release, then gone (read `atWall`). */ at: string } & ScanChange;
 
 /** ...and one per round, with its hosts. */
 export interface RoundJsonRecord {
@@ -143,6 +168,9 @@ export interface ChangesRecord {
   round: number;
   scanId?: number;
   previousScanId?: number;
+  /** When the round ended, ms since the epoch. */
+  atWall: number;
+  /** The same as an ISO string: one release, then gone (read `atWall`). */
   at: string;
   changes: ScanChange[];
   up: number;
