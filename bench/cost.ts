@@ -26,8 +26,10 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const HZ = 100; // USER_HZ
 
-type Config = "generator alone" | "watch" | "bpftrace printing" | "bpftrace counting";
-const CONFIGS: Config[] = ["generator alone", "watch", "bpftrace printing", "bpftrace counting"];
+type Config = "generator alone" | "watch" | "watch (anchor build)" | "bpftrace printing" | "bpftrace counting";
+/** Another build of watch measured in the same run (today's main, say): `HALFOPEN_ANCHOR_CLI=/path/to/dist/cli/main.js`. */
+const ANCHOR_CLI = process.env.HALFOPEN_ANCHOR_CLI;
+const CONFIGS: Config[] = ["generator alone", "watch", ...(ANCHOR_CLI ? (["watch (anchor build)"] as const) : []), "bpftrace printing", "bpftrace counting"];
 
 /** Non-idle jiffies of the whole host (user, nice, system, irq, softirq, steal), and all of them. */
 function hostTicks(): { busy: number; total: number } {
@@ -43,8 +45,8 @@ const COUNTING = "tracepoint:sock:inet_sock_set_state /args->newstate == 2 && ar
 /** A tracer, started and ready; its output drained (counted) as a consumer would. */
 async function startTracer(config: Config): Promise<{ child: ChildProcess; lines: () => number; stop: () => Promise<void> } | undefined> {
   if (config === "generator alone") return undefined;
-  if (config === "watch") {
-    const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"]);
+  if (config === "watch" || config === "watch (anchor build)") {
+    const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"], {}, config === "watch" ? undefined : ANCHOR_CLI);
     await w.started;
     return { child: w.child, lines: () => w.records.length, stop: () => stopChild(w.child) };
   }
@@ -109,8 +111,8 @@ const median = (xs: number[]) => {
 };
 
 /** watch on an idle host: its CPU over the first `seconds` after start (V8 still settling its heap) and over the same span from the second minute on (steady). */
-async function idleWatch(seconds: number): Promise<{ cpu: number; steadyCpu: number }> {
-  const w = startWatch(["--no-store", "--interval", "0"]);
+async function idleWatch(seconds: number, cli?: string): Promise<{ cpu: number; steadyCpu: number }> {
+  const w = startWatch(["--no-store", "--interval", "0"], {}, cli);
   await w.started;
   const pid = w.child.pid as number;
   const window = async () => {
@@ -128,8 +130,8 @@ async function idleWatch(seconds: number): Promise<{ cpu: number; steadyCpu: num
   return { cpu, steadyCpu };
 }
 
-async function peakRss(lab: Lab, rate: number, durationMs: number): Promise<{ hwmMb: number }> {
-  const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"]);
+async function peakRss(lab: Lab, rate: number, durationMs: number, cli?: string): Promise<{ hwmMb: number }> {
+  const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"], {}, cli);
   await w.started;
   const pid = w.child.pid as number;
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
@@ -160,15 +162,19 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
     }
     const idle = await idleWatch(quick ? 10 : 30);
     const rss = await peakRss(lab, 20_000, quick ? 5000 : 10_000);
+    const anchorIdle = ANCHOR_CLI ? await idleWatch(quick ? 10 : 30, ANCHOR_CLI) : undefined;
+    const anchorRss = ANCHOR_CLI ? await peakRss(lab, 20_000, quick ? 5000 : 10_000, ANCHOR_CLI) : undefined;
     const rows = [10_000, 20_000].flatMap((rate) => {
       const base = median(samples.filter((s) => s.config === "generator alone" && s.rate === rate).map((s) => s.hostCpu));
       return CONFIGS.map((config) => {
         const mine = samples.filter((s) => s.config === config && s.rate === rate);
-        return { rate, config, ownCpu: median(mine.map((s) => s.ownCpu)), ownCpuRounds: mine.map((s) => s.ownCpu), hostOverBase: median(mine.map((s) => s.hostCpu)) - base, hostCpu: median(mine.map((s) => s.hostCpu)), attempts: median(mine.map((s) => s.attempts)) };
+        // CPU per attempt made (the generator's own count, local errors left out): fair when a tracer slows the generator.
+        const perAttempt = mine.map((s) => (s.ownCpu / 100 / (s.attempts / (durationMs / 1000))) * 1e6);
+        return { rate, config, ownCpu: median(mine.map((s) => s.ownCpu)), ownCpuRounds: mine.map((s) => s.ownCpu), usPerAttempt: median(perAttempt), hostOverBase: median(mine.map((s) => s.hostCpu)) - base, hostCpu: median(mine.map((s) => s.hostCpu)), attempts: median(mine.map((s) => s.attempts)) };
       });
     });
     const at = (rate: number, config: Config) => rows.find((r) => r.rate === rate && r.config === config);
-    const ratio = (rate: number) => (at(rate, "watch")?.ownCpu ?? 0) / Math.max(0.01, at(rate, "bpftrace printing")?.ownCpu ?? 0);
+    const ratio = (rate: number, config: Config = "watch") => (at(rate, config)?.usPerAttempt ?? 0) / Math.max(0.001, at(rate, "bpftrace printing")?.usPerAttempt ?? 0);
     const when = new Date().toISOString();
     const fmt = (x: number) => x.toFixed(1);
     const markdown = [
@@ -176,13 +182,13 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
       "",
       `Run ${when}, ${rounds} round(s) of ${durationMs / 1000} s per configuration and rate, the order alternating each round; a generator in a test namespace connects to dropped ports (each attempt held 300 ms). Own CPU: the tracer's user + system time over the middle ${(durationMs - 3000) / 1000} s (% of one core); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there). Medians of the rounds; the rounds' own CPU in their column.`,
       "",
-      "| rate | configuration | own CPU | rounds | host CPU over the generator alone |",
-      "|---:|---|---:|---|---:|",
-      ...rows.map((r) => `| ${r.rate}/s | ${r.config} | ${r.config === "generator alone" ? "-" : `${fmt(r.ownCpu)}%`} | ${r.config === "generator alone" ? "-" : r.ownCpuRounds.map(fmt).join(", ")} | ${r.config === "generator alone" ? `(base ${fmt(r.hostCpu)}%)` : `${fmt(r.hostOverBase)}%`} |`),
+      "| rate | configuration | attempts made (median) | own CPU | rounds | CPU µs per attempt | host CPU over the generator alone |",
+      "|---:|---|---:|---:|---|---:|---:|",
+      ...rows.map((r) => `| ${r.rate}/s | ${r.config} | ${Math.round(r.attempts).toLocaleString("en")} | ${r.config === "generator alone" ? "-" : `${fmt(r.ownCpu)}%`} | ${r.config === "generator alone" ? "-" : r.ownCpuRounds.map(fmt).join(", ")} | ${r.config === "generator alone" ? "-" : r.usPerAttempt.toFixed(2)} | ${r.config === "generator alone" ? `(base ${fmt(r.hostCpu)}%)` : `${fmt(r.hostOverBase)}%`} |`),
       "",
-      `watch's own CPU over bpftrace printing the same events: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s). Idle (no load): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 10 : 30} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s: **${rss.hwmMb.toFixed(1)} MB** (goal < 100 MB).`,
+      `watch's own CPU per attempt over bpftrace printing's: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s)${ANCHOR_CLI ? `; the anchor build's: ${ratio(10_000, "watch (anchor build)").toFixed(2)}× and ${ratio(20_000, "watch (anchor build)").toFixed(2)}×` : ""}. Idle (no load): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 10 : 30} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s: **${rss.hwmMb.toFixed(1)} MB** (goal < 100 MB).${anchorIdle && anchorRss ? ` The anchor build, same run: idle ${anchorIdle.cpu.toFixed(2)}% and ${anchorIdle.steadyCpu.toFixed(2)}% settled, peak RSS ${anchorRss.hwmMb.toFixed(1)} MB.` : ""}`,
     ].join("\n");
-    return { markdown, json: { when, rounds, durationMs, samples, rows, idle, rss } };
+    return { markdown, json: { when, rounds, durationMs, anchor: ANCHOR_CLI, samples, rows, idle, rss, anchorIdle, anchorRss } };
   } finally {
     destroyLab(lab);
   }

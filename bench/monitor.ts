@@ -41,8 +41,8 @@ function lines(child: ChildProcess, onLine: (l: string) => void): void {
   createInterface({ input: child.stdout! }).on("line", onLine);
 }
 
-export function startWatch(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; records: Record<string, unknown>[]; started: Promise<void>; onRecord: (f: (r: Record<string, unknown>, at: number) => void) => void } {
-  const child = spawn(process.execPath, [`${REPO}dist/cli/main.js`, "watch", "--json", ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
+export function startWatch(args: string[], env: NodeJS.ProcessEnv = {}, cli = `${REPO}dist/cli/main.js`): { child: ChildProcess; records: Record<string, unknown>[]; started: Promise<void>; onRecord: (f: (r: Record<string, unknown>, at: number) => void) => void } {
+  const child = spawn(process.execPath, [cli, "watch", "--json", ...args], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
   const records: Record<string, unknown>[] = [];
   const listeners: ((r: Record<string, unknown>, at: number) => void)[] = [];
   let resolveStart = () => {};
@@ -119,8 +119,16 @@ function startSsPoller(lab: Lab): { stop: () => Promise<Map<number, number>> } {
   };
 }
 
+const GENERATOR_NOFILE = 200_000;
+let raiseNofile: boolean | undefined;
+const mayRaiseNofile = () => (raiseNofile ??= spawnSync("prlimit", [`--nofile=${GENERATOR_NOFILE}:${GENERATOR_NOFILE}`, "true"]).status === 0);
+
 export function runGenerator(lab: Lab, spec: Record<string, unknown>): Promise<GenResult> {
-  const child = spawnInLab(lab, process.execPath, [`${REPO}bench/generator.mjs`, JSON.stringify(spec)]);
+  // Enough descriptors for every attempt it holds: at 20,000/s with 300 ms holds a generator slowed by a tracer
+  // sharing its cores can hold more than a shell's 20,000 and fail attempts with EMFILE (counted as local errors:
+  // the cost bench charges CPU per attempt made). Raised where the limit may be raised (CAP_SYS_RESOURCE).
+  const args = [`${REPO}bench/generator.mjs`, JSON.stringify(spec)];
+  const child = mayRaiseNofile() ? spawnInLab(lab, "prlimit", [`--nofile=${GENERATOR_NOFILE}:${GENERATOR_NOFILE}`, process.execPath, ...args]) : spawnInLab(lab, process.execPath, args);
   return new Promise((resolve, reject) => {
     let result: GenResult | undefined;
     lines(child, (l) => {

@@ -4,6 +4,8 @@
  * SECONDS; prints the top self-time functions. Root.
  *
  *   node --import tsx bench/profile-watch.ts [RATE=20000] [SECONDS=10] [OUTDIR=bench/out/profile]
+ *
+ * HALFOPEN_ANCHOR_CLI=/path/to/dist/cli/main.js profiles another build the same way (before/after).
  */
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
@@ -19,7 +21,7 @@ mkdirSync(out, { recursive: true });
 const lab = createLab("hoprof");
 labSysctl(lab, "net.ipv4.ip_local_port_range", "1024 65535");
 try {
-  const child = spawn(process.execPath, ["--cpu-prof", "--cpu-prof-dir", out, `${REPO}dist/cli/main.js`, "watch", "--json", "--no-store", "--interval", "0", "--buffer-kb", "16384"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...(process.env.PROFILE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--cpu-prof", "--cpu-prof-dir", out, process.env.HALFOPEN_ANCHOR_CLI ?? `${REPO}dist/cli/main.js`, "watch", "--json", "--no-store", "--interval", "0", "--buffer-kb", "16384"], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on("line", (l) => l.includes('"type":"start"') && resolve()));
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
   const g = await runGenerator(lab, { title: "prof-gen", host: LAB_ADDRESS, ports: dropped, rate, durationMs: seconds * 1000, holdMs: 300 });
@@ -35,7 +37,7 @@ try {
   }
   const total = [...byFn.values()].reduce((a, b) => a + b, 0);
   const busy = [...byFn].filter(([k]) => !k.startsWith("(idle)") && !k.startsWith("(program)")).reduce((a, [, v]) => a + v, 0);
-  console.log(`${g.issued} attempts at ${rate}/s; profile ${out}/${file}; busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled`);
+  console.log(`${g.issued - g.localErrors} attempts made of ${g.issued} at ${rate}/s; profile ${out}/${file}; busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled`);
   for (const [k, v] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${((v / total) * 100).toFixed(1).padStart(5)}%  ${(v / 1000).toFixed(0).padStart(6)} ms  ${k}`);
 } finally {
   destroyLab(lab);

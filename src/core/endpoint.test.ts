@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatEndpoint, formatIPv4, formatIPv6 } from "./endpoint.js";
+import fc from "fast-check";
+import { endpointKey, formatEndpoint, formatIPv4, formatIPv6 } from "./endpoint.js";
 
 test("formatIPv6 follows RFC 5952", () => {
   const b = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
@@ -16,4 +17,19 @@ test("formatIPv4 and formatEndpoint", () => {
   assert.equal(formatIPv4(new Uint8Array([9, 198, 18, 0, 1]), 1), "198.18.0.1");
   assert.equal(formatEndpoint({ address: "::1", port: 9 }), "[::1]:9");
   assert.equal(formatEndpoint({ address: "127.0.0.1", port: 80 }), "127.0.0.1:80");
+});
+
+test("endpointKey is formatEndpoint, kept: any address and port, before and after the cache starts over", () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), fc.integer({ min: 0, max: 65_535 }), (address, port) => {
+      assert.equal(endpointKey(address, port), formatEndpoint({ address, port }));
+      assert.equal(endpointKey(address, port), formatEndpoint({ address, port }));
+    }),
+  );
+  // More keys than it keeps (65,536): still right across the restart.
+  for (let i = 0; i < 70_000; i++) {
+    const address = `198.18.${(i >> 8) & 255}.${i & 255}`;
+    assert.equal(endpointKey(address, i % 1000), `${address}:${i % 1000}`);
+  }
+  assert.equal(endpointKey("::1", 443), "[::1]:443");
 });

@@ -58,3 +58,36 @@ export function formatIPv6(bytes: Uint8Array, offset = 0): string {
 export function formatEndpoint(e: Endpoint): string {
   return e.address.includes(":") ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
+
+const MAX_KEYS = 65_536;
+const keys = new Map<string, Map<number, string>>();
+let keyCount = 0;
+
+/**
+ * formatEndpoint of an address and port, made once and kept (at most 65,536, then started over): the key of a
+ * destination in maps and sets on the hot path (a flood repeats a few destinations tens of thousands of times a
+ * second; one string each, not one per attempt). A memo: same input, same string.
+ */
+export function endpointKey(address: string, port: number): string {
+  let ports = keys.get(address);
+  if (ports === undefined) {
+    if (keyCount >= MAX_KEYS) {
+      keys.clear();
+      keyCount = 0;
+    }
+    ports = new Map();
+    keys.set(address, ports);
+  }
+  let key = ports.get(port);
+  if (key === undefined) {
+    key = formatEndpoint({ address, port });
+    if (keyCount >= MAX_KEYS) {
+      keys.clear();
+      keyCount = 0;
+      keys.set(address, ports);
+    }
+    ports.set(port, key);
+    keyCount++;
+  }
+  return key;
+}

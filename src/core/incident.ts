@@ -7,7 +7,7 @@
 import type { HeldSummary } from "./enforce/types.js";
 import type { VerdictSummary } from "./scan-detector.js";
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
-import { type Endpoint, formatEndpoint } from "./endpoint.js";
+import { type Endpoint, endpointKey, formatEndpoint } from "./endpoint.js";
 import type { ProcessInfo } from "./events.js";
 import { INCIDENT_TEXT_BUDGET_BYTES, SHORT_CMDLINE_BYTES, argsBytes, capArgs } from "./process-text.js";
 
@@ -199,7 +199,7 @@ export class IncidentRecorder {
     this.attempts++;
     this.outcomes[attempt.outcome]++;
     if (attempt.outcome === "pending") this.#pendingIds.add(attempt.id);
-    const dstKey = formatEndpoint(attempt.dst);
+    const dstKey = endpointKey(attempt.dst.address, attempt.dst.port);
     const dst = this.#destinations.get(dstKey);
     if (dst) {
       dst.attempts++;

@@ -39,6 +39,7 @@
  */
 import type { Attempt } from "./attempt.js";
 import type { Detector } from "./detector.js";
+import { endpointKey } from "./endpoint.js";
 import type { ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import { REVERSE_DEFAULTS, ReverseSequentialTest, type SequentialTestParameters, TRW_DEFAULTS, ThresholdRandomWalk } from "./sequential-tests.js";
 import { VirusThrottle, type VirusThrottleOptions } from "./virus-throttle.js";
@@ -257,7 +258,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     this.#due(s, attempt.startedAt, out);
     s.attempts++;
     s.throttle.connect(attempt.dst.address, attempt.startedAt);
-    const key = this.#o.firstContactBy === "host" ? attempt.dst.address : `${attempt.dst.address}|${attempt.dst.port}`;
+    const key = this.#o.firstContactBy === "host" ? attempt.dst.address : endpointKey(attempt.dst.address, attempt.dst.port);
     if (s.contacted.has(key)) return out;
     if (s.contacted.size >= this.#maxDestinations) s.contacted.delete(s.contacted.values().next().value as string);
     s.contacted.add(key);

@@ -79,8 +79,9 @@ export class SynSentTracker {
       process: e.process,
       processKey: processKeyOf(e.process),
       family: e.family,
-      src: { ...e.src },
-      dst: { ...e.dst },
+      // The event's own endpoints (a source makes them per event): never changed in place (leave replaces src).
+      src: e.src,
+      dst: e.dst,
       startedAt: e.time,
       outcome: "pending",
       retransmits: 0,
@@ -100,7 +101,7 @@ export class SynSentTracker {
       this.unmatched++;
       return undefined;
     }
-    if (e.srcPort) attempt.src.port = e.srcPort;
+    if (e.srcPort && e.srcPort !== attempt.src.port) attempt.src = { address: attempt.src.address, port: e.srcPort };
     return this.#end(attempt, e.vanished ? "unknown" : outcomeOnLeave(attempt, e.newState, e.inInterrupt), e.time);
   }
 

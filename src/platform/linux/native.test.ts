@@ -7,7 +7,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { readlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, mkdtempSync, openSync, readlinkSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import net from "node:net";
 import { TcpState } from "../../core/tcp-state.js";
 import { ALL_STATES_MASK, BOTH_FAMILIES, AF_INET, parseInetDiag, stateMask } from "./inet-diag.js";
@@ -174,3 +177,61 @@ describe("native helper: discovery probes to loopback", { skip }, () => {
     assert.throws(() => native.discover(Uint8Array.of(1) as unknown as Uint32Array, options), /discover\(addresses: Uint32Array/);
   });
 });
+
+describe("native helper: watchReadable and readPages (the tracefs reader's wake-up and reads), on a pipe", { skip }, () => {
+  const native = helper as NonNullable<typeof helper>;
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(ok(), what);
+  };
+
+  test("wakes once per arming, on the event loop (microtasks of the callback run), again after rearm while data stays; stop ends it", async () => {
+    const [r, w] = pipeFds();
+    let calls = 0;
+    let microtasks = 0;
+    const watcher = native.watchReadable(Int32Array.from([r]), () => {
+      calls++;
+      void Promise.resolve().then(() => microtasks++);
+    });
+    try {
+      assert.equal((watcher as { mode?: string }).mode, "event-loop");
+      await new Promise((res) => setTimeout(res, 30));
+      assert.equal(calls, 0, "nothing to read: no call");
+      writeSync(w, "x");
+      await until("called once data is there", () => calls === 1);
+      assert.equal(microtasks, 1, "its microtasks ran");
+      await new Promise((res) => setTimeout(res, 30));
+      assert.equal(calls, 1, "not again until rearmed, though the data is still unread");
+      watcher.rearm();
+      await until("called again after rearm (the byte is still there)", () => calls === 2);
+      const buf = Buffer.alloc(4096 * 2);
+      const used = native.readPages(Int32Array.from([r]), buf, 4096, 2);
+      assert.deepEqual([...used], [1], "one slot of one byte, then EAGAIN ends the fd without an exception");
+      assert.equal(buf.toString("latin1", 0, 1), "x");
+      assert.deepEqual([...native.readPages(Int32Array.from([r]), buf, 4096, 2)], [], "empty: no slot");
+      watcher.rearm();
+      await new Promise((res) => setTimeout(res, 30));
+      assert.equal(calls, 2, "drained: no call");
+      watcher.stop();
+      writeSync(w, "y");
+      await new Promise((res) => setTimeout(res, 30));
+      assert.equal(calls, 2, "stopped: no call");
+      assert.throws(() => native.readPages(Int32Array.from([r]), Buffer.alloc(10), 4096, 2), /readPages/);
+    } finally {
+      watcher.stop();
+      closeSync(r);
+      closeSync(w);
+    }
+  });
+});
+
+/** A FIFO's two non-blocking ends (read, write): Node has no pipe(2). */
+function pipeFds(): [number, number] {
+  const dir = mkdtempSync(join(tmpdir(), "halfopen-pipe-"));
+  const path = join(dir, "fifo");
+  execFileSync("mkfifo", [path]);
+  const r = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const w = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  rmSync(dir, { recursive: true });
+  return [r, w];
+}

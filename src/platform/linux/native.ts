@@ -49,6 +49,8 @@ export interface NativeHelper {
   watchReadable(fds: Int32Array, onReadable: () => void): { rearm(): void; stop(): void };
   /** Raise the soft RLIMIT_NOFILE to the hard limit. */
   raiseNofileLimit(): { before: number; soft: number; hard: number };
+  /** Every page the non-blocking fds have now (at most maxPagesPerFd each) into consecutive pageSize slots of buf; the bytes of each slot used, in fd order. */
+  readPages(fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number): Int32Array;
   /** ICMP echo and TCP ACK to IPv4 addresses (host order); [address, kind (1 echo reply, 2 RST), rtt ms] triples. Rejects with code EPERM without CAP_NET_RAW and ping sockets. */
   discover(addresses: Uint32Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
   /** The same for IPv6: 16 bytes per address; [index in addresses, kind, rtt ms] triples. */
@@ -81,7 +83,7 @@ export interface NfqPump {
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 6;
+const ABI = 7;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 

@@ -59,11 +59,11 @@ describe("RawJoin (who sent each SYN without connect())", () => {
   it("skips the kernel's own SYNs: a connect() in progress (or just ended) to that address and port", () => {
     const j = new RawJoin();
     j.addHolder(holder(100));
-    j.kernelConnect(4, "198.18.2.9", 443);
+    j.kernelConnect("198.18.2.9", 443);
     j.send({ timeNs: 1e9 + 1000, cpu: 0, tid: 100 });
     j.packets(NS, [syn(1e9, 0, "198.18.2.9", 50000, 443), syn(1e9 + 500, 0, "198.18.2.9", 50001, 444)]);
     assert.deepEqual(connects(j.release(2e9, 2e9)).map((e) => e.dst.port), [444]);
-    j.kernelLeave(4, "198.18.2.9", 443, 2e9);
+    j.kernelLeave("198.18.2.9", 443, 2e9);
     j.send({ timeNs: 2.1e9 + 1000, cpu: 0, tid: 100 });
     j.packets(NS, [syn(2.1e9, 0, "198.18.2.9", 50000, 443)]);
     assert.deepEqual(connects(j.release(2.5e9, 2.5e9)), [], "a retransmission of an attempt that just ended");

@@ -29,6 +29,7 @@
 import type { ConnectionEvent, ProcessInfo } from "../../core/events.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { type CapturedPacket, TCP_ACK, TCP_RST, TCP_SYN } from "./raw-capture.js";
+import { endpointKey } from "../../core/endpoint.js";
 
 export type RawVia = "raw" | "packet";
 
@@ -170,13 +171,14 @@ export class RawJoin {
   }
 
   /** A connect() entered SYN_SENT (family 4 or 6): its SYN leaves through the same taps. */
-  kernelConnect(family: number, daddr: string, dport: number): void {
-    const key = `${family}|${daddr}|${dport}`;
+  kernelConnect(daddr: string, dport: number): void {
+    // The address's text tells the families apart (dots, colons): the destination's key, made once per destination.
+    const key = endpointKey(daddr, dport);
     this.#kernel.set(key, (this.#kernel.get(key) ?? 0) + 1);
   }
 
-  kernelLeave(family: number, daddr: string, dport: number, timeNs: number): void {
-    const key = `${family}|${daddr}|${dport}`;
+  kernelLeave(daddr: string, dport: number, timeNs: number): void {
+    const key = endpointKey(daddr, dport);
     const n = (this.#kernel.get(key) ?? 0) - 1;
     if (n > 0) this.#kernel.set(key, n);
     else this.#kernel.delete(key);
@@ -217,7 +219,7 @@ export class RawJoin {
   #outgoing({ netns, p }: PacketIn, out: ConnectionEvent[]): void {
     if ((p.flags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return;
     // A connect() in progress to the same address and port: the kernel's SYN (or its retransmission).
-    const kernelKey = `${p.family}|${p.daddr}|${p.dport}`;
+    const kernelKey = endpointKey(p.daddr, p.dport);
     if (this.#kernel.has(kernelKey) || this.#kernelEnded.has(kernelKey)) return;
     let holder = this.#claim(netns, p);
     let inferred = false;

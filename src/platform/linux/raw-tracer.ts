@@ -368,12 +368,12 @@ export class RawSenderTracer {
   }
 
   /** Called for every connect() the main instance sees (its SYN passes our taps too). */
-  kernelConnect(family: number, daddr: string, dport: number): void {
-    this.#join.kernelConnect(family, daddr, dport);
+  kernelConnect(daddr: string, dport: number): void {
+    this.#join.kernelConnect(daddr, dport);
   }
 
-  kernelLeave(family: number, daddr: string, dport: number, timeNs: number): void {
-    this.#join.kernelLeave(family, daddr, dport, timeNs);
+  kernelLeave(daddr: string, dport: number, timeNs: number): void {
+    this.#join.kernelLeave(daddr, dport, timeNs);
   }
 
   /** A process exited: once no holder is left in a namespace its capture closes (after replies had time to come). */

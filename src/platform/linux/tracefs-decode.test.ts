@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { decodePage } from "./ring-buffer.js";
 import { parseHeaderPage } from "./tracefs-format.js";
 import { makeRecordDecoder, type TracefsRecord } from "./tracefs-decode.js";
@@ -65,4 +66,35 @@ test("sched_process_exit decodes comm and group_dead", () => {
   b.writeInt32LE(1234, f.fields.get("pid")?.offset ?? 0);
   b.writeUInt8(1, f.fields.get("group_dead")?.offset ?? 0);
   assert.deepEqual(makeRecordDecoder(formats)(b, 0, 5), { kind: "exit", timestampNs: 5, tid: 1234, name: "worm", groupDead: true });
+});
+
+test("socket and peer addresses come through the decoder's caches unchanged: any pointer, any address, again and again", () => {
+  const formats = allTracefsFormats();
+  const s = formats.setState;
+  const field = (n: string) => s.fields.get(n) as { offset: number };
+  const decode = makeRecordDecoder(formats);
+  const record = (hi: number, lo: number, daddr: number[]) => {
+    const b = Buffer.alloc(128);
+    b.writeUInt16LE(s.id, field("common_type").offset);
+    b.writeUInt32LE(lo, field("skaddr").offset);
+    b.writeUInt32LE(hi, field("skaddr").offset + 4);
+    b.writeUInt16LE(2, field("family").offset);
+    b.writeInt32LE(7, field("oldstate").offset);
+    b.writeInt32LE(2, field("newstate").offset);
+    Buffer.from(daddr).copy(b, field("daddr").offset);
+    return b;
+  };
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.oneof(u32, fc.constantFrom(0, 1, 0xffff8881, 0xffff8882, 0x7fff8881, 0xffffffff)), u32, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 })), { minLength: 1, maxLength: 40 }), (pointers) => {
+      // Each twice: the second read is the cache's.
+      for (const [hi, lo, daddr] of [...pointers, ...pointers]) {
+        const r = decode(record(hi, lo, daddr), 0, 1);
+        assert.ok(r?.kind === "state");
+        // The key as it has always been made: the high word in hex, then the low word as 8 hex digits.
+        assert.equal(r.sock, hi.toString(16) + lo.toString(16).padStart(8, "0"));
+        assert.equal(r.daddr, daddr.join("."));
+      }
+    }),
+  );
 });

@@ -82,6 +82,48 @@ function readPointer(buf: Buffer, off: number, f: EventField): string {
   return hi.toString(16) + lo.toString(16).padStart(8, "0");
 }
 
+/** Strings a decoder makes again and again (socket addresses, which the kernel's slab reuses; peers' addresses), kept up to `max`. */
+class StringCache {
+  readonly #map = new Map<number, string>();
+  constructor(readonly max = 65_536) {}
+  get(key: number): string | undefined {
+    return this.#map.get(key);
+  }
+  set(key: number, value: string): string {
+    if (this.#map.size >= this.max) this.#map.clear();
+    this.#map.set(key, value);
+    return value;
+  }
+}
+
+/**
+ * readPointer through a cache: a 64-bit pointer is a number key (its low 53 bits) when its top 11 bits are those
+ * of the first pointer seen (every kernel address shares them), else read uncached: the key is never ambiguous.
+ */
+function pointerReader(cache: StringCache): (buf: Buffer, off: number, f: EventField) => string {
+  let top = -1;
+  return (buf, off, f) => {
+    if (f.size === 4) {
+      const key = buf.readUInt32LE(off + f.offset);
+      return cache.get(key) ?? cache.set(key, key.toString(16));
+    }
+    const lo = buf.readUInt32LE(off + f.offset);
+    const hi = buf.readUInt32LE(off + f.offset + 4);
+    if (top === -1) top = hi >>> 21;
+    if (hi >>> 21 !== top) return readPointer(buf, off, f);
+    const key = (hi & 0x1fffff) * 2 ** 32 + lo;
+    return cache.get(key) ?? cache.set(key, readPointer(buf, off, f));
+  }
+}
+
+/** formatIPv4 through a cache keyed by the four bytes as one number. */
+function ipv4Reader(cache: StringCache): (buf: Buffer, at: number) => string {
+  return (buf, at) => {
+    const key = buf.readUInt32LE(at);
+    return cache.get(key) ?? cache.set(key, formatIPv4(buf, at));
+  };
+}
+
 function readCString(buf: Buffer, start: number, max: number): string {
   let end = start;
   while (end < start + max && buf[end] !== 0) end++;
@@ -128,6 +170,9 @@ export function makeRecordDecoder(formats: TracefsFormats): (buf: Buffer, off: n
     EventField,
   ];
   const [saddr, daddr, saddr6, daddr6] = ["saddr", "daddr", "saddr_v6", "daddr_v6"].map((n) => need(s, n)) as [EventField, EventField, EventField, EventField];
+  // The socket's address and the IPv4 addresses recur (the slab reuses sockets, a flood has few peers): made once.
+  const pointer = pointerReader(new StringCache());
+  const ipv4 = ipv4Reader(new StringCache());
   byId.set(s.id, (buf, off, ts) => {
     const fam = readUnsigned(buf, off, family) === AF_INET6 ? 6 : 4;
     return {
@@ -135,21 +180,21 @@ export function makeRecordDecoder(formats: TracefsFormats): (buf: Buffer, off: n
       timestampNs: ts,
       tid: buf.readInt32LE(off + commonPid.offset),
       inInterrupt: (buf.readUInt8(off + commonFlags.offset) & TRACE_FLAG_INTERRUPT) !== 0,
-      sock: readPointer(buf, off, skaddr),
+      sock: pointer(buf, off, skaddr),
       oldState: readUnsigned(buf, off, oldstate),
       newState: readUnsigned(buf, off, newstate),
       family: fam,
       sport: readUnsigned(buf, off, sport),
       dport: readUnsigned(buf, off, dport),
-      saddr: fam === 4 ? formatIPv4(buf, off + saddr.offset) : formatIPv6(buf, off + saddr6.offset),
-      daddr: fam === 4 ? formatIPv4(buf, off + daddr.offset) : formatIPv6(buf, off + daddr6.offset),
+      saddr: fam === 4 ? ipv4(buf, off + saddr.offset) : formatIPv6(buf, off + saddr6.offset),
+      daddr: fam === 4 ? ipv4(buf, off + daddr.offset) : formatIPv6(buf, off + daddr6.offset),
     };
   });
   if (formats.receiveReset) {
     const sk = need(formats.receiveReset, "skaddr");
     const tuple = tupleReader(formats.receiveReset);
     byId.set(formats.receiveReset.id, (buf, off, ts) => {
-      const r: TracefsRecord = { kind: "reset", timestampNs: ts, sock: readPointer(buf, off, sk) };
+      const r: TracefsRecord = { kind: "reset", timestampNs: ts, sock: pointer(buf, off, sk) };
       if (tuple) r.tuple = tuple(buf, off);
       return r;
     });
@@ -159,7 +204,7 @@ export function makeRecordDecoder(formats: TracefsFormats): (buf: Buffer, off: n
     const state = need(formats.retransmit, "state");
     const tuple = tupleReader(formats.retransmit);
     byId.set(formats.retransmit.id, (buf, off, ts) => {
-      const r: TracefsRecord = { kind: "retransmit", timestampNs: ts, sock: readPointer(buf, off, sk), state: readUnsigned(buf, off, state) };
+      const r: TracefsRecord = { kind: "retransmit", timestampNs: ts, sock: pointer(buf, off, sk), state: readUnsigned(buf, off, state) };
       if (tuple) r.tuple = tuple(buf, off);
       return r;
     });

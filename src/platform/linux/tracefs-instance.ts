@@ -105,6 +105,8 @@ export interface CpuBuffer {
   cpu: number;
   fd: number;
   lastLost: number;
+  /** Its per_cpu/cpuN/stats, held open: read (pread) every second without an open and a close. */
+  statsFd?: number;
 }
 
 /** Our instance: created, configured, read, checked, removed. */
@@ -113,6 +115,9 @@ export class TracefsInstance {
   cpus: CpuBuffer[] = [];
   /** Our instance's tracing_on, open from mkdir to close: it keeps the instance busy for other watches' cleanup. */
   #holder?: number;
+  /** The main event's enable file, held open for the health check. */
+  #enableFd?: number;
+  readonly #scratch = Buffer.alloc(4096);
 
   constructor(root: string, name: string) {
     this.dir = `${root}/instances/${name}`;
@@ -190,14 +195,22 @@ export class TracefsInstance {
       .sort((a, b) => a - b);
     for (const cpu of cpus) {
       const fd = openSync(`${this.dir}/per_cpu/cpu${cpu}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK);
-      this.cpus.push({ cpu, fd, lastLost: this.readLost(cpu) });
+      const buffer: CpuBuffer = { cpu, fd, lastLost: 0 };
+      try {
+        buffer.statsFd = openSync(`${this.dir}/per_cpu/cpu${cpu}/stats`, constants.O_RDONLY);
+      } catch {
+        // read by name each time
+      }
+      this.cpus.push(buffer);
+      buffer.lastLost = this.readLost(cpu);
     }
   }
 
   /** overrun + dropped events of one CPU's buffer (from per_cpu/cpuN/stats). */
   readLost(cpu: number): number {
     try {
-      const text = readFileSync(`${this.dir}/per_cpu/cpu${cpu}/stats`, "utf8");
+      const fd = this.cpus.find((c) => c.cpu === cpu)?.statsFd;
+      const text = fd === undefined ? readFileSync(`${this.dir}/per_cpu/cpu${cpu}/stats`, "utf8") : this.#pread(fd);
       const overrun = Number(/^overrun:\s*(\d+)/m.exec(text)?.[1] ?? 0);
       const dropped = Number(/^dropped events:\s*(\d+)/m.exec(text)?.[1] ?? 0);
       return overrun + dropped;
@@ -224,7 +237,8 @@ export class TracefsInstance {
     if (this.#holder === undefined) return undefined;
     try {
       if (this.#tracingOn() !== "1") return "tracing_on was set to 0";
-      if (readFileSync(`${this.dir}/events/sock/inet_sock_set_state/enable`, "utf8").trim() !== "1") return "the sock:inet_sock_set_state event was disabled";
+      this.#enableFd ??= openSync(`${this.dir}/events/sock/inet_sock_set_state/enable`, constants.O_RDONLY);
+      if (this.#pread(this.#enableFd).trim() !== "1") return "the sock:inet_sock_set_state event was disabled";
       return undefined;
     } catch (e) {
       return `the instance cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
@@ -246,6 +260,11 @@ export class TracefsInstance {
     }
   }
 
+  /** A held file's text, read from its start (the kernel makes it again for each read). */
+  #pread(fd: number): string {
+    return this.#scratch.toString("latin1", 0, readSync(fd, this.#scratch, 0, this.#scratch.length, 0));
+  }
+
   #tracingOn(): string {
     const buf = Buffer.alloc(8);
     return buf.toString("utf8", 0, readSync(this.#holder as number, buf, 0, 8, 0)).trim();
@@ -260,7 +279,9 @@ export class TracefsInstance {
         // gone with the instance
       }
     }
-    for (const { fd } of [...this.cpus, ...(this.#holder === undefined ? [] : [{ fd: this.#holder }])]) {
+    const held = [...this.cpus.flatMap((c) => (c.statsFd === undefined ? [c.fd] : [c.fd, c.statsFd])), ...(this.#enableFd === undefined ? [] : [this.#enableFd]), ...(this.#holder === undefined ? [] : [this.#holder])];
+    this.#enableFd = undefined;
+    for (const fd of held) {
       try {
         closeSync(fd);
       } catch {

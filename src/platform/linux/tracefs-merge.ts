@@ -37,8 +37,6 @@ export class RecordMerge<R extends { timestampNs: number }> {
       if (watermark !== Number.POSITIVE_INFINITY && hold?.(rec) && watermark - rec.timestampNs < holdNs) break;
       cut++;
     }
-    const ready = this.#staged.slice(0, cut);
-    this.#staged = this.#staged.slice(cut);
-    return ready;
+    return cut === this.#staged.length ? this.#staged.splice(0) : this.#staged.splice(0, cut);
   }
 }

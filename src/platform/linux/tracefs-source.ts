@@ -43,7 +43,7 @@ import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ConnectionSource, SourceStats } from "../types.js";
 import { loadNative } from "./native.js";
 import { ProcessInfoCache } from "./process-info.js";
-import { decodePage } from "./ring-buffer.js";
+import { visitPage } from "./ring-buffer.js";
 import type { Endpoint, IpFamily } from "../../core/endpoint.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple } from "./tracefs-decode.js";
@@ -108,6 +108,38 @@ export interface SynSentSocket {
 }
 
 const MAX_PAGES_PER_CPU_PER_POLL = 1024;
+
+/** Endpoint objects made once per address and port (at most 65,536, then started over), frozen: never changed in place. */
+class EndpointCache {
+  readonly #byAddress = new Map<string, Map<number, Endpoint>>();
+  #size = 0;
+  get(address: string, port: number): Endpoint {
+    let ports = this.#byAddress.get(address);
+    const found = ports?.get(port);
+    if (found) return found;
+    if (this.#size >= 65_536) {
+      this.#byAddress.clear();
+      this.#size = 0;
+      ports = undefined;
+    }
+    if (!ports) {
+      ports = new Map();
+      this.#byAddress.set(address, ports);
+    }
+    const e: Endpoint = Object.freeze({ address, port });
+    ports.set(port, e);
+    this.#size++;
+    return e;
+  }
+}
+
+interface NativePages {
+  read: (fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number) => Int32Array;
+  buf: Buffer;
+  fds: Int32Array;
+}
+/** Pages per CPU the native helper reads in one call (its buffer: this many pages per CPU). */
+const PAGES_PER_NATIVE_READ = 16;
 /** A drop in the connecting thread this soon after its connect is that connect's SYN. */
 const DROP_JOIN_NS = 5e6;
 /** How long a connect of an unnamed, already gone process waits for its exit record. */
@@ -155,6 +187,11 @@ export class TracefsSource implements ConnectionSource {
   #records = 0;
   #pageSize = 4096;
   #page: Buffer = Buffer.alloc(4096);
+  readonly #endpoints = new EndpointCache();
+  /** The page being decoded (#stage reads its records from it). */
+  #current: Buffer = this.#page;
+  /** The helper's readPages, its buffer and the CPUs' fds: one call per poll, no exception per empty buffer. */
+  #native?: NativePages;
   #raw?: RawSenderTracer;
   /** Each thread's latest connect (its SYN may be dropped right after, in the same call); bounded. */
   readonly #lastConnect = new Map<number, { sock: string; timeNs: number }>();
@@ -235,11 +272,12 @@ export class TracefsSource implements ConnectionSource {
     await this.#startRaw();
     this.#startDns();
     this.#startReading();
+    let checks = 0;
     this.#statsTimer = setInterval(() => {
       this.#checkLost();
       this.#checkHealth();
-      // A safety net for a missed wake-up; cheap when the buffers are empty.
-      if (this.#waker) this.#poll();
+      // A safety net for a missed wake-up (every 5 s: an idle watch wakes as little as it can).
+      if (this.#waker && ++checks % 5 === 0) this.#poll();
     }, 1000);
   }
 
@@ -364,6 +402,10 @@ export class TracefsSource implements ConnectionSource {
   #startReading(): void {
     const wake = this.#options.wake ?? (process.env.HALFOPEN_TRACEFS_WAKE === "timer" ? "timer" : "data");
     const helper = wake === "data" ? loadNative() : undefined;
+    const cpus = this.#instance?.cpus ?? [];
+    if (helper && typeof helper.readPages === "function" && cpus.length > 0) {
+      this.#native = { read: helper.readPages.bind(helper), buf: Buffer.alloc(this.#pageSize * PAGES_PER_NATIVE_READ * cpus.length), fds: Int32Array.from(cpus.map((c) => c.fd)) };
+    }
     if (helper?.watchReadable) {
       try {
         const gap = this.#options.minReadGapMs ?? 5;
@@ -517,29 +559,22 @@ export class TracefsSource implements ConnectionSource {
     if (this.#stopped || !this.#layout || !this.#decode) return;
     this.#lastPollMs = performance.now();
     let sawLostFlag = false;
-    for (const { fd } of this.#instance?.cpus ?? []) {
-      for (let i = 0; i < MAX_PAGES_PER_CPU_PER_POLL; i++) {
-        let n: number;
-        try {
-          n = readSync(fd, this.#page, 0, this.#pageSize, null);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === "EAGAIN") break;
-          throw e;
-        }
-        if (n <= 0) break;
-        const { records, lost } = decodePage(this.#page.subarray(0, n), this.#layout);
-        if (lost !== 0) sawLostFlag = true;
-        for (const r of records) {
-          const rec = this.#decode(this.#page, r.offset, r.timestampNs);
-          if (!rec) continue;
-          // Read /proc now, while a short-lived process is most likely still there.
-          if (rec.kind === "state" && rec.newState === TcpState.SYN_SENT) this.#cache.resolve(rec.tid);
-          // A process too quick for /proc gets its name from its exit record, before its connects are released.
-          else if (rec.kind === "exit") this.#cache.nameFromExit(rec.tid, rec.name);
-          this.#merge.add(rec);
+    if (this.#native) sawLostFlag = this.#readNative(this.#native, this.#layout);
+    else
+      for (const { fd } of this.#instance?.cpus ?? []) {
+        for (let i = 0; i < MAX_PAGES_PER_CPU_PER_POLL; i++) {
+          let n: number;
+          try {
+            n = readSync(fd, this.#page, 0, this.#pageSize, null);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === "EAGAIN") break;
+            throw e;
+          }
+          if (n <= 0) break;
+          this.#current = this.#page;
+          if (visitPage(this.#page.subarray(0, n), this.#layout, this.#stage) !== 0) sawLostFlag = true;
         }
       }
-    }
     if (sawLostFlag) this.#checkLost();
     // Answers before connects: each connect's DNS answer, if any, arrived before it.
     this.#dns?.drain();
@@ -553,6 +588,34 @@ export class TracefsSource implements ConnectionSource {
       }, (this.#options.reorderMs ?? 1) + 1);
     }
   }
+
+  /** Every CPU's pages through the helper, PAGES_PER_NATIVE_READ per CPU a call, until none filled its share; true when a page said events were lost. */
+  #readNative(n: NativePages, layout: PageLayout): boolean {
+    let lost = false;
+    const size = this.#pageSize;
+    for (let round = 0; round < MAX_PAGES_PER_CPU_PER_POLL / PAGES_PER_NATIVE_READ; round++) {
+      const used = n.read(n.fds, n.buf, size, PAGES_PER_NATIVE_READ);
+      for (let i = 0; i < used.length; i++) {
+        const page = n.buf.subarray(i * size, i * size + (used[i] as number));
+        this.#current = page;
+        if (visitPage(page, layout, this.#stage) !== 0) lost = true;
+      }
+      // Fewer slots than one CPU's share: no CPU can have filled its own.
+      if (used.length < PAGES_PER_NATIVE_READ) break;
+    }
+    return lost;
+  }
+
+  /** One record of a page just read: decoded and staged for the merge (made once: no closure per page). */
+  readonly #stage = (timestampNs: number, offset: number): void => {
+    const rec = this.#decode?.(this.#current, offset, timestampNs);
+    if (!rec) return;
+    // Read /proc now, while a short-lived process is most likely still there.
+    if (rec.kind === "state" && rec.newState === TcpState.SYN_SENT) this.#cache.resolve(rec.tid);
+    // A process too quick for /proc gets its name from its exit record, before its connects are released.
+    else if (rec.kind === "exit") this.#cache.nameFromExit(rec.tid, rec.name);
+    this.#merge.add(rec);
+  };
 
   #release(watermark: number): void {
     const out: ConnectionEvent[] = [];
@@ -577,7 +640,7 @@ export class TracefsSource implements ConnectionSource {
     switch (rec.kind) {
       case "state":
         if (rec.newState === TcpState.SYN_SENT) {
-          this.#raw?.kernelConnect(rec.family, rec.daddr, rec.dport);
+          this.#raw?.kernelConnect(rec.daddr, rec.dport);
           this.#noteConnect(rec.tid, rec.sock, rec.timestampNs);
           const process = this.#cache.resolve(rec.tid);
           if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
@@ -588,13 +651,14 @@ export class TracefsSource implements ConnectionSource {
             pid: process.pid,
             tid: rec.tid,
             family: rec.family,
-            src: { address: rec.saddr, port: rec.sport },
-            dst: { address: rec.daddr, port: rec.dport },
+            // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
+            src: this.#endpoints.get(rec.saddr, rec.sport),
+            dst: this.#endpoints.get(rec.daddr, rec.dport),
             process,
           };
         }
         if (rec.oldState === TcpState.SYN_SENT) {
-          this.#raw?.kernelLeave(rec.family, rec.daddr, rec.dport, rec.timestampNs);
+          this.#raw?.kernelLeave(rec.daddr, rec.dport, rec.timestampNs);
           const tuple = this.#seeds.size > 0 ? socketTuple(rec.saddr, rec.sport, rec.daddr, rec.dport) : undefined;
           return { type: "leave", time, sock: this.#sockOf(rec.sock, tuple, true), newState: rec.newState, srcPort: rec.sport, inInterrupt: rec.inInterrupt };
         }
