@@ -74,6 +74,11 @@ export interface Detector<F extends Finding = Finding> {
   osLimit?(record: OsLimitRecord, time: number, ctx: DetectorContext): F[] | void;
   /** Time passed (called after every batch and periodically). */
   tick?(now: number, ctx: DetectorContext): F[] | void;
+  /**
+   * Nothing of this detector's waits on time now (no deadline, nothing open): a caller may tick less often until
+   * the next event. A detector with `tick` and without `quiet` is never quiet.
+   */
+  quiet?(): boolean;
   /** The run is ending: close what is open. */
   flush?(now: number, ctx: DetectorContext): F[] | void;
   /** This detector's verdict of a process, for reports that name it (incidents). */

@@ -110,6 +110,10 @@ export class LimitDetector implements Detector<LimitFinding> {
     return [{ type: "os-limit", time, record }];
   }
 
+  quiet(): boolean {
+    return this.#incident === undefined && this.#deferredTrigger === undefined;
+  }
+
   tick(now: number, ctx: DetectorContext): LimitFinding[] {
     const deferred = this.#deferredTrigger;
     if (deferred) {

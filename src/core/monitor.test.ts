@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { HalfOpenMonitor, type MonitorOutput, isOutput } from "./monitor.js";
+import { ScanVerdictDetector } from "./scan-detector.js";
 import type { ConnectionEvent } from "./events.js";
 import type { IncidentReport } from "./incident.js";
 import { burst, closed, connect, established, proc, sock } from "../../test/support/events.js";
@@ -267,4 +268,36 @@ test("attempts seen at start open one incident holding all of them, at the next 
   assert.equal(i.trigger.attemptId, 11, "the (limit+1)-th is the trigger");
   assert.ok(i.processes[0]?.sample.every((a) => a.seenAtStart === true));
   assert.deepEqual(m.tick(200), [], "opened once");
+});
+
+test("quiet: only while nothing waits on time (no attempt half-open, no incident open, no verdict deadline)", () => {
+  const verdicts = new ScanVerdictDetector();
+  const m = new HalfOpenMonitor({ limit: 2, quietMs: 100, detectors: [verdicts] });
+  assert.equal(m.quiet, true, "nothing yet");
+  const p = proc(10);
+  const a = sock();
+  m.handle(connect(0, p, a));
+  assert.equal(m.quiet, false, "an attempt half-open can expire");
+  m.handle(established(5, a));
+  // Its outcome is in, but the first contact's place in the verdict's order waits for older ones: none here.
+  assert.equal(m.quiet, true, "answered: nothing waits");
+  const b = sock();
+  m.handle(connect(10, p, b, { address: "198.18.0.2", port: 9 }));
+  m.handle(closed(20, b, false));
+  assert.equal(m.quiet, true, "given up by the program: its outcome is in, nothing waits");
+  const flood = burst(2000, proc(11), 3);
+  for (const e of flood) m.handle(e);
+  for (const e of flood) m.handle(established(2001, e.sock));
+  assert.equal(m.quiet, false, "an incident is open until its quiet time passes");
+  m.tick(2200);
+  m.tick(4000);
+  assert.equal(m.quiet, true, "closed");
+  // A detector that ticks but cannot say it is quiet keeps the monitor from resting.
+  const busy = new HalfOpenMonitor({ limit: 2, detectors: [{ name: "x", tick: () => [] }] });
+  assert.equal(busy.quiet, false);
+  let waiting = true;
+  const d = new HalfOpenMonitor({ limit: 2, detectors: [{ name: "y", tick: () => [], quiet: () => !waiting }] });
+  assert.equal(d.quiet, false, "a detector with a deadline");
+  waiting = false;
+  assert.equal(d.quiet, true);
 });

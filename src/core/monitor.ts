@@ -192,6 +192,16 @@ export class HalfOpenMonitor {
     };
   }
 
+  /**
+   * Nothing waits on time: no attempt half-open (none can expire), and every detector quiet (no incident open, no
+   * verdict deadline). Ticks then change nothing until the next event, so a caller may tick less often.
+   */
+  get quiet(): boolean {
+    if (this.tracker.halfOpen > 0) return false;
+    for (const d of this.detectors) if (d.tick && !(d.quiet?.() ?? false)) return false;
+    return true;
+  }
+
   /** The incident open now, if any. */
   get openIncident(): IncidentReport | undefined {
     return this.limitDetector.openReport(this.#lastTime);

@@ -296,6 +296,11 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     if (s) s.exited = true;
   }
 
+  /** No first contact waits for its deadline. */
+  quiet(): boolean {
+    return this.#waiting.size === 0;
+  }
+
   tick(now: number): VerdictFinding[] {
     const out: VerdictFinding[] = [];
     // Only processes with first contacts waiting: a tick runs after every batch, and most processes have none.

@@ -25,6 +25,41 @@ import { StoreSink } from "./store-sink.js";
 const DEFAULT_RETAIN_MS = 30 * 86_400_000;
 /** How often the core's clock advances while no events come (incidents close, attempts expire). */
 const TICK_MS = 250;
+/**
+ * ...and while nothing waits on time (no attempt half-open, no incident open, no verdict deadline: monitor.quiet),
+ * live, with no sink that samples on the tick (the dashboard, a recording's clock lines, enforcement): an idle
+ * watch wakes twice a second instead of five times. The first event after it brings the 250 ms tick back at once.
+ */
+const QUIET_TICK_MS = 1000;
+
+/** The clock's tick: every TICK_MS, or QUIET_TICK_MS while `rest()` says nothing waits on time; `plan()` again after each batch. */
+class Ticker {
+  #timer?: NodeJS.Timeout;
+  #delay = 0;
+  #stopped = false;
+  constructor(
+    readonly tick: () => void,
+    readonly rest: () => boolean,
+  ) {}
+
+  plan(): void {
+    const delay = this.rest() ? QUIET_TICK_MS : TICK_MS;
+    // A sooner tick already planned stays; a later one gives way.
+    if (this.#stopped || (this.#timer && delay >= this.#delay)) return;
+    clearTimeout(this.#timer);
+    this.#delay = delay;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.tick();
+      this.plan();
+    }, delay);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+}
 
 /** `--pid`, `--comm`, `--unit`, `--container`, `--netns`: applied before the limit, like the monitor's own table. */
 function makeFilter(opts: WatchOptions): ((p: ProcessInfo) => boolean) | undefined {
@@ -116,6 +151,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     source.stop();
   };
   const timers: NodeJS.Timeout[] = [];
+  let ticker: Ticker | undefined;
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   try {
@@ -148,15 +184,11 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       emit(monitor.tick(now));
       chain.tick(now);
     };
-    let warningsRead = 0;
-    const warnings = () => {
-      const read = source.warnings?.(warningsRead);
-      if (!read) return;
-      warningsRead = read.next;
-      for (const message of read.notes) publish({ kind: "warning", level: "note", message });
-    };
+    const warnings = sourceNotes(source, publish);
 
-    timers.push(setInterval(() => tick(source.now()), TICK_MS));
+    const mayRest = !opts.ui && !opts.record && !opts.replay && !enforce;
+    ticker = new Ticker(() => tick(source.now()), () => mayRest && monitor.quiet);
+    ticker.plan();
     if (opts.interval > 0) {
       // Each summary covers the time since the previous one; the tick checkpoints the totals there.
       let lastSummary: number | undefined;
@@ -176,6 +208,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       chain.events(batch);
       for (const event of batch) emit(monitor.handle(event));
       tick(source.now());
+      ticker.plan();
       warnings();
     }
     warnings(); // what the source said after its last batch (a replay's torn last line)
@@ -185,6 +218,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     publish({ kind: "stop", totals: monitor.totals(), verdicts: verdicts.counts(), sourceStats: source.stats(), time: now, timeWall: Date.now(), ...finished });
   } finally {
     for (const t of timers) clearTimeout(t);
+    ticker?.stop();
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
     out.close();
@@ -193,6 +227,17 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   }
 
   throwIfLost(out, sinks);
+}
+
+/** What the source said since the last call, as note lines (a replay's torn last line, a fallback). */
+function sourceNotes(source: ConnectionSource, publish: (item: WatchItem) => void): () => void {
+  let read = 0;
+  return () => {
+    const got = source.warnings?.(read);
+    if (!got) return;
+    read = got.next;
+    for (const message of got.notes) publish({ kind: "warning", level: "note", message });
+  };
 }
 
 /** After the run: a failed standard output, or incidents that could never be stored, as the run's error. */
