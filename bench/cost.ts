@@ -12,8 +12,13 @@
  * For each: the tracer's own CPU (/proc/PID/stat, user + system) and the
  * host's CPU above the generator alone (/proc/stat: tracing cost charged in
  * the kernel shows up there), over the middle of each run; medians of the
- * rounds. Then watch on an idle host (its CPU over 30 s) and its peak RSS at
- * 20,000/s. Results: its section of bench/RESULTS.md and bench/out/cost.json.
+ * rounds; and CPU per attempt made (a tracer that slows the generator, which
+ * then fails attempts with EMFILE, is not credited for the attempts it did
+ * not have to see). Then watch on an idle host (all threads' schedstat over
+ * 30 s after start and 60 s from the second minute) and its peak RSS at
+ * 20,000/s. With HALFOPEN_ANCHOR_CLI=/path/to/dist/cli/main.js another build
+ * of watch (today's main) runs in every round too, and idle and RSS.
+ * Results: its section of bench/RESULTS.md and bench/out/cost.json.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";

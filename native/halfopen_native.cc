@@ -720,12 +720,15 @@ class UvReadableWatcher {
 Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[1].IsFunction()) {
-    return BadArgument(env, "watchReadable(fds: Int32Array, onReadable: () => void)");
+    return BadArgument(env, "watchReadable(fds: Int32Array, onReadable: () => void, ownThread?: boolean)");
   }
   Napi::Int32Array a = info[0].As<Napi::Int32Array>();
   std::vector<int> fds(a.Data(), a.Data() + a.ElementLength());
-  // The event loop's own epoll when every fd can be polled there (tracefs's can); the poll thread otherwise.
-  if (UvReadableWatcher* uw = UvReadableWatcher::Start(env, fds, info[1].As<Napi::Function>())) {
+  // The event loop's own epoll when every fd can be polled there (tracefs's can) and is ours alone; the poll thread
+  // when the caller says an fd is also libuv's (standard output: two watchers of one fd in one loop break libuv) or
+  // when one cannot be polled there.
+  const bool ownThread = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  if (UvReadableWatcher* uw = ownThread ? nullptr : UvReadableWatcher::Start(env, fds, info[1].As<Napi::Function>())) {
     Napi::Object handle = Napi::Object::New(env);
     auto stopped = std::make_shared<bool>(false);
     handle.Set("rearm", Napi::Function::New(env, [uw, stopped](const Napi::CallbackInfo&) {

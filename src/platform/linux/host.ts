@@ -72,7 +72,8 @@ export const linuxHost: HostPlatform = {
     const { loadNative } = await import("./native.js");
     const helper = loadNative();
     if (!helper) return () => {};
-    const w = helper.watchReadable(Int32Array.of(1), onClosed);
+    // A thread of its own: libuv watches fd 1 too when Node writes to a pipe (two watchers of one fd break the loop).
+    const w = helper.watchReadable(Int32Array.of(1), onClosed, true);
     return () => w.stop();
   },
   async loadHostDiscovery() {

@@ -194,7 +194,7 @@ describe("native helper: watchReadable and readPages (the tracefs reader's wake-
       void Promise.resolve().then(() => microtasks++);
     });
     try {
-      assert.equal((watcher as { mode?: string }).mode, "event-loop");
+      assert.equal(watcher.mode, "event-loop");
       await new Promise((res) => setTimeout(res, 30));
       assert.equal(calls, 0, "nothing to read: no call");
       writeSync(w, "x");
@@ -217,6 +217,25 @@ describe("native helper: watchReadable and readPages (the tracefs reader's wake-
       await new Promise((res) => setTimeout(res, 30));
       assert.equal(calls, 2, "stopped: no call");
       assert.throws(() => native.readPages(Int32Array.from([r]), Buffer.alloc(10), 4096, 2), /readPages/);
+    } finally {
+      watcher.stop();
+      closeSync(r);
+      closeSync(w);
+    }
+  });
+
+  test("ownThread: the same contract from a poll thread of its own (for an fd libuv watches too, such as standard output)", async () => {
+    const [r, w] = pipeFds();
+    let calls = 0;
+    const watcher = native.watchReadable(Int32Array.from([r]), () => calls++, true);
+    try {
+      assert.equal(watcher.mode, undefined, "not on the event loop");
+      writeSync(w, "x");
+      await until("called once data is there", () => calls === 1);
+      await new Promise((res) => setTimeout(res, 30));
+      assert.equal(calls, 1, "not again until rearmed");
+      watcher.rearm();
+      await until("again after rearm", () => calls === 2);
     } finally {
       watcher.stop();
       closeSync(r);

@@ -2,8 +2,8 @@
  * The optional native helper (native/halfopen_native.cc), compiled from source
  * by `npm install` on Linux: a sock_diag dump of one namespace's TCP sockets
  * with the state filter applied in the kernel, and the /proc/PID/fd walk in
- * threads, each also off the JS thread (a promise); a poll thread that wakes
- * the tracefs source when its buffers have data; setrlimit for open files. `prefetchSocketScan`
+ * threads, each also off the JS thread (a promise); a wake-up of the tracefs
+ * source when its buffers have data (the event loop's own epoll) and a read of all its pages in one call; setrlimit for open files. `prefetchSocketScan`
  * starts both at launch for `ls`; the procfs reader takes them. Without the
  * helper halfopen reads /proc/net/tcp and walks fds in Node; results are the
  * same, only slower with many sockets.
@@ -45,8 +45,12 @@ export interface NativeHelper {
   sockDiagAsync(family: number, states: number, netnsPath?: string): Promise<Buffer>;
   /** Every socket link of the processes (inode and pid pairs), walked off the JS thread. */
   scanSockets(procRoot: string, pids: Int32Array, threads: number): Promise<SocketScan>;
-  /** A poll thread that calls `onReadable` once any fd is readable, then waits for `rearm()`. */
-  watchReadable(fds: Int32Array, onReadable: () => void): { rearm(): void; stop(): void };
+  /**
+   * Calls `onReadable` once any fd is readable, then waits for `rearm()`: on the event loop's own epoll (fds only we
+   * use: tracefs, capture sockets), or with `ownThread` on a poll thread of its own (an fd libuv also watches, such as
+   * standard output: one fd must not have two watchers in one loop).
+   */
+  watchReadable(fds: Int32Array, onReadable: () => void, ownThread?: boolean): { rearm(): void; stop(): void; mode?: "event-loop" };
   /** Raise the soft RLIMIT_NOFILE to the hard limit. */
   raiseNofileLimit(): { before: number; soft: number; hard: number };
   /** Every page the non-blocking fds have now (at most maxPagesPerFd each) into consecutive pageSize slots of buf; the bytes of each slot used, in fd order. */

@@ -7,7 +7,7 @@
  * `protocol == 6 && (newstate == 2 || oldstate == 2)` (moves into and out of
  * SYN_SENT only); tcp_receive_reset, tcp_retransmit_skb and sched exit/exec
  * are enabled when present. Each CPU's trace_pipe_raw is read without
- * blocking when the native helper's poll thread says one is readable (the
+ * blocking when the event loop's epoll says one is readable (the native helper's uv_poll; the
  * instance's buffer_percent is 0: woken on the first event), or every 10 ms
  * without the helper; pages are decoded with the kernel's own format offsets and merged
  * in timestamp order up to a watermark taken before the read, so an attempt's
@@ -63,8 +63,8 @@ export interface TracefsSourceOptions {
   /** How often the per-CPU buffers are read when not woken on data (no native helper, or `wake: "timer"`). Default 10 ms. */
   pollMs?: number;
   /**
-   * "data": sleep until the kernel says a buffer is readable (native helper's
-   * poll thread; the default when the helper loads); "timer": read every
+   * "data": sleep until the kernel says a buffer is readable (the event loop's
+   * epoll through the native helper; the default when it loads); "timer": read every
    * `pollMs` (the only way without the helper). Env HALFOPEN_TRACEFS_WAKE.
    */
   wake?: "data" | "timer";
@@ -221,7 +221,7 @@ export class TracefsSource implements ConnectionSource {
     };
   }
 
-  /** How the buffers are read: woken on data (native poll thread) or on a timer. */
+  /** How the buffers are read: woken on data (the event loop's epoll, through the helper) or on a timer. */
   get wakeMode(): "data" | "timer" {
     return this.#waker ? "data" : "timer";
   }
