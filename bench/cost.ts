@@ -24,7 +24,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "../test/integration/lab.js";
-import { procStat, runGenerator, startWatch, stopChild } from "./monitor.js";
+import { anchorLabel, procStat, runGenerator, startWatch, stopChild } from "./monitor.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -192,7 +192,7 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
       "|---:|---|---:|---:|---|---:|---:|",
       ...rows.map((r) => `| ${r.rate}/s | ${r.config} | ${Math.round(r.attempts).toLocaleString("en")} | ${r.config === "generator alone" ? "-" : `${fmt(r.ownCpu)}%`} | ${r.config === "generator alone" ? "-" : r.ownCpuRounds.map(fmt).join(", ")} | ${r.config === "generator alone" ? "-" : r.usPerAttempt.toFixed(2)} | ${r.config === "generator alone" ? `(base ${fmt(r.hostCpu)}%)` : `${fmt(r.hostOverBase)}%`} |`),
       "",
-      `watch's own CPU per attempt over bpftrace printing's: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s)${ANCHOR_CLI ? `; the anchor build's: ${ratio(10_000, "watch (anchor build)").toFixed(2)}× and ${ratio(20_000, "watch (anchor build)").toFixed(2)}×` : ""}. Idle (no load; all threads' CPU time from schedstat): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 20 : 60} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s: **${rss.hwmMb.toFixed(1)} MB** (goal < 100 MB).${anchorIdle && anchorRss ? ` The anchor build, same run: idle ${anchorIdle.cpu.toFixed(2)}% and ${anchorIdle.steadyCpu.toFixed(2)}% settled, peak RSS ${anchorRss.hwmMb.toFixed(1)} MB.` : ""}`,
+      `watch's own CPU per attempt over bpftrace printing's: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s)${ANCHOR_CLI ? `; the ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}'s: ${ratio(10_000, "watch (anchor build)").toFixed(2)}× and ${ratio(20_000, "watch (anchor build)").toFixed(2)}×` : ""}. Idle (no load; all threads' CPU time from schedstat): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 20 : 60} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s: **${rss.hwmMb.toFixed(1)} MB** (goal < 100 MB).${anchorIdle && anchorRss ? ` The ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}, same run: idle ${anchorIdle.cpu.toFixed(2)}% and ${anchorIdle.steadyCpu.toFixed(2)}% settled, peak RSS ${anchorRss.hwmMb.toFixed(1)} MB.` : ""}`,
     ].join("\n");
     return { markdown, json: { when, rounds, durationMs, anchor: ANCHOR_CLI, samples, rows, idle, rss, anchorIdle, anchorRss } };
   } finally {

@@ -12,12 +12,16 @@
  * Then: CPU and RSS of watch at 10k attempts/s, and the latency from the
  * (limit+1)-th concurrent attempt (kernel timestamp) to the incident-open
  * line arriving here, over repeated bursts, under 5k/s of background load.
+ * With HALFOPEN_ANCHOR_CLI=/path/to/dist/cli/main.js (another build, e.g.
+ * today's main), CPU and latency again for this build and that one,
+ * alternating, two rounds each (~3 minutes more).
  * Results: its section of bench/RESULTS.md, and bench/out/monitor.json.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { dirname } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createLab, destroyLab, labSkipReason, labSysctl, spawnInLab, LAB_ADDRESS, DROPPED_RANGE, REFUSED_PORT, type Lab } from "../test/integration/lab.js";
@@ -200,9 +204,9 @@ async function measureRate(lab: Lab, rate: number, durationMs: number): Promise<
   return { rate, achievedRate: Math.round(achieved), truth: sum("truth"), watch: sum("watch"), watchRightPid: rightPid, bpftrace: sum("bpftrace"), ss: sum("ss"), lost: stop.lostEvents, perKind };
 }
 
-async function measureCpu(lab: Lab, rate: number, durationMs: number): Promise<{ rate: number; cpuPercent: number; rssMb: number; hwmMb: number; attempts: number }> {
-  log(`cpu/rss at ${rate}/s for ${durationMs / 1000}s`);
-  const watch = startWatch(["--interval", "0", "--buffer-kb", "16384"]);
+async function measureCpu(lab: Lab, rate: number, durationMs: number, cli?: string): Promise<{ rate: number; cpuPercent: number; rssMb: number; hwmMb: number; attempts: number }> {
+  log(`cpu/rss at ${rate}/s for ${durationMs / 1000}s${cli ? ` (${cli})` : ""}`);
+  const watch = startWatch(["--interval", "0", "--buffer-kb", "16384"], {}, cli);
   await watch.started;
   const pid = watch.child.pid as number;
   const run = Promise.all(generators(rate, durationMs, "cpu").map((g) => runGenerator(lab, g)));
@@ -224,12 +228,14 @@ export interface LatencyOptions {
   background?: number;
   /** Environment of the watch (HALFOPEN_TRACEFS_WAKE=timer for the 10 ms timer). */
   env?: NodeJS.ProcessEnv;
+  /** Another build's dist/cli/main.js. */
+  cli?: string;
 }
 
-export async function measureLatency(lab: Lab, bursts: number, options: LatencyOptions = {}): Promise<{ samples: number; p50: number; p99: number; max: number; background: number }> {
+export async function measureLatency(lab: Lab, bursts: number, options: LatencyOptions = {}): Promise<{ samples: number; p50: number; p99: number; max: number; background: number; latencies: number[] }> {
   const background = options.background ?? 5000;
   log(`latency over ${bursts} bursts, ${background}/s background${options.env?.HALFOPEN_TRACEFS_WAKE ? `, wake ${options.env.HALFOPEN_TRACEFS_WAKE}` : ""}`);
-  const watch = startWatch(["--interval", "0", "--quiet", "0.05", "--no-store"], options.env);
+  const watch = startWatch(["--interval", "0", "--quiet", "0.05", "--no-store"], options.env, options.cli);
   await watch.started;
   const latencies: number[] = [];
   watch.onRecord((r, at) => {
@@ -251,7 +257,51 @@ export async function measureLatency(lab: Lab, bursts: number, options: LatencyO
   await bg;
   latencies.sort((x, y) => x - y);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-  return { samples: latencies.length, p50: q(0.5), p99: q(0.99), max: latencies[latencies.length - 1] ?? Number.NaN, background };
+  return { samples: latencies.length, p50: q(0.5), p99: q(0.99), max: latencies[latencies.length - 1] ?? Number.NaN, background, latencies };
+}
+
+/** An anchor build by its commit (the checkout its dist/ is in), else its path. */
+export function anchorLabel(cli: string): string {
+  const r = spawnSync("git", ["-C", dirname(cli), "rev-parse", "--short", "HEAD"], { encoding: "utf8" });
+  return r.status === 0 ? `anchor build ${r.stdout.trim()}` : `anchor build ${cli}`;
+}
+
+/** Percentiles of pooled samples. */
+function quantiles(xs: number[]): { samples: number; p50: number; p99: number; max: number } {
+  const s = [...xs].sort((x, y) => x - y);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
+  return { samples: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] ?? Number.NaN };
+}
+
+/**
+ * With HALFOPEN_ANCHOR_CLI (another build's dist/cli/main.js, e.g. today's main): CPU at 10,000/s and the latency,
+ * this build and the anchor alternating, two rounds each, in the same run.
+ */
+async function anchorComparison(lab: Lab, anchor: string, quick: boolean): Promise<string[]> {
+  const cpu: Record<"this" | "anchor", number[]> = { this: [], anchor: [] };
+  const lat: Record<"this" | "anchor", number[]> = { this: [], anchor: [] };
+  for (let round = 0; round < 2; round++) {
+    for (const which of round % 2 === 0 ? (["this", "anchor"] as const) : (["anchor", "this"] as const)) {
+      const cli = which === "anchor" ? anchor : undefined;
+      cpu[which].push((await measureCpu(lab, 10_000, quick ? 6000 : 15_000, cli)).cpuPercent);
+      lat[which].push(...(await measureLatency(lab, quick ? 20 : 100, cli ? { cli } : {})).latencies);
+    }
+  }
+  const row = (which: "this" | "anchor") => {
+    const q = quantiles(lat[which]);
+    return `| ${which === "this" ? "this build" : anchorLabel(anchor)} | ${cpu[which].map((c) => c.toFixed(1)).join(", ")} | ${q.samples} | ${q.p50.toFixed(1)} ms | **${q.p99.toFixed(1)} ms** | ${q.max.toFixed(1)} ms |`;
+  };
+  return [
+    "",
+    "### Against the anchor build, same run",
+    "",
+    "CPU at 10,000/s (the workload above, 15 s) and the latency (5,000/s background), this build and the anchor alternating, two rounds each:",
+    "",
+    "| build | CPU, % of one core (each round) | incidents | p50 | p99 | max |",
+    "|---|---|---:|---:|---:|---:|",
+    row("this"),
+    row("anchor"),
+  ];
 }
 
 function pct(n: number, d: number): string {
@@ -276,6 +326,8 @@ export async function runMonitorBench(quick: boolean): Promise<string> {
     for (const rate of [1000, 5000, 20_000]) rates.push(await measureRate(lab, rate, dur));
     const cpu = await measureCpu(lab, 10_000, quick ? 6000 : 15_000);
     const latency = await measureLatency(lab, quick ? 30 : 200);
+    const anchor = process.env.HALFOPEN_ANCHOR_CLI;
+    const comparison = anchor ? await anchorComparison(lab, anchor, quick) : [];
     const when = new Date().toISOString();
     const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
     mkdirSync(`${REPO}bench/out`, { recursive: true });
@@ -306,6 +358,8 @@ export async function runMonitorBench(quick: boolean): Promise<string> {
       "### Latency to the incident line",
       "",
       `From the kernel timestamp of the (limit+1)-th concurrent attempt to the \`incident-open\` JSON line read by the bench, over ${latency.samples} incidents (bursts of 11 dropped connects), with ${latency.background}/s refused and open connects in the background: **p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms**, max ${latency.max.toFixed(1)} ms. Goal: p99 < 50 ms.`,
+      "",
+      ...comparison,
       "",
       "Numbers come from one run on a shared 2-core machine; the generators and watch compete for the same cores.",
       "",
