@@ -717,6 +717,22 @@ class UvReadableWatcher {
   bool stopped_ = false;
 };
 
+// The JS handle of a watcher: rearm() until stop(); stop() once (then `finish` ends the watcher).
+template <typename W, typename Finish>
+Napi::Object WatcherHandle(Napi::Env env, W* w, Finish finish) {
+  Napi::Object handle = Napi::Object::New(env);
+  auto stopped = std::make_shared<bool>(false);
+  handle.Set("rearm", Napi::Function::New(env, [w, stopped](const Napi::CallbackInfo&) {
+    if (!*stopped) w->Rearm();
+  }));
+  handle.Set("stop", Napi::Function::New(env, [w, stopped, finish](const Napi::CallbackInfo&) {
+    if (*stopped) return;
+    *stopped = true;
+    finish(w);
+  }));
+  return handle;
+}
+
 Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[1].IsFunction()) {
@@ -729,35 +745,18 @@ Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
   // when one cannot be polled there.
   const bool ownThread = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   if (UvReadableWatcher* uw = ownThread ? nullptr : UvReadableWatcher::Start(env, fds, info[1].As<Napi::Function>())) {
-    Napi::Object handle = Napi::Object::New(env);
-    auto stopped = std::make_shared<bool>(false);
-    handle.Set("rearm", Napi::Function::New(env, [uw, stopped](const Napi::CallbackInfo&) {
-      if (!*stopped) uw->Rearm();
-    }));
-    handle.Set("stop", Napi::Function::New(env, [uw, stopped](const Napi::CallbackInfo&) {
-      if (*stopped) return;
-      *stopped = true;
-      uw->Stop();
-    }));
+    // Stop() frees it once libuv has closed its handles.
+    Napi::Object handle = WatcherHandle(env, uw, [](UvReadableWatcher* x) { x->Stop(); });
     handle.Set("mode", Napi::String::New(env, "event-loop"));
     return handle;
   }
   int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake < 0) return ThrowErrno(env, {errno, "eventfd"});
   Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "halfopen.watchReadable", 0, 1);
-  auto* w = new ReadableWatcher(std::move(fds), wake, tsfn);
-  Napi::Object handle = Napi::Object::New(env);
-  auto stopped = std::make_shared<bool>(false);
-  handle.Set("rearm", Napi::Function::New(env, [w, stopped](const Napi::CallbackInfo&) {
-    if (!*stopped) w->Rearm();
-  }));
-  handle.Set("stop", Napi::Function::New(env, [w, stopped](const Napi::CallbackInfo&) {
-    if (*stopped) return;
-    *stopped = true;
-    w->Stop();
-    delete w;
-  }));
-  return handle;
+  return WatcherHandle(env, new ReadableWatcher(std::move(fds), wake, tsfn), [](ReadableWatcher* x) {
+    x->Stop();
+    delete x;
+  });
 }
 
 // readPages(fds, buf, pageSize, maxPagesPerFd): every page the non-blocking fds (per-CPU trace_pipe_raw) have now,
