@@ -706,6 +706,9 @@ class UvReadableWatcher {
     Napi::HandleScope scope(w->env_);
     // MakeCallback: the microtasks the callback queues run before we return to libuv, as for any I/O callback.
     w->fn_.MakeCallback(w->env_.Global(), {}, w->context_);
+    // A throw would otherwise stay pending in the env (and surface at some later, unrelated call) while the watcher
+    // is never rearmed: report it as uncaught, as the poll thread's thread-safe function did.
+    if (w->env_.IsExceptionPending()) napi_fatal_exception(w->env_, w->env_.GetAndClearPendingException().Value());
   }
 
   Napi::Env env_;

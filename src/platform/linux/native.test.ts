@@ -7,7 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, constants, mkdtempSync, openSync, readlinkSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -221,6 +221,29 @@ describe("native helper: watchReadable and readPages (the tracefs reader's wake-
       watcher.stop();
       closeSync(r);
       closeSync(w);
+    }
+  });
+
+  test("a callback that throws is an uncaught exception (the process says so and exits), not a silent stop", () => {
+    const dir = mkdtempSync(join(tmpdir(), "halfopen-throw-"));
+    try {
+      const fifo = join(dir, "fifo");
+      execFileSync("mkfifo", [fifo]);
+      const script = [
+        `import { closeSync, constants, openSync, writeSync } from "node:fs";`,
+        `import { loadNative } from ${JSON.stringify(new URL("./native.ts", import.meta.url).pathname)};`,
+        `const r = openSync(${JSON.stringify(fifo)}, constants.O_RDONLY | constants.O_NONBLOCK);`,
+        `const w = openSync(${JSON.stringify(fifo)}, constants.O_WRONLY | constants.O_NONBLOCK);`,
+        `loadNative().watchReadable(Int32Array.from([r]), () => { throw new Error("boom from onReadable"); });`,
+        `writeSync(w, "x");`,
+        `setTimeout(() => { console.log("still running"); process.exit(0); }, 3000);`,
+      ].join("\n");
+      const run = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 });
+      assert.notEqual(run.status, 0, `exits with an error: ${run.stdout}`);
+      assert.match(run.stderr, /boom from onReadable/);
+      assert.doesNotMatch(run.stdout, /still running/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
