@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { endpointKey, formatEndpoint, formatIPv4, formatIPv6 } from "./endpoint.js";
+import { EndpointMemo, endpointKey, formatEndpoint, formatIPv4, formatIPv6 } from "./endpoint.js";
 
 test("formatIPv6 follows RFC 5952", () => {
   const b = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
@@ -32,4 +32,17 @@ test("endpointKey is formatEndpoint, kept: any address and port, before and afte
     assert.equal(endpointKey(address, i % 1000), `${address}:${i % 1000}`);
   }
   assert.equal(endpointKey("::1", 443), "[::1]:443");
+});
+
+test("EndpointMemo makes each value once, and keeps at most max (then starts over)", () => {
+  let made = 0;
+  const memo = new EndpointMemo((address, port) => ({ address, port, n: ++made }), 3);
+  const a = memo.get("198.18.0.1", 80);
+  assert.equal(memo.get("198.18.0.1", 80), a, "the same object again");
+  memo.get("198.18.0.1", 81);
+  memo.get("::1", 80);
+  assert.equal(made, 3);
+  memo.get("198.18.0.2", 80); // a fourth: started over
+  assert.notEqual(memo.get("198.18.0.1", 80), a, "made again after the restart");
+  assert.equal(made, 5);
 });

@@ -59,35 +59,40 @@ export function formatEndpoint(e: Endpoint): string {
   return e.address.includes(":") ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 
-const MAX_KEYS = 65_536;
-const keys = new Map<string, Map<number, string>>();
-let keyCount = 0;
-
 /**
- * formatEndpoint of an address and port, made once and kept (at most 65,536, then started over): the key of a
- * destination in maps and sets on the hot path (a flood repeats a few destinations tens of thousands of times a
- * second; one string each, not one per attempt). A memo: same input, same string.
+ * Values made once per address and port and kept, at most `max` of them (then started over): a memo for the hot
+ * path, where a flood repeats a few destinations tens of thousands of times a second.
  */
+export class EndpointMemo<T> {
+  readonly #byAddress = new Map<string, Map<number, T>>();
+  #size = 0;
+  constructor(
+    readonly make: (address: string, port: number) => T,
+    readonly max = 65_536,
+  ) {}
+
+  get(address: string, port: number): T {
+    const found = this.#byAddress.get(address)?.get(port);
+    if (found !== undefined) return found;
+    if (this.#size >= this.max) {
+      this.#byAddress.clear();
+      this.#size = 0;
+    }
+    let ports = this.#byAddress.get(address);
+    if (ports === undefined) {
+      ports = new Map();
+      this.#byAddress.set(address, ports);
+    }
+    const value = this.make(address, port);
+    ports.set(port, value);
+    this.#size++;
+    return value;
+  }
+}
+
+const keys = new EndpointMemo((address, port) => formatEndpoint({ address, port }));
+
+/** formatEndpoint of an address and port, made once: the key of a destination in maps and sets on the hot path. */
 export function endpointKey(address: string, port: number): string {
-  let ports = keys.get(address);
-  if (ports === undefined) {
-    if (keyCount >= MAX_KEYS) {
-      keys.clear();
-      keyCount = 0;
-    }
-    ports = new Map();
-    keys.set(address, ports);
-  }
-  let key = ports.get(port);
-  if (key === undefined) {
-    key = formatEndpoint({ address, port });
-    if (keyCount >= MAX_KEYS) {
-      keys.clear();
-      keyCount = 0;
-      keys.set(address, ports);
-    }
-    ports.set(port, key);
-    keyCount++;
-  }
-  return key;
+  return keys.get(address, port);
 }

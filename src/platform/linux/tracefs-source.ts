@@ -44,7 +44,7 @@ import type { ConnectionSource, SourceStats } from "../types.js";
 import { loadNative } from "./native.js";
 import { ProcessInfoCache } from "./process-info.js";
 import { visitPage } from "./ring-buffer.js";
-import type { Endpoint, IpFamily } from "../../core/endpoint.js";
+import { type Endpoint, EndpointMemo, type IpFamily } from "../../core/endpoint.js";
 import type { ProcessInfo } from "../../core/events.js";
 import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple } from "./tracefs-decode.js";
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage, parseSymbols } from "./tracefs-format.js";
@@ -109,30 +109,6 @@ export interface SynSentSocket {
 
 const MAX_PAGES_PER_CPU_PER_POLL = 1024;
 
-/** Endpoint objects made once per address and port (at most 65,536, then started over), frozen: never changed in place. */
-class EndpointCache {
-  readonly #byAddress = new Map<string, Map<number, Endpoint>>();
-  #size = 0;
-  get(address: string, port: number): Endpoint {
-    let ports = this.#byAddress.get(address);
-    const found = ports?.get(port);
-    if (found) return found;
-    if (this.#size >= 65_536) {
-      this.#byAddress.clear();
-      this.#size = 0;
-      ports = undefined;
-    }
-    if (!ports) {
-      ports = new Map();
-      this.#byAddress.set(address, ports);
-    }
-    const e: Endpoint = Object.freeze({ address, port });
-    ports.set(port, e);
-    this.#size++;
-    return e;
-  }
-}
-
 interface NativePages {
   read: (fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number) => Int32Array;
   buf: Buffer;
@@ -187,7 +163,8 @@ export class TracefsSource implements ConnectionSource {
   #records = 0;
   #pageSize = 4096;
   #page: Buffer = Buffer.alloc(4096);
-  readonly #endpoints = new EndpointCache();
+  /** Endpoint objects made once per address and port, frozen: an attempt keeps them for its life, never changed in place. */
+  readonly #endpoints = new EndpointMemo<Endpoint>((address, port) => Object.freeze({ address, port }));
   /** The page being decoded (#stage reads its records from it). */
   #current: Buffer = this.#page;
   /** The helper's readPages, its buffer and the CPUs' fds: one call per poll, no exception per empty buffer. */
