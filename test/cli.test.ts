@@ -446,3 +446,21 @@ test("watch and scan text through a pipe with COLUMNS=200: a command line and a 
     server.kill();
   }
 });
+
+test("watch loads the dashboard's server (fastify) and the metrics library (prom-client) only when asked for them", async () => {
+  const { spawnSync } = await import("node:child_process");
+  // A preload that writes, at exit, every CommonJS module loaded (the web server and prom-client are CommonJS packages).
+  const preload = join(tmp, "loaded-modules.cjs");
+  const list = join(tmp, "loaded-modules.txt");
+  writeFileSync(preload, `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, Object.keys(require.cache).join("\\n")));`);
+  const capture = new URL("./fixtures/records/browser-burst.jsonl", import.meta.url).pathname;
+  const loaded = (...args: string[]) => {
+    const r = spawnSync(process.execPath, ["--require", preload, "--import", "tsx", new URL("../src/cli/main.ts", import.meta.url).pathname, "watch", "--replay", capture, "--as-fast-as-possible", "--json", "--no-store", ...args], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return readFileSync(list, "utf8");
+  };
+  const plain = loaded();
+  assert.ok(plain.includes("/commander/"), "the preload saw the modules watch needs");
+  assert.doesNotMatch(plain, /node_modules\/(fastify|@fastify|prom-client)\//, "a plain watch loads neither the web server nor prom-client");
+  assert.match(loaded("--metrics-port", "0"), /node_modules\/prom-client\//, "--metrics-port loads prom-client");
+});

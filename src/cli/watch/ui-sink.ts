@@ -24,8 +24,6 @@ import type { StartRecord } from "../../core/watch-records.js";
 import { jsonRecords } from "./records.js";
 import type { Sink, StartFacts, WatchItem } from "./sink.js";
 
-export { isLoopbackHost } from "../../dashboard/app.js";
-
 export interface UiSinkOptions {
   host: string;
   port: number;
