@@ -56,9 +56,22 @@ export interface Attempt {
   heldMs?: number;
 }
 
-/** Key that tells two processes with the same pid apart. */
+/** Keys made so far, per ProcessInfo object: a source hands the same object for each of a process's attempts. */
+const keys = new WeakMap<ProcessInfo, string>();
+
+/**
+ * Key that tells two processes with the same pid apart. Made once per
+ * ProcessInfo object (the hot path: a flood's every attempt would otherwise
+ * build and hash a new string); `pid` and `startTime` are never changed on
+ * an object once it is in use.
+ */
 export function processKeyOf(p: ProcessInfo): string {
-  return p.startTime === undefined ? String(p.pid) : `${p.pid}@${p.startTime}`;
+  let key = keys.get(p);
+  if (key === undefined) {
+    key = p.startTime === undefined ? String(p.pid) : `${p.pid}@${p.startTime}`;
+    keys.set(p, key);
+  }
+  return key;
 }
 
 /** The outcome of an attempt that left SYN_SENT for `newState`. */

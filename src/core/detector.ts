@@ -59,28 +59,28 @@ export interface DetectorContext {
 export interface Detector<F extends Finding = Finding> {
   readonly name: string;
   /** An attempt entered SYN_SENT (after the monitor's filter); `seenAtStart` ones arrive as one batch. */
-  started?(attempt: Attempt, ctx: DetectorContext): F[] | void;
+  started?(attempt: Attempt, ctx: DetectorContext): readonly F[] | void;
   /** The SYN of a pending attempt was sent again (no answer yet; exact sources only). */
-  retransmitted?(attempt: Attempt, time: number, ctx: DetectorContext): F[] | void;
+  retransmitted?(attempt: Attempt, time: number, ctx: DetectorContext): readonly F[] | void;
   /** An attempt left SYN_SENT, or expired; `attempt.outcome` says how. */
-  ended?(attempt: Attempt, time: number, ctx: DetectorContext): F[] | void;
+  ended?(attempt: Attempt, time: number, ctx: DetectorContext): readonly F[] | void;
   /** A process exited. */
-  exited?(pid: number, time: number, ctx: DetectorContext): F[] | void;
+  exited?(pid: number, time: number, ctx: DetectorContext): readonly F[] | void;
   /** The source lost `count` events. */
-  lost?(count: number, time: number, ctx: DetectorContext): F[] | void;
+  lost?(count: number, time: number, ctx: DetectorContext): readonly F[] | void;
   /** The source was blind for `durationMs`. */
-  blind?(durationMs: number, time: number, ctx: DetectorContext): F[] | void;
+  blind?(durationMs: number, time: number, ctx: DetectorContext): readonly F[] | void;
   /** The OS reported its own limit (Windows Event 4226). */
-  osLimit?(record: OsLimitRecord, time: number, ctx: DetectorContext): F[] | void;
+  osLimit?(record: OsLimitRecord, time: number, ctx: DetectorContext): readonly F[] | void;
   /** Time passed (called after every batch and periodically). */
-  tick?(now: number, ctx: DetectorContext): F[] | void;
+  tick?(now: number, ctx: DetectorContext): readonly F[] | void;
   /**
    * Nothing of this detector's waits on time now (no deadline, nothing open): a caller may tick less often until
    * the next event. A detector with `tick` and without `quiet` is never quiet.
    */
   quiet?(): boolean;
   /** The run is ending: close what is open. */
-  flush?(now: number, ctx: DetectorContext): F[] | void;
+  flush?(now: number, ctx: DetectorContext): readonly F[] | void;
   /** This detector's verdict of a process, for reports that name it (incidents). */
   verdictOf?(processKey: string): VerdictSummary | undefined;
   /** What this detector held of a process (the enforcer), for reports that name it. */

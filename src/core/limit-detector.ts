@@ -65,22 +65,23 @@ export class LimitDetector implements Detector<LimitFinding> {
     return this.#incident?.report(now);
   }
 
-  started(attempt: Attempt, ctx: DetectorContext): LimitFinding[] {
-    const out: LimitFinding[] = [];
+  started(attempt: Attempt, ctx: DetectorContext): readonly LimitFinding[] {
     const halfOpen = ctx.tracker.halfOpen;
     let incident = this.#incident;
+    let out: LimitFinding[] | undefined;
     if (!incident && halfOpen > this.limit) {
       if (attempt.seenAtStart) {
         this.#deferredTrigger ??= attempt;
-        return out;
+        return NONE;
       }
+      out = [];
       incident = this.#open(attempt, attempt.startedAt, ctx, out);
     } else if (incident) {
       incident.add(attempt, ctx.tracker.halfOpenOf(attempt.processKey));
       incident.observe(halfOpen, attempt.startedAt);
     }
     if (incident && halfOpen > this.limit) this.#belowSince = undefined;
-    return out;
+    return out ?? NONE;
   }
 
   ended(attempt: Attempt, time: number, ctx: DetectorContext): void {
@@ -161,3 +162,6 @@ export class LimitDetector implements Detector<LimitFinding> {
     return { type: "incident", time: now, incident: incident.report(now) };
   }
 }
+
+/** What most attempts cause: nothing (shared, so the per-attempt path allocates no array). */
+const NONE: readonly LimitFinding[] = Object.freeze([]);

@@ -208,7 +208,7 @@ export class HalfOpenMonitor {
   }
 
   /** Call `hook` of every detector that has it; collect what they found. */
-  #each(out: MonitorOutput[], call: (d: Detector) => Finding[] | void): void {
+  #each(out: MonitorOutput[], call: (d: Detector) => readonly Finding[] | void): void {
     for (const d of this.detectors) {
       const found = call(d);
       if (found) for (const f of found) out.push(f);
@@ -405,14 +405,15 @@ export class HalfOpenMonitor {
     this.#attempts++;
     this.#countProcess(attempt);
     this.#history.observe(this.tracker.halfOpen);
-    this.#each(out, (d) => d.started?.(attempt, this.#ctx));
+    // The hot hooks are plain loops: no closure per attempt.
+    for (const d of this.detectors) collect(out, d.started?.(attempt, this.#ctx));
   }
 
   #ended(attempt: Attempt, time: number, out: MonitorOutput[]): void {
     this.#outcomes[attempt.outcome]++;
     const totals = this.#perProcess.get(attempt.processKey);
     if (totals) totals.outcomes[attempt.outcome]++;
-    this.#each(out, (d) => d.ended?.(attempt, time, this.#ctx));
+    for (const d of this.detectors) collect(out, d.ended?.(attempt, time, this.#ctx));
   }
 
   #countProcess(attempt: Attempt): void {
@@ -439,6 +440,10 @@ export class HalfOpenMonitor {
       totals.syns = (totals.syns ?? 0) + 1;
     }
   }
+}
+
+function collect(out: MonitorOutput[], found: readonly Finding[] | void): void {
+  if (found) for (let i = 0; i < found.length; i++) out.push(found[i] as Finding);
 }
 
 function endedCount(o: OutcomeCounts): number {

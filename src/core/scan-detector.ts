@@ -252,14 +252,13 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     };
   }
 
-  started(attempt: Attempt): VerdictFinding[] {
-    const out: VerdictFinding[] = [];
+  started(attempt: Attempt): readonly VerdictFinding[] {
     const s = this.#state(attempt);
-    this.#due(s, attempt.startedAt, out);
+    const out = this.#due(s, attempt.startedAt);
     s.attempts++;
     s.throttle.connect(attempt.dst.address, attempt.startedAt);
     const key = this.#o.firstContactBy === "host" ? attempt.dst.address : endpointKey(attempt.dst.address, attempt.dst.port);
-    if (s.contacted.has(key)) return out;
+    if (s.contacted.has(key)) return out ?? NONE;
     if (s.contacted.size >= this.#maxDestinations) s.contacted.delete(s.contacted.values().next().value as string);
     s.contacted.add(key);
     s.destinations++;
@@ -267,25 +266,25 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     if (s.ports.size < this.#maxDestinations) s.ports.add(attempt.dst.port);
     if (attempt.dstName !== undefined && this.#o.resolved !== "observe") {
       s.resolvedFirstContacts++;
-      return out;
+      return out ?? NONE;
     }
     s.firstContacts++;
     s.pending.set(attempt.id, { due: attempt.startedAt + this.noAnswerMs });
     this.#waiting.add(s);
-    return out;
+    return out ?? NONE;
   }
 
-  ended(attempt: Attempt, time: number): VerdictFinding[] {
+  ended(attempt: Attempt, time: number): readonly VerdictFinding[] {
     const s = this.#processes.get(attempt.processKey);
-    if (!s) return [];
+    if (!s) return NONE;
     s.ended++;
     if (attempt.outcome !== "established") s.failedEnds++;
     return this.#outcome(s, attempt.id, attempt.outcome === "established", time);
   }
 
-  retransmitted(attempt: Attempt, time: number): VerdictFinding[] {
+  retransmitted(attempt: Attempt, time: number): readonly VerdictFinding[] {
     const s = this.#processes.get(attempt.processKey);
-    return s ? this.#outcome(s, attempt.id, false, time) : [];
+    return s ? this.#outcome(s, attempt.id, false, time) : NONE;
   }
 
   exited(pid: number): void {
@@ -301,27 +300,25 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     return this.#waiting.size === 0;
   }
 
-  tick(now: number): VerdictFinding[] {
-    const out: VerdictFinding[] = [];
+  tick(now: number): readonly VerdictFinding[] {
+    let out: VerdictFinding[] | undefined;
     // Only processes with first contacts waiting: a tick runs after every batch, and most processes have none.
-    for (const s of this.#waiting) this.#due(s, now, out);
-    return out;
+    for (const s of this.#waiting) out = this.#due(s, now, out);
+    return out ?? NONE;
   }
 
-  flush(now: number): VerdictFinding[] {
+  flush(now: number): readonly VerdictFinding[] {
     return this.tick(now);
   }
 
   /** A pending first contact's outcome is known (an overdue one stays a failure at its deadline); apply what is due. */
-  #outcome(s: ProcessState, attemptId: number, success: boolean, time: number): VerdictFinding[] {
+  #outcome(s: ProcessState, attemptId: number, success: boolean, time: number): readonly VerdictFinding[] {
     const p = s.pending.get(attemptId);
     if (p && p.success === undefined) {
       p.success = success;
       p.at = time;
     }
-    const out: VerdictFinding[] = [];
-    this.#due(s, time, out);
-    return out;
+    return this.#due(s, time) ?? NONE;
   }
 
   /**
@@ -332,7 +329,10 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
    * the order they become known, a client's few dead peers would arrive as
    * one run of failures after all its successes.
    */
-  #due(s: ProcessState, time: number, out: VerdictFinding[]): void {
+  #due(s: ProcessState, time: number, found?: VerdictFinding[]): VerdictFinding[] | undefined {
+    // Most calls find nothing pending (a flood repeats its destinations): no iterator, no array.
+    if (s.pending.size === 0) return found;
+    let out = found;
     let last = Number.NEGATIVE_INFINITY;
     for (const [id, p] of s.pending) {
       let success: boolean;
@@ -347,11 +347,14 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
       s.pending.delete(id);
       if (s.pending.size === 0) this.#waiting.delete(s);
       last = Math.max(last, at);
-      this.#observe(s, success, last, out);
+      const finding = this.#observe(s, success, last);
+      if (finding) (out ??= []).push(finding);
     }
+    return out;
   }
 
-  #observe(s: ProcessState, success: boolean, time: number, out: VerdictFinding[]): void {
+  /** One first contact's outcome into the tests; the finding when it decided a verdict. */
+  #observe(s: ProcessState, success: boolean, time: number): VerdictFinding | undefined {
     if (!success) s.firstContactFailures++;
     const trw = s.trw.observe(success);
     const reverse = s.reverse.observe(success);
@@ -363,14 +366,14 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
       else if (reverse === "scanner") decided = { verdict: "scanner", test: "reverse-sht" };
       else if (trw === "benign" && s.verdict === "undecided") decided = { verdict: "benign", test: "trw" };
     }
-    if (!decided) return;
+    if (!decided) return undefined;
     s.verdict = decided.verdict;
     s.test = decided.test;
     s.decidedAfter = decided.test === "trw" ? s.trw.observations : s.reverse.observations;
     if (decided.verdict === "benign") this.#counts.benign++;
     else if (s.trusted) this.#counts.trustedScanner++;
     else this.#counts.scanner++;
-    out.push(this.#finding(s, decided.verdict, decided.test, time));
+    return this.#finding(s, decided.verdict, decided.test, time);
   }
 
   #finding(s: ProcessState, verdict: Exclude<Verdict, "undecided">, test: VerdictTest, time: number): VerdictFinding {
@@ -466,3 +469,6 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
+
+/** What most attempts cause: nothing (shared, so the per-attempt path allocates no array). */
+const NONE: readonly VerdictFinding[] = Object.freeze([]);

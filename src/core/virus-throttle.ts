@@ -59,8 +59,10 @@ export class VirusThrottle {
     this.#release(time);
     const i = this.#working.indexOf(destination);
     if (i >= 0) {
-      this.#working.splice(i, 1);
-      this.#working.push(destination);
+      // Move it to the most recent end in place (splice would allocate an array per connect).
+      const w = this.#working;
+      for (let j = i; j < w.length - 1; j++) w[j] = w[j + 1] as string;
+      w[w.length - 1] = destination;
       return this.#queue.length;
     }
     this.#delayed++;

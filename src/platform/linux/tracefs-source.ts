@@ -299,7 +299,14 @@ export class TracefsSource implements ConnectionSource {
   }
 
   #noteConnect(tid: number, sock: string, timeNs: number): void {
-    this.#lastConnect.delete(tid);
+    // A thread that connects again updates its entry in place (no object and no map churn per connect); the
+    // oldest threads go first past 4096, and a drop joins only within DROP_JOIN_NS of its connect.
+    const last = this.#lastConnect.get(tid);
+    if (last) {
+      last.sock = sock;
+      last.timeNs = timeNs;
+      return;
+    }
     this.#lastConnect.set(tid, { sock, timeNs });
     if (this.#lastConnect.size > 4096) this.#lastConnect.delete(this.#lastConnect.keys().next().value as number);
   }
