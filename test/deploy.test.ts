@@ -48,17 +48,28 @@ test("the systemd unit verifies (systemd-analyze verify), hardened, with the sta
   assert.ok(execArgs().includes("/var/log/halfopen/watch.jsonl"));
 });
 
-test("the unit's watch command line is one watch accepts", () => {
+/** The unit's NODE_OPTIONS (Environment=NODE_OPTIONS=...): the V8 flags the always-on deployments run with. */
+function unitNodeOptions(): string {
+  const options = /^Environment=NODE_OPTIONS=(.*)$/m.exec(UNIT)?.[1];
+  assert.ok(options, "the unit sets NODE_OPTIONS");
+  return options;
+}
+
+test("the unit's watch command line is one watch accepts, with the unit's NODE_OPTIONS", () => {
   const args = execArgs().map((a) => (a === "/var/log/halfopen/watch.jsonl" ? join(dir, "watch.jsonl") : a === "9465" ? "0" : a));
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...args, "--source", "procfs", "--no-store", "--duration", "0.5"], { cwd: REPO, encoding: "utf8", timeout: 30_000 });
+  assert.match(unitNodeOptions(), /--max-semi-space-size=\d+/);
+  // Node refuses to start when NODE_OPTIONS holds a flag it does not allow there (most V8 flags): this runs it.
+  const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${unitNodeOptions()}`.trim() };
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...args, "--source", "procfs", "--no-store", "--duration", "0.5"], { cwd: REPO, encoding: "utf8", timeout: 30_000, env });
   assert.equal(r.status, 0, r.stderr);
   assert.match(readFileSync(join(dir, "watch.jsonl"), "utf8"), /"type":"start"/);
 });
 
 /** Runs `watch` with a deployment's arguments for half a second (port 0, files in the temporary directory). */
-function runsWatch(args: string[]): void {
+function runsWatch(args: string[], nodeOptions?: string): void {
   const fixed = args.map((a) => (a === "9465" ? "0" : a === "0.0.0.0" ? "127.0.0.1" : a === "/var/lib/halfopen/incidents.db" ? join(dir, "incidents.db") : a));
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...fixed, "--source", "procfs", "--duration", "0.5", "--json"], { cwd: REPO, encoding: "utf8", timeout: 30_000 });
+  const env = nodeOptions === undefined ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${nodeOptions}`.trim() };
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...fixed, "--source", "procfs", "--duration", "0.5", "--json"], { cwd: REPO, encoding: "utf8", timeout: 30_000, env });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /"type":"start"/);
 }
@@ -126,7 +137,9 @@ test("the container image's command line is one watch accepts, and the build con
   assert.match(file, /HALFOPEN_NATIVE=require npm ci/);
   assert.match(file, /^EXPOSE 9465$/m);
   assert.equal(cmd[cmd.indexOf("--metrics-port") + 1], "9465");
-  runsWatch(cmd);
+  const nodeOptions = /^ENV NODE_OPTIONS=(.*)$/m.exec(file)?.[1];
+  assert.equal(nodeOptions, unitNodeOptions(), "the image runs with the unit's V8 flags");
+  runsWatch(cmd, nodeOptions);
   const ignored = readFileSync(join(REPO, ".dockerignore"), "utf8").split("\n");
   for (const tree of ["node_modules", "dist", "build"]) assert.ok(ignored.includes(tree), `.dockerignore leaves out ${tree}`);
 });
