@@ -4,8 +4,9 @@
  *
  * "before" is the 10 ms timer that read the ring buffers until issue 12
  * (HALFOPEN_TRACEFS_WAKE=timer, still the path without the native helper);
- * "after" is the native poll thread, woken by the kernel at the first event
- * (buffer_percent 0). Both run in the same run, alternating:
+ * "after" is the event loop's own epoll watching the per-CPU buffers (the
+ * native helper's uv_poll; a poll thread until issue 32), woken by the kernel
+ * at the first event (buffer_percent 0). Both run in the same run, alternating:
  *   - idle CPU: a watch on a quiet host, CPU time summed over all its threads
  *     (/proc/PID/task/* /schedstat, ns) over a window; the anchor is an idle
  *     Node process with one 1 s timer, measured in the same window;
@@ -112,7 +113,7 @@ export async function runWakeBench(quick: boolean): Promise<{ markdown: string; 
     "",
     `Run: ${when}, \`npm run bench -- --only wake${quick ? " --quick" : ""}\` on ${machine}.`,
     "\"before\" reads the ring buffers on a 10 ms timer (HALFOPEN_TRACEFS_WAKE=timer; also the path without the native",
-    "helper); \"after\" sleeps in the native helper's poll() until the kernel has an event (buffer_percent 0). Same run,",
+    "helper); \"after\" sleeps in the event loop's epoll (the native helper's uv_poll on the per-CPU buffers) until the kernel has an event (buffer_percent 0). Same run,",
     "modes alternating.",
     "",
     "### Idle CPU",

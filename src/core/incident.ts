@@ -204,10 +204,13 @@ export class IncidentRecorder {
     if (dst) {
       dst.attempts++;
       if (attempt.dstName !== undefined) dst.name = attempt.dstName;
-    } else if (this.#destinations.size < this.bounds.maxDestinations) {
-      this.#destinations.set(dstKey, { endpoint: { ...attempt.dst }, attempts: 1, ...(attempt.dstName !== undefined ? { name: attempt.dstName } : {}) });
-    } else this.#destinationsCapped = true;
-    if (this.#hosts.size < this.bounds.maxDestinations) this.#hosts.add(attempt.dst.address);
+    } else {
+      if (this.#destinations.size < this.bounds.maxDestinations) {
+        this.#destinations.set(dstKey, { endpoint: { ...attempt.dst }, attempts: 1, ...(attempt.dstName !== undefined ? { name: attempt.dstName } : {}) });
+      } else this.#destinationsCapped = true;
+      // A known destination's host is known: only a new destination can bring a new host.
+      if (this.#hosts.size < this.bounds.maxDestinations) this.#hosts.add(attempt.dst.address);
+    }
     const entry = this.#entryFor(attempt);
     if (!entry) return;
     entry.attempts++;
