@@ -6,6 +6,7 @@
  *
  *   - the generator alone (the baseline of the host's CPU);
  *   - `halfopen watch --json --no-store --interval 0` (this build), exact per attempt;
+ *   - the same with the systemd unit's NODE_OPTIONS (V8 flags: what its memory setting costs in CPU);
  *   - `bpftrace` printing one line per CLOSE->SYN_SENT (pid, comm, destination): a bcc tcpconnect-like tracer;
  *   - `bpftrace` counting per pid in the kernel (prints only at the end): the floor.
  *
@@ -32,10 +33,14 @@ const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const HZ = 100; // USER_HZ
 
-type Config = "generator alone" | "watch" | "watch (anchor build)" | "bpftrace printing" | "bpftrace counting";
+type Config = "generator alone" | "watch" | "watch (the service's NODE_OPTIONS)" | "watch (anchor build)" | "bpftrace printing" | "bpftrace counting";
 /** Another build of watch measured in the same run (today's main, say): `HALFOPEN_ANCHOR_CLI=/path/to/dist/cli/main.js`. */
 const ANCHOR_CLI = process.env.HALFOPEN_ANCHOR_CLI;
-const CONFIGS: Config[] = ["generator alone", "watch", ...(ANCHOR_CLI ? (["watch (anchor build)"] as const) : []), "bpftrace printing", "bpftrace counting"];
+const CONFIGS: Config[] = ["generator alone", "watch", "watch (the service's NODE_OPTIONS)", ...(ANCHOR_CLI ? (["watch (anchor build)"] as const) : []), "bpftrace printing", "bpftrace counting"];
+
+/** The V8 flags the systemd unit (and the image) run watch with: `Environment=NODE_OPTIONS=...` of deploy/halfopen.service. */
+const SERVICE_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(new URL("../deploy/halfopen.service", import.meta.url), "utf8"))?.[1] ?? "";
+const SERVICE_ENV: NodeJS.ProcessEnv = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${SERVICE_NODE_OPTIONS}`.trim() };
 
 /** Non-idle jiffies of the whole host (user, nice, system, irq, softirq, steal), and all of them. */
 function hostTicks(): { busy: number; total: number } {
@@ -51,8 +56,8 @@ const COUNTING = "tracepoint:sock:inet_sock_set_state /args->newstate == 2 && ar
 /** A tracer, started and ready; its output drained (counted) as a consumer would. */
 async function startTracer(config: Config): Promise<{ child: ChildProcess; lines: () => number; stop: () => Promise<void> } | undefined> {
   if (config === "generator alone") return undefined;
-  if (config === "watch" || config === "watch (anchor build)") {
-    const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"], {}, config === "watch" ? undefined : ANCHOR_CLI);
+  if (config === "watch" || config === "watch (the service's NODE_OPTIONS)" || config === "watch (anchor build)") {
+    const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"], config === "watch (the service's NODE_OPTIONS)" ? SERVICE_ENV : {}, config === "watch (anchor build)" ? ANCHOR_CLI : undefined);
     await w.started;
     return { child: w.child, lines: () => w.records.length, stop: () => stopChild(w.child) };
   }
@@ -137,21 +142,16 @@ async function idleWatch(seconds: number, cli?: string): Promise<{ cpu: number; 
   return { cpu, steadyCpu };
 }
 
-/** The V8 flags the systemd unit (and the image) run watch with: `Environment=NODE_OPTIONS=...` of deploy/halfopen.service. */
-const SERVICE_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(new URL("../deploy/halfopen.service", import.meta.url), "utf8"))?.[1] ?? "";
-
-/** Peak RSS under load, and the CPU per attempt made of the same run (so a memory setting's CPU price shows). */
-async function peakRss(lab: Lab, rate: number, durationMs: number, cli?: string, env: NodeJS.ProcessEnv = {}): Promise<{ hwmMb: number; usPerAttempt: number }> {
+/** Peak RSS of watch under load (its CPU is measured in the rounds above, where it is comparable). */
+async function peakRss(lab: Lab, rate: number, durationMs: number, cli?: string, env: NodeJS.ProcessEnv = {}): Promise<{ hwmMb: number }> {
   const w = startWatch(["--no-store", "--interval", "0", "--buffer-kb", "16384"], env, cli);
   await w.started;
   const pid = w.child.pid as number;
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
-  const before = procStat(pid);
-  const g = await runGenerator(lab, { title: "cost-rss", host: LAB_ADDRESS, ports: dropped, rate, durationMs, holdMs: 300 });
+  await runGenerator(lab, { title: "cost-rss", host: LAB_ADDRESS, ports: dropped, rate, durationMs, holdMs: 300 });
   const s = procStat(pid);
   await stopChild(w.child);
-  const made = Math.max(1, g.issued - g.localErrors);
-  return { hwmMb: s.hwmKb / 1024, usPerAttempt: (((s.cpuTicks - before.cpuTicks) / HZ) * 1e6) / made };
+  return { hwmMb: s.hwmKb / 1024 };
 }
 
 export function costBenchSkipReason(): string | undefined {
@@ -178,23 +178,18 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
     // Peak RSS at 20,000/s: this build as a user runs it, as the service runs it (its NODE_OPTIONS), and the anchor
     // build; alternating, medians of the rounds (one run is noisy: when V8 collects decides the peak).
     const rssRuns: { mine: number[]; service: number[]; anchor: number[] } = { mine: [], service: [], anchor: [] };
-    const rssCpu: { mine: number[]; service: number[]; anchor: number[] } = { mine: [], service: [], anchor: [] };
     const rssMs = quick ? 5000 : 10_000;
     for (let round = 1; round <= rounds; round++) {
-      const runs: [keyof typeof rssRuns, () => Promise<{ hwmMb: number; usPerAttempt: number }>][] = [
+      const runs: [keyof typeof rssRuns, () => Promise<{ hwmMb: number }>][] = [
         ["mine", () => peakRss(lab, 20_000, rssMs)],
-        ["service", () => peakRss(lab, 20_000, rssMs, undefined, { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${SERVICE_NODE_OPTIONS}`.trim() })],
+        ["service", () => peakRss(lab, 20_000, rssMs, undefined, SERVICE_ENV)],
       ];
       if (ANCHOR_CLI) runs.push(["anchor", () => peakRss(lab, 20_000, rssMs, ANCHOR_CLI)]);
-      for (const [name, run] of round % 2 === 1 ? runs : runs.reverse()) {
-        const r = await run();
-        rssRuns[name].push(r.hwmMb);
-        rssCpu[name].push(r.usPerAttempt);
-      }
+      for (const [name, run] of round % 2 === 1 ? runs : runs.reverse()) rssRuns[name].push((await run()).hwmMb);
     }
-    const rss = { hwmMb: median(rssRuns.mine), rounds: rssRuns.mine, usPerAttempt: median(rssCpu.mine) };
-    const serviceRss = { hwmMb: median(rssRuns.service), rounds: rssRuns.service, usPerAttempt: median(rssCpu.service), nodeOptions: SERVICE_NODE_OPTIONS };
-    const anchorRss = ANCHOR_CLI ? { hwmMb: median(rssRuns.anchor), rounds: rssRuns.anchor, usPerAttempt: median(rssCpu.anchor) } : undefined;
+    const rss = { hwmMb: median(rssRuns.mine), rounds: rssRuns.mine };
+    const serviceRss = { hwmMb: median(rssRuns.service), rounds: rssRuns.service, nodeOptions: SERVICE_NODE_OPTIONS };
+    const anchorRss = ANCHOR_CLI ? { hwmMb: median(rssRuns.anchor), rounds: rssRuns.anchor } : undefined;
     const rows = [10_000, 20_000].flatMap((rate) => {
       const base = median(samples.filter((s) => s.config === "generator alone" && s.rate === rate).map((s) => s.hostCpu));
       return CONFIGS.map((config) => {
@@ -217,7 +212,7 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
       "|---:|---|---:|---:|---|---:|---:|",
       ...rows.map((r) => `| ${r.rate}/s | ${r.config} | ${Math.round(r.attempts).toLocaleString("en")} | ${r.config === "generator alone" ? "-" : `${fmt(r.ownCpu)}%`} | ${r.config === "generator alone" ? "-" : r.ownCpuRounds.map(fmt).join(", ")} | ${r.config === "generator alone" ? "-" : r.usPerAttempt.toFixed(2)} | ${r.config === "generator alone" ? `(base ${fmt(r.hostCpu)}%)` : `${fmt(r.hostOverBase)}%`} |`),
       "",
-      `watch's own CPU per attempt over bpftrace printing's: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s)${ANCHOR_CLI ? `; the ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}'s: ${ratio(10_000, "watch (anchor build)").toFixed(2)}× and ${ratio(20_000, "watch (anchor build)").toFixed(2)}×` : ""}. Idle (no load; all threads' CPU time from schedstat): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 20 : 60} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s (medians of ${rounds} alternating run(s)): **${rss.hwmMb.toFixed(1)} MB** as a user runs it (${rss.rounds.map((x) => x.toFixed(0)).join(", ")}; ${rss.usPerAttempt.toFixed(2)} µs of CPU per attempt in those runs), **${serviceRss.hwmMb.toFixed(1)} MB** as the systemd unit and the image run it (NODE_OPTIONS=${SERVICE_NODE_OPTIONS}; ${serviceRss.rounds.map((x) => x.toFixed(0)).join(", ")}; ${serviceRss.usPerAttempt.toFixed(2)} µs per attempt) (goal < 100 MB).${anchorIdle && anchorRss ? ` The ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}, same run: idle ${anchorIdle.cpu.toFixed(2)}% and ${anchorIdle.steadyCpu.toFixed(2)}% settled, peak RSS ${anchorRss.hwmMb.toFixed(1)} MB (${anchorRss.rounds.map((x) => x.toFixed(0)).join(", ")}; ${anchorRss.usPerAttempt.toFixed(2)} µs per attempt).` : ""}`,
+      `watch's own CPU per attempt over bpftrace printing's: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s), with the service's NODE_OPTIONS ${ratio(10_000, "watch (the service's NODE_OPTIONS)").toFixed(2)}× and ${ratio(20_000, "watch (the service's NODE_OPTIONS)").toFixed(2)}×${ANCHOR_CLI ? `; the ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}'s: ${ratio(10_000, "watch (anchor build)").toFixed(2)}× and ${ratio(20_000, "watch (anchor build)").toFixed(2)}×` : ""}. Idle (no load; all threads' CPU time from schedstat): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 20 : 60} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s (medians of ${rounds} alternating run(s)): **${rss.hwmMb.toFixed(1)} MB** as a user runs it (${rss.rounds.map((x) => x.toFixed(0)).join(", ")}), **${serviceRss.hwmMb.toFixed(1)} MB** as the systemd unit and the image run it (NODE_OPTIONS=${SERVICE_NODE_OPTIONS}; ${serviceRss.rounds.map((x) => x.toFixed(0)).join(", ")}) (goal < 100 MB).${anchorIdle && anchorRss ? ` The ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}, same run: idle ${anchorIdle.cpu.toFixed(2)}% and ${anchorIdle.steadyCpu.toFixed(2)}% settled, peak RSS ${anchorRss.hwmMb.toFixed(1)} MB (${anchorRss.rounds.map((x) => x.toFixed(0)).join(", ")}).` : ""}`,
     ].join("\n");
     return { markdown, json: { when, rounds, durationMs, anchor: ANCHOR_CLI, samples, rows, idle, rss, serviceRss, anchorIdle, anchorRss } };
   } finally {
