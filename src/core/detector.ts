@@ -41,6 +41,9 @@ export interface Finding {
   readonly time: number;
 }
 
+/** What a hook returns when it found nothing: one shared, frozen empty array, so the per-attempt path allocates none. */
+export const NO_FINDINGS: readonly never[] = Object.freeze([]);
+
 /** What a detector may read of the monitor's state. */
 export interface DetectorContext {
   /** The live table of half-open attempts (host-wide and per process). */

@@ -12,7 +12,7 @@
  * limit event that arrives while no incident is open.
  */
 import type { Attempt } from "./attempt.js";
-import type { Detector, DetectorContext, Finding } from "./detector.js";
+import { type Detector, type DetectorContext, type Finding, NO_FINDINGS } from "./detector.js";
 import { type IncidentBounds, IncidentRecorder, type IncidentReport, type OsLimitRecord } from "./incident.js";
 
 /** An incident opened (`incident-open`, the report so far) or closed (`incident`). */
@@ -72,7 +72,7 @@ export class LimitDetector implements Detector<LimitFinding> {
     if (!incident && halfOpen > this.limit) {
       if (attempt.seenAtStart) {
         this.#deferredTrigger ??= attempt;
-        return NONE;
+        return NO_FINDINGS;
       }
       out = [];
       incident = this.#open(attempt, attempt.startedAt, ctx, out);
@@ -81,7 +81,7 @@ export class LimitDetector implements Detector<LimitFinding> {
       incident.observe(halfOpen, attempt.startedAt);
     }
     if (incident && halfOpen > this.limit) this.#belowSince = undefined;
-    return out ?? NONE;
+    return out ?? NO_FINDINGS;
   }
 
   ended(attempt: Attempt, time: number, ctx: DetectorContext): void {
@@ -162,6 +162,3 @@ export class LimitDetector implements Detector<LimitFinding> {
     return { type: "incident", time: now, incident: incident.report(now) };
   }
 }
-
-/** What most attempts cause: nothing (shared, so the per-attempt path allocates no array). */
-const NONE: readonly LimitFinding[] = Object.freeze([]);

@@ -38,7 +38,7 @@
  * `maxDestinations` remembered destinations per process.
  */
 import type { Attempt } from "./attempt.js";
-import type { Detector } from "./detector.js";
+import { type Detector, NO_FINDINGS } from "./detector.js";
 import { endpointKey } from "./endpoint.js";
 import type { ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import { REVERSE_DEFAULTS, ReverseSequentialTest, type SequentialTestParameters, TRW_DEFAULTS, ThresholdRandomWalk } from "./sequential-tests.js";
@@ -258,7 +258,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     s.attempts++;
     s.throttle.connect(attempt.dst.address, attempt.startedAt);
     const key = this.#o.firstContactBy === "host" ? attempt.dst.address : endpointKey(attempt.dst.address, attempt.dst.port);
-    if (s.contacted.has(key)) return out ?? NONE;
+    if (s.contacted.has(key)) return out ?? NO_FINDINGS;
     if (s.contacted.size >= this.#maxDestinations) s.contacted.delete(s.contacted.values().next().value as string);
     s.contacted.add(key);
     s.destinations++;
@@ -266,17 +266,17 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     if (s.ports.size < this.#maxDestinations) s.ports.add(attempt.dst.port);
     if (attempt.dstName !== undefined && this.#o.resolved !== "observe") {
       s.resolvedFirstContacts++;
-      return out ?? NONE;
+      return out ?? NO_FINDINGS;
     }
     s.firstContacts++;
     s.pending.set(attempt.id, { due: attempt.startedAt + this.noAnswerMs });
     this.#waiting.add(s);
-    return out ?? NONE;
+    return out ?? NO_FINDINGS;
   }
 
   ended(attempt: Attempt, time: number): readonly VerdictFinding[] {
     const s = this.#processes.get(attempt.processKey);
-    if (!s) return NONE;
+    if (!s) return NO_FINDINGS;
     s.ended++;
     if (attempt.outcome !== "established") s.failedEnds++;
     return this.#outcome(s, attempt.id, attempt.outcome === "established", time);
@@ -284,7 +284,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
 
   retransmitted(attempt: Attempt, time: number): readonly VerdictFinding[] {
     const s = this.#processes.get(attempt.processKey);
-    return s ? this.#outcome(s, attempt.id, false, time) : NONE;
+    return s ? this.#outcome(s, attempt.id, false, time) : NO_FINDINGS;
   }
 
   exited(pid: number): void {
@@ -304,7 +304,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     let out: VerdictFinding[] | undefined;
     // Only processes with first contacts waiting: a tick runs after every batch, and most processes have none.
     for (const s of this.#waiting) out = this.#due(s, now, out);
-    return out ?? NONE;
+    return out ?? NO_FINDINGS;
   }
 
   flush(now: number): readonly VerdictFinding[] {
@@ -318,7 +318,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
       p.success = success;
       p.at = time;
     }
-    return this.#due(s, time) ?? NONE;
+    return this.#due(s, time) ?? NO_FINDINGS;
   }
 
   /**
@@ -469,6 +469,3 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
 function round(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
-
-/** What most attempts cause: nothing (shared, so the per-attempt path allocates no array). */
-const NONE: readonly VerdictFinding[] = Object.freeze([]);
