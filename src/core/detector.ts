@@ -42,7 +42,7 @@ export interface Finding {
 }
 
 /** What a hook returns when it found nothing: one shared, frozen empty array, so the per-attempt path allocates none. */
-export const NO_FINDINGS: readonly never[] = Object.freeze([]);
+export const NO_FINDINGS: readonly never[] = Object.freeze<never[]>([]);
 
 /** What a detector may read of the monitor's state. */
 export interface DetectorContext {
