@@ -37,6 +37,17 @@
 //     thread through an eventfd and joins it. This is how `watch` sleeps
 //     while the host is idle instead of reading the buffers every 10 ms.
 //
+//   createStateDecoder(config) -> { read(...), decode(...), ids() }
+//     watch's hot path: the per-CPU ring-buffer pages (trace_pipe_raw, non-
+//     blocking: EAGAIN ends a CPU, no exception per empty buffer) read and
+//     decoded here into columns instead of one JavaScript object per record:
+//     sock:inet_sock_set_state, tcp_receive_reset and tcp_retransmit_skb
+//     records become numbers (time stamp; kind, pid, socket id, states and
+//     family, ports, IPv4 addresses, the payload's offset in the buffer),
+//     any other record only its kind 0 and offset (the caller decodes those
+//     few itself). Socket addresses become small reused ids (SocketIds).
+//     Field offsets come from the kernel's format files (tracefs-columns.ts).
+//
 //   raiseNofileLimit() -> { soft, hard, before }
 //     setrlimit(RLIMIT_NOFILE): the soft limit raised to the hard limit.
 //
@@ -118,6 +129,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -762,41 +774,352 @@ Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
   });
 }
 
-// readPages(fds, buf, pageSize, maxPagesPerFd): every page the non-blocking fds (per-CPU trace_pipe_raw) have now,
-// up to maxPagesPerFd each, read into consecutive pageSize slots of buf; returns an Int32Array of the bytes in each
-// slot used (slots in fd order), so a poll is one call and EAGAIN is the end of an fd, not an exception. An error
-// other than EAGAIN throws with its errno name.
-Napi::Value ReadPages(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[1].IsBuffer() || !info[2].IsNumber() || !info[3].IsNumber()) {
-    return BadArgument(env, "readPages(fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number)");
-  }
-  Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
-  Napi::Buffer<uint8_t> buf = info[1].As<Napi::Buffer<uint8_t>>();
-  const int64_t page = info[2].As<Napi::Number>().Int64Value();
-  const int64_t max = info[3].As<Napi::Number>().Int64Value();
-  if (page <= 0 || max <= 0 || static_cast<uint64_t>(page) * static_cast<uint64_t>(max) * fds.ElementLength() > buf.Length()) {
-    return BadArgument(env, "readPages: buf must hold maxPagesPerFd pages of pageSize for every fd");
-  }
-  std::vector<int32_t> used;
-  size_t slot = 0;
-  for (size_t i = 0; i < fds.ElementLength(); i++) {
-    for (int64_t n = 0; n < max; n++) {
-      ssize_t got = read(fds[i], buf.Data() + slot * page, static_cast<size_t>(page));
-      if (got < 0 && errno == EINTR) {
-        n--;
-        continue;
+// ---- the tracefs records of watch's hot path, decoded here (createStateDecoder) ----
+
+// The ids of kernel socket addresses: one small integer per skaddr for as long as it may matter, so JavaScript keys
+// its tables by a short string made once per id instead of a hex string made (and hashed) per record. Open addressing
+// on the 64-bit address. An entry is live while its latest connect (CLOSE->SYN_SENT) is newer than its latest leave;
+// when the table is half full, entries that left more than kIdleNs ago and live ones silent for kStaleNs are evicted
+// (their ids reused), and it doubles if it is still more than 3/8 full. Mirrored in JavaScript by
+// src/platform/linux/socket-ids.ts (the path without the helper); the two must agree.
+class SocketIds {
+ public:
+  static constexpr uint64_t kIdleNs = 10'000'000'000ULL;
+  static constexpr uint64_t kStaleNs = 3'600'000'000'000ULL;
+  // kind: 1 connect, 2 leave, 0 other (reset, retransmit: looked up, added if new, never live by itself).
+  int32_t Id(uint64_t key, int kind, uint64_t ts) {
+    if (ts > newest_) newest_ = ts;
+    size_t i = Find(key);
+    if (slots_[i].id == 0) {
+      if ((count_ + 1) * 2 > slots_.size()) {
+        Sweep();
+        i = Find(key);
       }
-      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      if (got < 0) return ThrowErrno(env, {errno, "read(trace_pipe_raw)"});
-      if (got == 0) break;
-      used.push_back(static_cast<int32_t>(got));
-      slot++;
+      int32_t id;
+      if (!free_.empty()) {
+        id = free_.back();
+        free_.pop_back();
+      } else {
+        id = next_++;
+      }
+      slots_[i] = Slot{key, id, 0, 0};
+      count_++;
+    }
+    Slot& s = slots_[i];
+    if (kind == 1 && ts > s.connectTs) s.connectTs = ts;
+    if (kind == 2 && ts > s.leaveTs) s.leaveTs = ts;
+    return s.id;
+  }
+  size_t size() const { return count_; }
+
+ private:
+  struct Slot {
+    uint64_t key;
+    int32_t id;  // 0: empty
+    uint64_t connectTs;
+    uint64_t leaveTs;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(4096);
+  std::vector<int32_t> free_;
+  size_t count_ = 0;
+  int32_t next_ = 1;
+  uint64_t newest_ = 0;
+
+  size_t Find(uint64_t key) const {
+    const size_t mask = slots_.size() - 1;
+    size_t i = static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> 20) & mask;
+    while (slots_[i].id != 0 && slots_[i].key != key) i = (i + 1) & mask;
+    return i;
+  }
+  void Sweep() {
+    std::vector<Slot> keep;
+    keep.reserve(count_);
+    for (const Slot& s : slots_) {
+      if (s.id == 0) continue;
+      const bool live = s.connectTs > s.leaveTs;
+      const uint64_t last = live ? s.connectTs : std::max(s.leaveTs, s.connectTs);
+      const uint64_t idle = live ? kStaleNs : kIdleNs;
+      if (newest_ > last && newest_ - last > idle) free_.push_back(s.id);
+      else keep.push_back(s);
+    }
+    size_t size = slots_.size();
+    if (keep.size() * 8 > size * 3) size *= 2;
+    slots_.assign(size, Slot{0, 0, 0, 0});
+    count_ = keep.size();
+    for (const Slot& s : keep) slots_[Find(s.key)] = s;
+  }
+};
+
+// Field offsets and sizes from the kernel's format files, in the order of StateDecoderConfig (tracefs-columns.ts).
+struct FieldAt {
+  int32_t offset;
+  int32_t size;
+  bool isSigned;
+};
+
+uint64_t ReadField(const uint8_t* p, const FieldAt& f) {
+  switch (f.size) {
+    case 1:
+      return p[f.offset];
+    case 2: {
+      uint16_t v;
+      memcpy(&v, p + f.offset, 2);
+      return v;
+    }
+    case 4: {
+      uint32_t v;
+      memcpy(&v, p + f.offset, 4);
+      return f.isSigned ? static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(v))) : v;
+    }
+    default: {
+      uint64_t v;
+      memcpy(&v, p + f.offset, 8);
+      return v;
     }
   }
-  Napi::Int32Array out = Napi::Int32Array::New(env, used.size());
-  for (size_t i = 0; i < used.size(); i++) out[i] = used[i];
-  return out;
+}
+
+class StateDecoder {
+ public:
+  // config: Int32Array; see tracefs-columns.ts (stateDecoderConfig) for the order.
+  explicit StateDecoder(const int32_t* c) {
+    tsOffset_ = c[0];
+    commitOffset_ = c[1];
+    commitSize_ = c[2];
+    dataOffset_ = c[3];
+    typeOffset_ = c[4];
+    pidOffset_ = c[5];
+    flagsOffset_ = c[6];
+    stateId_ = c[7];
+    for (int k = 0; k < 7; k++) state_[k] = FieldAt{c[8 + 3 * k], c[9 + 3 * k], c[10 + 3 * k] != 0};
+    saddr_ = c[29];
+    daddr_ = c[30];
+    resetId_ = c[31];
+    resetSk_ = FieldAt{c[32], c[33], false};
+    retransmitId_ = c[34];
+    retransmitSk_ = FieldAt{c[35], c[36], false};
+    retransmitState_ = FieldAt{c[37], c[38], c[39] != 0};
+  }
+  size_t ids() const { return ids_.size(); }
+  static constexpr int kConfigLength = 40;
+  static constexpr int kStride = 8;
+
+  // Decodes one page of `len` bytes at `page` (its offset in the caller's buffer: `base`) into the columns from
+  // record `n`; returns the new count, or -1 when the page is malformed, -2 when the columns are full. *lost: set
+  // when the page says events were lost before it.
+  int64_t Page(const uint8_t* page, size_t len, size_t base, double* ts, int32_t* f, int64_t n, int64_t cap, bool* lost) {
+    if (len < static_cast<size_t>(dataOffset_)) return -1;
+    uint64_t stamp;
+    memcpy(&stamp, page + tsOffset_, 8);
+    uint64_t commit = 0;
+    if (commitSize_ == 8) {
+      memcpy(&commit, page + commitOffset_, 8);
+      commit &= 0xffffffffULL;
+    } else {
+      uint32_t c32;
+      memcpy(&c32, page + commitOffset_, 4);
+      commit = c32;
+    }
+    const size_t size = commit & 0xfffff;
+    const size_t end = dataOffset_ + size;
+    if (end > len) return -1;
+    if (commit & (3ULL << 30)) *lost = true;
+    uint64_t t = stamp;
+    size_t pos = dataOffset_;
+    while (pos + 4 <= end) {
+      uint32_t header;
+      memcpy(&header, page + pos, 4);
+      const uint32_t typeLen = header & 0x1f;
+      const uint64_t delta = header >> 5;
+      uint32_t word = 0;
+      if (pos + 8 <= end) memcpy(&word, page + pos + 4, 4);
+      if (typeLen == 29) {
+        if (delta == 0 || pos + 8 > end) break;
+        t += delta;
+        pos += 4 + word;
+        continue;
+      }
+      if (typeLen == 30) {
+        t += (static_cast<uint64_t>(word) << 27) + delta;
+        pos += 8;
+        continue;
+      }
+      if (typeLen == 31) {
+        t = (stamp >> 59 << 59) + (static_cast<uint64_t>(word) << 27) + delta;
+        pos += 8;
+        continue;
+      }
+      t += delta;
+      size_t length, payload;
+      if (typeLen == 0) {
+        if (word < 4) return -1;
+        length = word - 4;
+        payload = pos + 8;
+      } else {
+        length = typeLen * 4;
+        payload = pos + 4;
+      }
+      if (length == 0 || payload + length > end) return -1;
+      if (n >= cap) return -2;
+      Record(page + payload, length, base + payload, t, ts + n, f + n * kStride);
+      n++;
+      pos = payload + length;
+    }
+    return n;
+  }
+
+ private:
+  int32_t tsOffset_, commitOffset_, commitSize_, dataOffset_, typeOffset_, pidOffset_, flagsOffset_;
+  int32_t stateId_, resetId_, retransmitId_;
+  // skaddr, oldstate, newstate, sport, dport, family, (unused)
+  FieldAt state_[7];
+  int32_t saddr_, daddr_;
+  FieldAt resetSk_, retransmitSk_, retransmitState_;
+  SocketIds ids_;
+
+  void Record(const uint8_t* p, size_t length, size_t at, uint64_t t, double* ts, int32_t* f) {
+    uint16_t type;
+    memcpy(&type, p + typeOffset_, 2);
+    *ts = static_cast<double>(t);
+    f[0] = 0;
+    f[7] = static_cast<int32_t>(at);
+    (void)length;
+    if (type == stateId_) {
+      const uint32_t oldState = static_cast<uint32_t>(ReadField(p, state_[1]));
+      const uint32_t newState = static_cast<uint32_t>(ReadField(p, state_[2]));
+      const int kind = newState == 2 ? 1 : oldState == 2 ? 2 : 0;
+      int32_t tid;
+      memcpy(&tid, p + pidOffset_, 4);
+      f[0] = 1 | ((p[flagsOffset_] & 0x58) != 0 ? 0x100 : 0);
+      f[1] = tid;
+      f[2] = ids_.Id(ReadField(p, state_[0]), kind, t);
+      f[3] = static_cast<int32_t>((oldState & 0xff) | ((newState & 0xff) << 8) | ((ReadField(p, state_[5]) == 10 ? 6 : 4) << 16));
+      f[4] = static_cast<int32_t>((ReadField(p, state_[3]) & 0xffff) | ((ReadField(p, state_[4]) & 0xffff) << 16));
+      memcpy(&f[5], p + saddr_, 4);
+      memcpy(&f[6], p + daddr_, 4);
+    } else if (type == resetId_) {
+      f[0] = 2;
+      f[2] = ids_.Id(ReadField(p, resetSk_), 0, t);
+    } else if (type == retransmitId_) {
+      f[0] = 3;
+      f[2] = ids_.Id(ReadField(p, retransmitSk_), 0, t);
+      f[3] = static_cast<int32_t>(ReadField(p, retransmitState_) & 0xff);
+    }
+  }
+};
+
+struct DecodeOut {
+  double* ts;
+  int32_t* fields;
+  int64_t cap;
+  int32_t* meta;
+};
+
+// (ts: Float64Array, fields: Int32Array, meta: Int32Array) at info[i..i+2], checked; false after throwing.
+bool DecodeOutAt(const Napi::CallbackInfo& info, size_t i, DecodeOut* out) {
+  auto is = [&](size_t k, napi_typedarray_type t) { return info.Length() > k && info[k].IsTypedArray() && info[k].As<Napi::TypedArray>().TypedArrayType() == t; };
+  if (!is(i, napi_float64_array) || !is(i + 1, napi_int32_array) || !is(i + 2, napi_int32_array)) return false;
+  Napi::Float64Array ts = info[i].As<Napi::Float64Array>();
+  Napi::Int32Array fields = info[i + 1].As<Napi::Int32Array>();
+  Napi::Int32Array meta = info[i + 2].As<Napi::Int32Array>();
+  if (meta.ElementLength() < 4) return false;
+  out->ts = ts.Data();
+  out->fields = fields.Data();
+  out->cap = std::min<int64_t>(ts.ElementLength(), fields.ElementLength() / StateDecoder::kStride);
+  out->meta = meta.Data();
+  return true;
+}
+
+Napi::Value PageError(Napi::Env env, int64_t why, size_t offset) {
+  Napi::Error e = Napi::Error::New(env, why == -2 ? "decoded records exceed the columns given" : "malformed ring-buffer page at offset " + std::to_string(offset));
+  e.Set("code", Napi::String::New(env, why == -2 ? "ECOLUMNS" : "EBADPAGE"));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// createStateDecoder(config) -> { read(fds, buf, pageSize, maxPagesPerFd, ts, fields, meta), decode(buf, lengths,
+// pageSize, ts, fields, meta), ids() }: see the header of this file. Records go to ts[i] and fields[i*8 .. i*8+7]
+// from i = 0; meta: [records, pages, a page said events were lost (1), stopped for room in the columns (1)].
+Napi::Value CreateStateDecoder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || info[0].As<Napi::Int32Array>().ElementLength() < StateDecoder::kConfigLength) {
+    return BadArgument(env, "createStateDecoder(config: Int32Array of 40)");
+  }
+  auto d = std::make_shared<StateDecoder>(info[0].As<Napi::Int32Array>().Data());
+  Napi::Object handle = Napi::Object::New(env);
+  handle.Set("read", Napi::Function::New(env, [d](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    DecodeOut out;
+    if (info.Length() < 7 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[1].IsBuffer() || !info[2].IsNumber() || !info[3].IsNumber() || !DecodeOutAt(info, 4, &out)) {
+      return BadArgument(env, "read(fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number, ts: Float64Array, fields: Int32Array, meta: Int32Array)");
+    }
+    Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+    Napi::Buffer<uint8_t> buf = info[1].As<Napi::Buffer<uint8_t>>();
+    const int64_t page = info[2].As<Napi::Number>().Int64Value();
+    const int64_t max = info[3].As<Napi::Number>().Int64Value();
+    if (page <= 0 || max <= 0 || static_cast<uint64_t>(page) * static_cast<uint64_t>(max) * fds.ElementLength() > buf.Length()) {
+      return BadArgument(env, "read: buf must hold maxPagesPerFd pages of pageSize for every fd");
+    }
+    int64_t n = 0;
+    int32_t pages = 0;
+    bool lost = false;
+    bool full = false;
+    for (size_t i = 0; i < fds.ElementLength() && !full; i++) {
+      for (int64_t k = 0; k < max; k++) {
+        // Room for a page of the smallest records (8 bytes each), or stop here: the caller grows the columns and calls again.
+        if (out.cap - n < page / 8) {
+          full = true;
+          break;
+        }
+        const size_t at = static_cast<size_t>(pages) * page;
+        ssize_t got = read(fds[i], buf.Data() + at, static_cast<size_t>(page));
+        if (got < 0 && errno == EINTR) {
+          k--;
+          continue;
+        }
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (got < 0) return ThrowErrno(env, {errno, "read(trace_pipe_raw)"});
+        if (got == 0) break;
+        pages++;
+        const int64_t next = d->Page(buf.Data() + at, static_cast<size_t>(got), at, out.ts, out.fields, n, out.cap, &lost);
+        if (next < 0) return PageError(env, next, at);
+        n = next;
+      }
+    }
+    out.meta[0] = static_cast<int32_t>(n);
+    out.meta[1] = pages;
+    out.meta[2] = lost ? 1 : 0;
+    out.meta[3] = full ? 1 : 0;
+    return env.Undefined();
+  }));
+  handle.Set("decode", Napi::Function::New(env, [d](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    DecodeOut out;
+    if (info.Length() < 6 || !info[0].IsBuffer() || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[2].IsNumber() || !DecodeOutAt(info, 3, &out)) {
+      return BadArgument(env, "decode(buf: Buffer, lengths: Int32Array, pageSize: number, ts: Float64Array, fields: Int32Array, meta: Int32Array)");
+    }
+    Napi::Buffer<uint8_t> buf = info[0].As<Napi::Buffer<uint8_t>>();
+    Napi::Int32Array lengths = info[1].As<Napi::Int32Array>();
+    const int64_t page = info[2].As<Napi::Number>().Int64Value();
+    if (page <= 0 || static_cast<uint64_t>(page) * lengths.ElementLength() > buf.Length()) return BadArgument(env, "decode: buf must hold a page of pageSize for every length");
+    int64_t n = 0;
+    bool lost = false;
+    for (size_t i = 0; i < lengths.ElementLength(); i++) {
+      const size_t at = i * page;
+      const int32_t len = lengths[i];
+      if (len < 0 || len > page) return BadArgument(env, "decode: a length is outside 0..pageSize");
+      const int64_t next = d->Page(buf.Data() + at, static_cast<size_t>(len), at, out.ts, out.fields, n, out.cap, &lost);
+      if (next < 0) return PageError(env, next, at);
+      n = next;
+    }
+    out.meta[0] = static_cast<int32_t>(n);
+    out.meta[1] = static_cast<int32_t>(lengths.ElementLength());
+    out.meta[2] = lost ? 1 : 0;
+    out.meta[3] = 0;
+    return env.Undefined();
+  }));
+  handle.Set("ids", Napi::Function::New(env, [d](const Napi::CallbackInfo& info) -> Napi::Value { return Napi::Number::New(info.Env(), static_cast<double>(d->ids())); }));
+  return handle;
 }
 
 Napi::Value RaiseNofileLimit(const Napi::CallbackInfo& info) {
@@ -1701,7 +2024,7 @@ Napi::Value Discover6(const Napi::CallbackInfo& info) { return DiscoverFamily(in
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
   exports.Set("raiseNofileLimit", Napi::Function::New(env, RaiseNofileLimit));
-  exports.Set("readPages", Napi::Function::New(env, ReadPages));
+  exports.Set("createStateDecoder", Napi::Function::New(env, CreateStateDecoder));
   exports.Set("sockDiag", Napi::Function::New(env, SockDiag));
   exports.Set("socketOwners", Napi::Function::New(env, SocketOwners));
   exports.Set("scanSockets", Napi::Function::New(env, ScanSockets));
@@ -1715,7 +2038,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nfqOpen", Napi::Function::New(env, NfqOpen));
   exports.Set("nfqVerdict", Napi::Function::New(env, NfqVerdict));
   exports.Set("nfqPump", Napi::Function::New(env, NfqPumpStart));
-  exports.Set("abi", Napi::Number::New(env, 7));
+  exports.Set("abi", Napi::Number::New(env, 8));
   return exports;
 }
 

@@ -53,8 +53,8 @@ export interface NativeHelper {
   watchReadable(fds: Int32Array, onReadable: () => void, ownThread?: boolean): { rearm(): void; stop(): void; mode?: "event-loop" };
   /** Raise the soft RLIMIT_NOFILE to the hard limit. */
   raiseNofileLimit(): { before: number; soft: number; hard: number };
-  /** Every page the non-blocking fds have now (at most maxPagesPerFd each) into consecutive pageSize slots of buf; the bytes of each slot used, in fd order. */
-  readPages(fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number): Int32Array;
+  /** The tracefs records of watch's hot path decoded into columns (tracefs-columns.ts); config from stateDecoderConfig. */
+  createStateDecoder(config: Int32Array): StateDecoder;
   /** ICMP echo and TCP ACK to IPv4 addresses (host order); [address, kind (1 echo reply, 2 RST), rtt ms] triples. Rejects with code EPERM without CAP_NET_RAW and ping sockets. */
   discover(addresses: Uint32Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
   /** The same for IPv6: 16 bytes per address; [index in addresses, kind, rtt ms] triples. */
@@ -76,6 +76,20 @@ export interface NativeHelper {
   readonly abi: number;
 }
 
+/**
+ * Reads and decodes ring-buffer pages into columns (tracefs-columns.ts): records at ts[i] and fields[i * 8 ..] from
+ * i = 0; meta gets [records, pages, a page said events were lost (1), stopped for room in the columns (1)]. A
+ * malformed page throws with code EBADPAGE.
+ */
+export interface StateDecoder {
+  /** Every page the fds have now, at most maxPagesPerFd each, read into buf (pageSize slots) and decoded. */
+  read(fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number, ts: Float64Array, fields: Int32Array, meta: Int32Array): void;
+  /** Pages already in buf (slot i holds lengths[i] bytes) decoded. */
+  decode(buf: Buffer, lengths: Int32Array, pageSize: number, ts: Float64Array, fields: Int32Array, meta: Int32Array): void;
+  /** Socket addresses that have an id now. */
+  ids(): number;
+}
+
 export interface NfqPump {
   /** Every packet message since the last take, the ids the thread accepted itself, ENOBUFS seen, and when it last read (CLOCK_MONOTONIC ms: every packet queued before is in `messages` or an earlier take). */
   take(): { messages: Buffer; accepted: Uint32Array; overflows: number; readAtMs: number };
@@ -87,7 +101,7 @@ export interface NfqPump {
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 7;
+const ABI = 8;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 

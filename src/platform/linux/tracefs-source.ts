@@ -29,9 +29,11 @@
  *
  * The rooms: tracefs-instance.ts owns the instance's lifecycle (mkdir, the
  * held file, configuration, per-CPU descriptors, lost counters, health,
- * removal, stale cleanup); tracefs-merge.ts is the pure merge of the per-CPU
- * streams; tracefs-decode.ts and tracefs-format.ts decode records; this file
- * reads, names processes and turns records into events.
+ * removal, stale cleanup); the native helper reads the pages and decodes
+ * the hot records into columns (tracefs-columns.ts: the records read, and
+ * the pure merge of the per-CPU streams); tracefs-decode.ts decodes the rest
+ * (and everything without the helper) as objects, with tracefs-format.ts;
+ * this file reads, names processes and turns records into events.
  */
 
 import { readFileSync, readSync } from "node:fs";
@@ -41,7 +43,7 @@ import { NoteLog, type NoteRead } from "../../core/note-log.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ConnectionSource, SourceStats } from "../types.js";
-import { loadNative } from "./native.js";
+import { loadNative, type StateDecoder } from "./native.js";
 import { ProcessInfoCache } from "./process-info.js";
 import { visitPage } from "./ring-buffer.js";
 import { type Endpoint, EndpointMemo, type IpFamily } from "../../core/endpoint.js";
@@ -49,7 +51,7 @@ import type { ProcessInfo } from "../../core/events.js";
 import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple } from "./tracefs-decode.js";
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage, parseSymbols } from "./tracefs-format.js";
 import { INSTANCE_PREFIX, TracefsInstance, ensureTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
-import { RecordMerge } from "./tracefs-merge.js";
+import { IN_INTERRUPT, KIND_OTHER, KIND_RESET, KIND_RETRANSMIT, KIND_STATE, RecordColumns, STRIDE, stateDecoderConfig } from "./tracefs-columns.js";
 import { type InitialHolder, RawSenderTracer } from "./raw-tracer.js";
 import { DnsWatcher } from "./dns-watcher.js";
 
@@ -109,10 +111,12 @@ export interface SynSentSocket {
 
 const MAX_PAGES_PER_CPU_PER_POLL = 1024;
 
-interface NativePages {
-  read: (fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number) => Int32Array;
+/** The helper's page reader and decoder (createStateDecoder), its page buffer, the CPUs' fds and its meta slots. */
+interface NativeReader {
+  decoder: StateDecoder;
   buf: Buffer;
   fds: Int32Array;
+  meta: Int32Array;
 }
 /** Pages per CPU the native helper reads in one call (its buffer: this many pages per CPU). */
 const PAGES_PER_NATIVE_READ = 16;
@@ -138,6 +142,7 @@ export class TracefsSource implements ConnectionSource {
   #instance?: TracefsInstance;
   #layout?: PageLayout;
   #decode?: (buf: Buffer, off: number, ts: number) => TracefsRecord | undefined;
+  #formats?: TracefsFormats;
   #waker?: { rearm(): void; stop(): void };
   #reorderTimer?: NodeJS.Timeout;
   /** A read deferred to keep reads `minReadGapMs` apart. */
@@ -153,7 +158,12 @@ export class TracefsSource implements ConnectionSource {
   #blindMs = 0;
   #blindSpells = 0;
   #cache: ProcessInfoCache;
-  readonly #merge = new RecordMerge<TracefsRecord>();
+  /** Records read and not yet released (the merge; tracefs-columns.ts); `extra` holds the ones decoded as objects. */
+  readonly #columns = new RecordColumns<TracefsRecord>();
+  /** The socket id keys the helper's records carry, made once per id. */
+  readonly #sockKeys: string[] = [];
+  /** IPv4 addresses as strings, by their 32 bits as the kernel stores them. */
+  readonly #ipv4 = new Map<number, string>();
   #timer?: NodeJS.Timeout;
   #statsTimer?: NodeJS.Timeout;
   #queue: ConnectionEvent[][] = [];
@@ -167,8 +177,8 @@ export class TracefsSource implements ConnectionSource {
   readonly #endpoints = new EndpointMemo<Endpoint>((address, port) => Object.freeze({ address, port }));
   /** The page being decoded (#stage reads its records from it). */
   #current: Buffer = this.#page;
-  /** The helper's readPages, its buffer and the CPUs' fds: one call per poll, no exception per empty buffer. */
-  #native?: NativePages;
+  /** The helper's reader and decoder: one call per poll, no exception per empty buffer, no object per record. */
+  #native?: NativeReader;
   #raw?: RawSenderTracer;
   /** Each thread's latest connect (its SYN may be dropped right after, in the same call); bounded. */
   readonly #lastConnect = new Map<number, { sock: string; timeNs: number }>();
@@ -227,6 +237,7 @@ export class TracefsSource implements ConnectionSource {
     this.#pageSize = this.#layout.dataOffset + this.#layout.dataSize;
     this.#page = Buffer.alloc(this.#pageSize);
     this.#decode = makeRecordDecoder(formats);
+    this.#formats = formats;
     if (!formats.receiveReset) this.caveats.push("tcp:tcp_receive_reset is missing (Linux < 4.17): refused attempts are reported as timeout");
     const instance = new TracefsInstance(this.#root, this.instance);
     this.#instance = instance;
@@ -387,8 +398,13 @@ export class TracefsSource implements ConnectionSource {
     const wake = this.#options.wake ?? (process.env.HALFOPEN_TRACEFS_WAKE === "timer" ? "timer" : "data");
     const helper = wake === "data" ? loadNative() : undefined;
     const cpus = this.#instance?.cpus ?? [];
-    if (helper && typeof helper.readPages === "function" && cpus.length > 0) {
-      this.#native = { read: helper.readPages.bind(helper), buf: Buffer.alloc(this.#pageSize * PAGES_PER_NATIVE_READ * cpus.length), fds: Int32Array.from(cpus.map((c) => c.fd)) };
+    if (helper && typeof helper.createStateDecoder === "function" && cpus.length > 0 && this.#formats && this.#layout) {
+      this.#native = {
+        decoder: helper.createStateDecoder(stateDecoderConfig(this.#formats, this.#layout)),
+        buf: Buffer.alloc(this.#pageSize * PAGES_PER_NATIVE_READ * cpus.length),
+        fds: Int32Array.from(cpus.map((c) => c.fd)),
+        meta: new Int32Array(4),
+      };
     }
     if (helper?.watchReadable) {
       try {
@@ -543,7 +559,7 @@ export class TracefsSource implements ConnectionSource {
     if (this.#stopped || !this.#layout || !this.#decode) return;
     this.#lastPollMs = performance.now();
     let sawLostFlag = false;
-    if (this.#native) sawLostFlag = this.#readNative(this.#native, this.#layout);
+    if (this.#native) sawLostFlag = this.#readNative(this.#native);
     else
       for (const { fd } of this.#instance?.cpus ?? []) {
         for (let i = 0; i < MAX_PAGES_PER_CPU_PER_POLL; i++) {
@@ -565,7 +581,7 @@ export class TracefsSource implements ConnectionSource {
     this.#release(watermark);
     // Events younger than the watermark wait for one more read; with no timer
     // running (woken on data) nothing else would read them.
-    if (this.#waker && this.#merge.pending > 0 && this.#reorderTimer === undefined) {
+    if (this.#waker && this.#columns.count > 0 && this.#reorderTimer === undefined) {
       this.#reorderTimer = setTimeout(() => {
         this.#reorderTimer = undefined;
         this.#poll();
@@ -573,80 +589,176 @@ export class TracefsSource implements ConnectionSource {
     }
   }
 
-  /** Every CPU's pages through the helper, PAGES_PER_NATIVE_READ per CPU a call, until none filled its share; true when a page said events were lost. */
-  #readNative(n: NativePages, layout: PageLayout): boolean {
+  /**
+   * Every CPU's pages through the helper, PAGES_PER_NATIVE_READ per CPU a call, decoded into the columns, until none
+   * filled its share; true when a page said events were lost.
+   */
+  #readNative(n: NativeReader): boolean {
     let lost = false;
     const size = this.#pageSize;
+    const cols = this.#columns;
     for (let round = 0; round < MAX_PAGES_PER_CPU_PER_POLL / PAGES_PER_NATIVE_READ; round++) {
-      const used = n.read(n.fds, n.buf, size, PAGES_PER_NATIVE_READ);
-      for (let i = 0; i < used.length; i++) {
-        const page = n.buf.subarray(i * size, i * size + (used[i] as number));
-        this.#current = page;
-        if (visitPage(page, layout, this.#stage) !== 0) lost = true;
+      cols.reserve((size / 8) * 4);
+      const start = cols.count;
+      try {
+        n.decoder.read(n.fds, n.buf, size, PAGES_PER_NATIVE_READ, cols.ts.subarray(start), cols.fields.subarray(start * STRIDE), n.meta);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EBADPAGE") throw new HalfOpenError(ErrorCodes.BAD_PAGE, `Cannot decode ring-buffer page: ${(e as Error).message}`);
+        throw e;
       }
-      // Fewer slots than one CPU's share: no CPU can have filled its own.
-      if (used.length < PAGES_PER_NATIVE_READ) break;
+      const [records = 0, pages = 0, pageLost = 0, full = 0] = n.meta;
+      cols.count = start + records;
+      if (pageLost) lost = true;
+      this.#current = n.buf;
+      this.#staged(start);
+      if (full) {
+        cols.reserve(cols.capacity);
+        continue;
+      }
+      // Fewer pages than one CPU's share: no CPU can have filled its own.
+      if (pages < PAGES_PER_NATIVE_READ) break;
     }
     return lost;
   }
 
-  /** One record of a page just read: decoded and staged for the merge (made once: no closure per page). */
+  /** What the columns' new records (from `start`) need while their page is at hand: names read now, and objects for what numbers do not hold. */
+  #staged(start: number): void {
+    const cols = this.#columns;
+    const f = cols.fields;
+    const seeded = this.#seeds.size > 0;
+    for (let i = start; i < cols.count; i++) {
+      const at = i * STRIDE;
+      const kind = (f[at] as number) & 0xff;
+      if (kind === KIND_STATE) {
+        const states = f[at + 3] as number;
+        // Read /proc now, while a short-lived process is most likely still there.
+        if (((states >>> 8) & 0xff) === TcpState.SYN_SENT) this.#cache.resolve(f[at + 1] as number);
+        if (states >>> 16 === 6) this.#objectAt(i, f[at + 7] as number);
+      } else if (kind === KIND_OTHER || seeded) this.#objectAt(i, f[at + 7] as number);
+    }
+  }
+
+  /** Decode record i of the columns from the page at hand as an object (its socket key the id's). */
+  #objectAt(i: number, offset: number): void {
+    const cols = this.#columns;
+    const rec = this.#decode?.(this.#current, offset, cols.ts[i] as number);
+    if (!rec) return;
+    if (rec.kind === "state" || rec.kind === "reset" || rec.kind === "retransmit") rec.sock = this.#sockKey(cols.fields[i * STRIDE + 2] as number);
+    else if (rec.kind === "exit") this.#cache.nameFromExit(rec.tid, rec.name);
+    cols.setExtra(i, rec);
+  }
+
+  #sockKey(id: number): string {
+    return (this.#sockKeys[id] ??= `s${id}`);
+  }
+
+  #ipv4String(bits: number): string {
+    let s = this.#ipv4.get(bits);
+    if (s === undefined) {
+      if (this.#ipv4.size >= 65_536) this.#ipv4.clear();
+      s = `${bits & 0xff}.${(bits >>> 8) & 0xff}.${(bits >>> 16) & 0xff}.${bits >>> 24}`;
+      this.#ipv4.set(bits, s);
+    }
+    return s;
+  }
+
+  /** One record of a page just read without the helper: decoded as an object and staged. */
   readonly #stage = (timestampNs: number, offset: number): void => {
     const rec = this.#decode?.(this.#current, offset, timestampNs);
     if (!rec) return;
-    // Read /proc now, while a short-lived process is most likely still there.
-    if (rec.kind === "state" && rec.newState === TcpState.SYN_SENT) this.#cache.resolve(rec.tid);
+    if (rec.kind === "state") {
+      if (rec.newState === TcpState.SYN_SENT) this.#cache.resolve(rec.tid);
+      this.#columns.push(timestampNs, KIND_STATE | (rec.inInterrupt ? IN_INTERRUPT : 0), rec.tid, 0, rec.oldState | (rec.newState << 8) | (rec.family << 16), rec);
+      return;
+    }
     // A process too quick for /proc gets its name from its exit record, before its connects are released.
-    else if (rec.kind === "exit") this.#cache.nameFromExit(rec.tid, rec.name);
-    this.#merge.add(rec);
+    if (rec.kind === "exit") this.#cache.nameFromExit(rec.tid, rec.name);
+    this.#columns.push(timestampNs, KIND_OTHER, 0, 0, 0, rec);
   };
 
   #release(watermark: number): void {
-    const out: ConnectionEvent[] = [];
+    const out = this.#out;
     for (const l of this.#lostPending) out.push({ type: "lost", time: this.now(), count: l.count, cpu: l.cpu });
     this.#lostPending = [];
     // A connect of a process that was gone before /proc could be read waits (at most
     // NAME_WAIT_MS) for its exit record, which names it: filters by name must see it.
-    const ready = this.#merge.release(watermark, (rec) => rec.kind === "state" && rec.newState === TcpState.SYN_SENT && this.#cache.awaitsName(rec.tid), NAME_WAIT_MS * 1e6);
-    this.#records += ready.length;
-    for (const rec of ready) {
-      const ev = this.#toEvent(rec);
-      if (ev) out.push(ev);
-    }
+    this.#records += this.#columns.release(watermark, this.#holds, NAME_WAIT_MS * 1e6, this.#emit);
     if (out.length > 0) {
+      this.#out = [];
       this.#queue.push(out);
       this.#wakeReader();
     }
+  }
+
+  /** The events of the release under way. */
+  #out: ConnectionEvent[] = [];
+
+  /** Is record i a connect of a process not named yet? */
+  readonly #holds = (i: number): boolean => {
+    const f = this.#columns.fields;
+    const at = i * STRIDE;
+    return ((f[at] as number) & 0xff) === KIND_STATE && (((f[at + 3] as number) >>> 8) & 0xff) === TcpState.SYN_SENT && this.#cache.awaitsName(f[at + 1] as number);
+  };
+
+  /** Record i, released: its event, if it makes one. */
+  readonly #emit = (i: number): void => {
+    const cols = this.#columns;
+    const rec = cols.extra.size > 0 ? cols.extra.get(i) : undefined;
+    const ev = rec ? this.#toEvent(rec) : this.#columnEvent(i);
+    if (ev) this.#out.push(ev);
+  };
+
+  /** The event of a record that lives in the columns only (IPv4 state, reset and retransmit without a seeded tuple). */
+  #columnEvent(i: number): ConnectionEvent | undefined {
+    const cols = this.#columns;
+    const f = cols.fields;
+    const at = i * STRIDE;
+    const kind = (f[at] as number) & 0xff;
+    const timestampNs = cols.ts[i] as number;
+    if (kind === KIND_STATE) {
+      const states = f[at + 3] as number;
+      const ports = f[at + 4] as number;
+      return this.#stateEvent(timestampNs, f[at + 1] as number, this.#sockKey(f[at + 2] as number), states & 0xff, (states >>> 8) & 0xff, 4, this.#ipv4String(f[at + 5] as number), ports & 0xffff, this.#ipv4String(f[at + 6] as number), ports >>> 16, ((f[at] as number) & IN_INTERRUPT) !== 0);
+    }
+    if (kind === KIND_RESET) return { type: "reset", time: timestampNs / 1e6, sock: this.#sockOf(this.#sockKey(f[at + 2] as number), undefined, false) };
+    if (kind === KIND_RETRANSMIT && (f[at + 3] as number) === TcpState.SYN_SENT) return { type: "retransmit", time: timestampNs / 1e6, sock: this.#sockOf(this.#sockKey(f[at + 2] as number), undefined, false) };
+    return undefined;
+  }
+
+  /** A move into or out of SYN_SENT, from the columns or an object. */
+  #stateEvent(timestampNs: number, tid: number, sock: string, oldState: number, newState: number, family: IpFamily, saddr: string, sport: number, daddr: string, dport: number, inInterrupt: boolean): ConnectionEvent | undefined {
+    const time = timestampNs / 1e6;
+    if (newState === TcpState.SYN_SENT) {
+      this.#raw?.kernelConnect(daddr, dport);
+      this.#noteConnect(tid, sock, timestampNs);
+      const process = this.#cache.resolve(tid);
+      if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
+      return {
+        type: "connect",
+        time,
+        sock,
+        pid: process.pid,
+        tid,
+        family,
+        // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
+        src: this.#endpoints.get(saddr, sport),
+        dst: this.#endpoints.get(daddr, dport),
+        process,
+      };
+    }
+    if (oldState === TcpState.SYN_SENT) {
+      this.#raw?.kernelLeave(daddr, dport, timestampNs);
+      const tuple = this.#seeds.size > 0 ? socketTuple(saddr, sport, daddr, dport) : undefined;
+      return { type: "leave", time, sock: this.#sockOf(sock, tuple, true), newState, srcPort: sport, inInterrupt };
+    }
+    return undefined;
   }
 
   #toEvent(rec: TracefsRecord): ConnectionEvent | undefined {
     const time = rec.timestampNs / 1e6;
     switch (rec.kind) {
       case "state":
-        if (rec.newState === TcpState.SYN_SENT) {
-          this.#raw?.kernelConnect(rec.daddr, rec.dport);
-          this.#noteConnect(rec.tid, rec.sock, rec.timestampNs);
-          const process = this.#cache.resolve(rec.tid);
-          if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
-          return {
-            type: "connect",
-            time,
-            sock: rec.sock,
-            pid: process.pid,
-            tid: rec.tid,
-            family: rec.family,
-            // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
-            src: this.#endpoints.get(rec.saddr, rec.sport),
-            dst: this.#endpoints.get(rec.daddr, rec.dport),
-            process,
-          };
-        }
-        if (rec.oldState === TcpState.SYN_SENT) {
-          this.#raw?.kernelLeave(rec.daddr, rec.dport, rec.timestampNs);
-          const tuple = this.#seeds.size > 0 ? socketTuple(rec.saddr, rec.sport, rec.daddr, rec.dport) : undefined;
-          return { type: "leave", time, sock: this.#sockOf(rec.sock, tuple, true), newState: rec.newState, srcPort: rec.sport, inInterrupt: rec.inInterrupt };
-        }
-        return undefined;
+        return this.#stateEvent(rec.timestampNs, rec.tid, rec.sock, rec.oldState, rec.newState, rec.family, rec.saddr, rec.sport, rec.daddr, rec.dport, rec.inInterrupt);
       case "reset":
         return { type: "reset", time, sock: this.#sockOf(rec.sock, rec.tuple, false) };
       case "retransmit":
