@@ -69,6 +69,23 @@ describe("RawJoin (who sent each SYN without connect())", () => {
     assert.deepEqual(connects(j.release(2.5e9, 2.5e9)), [], "a retransmission of an attempt that just ended");
   });
 
+  it("keeps a kernel destination only while a connect to it is in progress or ended within a second, with no raw sender around", () => {
+    const j = new RawJoin();
+    // A connect scan of 20,000 ports over 10 s, each attempt ending 300 ms after it began; one attempt never ends.
+    j.kernelConnect("198.18.3.1", 1);
+    for (let i = 0; i < 20_000; i++) {
+      const t = 1e9 + i * 5e5;
+      j.kernelConnect("198.18.3.2", 1000 + i);
+      if (i >= 600) j.kernelLeave("198.18.3.2", 1000 + i - 600, t);
+    }
+    // In progress: 600; ended within the last second (plus up to the second between prunes): at most 4,000 more.
+    assert.ok(j.kernelDestinations >= 601 && j.kernelDestinations <= 601 + 4000, `${j.kernelDestinations} destinations kept`);
+    j.send({ timeNs: 11e9 + 1000, cpu: 0, tid: 100 });
+    j.addHolder(holder(100));
+    j.packets(NS, [syn(11e9, 0, "198.18.3.1", 50000, 1)]);
+    assert.deepEqual(connects(j.release(12e9, 12e9)), [], "the connect still in progress is still known");
+  });
+
   it("the single-holder rule: only in a holder's untraced moments, and only when it is the only one then", () => {
     const j = new RawJoin();
     j.addHolder(holder(100));

@@ -29,7 +29,6 @@
 import type { ConnectionEvent, ProcessInfo } from "../../core/events.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { type CapturedPacket, TCP_ACK, TCP_RST, TCP_SYN } from "./raw-capture.js";
-import { endpointKey } from "../../core/endpoint.js";
 
 export type RawVia = "raw" | "packet";
 
@@ -100,10 +99,13 @@ export class RawJoin {
   /** Sends per CPU, in time order. */
   readonly #sends = new Map<number, TrackedSend[]>();
   #packets: PacketIn[] = [];
-  /** Kernel connects in progress, by "family|daddr|dport" -> count. */
-  readonly #kernel = new Map<string, number>();
-  /** Kernel connects ended lately (their SYN may still be waiting here): key -> end time. */
-  readonly #kernelEnded = new Map<string, number>();
+  /**
+   * Kernel connects by destination (address, then port): how many are in progress, and when one last ended (its SYN
+   * may still be waiting here). Kept while one is in progress or ended within a second. Two lookups of small maps per
+   * connect and per leave: every attempt on the host passes here.
+   */
+  readonly #kernel = new Map<string, Map<number, { inProgress: number; endedNs: number }>>();
+  #kernelPrunedNs = Number.NEGATIVE_INFINITY;
   readonly #pending = new Map<string, Pending>();
   readonly #stats = new Map<number, RawSenderStats>();
   #unattributed = new Map<number, Unattributed>();
@@ -172,17 +174,38 @@ export class RawJoin {
 
   /** A connect() entered SYN_SENT (family 4 or 6): its SYN leaves through the same taps. */
   kernelConnect(daddr: string, dport: number): void {
-    // The address's text tells the families apart (dots, colons): the destination's key, made once per destination.
-    const key = endpointKey(daddr, dport);
-    this.#kernel.set(key, (this.#kernel.get(key) ?? 0) + 1);
+    // The address's text tells the families apart (dots, colons).
+    let ports = this.#kernel.get(daddr);
+    if (ports === undefined) {
+      ports = new Map();
+      this.#kernel.set(daddr, ports);
+    }
+    const d = ports.get(dport);
+    if (d) d.inProgress++;
+    else ports.set(dport, { inProgress: 1, endedNs: Number.NEGATIVE_INFINITY });
   }
 
   kernelLeave(daddr: string, dport: number, timeNs: number): void {
-    const key = endpointKey(daddr, dport);
-    const n = (this.#kernel.get(key) ?? 0) - 1;
-    if (n > 0) this.#kernel.set(key, n);
-    else this.#kernel.delete(key);
-    this.#kernelEnded.set(key, timeNs);
+    let ports = this.#kernel.get(daddr);
+    if (ports === undefined) {
+      ports = new Map();
+      this.#kernel.set(daddr, ports);
+    }
+    const d = ports.get(dport);
+    if (d) {
+      if (d.inProgress > 0) d.inProgress--;
+      d.endedNs = timeNs;
+    } else ports.set(dport, { inProgress: 0, endedNs: timeNs });
+    // Pruned here too, not only on release: with no raw sender around nothing releases, and a connect scan would
+    // otherwise leave an entry per destination behind.
+    if (timeNs - this.#kernelPrunedNs > 1e9) this.#pruneKernel(timeNs);
+  }
+
+  /** Destinations of kernel connects kept (in progress or ended within a second). */
+  get kernelDestinations(): number {
+    let n = 0;
+    for (const ports of this.#kernel.values()) n += ports.size;
+    return n;
   }
 
   /**
@@ -219,8 +242,7 @@ export class RawJoin {
   #outgoing({ netns, p }: PacketIn, out: ConnectionEvent[]): void {
     if ((p.flags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return;
     // A connect() in progress to the same address and port: the kernel's SYN (or its retransmission).
-    const kernelKey = endpointKey(p.daddr, p.dport);
-    if (this.#kernel.has(kernelKey) || this.#kernelEnded.has(kernelKey)) return;
+    if (this.#kernel.get(p.daddr)?.has(p.dport)) return;
     let holder = this.#claim(netns, p);
     let inferred = false;
     if (!holder) {
@@ -313,7 +335,15 @@ export class RawJoin {
       if (i === list.length) this.#sends.delete(cpu);
       else if (i > 0) list.splice(0, i);
     }
-    for (const [key, t] of this.#kernelEnded) if (t < watermarkNs - 1e9) this.#kernelEnded.delete(key);
+    this.#pruneKernel(watermarkNs);
+  }
+
+  #pruneKernel(nowNs: number): void {
+    this.#kernelPrunedNs = nowNs;
+    for (const [address, ports] of this.#kernel) {
+      for (const [port, d] of ports) if (d.inProgress === 0 && d.endedNs < nowNs - 1e9) ports.delete(port);
+      if (ports.size === 0) this.#kernel.delete(address);
+    }
   }
 
   #expire(nowNs: number, out: ConnectionEvent[]): void {
