@@ -131,6 +131,31 @@ describeLab("halfopen watch (tracefs, netns lab)", { file: "integration/watch", 
     assert.deepEqual(mine?.outcomes, { pending: 0, established: 1, refused: 1, timeout: 1, "dropped-locally": 0, aborted: 0, unknown: 0 });
   });
 
+  test("without the native helper (pages read every 10 ms and decoded in JavaScript): the same attempts, owners and outcomes, IPv4 and IPv6", async () => {
+    labSysctl(lab, "net.ipv4.tcp_syn_retries", "1");
+    const w = new WatchProcess(["--interval", "0", "--limit", "100", ...own()], undefined, { HALFOPEN_NATIVE: "0" });
+    let pid = 0;
+    try {
+      const start = await w.waitFor((l) => l.type === "start");
+      assert.match(JSON.stringify(start), /"wake":"timer"/, "the path without the helper");
+      const c = await runConnector(lab, { title: "ho-nohelper", host: LAB_ADDRESS, ports: [REFUSED_PORT, 8080, DROPPED_PORT], holdMs: 5000, listen: 8080 });
+      const six = await runConnector(lab, { title: "ho-nohelper6", host: "::1", ports: Array(3).fill(DROPPED_PORT), holdMs: 300 });
+      pid = c.pid;
+      await c.done;
+      await Promise.all([c.exited, six.exited]);
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await w.stop();
+      labSysctl(lab, "net.ipv4.tcp_syn_retries", "6");
+    }
+    const stop = w.lines.find((l) => l.type === "stop") as JsonLine;
+    const mine = (stop.processes as (Proc & { pid: number })[]).find((p) => p.name === "ho-nohelper");
+    assert.equal(mine?.pid, pid);
+    assert.deepEqual(mine?.outcomes, { pending: 0, established: 1, refused: 1, timeout: 1, "dropped-locally": 0, aborted: 0, unknown: 0 });
+    const six = (stop.processes as Proc[]).find((p) => p.name === "ho-nohelper6");
+    assert.deepEqual(six?.outcomes, { pending: 0, established: 0, refused: 0, timeout: 0, "dropped-locally": 0, aborted: 3, unknown: 0 });
+  });
+
   test("--pid keeps other processes out", async () => {
     // Positive control: an unfiltered watch beside it names the same process.
     const control = new WatchProcess(["--interval", "0", "--quiet", "0.5", "--no-store", ...own()]);
