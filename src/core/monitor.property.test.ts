@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { isOutput, HalfOpenMonitor } from "./monitor.js";
+import { isOutput, HalfOpenMonitor, type MonitorOutput } from "./monitor.js";
 import type { IncidentReport } from "./incident.js";
 import { TcpState } from "./tcp-state.js";
 import { proc } from "../../test/support/events.js";
@@ -28,7 +28,7 @@ test("monitor invariants hold for any event order", () => {
       let sockSeq = 0;
       let open: number | undefined;
       const closed: IncidentReport[] = [];
-      const onOutputs = (outs: ReturnType<HalfOpenMonitor["tick"]>) => {
+      const onOutputs = (outs: readonly MonitorOutput[]) => {
         for (const o of outs) {
           if (isOutput(o, "incident-open")) {
             assert.equal(open, undefined, "one incident at a time");

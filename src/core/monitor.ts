@@ -14,7 +14,7 @@
 import { NameMap, type NameMapOptions, nameKey } from "./name-map.js";
 import { type Attempt, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import type { ConnectEvent, ConnectionEvent, ContainerRef, PodRef, ProcessInfo } from "./events.js";
-import type { Detector, DetectorContext, Finding } from "./detector.js";
+import { type Detector, type DetectorContext, type Finding, NO_FINDINGS } from "./detector.js";
 import type { IncidentBounds, IncidentReport, OsLimitRecord } from "./incident.js";
 import { LimitDetector, type LimitFinding } from "./limit-detector.js";
 import { PeriodHistory } from "./period-history.js";
@@ -215,9 +215,13 @@ export class HalfOpenMonitor {
     }
   }
 
-  /** Feed one event; returns what it caused (usually nothing). */
-  handle(event: ConnectionEvent): MonitorOutput[] {
-    const out: MonitorOutput[] = [];
+  /** What handle() is finding (reused: most events find nothing, and handle() then returns NO_FINDINGS). */
+  readonly #found: MonitorOutput[] = [];
+
+  /** Feed one event; returns what it caused: usually nothing, one shared frozen empty array (no array per event). */
+  handle(event: ConnectionEvent): readonly MonitorOutput[] {
+    const out = this.#found;
+    out.length = 0;
     if (event.time > this.#lastTime) this.#lastTime = event.time;
     this.#firstTime ??= event.time;
     switch (event.type) {
@@ -276,7 +280,10 @@ export class HalfOpenMonitor {
         break;
       }
     }
-    return out;
+    if (out.length === 0) return NO_FINDINGS;
+    const found = out.slice();
+    out.length = 0;
+    return found;
   }
 
   /**

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import type { ConnectionEvent } from "./events.js";
-import { HalfOpenMonitor, isOutput } from "./monitor.js";
+import { HalfOpenMonitor, isOutput, type MonitorOutput } from "./monitor.js";
 import { ScanVerdictDetector, type VerdictFinding } from "./scan-detector.js";
 import { TcpState } from "./tcp-state.js";
 
@@ -48,7 +48,7 @@ function events(plans: Plan[]): ConnectionEvent[] {
 function verdicts(evs: ConnectionEvent[], tickEvery: number): VerdictFinding[] {
   const m = new HalfOpenMonitor({ limit: 1000, maxAgeMs: 60_000, detectors: [new ScanVerdictDetector()] });
   const found: VerdictFinding[] = [];
-  const take = (outs: ReturnType<HalfOpenMonitor["tick"]>) => {
+  const take = (outs: readonly MonitorOutput[]) => {
     for (const o of outs) if (isOutput(o, "verdict")) found.push(o);
   };
   let nextTick = tickEvery;

@@ -11,7 +11,7 @@ function setup(options: ScanVerdictOptions = {}) {
   const monitor = new HalfOpenMonitor({ limit: 1000, detectors: [detector] });
   const verdicts: VerdictFinding[] = [];
   const all: MonitorOutput[] = [];
-  const take = (outs: MonitorOutput[]) => {
+  const take = (outs: readonly MonitorOutput[]) => {
     for (const o of outs) {
       all.push(o);
       if (isOutput(o, "verdict")) verdicts.push(o);

@@ -19,7 +19,7 @@ function watchRecords(bursts = 3): AnyDashboardRecord[] {
   const verdicts = new ScanVerdictDetector();
   const monitor = new HalfOpenMonitor({ limit: 1, quietMs: 100, detectors: [verdicts] });
   const out: AnyDashboardRecord[] = [];
-  const publish = (outputs: MonitorOutput[], now: number) => {
+  const publish = (outputs: readonly MonitorOutput[], now: number) => {
     for (const finding of outputs) out.push(...jsonRecords({ kind: "finding", finding, emittedAt: now }, 0));
   };
   const proc = (pid: number): ProcessInfo => ({ pid, name: `p${pid}`, startTime: 1 });

@@ -174,7 +174,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     const unavailable = sinks.find((s): s is StoreSink => s instanceof StoreSink)?.unavailable;
     if (unavailable) publish({ kind: "warning", level: "warning", message: unavailable });
 
-    const emit = (outputs: MonitorOutput[]) => {
+    const emit = (outputs: readonly MonitorOutput[]) => {
       if (outputs.length === 0) return;
       const emittedAt = source.now();
       for (const finding of outputs) publish({ kind: "finding", finding, emittedAt });

@@ -153,8 +153,9 @@ export class RecordColumns<X> {
       order[i] = i;
       if (i > 0 && (ts[i] as number) < (ts[i - 1] as number)) sorted = false;
     }
-    // Stable: records of one time stamp keep the order they were read in.
-    if (!sorted) order.sort((a, b) => (ts[a] as number) - (ts[b] as number) || a - b);
+    // Records of one time stamp keep the order they were read in. The comparator answers -1, 0 or 1: a difference of
+    // nanosecond stamps is no small integer, and V8 would box each one.
+    if (!sorted) order.sort((a, b) => ((ts[a] as number) < (ts[b] as number) ? -1 : (ts[a] as number) > (ts[b] as number) ? 1 : a - b));
     let cut = 0;
     while (cut < n) {
       const i = order[cut] as number;
