@@ -159,7 +159,14 @@ export class IncidentRecorder {
   readonly outcomes: OutcomeCounts = emptyOutcomeCounts();
   readonly #processes = new Map<string, ProcessEntry>();
   readonly #otherKeys = new Set<string>();
-  readonly #pendingIds = new Set<number>();
+  /**
+   * The newest attempt added (ids only grow): the attempts pending at the open come in start order, then each new one,
+   * so an id at or below it was added already, and every attempt that ends while the incident is open was added
+   * pending (it was pending at the open or started after): no set of pending ids, which a flood would churn.
+   */
+  #lastId = 0;
+  /** The last process entry found (a flood is mostly one process). */
+  #lastEntry?: ProcessEntry;
   readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number; name?: string }>();
   readonly #hosts = new Set<string>();
   #destinationsCapped = false;
@@ -195,10 +202,10 @@ export class IncidentRecorder {
 
   /** Add an attempt (pending at open, or started while open). */
   add(attempt: Attempt, processHalfOpen: number): void {
-    if (this.#pendingIds.has(attempt.id)) return;
+    if (attempt.id <= this.#lastId) return;
+    this.#lastId = attempt.id;
     this.attempts++;
     this.outcomes[attempt.outcome]++;
-    if (attempt.outcome === "pending") this.#pendingIds.add(attempt.id);
     const dstKey = endpointKey(attempt.dst.address, attempt.dst.port);
     const dst = this.#destinations.get(dstKey);
     if (dst) {
@@ -222,12 +229,12 @@ export class IncidentRecorder {
     if (entry.sample.length < this.bounds.samplesPerProcess) entry.sample.push(attempt);
   }
 
-  /** An attempt ended; counted only if it was pending inside this incident. */
+  /** An attempt ended (one added while pending: see #lastId). */
   end(attempt: Attempt): void {
-    if (!this.#pendingIds.delete(attempt.id)) return;
+    if (attempt.id > this.#lastId) return;
     this.outcomes.pending--;
     this.outcomes[attempt.outcome]++;
-    const entry = this.#processes.get(attempt.processKey);
+    const entry = this.#entry(attempt.processKey);
     if (!entry) return;
     entry.outcomes.pending--;
     entry.outcomes[attempt.outcome]++;
@@ -302,8 +309,16 @@ export class IncidentRecorder {
     else this.osEventsDropped++;
   }
 
+  #entry(processKey: string): ProcessEntry | undefined {
+    const last = this.#lastEntry;
+    if (last?.processKey === processKey) return last;
+    const entry = this.#processes.get(processKey);
+    if (entry) this.#lastEntry = entry;
+    return entry;
+  }
+
   #entryFor(attempt: Attempt): ProcessEntry | undefined {
-    let entry = this.#processes.get(attempt.processKey);
+    let entry = this.#entry(attempt.processKey);
     if (entry) {
       // Details read later (exe, cmdline) may fill in a partial record.
       if (entry.info.partial && !attempt.process.partial) entry.info = attempt.process;

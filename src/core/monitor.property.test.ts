@@ -69,6 +69,12 @@ test("monitor invariants hold for any event order", () => {
           "per-process counts sum to the host count",
         );
         if (open === undefined) assert.equal(m.openIncident, undefined);
+        else {
+          // Every attempt half-open while an incident is open is one of its own (pending at the open, or started since).
+          const r = m.openIncident as IncidentReport;
+          assert.equal(r.outcomes.pending, live.size, "the open incident's pending attempts are the host's");
+          for (const p of r.processes) assert.equal(p.halfOpen, m.tracker.halfOpenOf(p.processKey), "and each process's");
+        }
       }
       onOutputs(m.flush(now));
       const t = m.totals();
