@@ -32,7 +32,9 @@ export interface ProcessHalfOpen {
 export class SynSentTracker {
   readonly maxAgeMs: number;
   readonly #pending = new Map<string, Attempt>();
-  readonly #perProcess = new Map<string, number>();
+  /** Per process key, its count (an object changed in place: one lookup per attempt, none for the last process seen). */
+  readonly #perProcess = new Map<string, { processKey: string; halfOpen: number }>();
+  #last?: { processKey: string; halfOpen: number };
   #nextId = 1;
   /** End events whose socket was not being tracked. */
   unmatched = 0;
@@ -53,13 +55,21 @@ export class SynSentTracker {
 
   /** Half-open count of one process (by process key). */
   halfOpenOf(processKey: string): number {
-    return this.#perProcess.get(processKey) ?? 0;
+    return this.#count(processKey)?.halfOpen ?? 0;
+  }
+
+  #count(processKey: string): { processKey: string; halfOpen: number } | undefined {
+    const last = this.#last;
+    if (last?.processKey === processKey) return last;
+    const c = this.#perProcess.get(processKey);
+    if (c) this.#last = c;
+    return c;
   }
 
   /** Per-process half-open counts, largest first. */
   perProcess(): ProcessHalfOpen[] {
     const rows: ProcessHalfOpen[] = [];
-    for (const [processKey, halfOpen] of this.#perProcess) {
+    for (const { processKey, halfOpen } of this.#perProcess.values()) {
       rows.push({ processKey, pid: Number.parseInt(processKey, 10), halfOpen });
     }
     return rows.sort((a, b) => b.halfOpen - a.halfOpen || a.pid - b.pid);
@@ -90,7 +100,13 @@ export class SynSentTracker {
     if (e.seenAtStart) attempt.seenAtStart = true;
     if (e.via) attempt.via = e.via;
     this.#pending.set(e.sock, attempt);
-    this.#perProcess.set(attempt.processKey, (this.#perProcess.get(attempt.processKey) ?? 0) + 1);
+    const count = this.#count(attempt.processKey);
+    if (count) count.halfOpen++;
+    else {
+      const c = { processKey: attempt.processKey, halfOpen: 1 };
+      this.#perProcess.set(attempt.processKey, c);
+      this.#last = c;
+    }
     return ended ? { attempt, ended } : { attempt };
   }
 
@@ -138,9 +154,11 @@ export class SynSentTracker {
 
   #end(attempt: Attempt, outcome: Outcome, time: number): Attempt {
     this.#pending.delete(attempt.sock);
-    const left = (this.#perProcess.get(attempt.processKey) ?? 1) - 1;
-    if (left > 0) this.#perProcess.set(attempt.processKey, left);
-    else this.#perProcess.delete(attempt.processKey);
+    const count = this.#count(attempt.processKey);
+    if (count && --count.halfOpen <= 0) {
+      this.#perProcess.delete(attempt.processKey);
+      if (this.#last === count) this.#last = undefined;
+    }
     attempt.outcome = outcome;
     attempt.endedAt = time;
     return attempt;
