@@ -32,6 +32,8 @@ export function emptyOutcomeCounts(): OutcomeCounts {
 export interface Attempt {
   id: number;
   sock: string;
+  /** The source's slot for the socket (ConnectEvent.slot), when it gave one. */
+  slot?: number;
   process: ProcessInfo;
   /** Identity of the process across pid reuse: `pid` or `pid@startTime`. */
   processKey: string;

@@ -59,6 +59,13 @@ export interface ConnectEvent {
   time: number;
   /** Kernel socket identity (skaddr on Linux); unique while the socket lives. */
   sock: string;
+  /**
+   * A small whole number the source gives the socket while its attempt lives, reused only after (the tracefs
+   * source's socket ids): the tracker then indexes an array instead of hashing `sock`. Optional; but once a connect
+   * carries one, every later event of that socket (leave, reset, retransmit, drop) must carry the same, or it is
+   * not found. Not recorded (`--record` leaves it out).
+   */
+  slot?: number;
   /** Process id (thread group) that called connect(). */
   pid: number;
   /** Thread id that called connect(), when known. */
@@ -82,6 +89,8 @@ export interface LeaveEvent {
   type: "leave";
   time: number;
   sock: string;
+  /** As ConnectEvent.slot. */
+  slot?: number;
   /** New kernel TCP state (1 = ESTABLISHED, 7 = CLOSE, ...). */
   newState: number;
   /** Local port assigned by the kernel (0 at connect time). */
@@ -100,6 +109,8 @@ export interface ResetEvent {
   type: "reset";
   time: number;
   sock: string;
+  /** As ConnectEvent.slot. */
+  slot?: number;
 }
 
 /** The SYN was retransmitted (no answer yet). */
@@ -107,6 +118,8 @@ export interface RetransmitEvent {
   type: "retransmit";
   time: number;
   sock: string;
+  /** As ConnectEvent.slot. */
+  slot?: number;
 }
 
 /** A process (whole thread group) exited. */
@@ -180,6 +193,8 @@ export interface DropEvent {
   type: "drop";
   time: number;
   sock: string;
+  /** As ConnectEvent.slot. */
+  slot?: number;
   /** The kernel's drop reason, e.g. NETFILTER_DROP (include/net/dropreason-core.h). */
   reason: string;
 }

@@ -7,13 +7,13 @@ import { TcpState } from "./tcp-state.js";
 import { proc } from "../../test/support/events.js";
 
 type Step =
-  | { kind: "connect"; pid: number; port: number; reuse: boolean }
+  | { kind: "connect"; pid: number; port: number; reuse: boolean; slot: number | undefined }
   | { kind: "leave"; pick: number; state: number; irq: boolean; reset: boolean }
   | { kind: "exit"; pid: number }
   | { kind: "advance"; ms: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant("connect" as const), pid: fc.integer({ min: 1, max: 4 }), port: fc.integer({ min: 1, max: 20 }), reuse: fc.boolean() }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant("connect" as const), pid: fc.integer({ min: 1, max: 4 }), port: fc.integer({ min: 1, max: 20 }), reuse: fc.boolean(), slot: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("leave" as const), pick: fc.nat(), state: fc.constantFrom(TcpState.ESTABLISHED, TcpState.CLOSE), irq: fc.boolean(), reset: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("exit" as const), pid: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 3000 }) }) },
@@ -24,6 +24,8 @@ test("monitor invariants hold for any event order", () => {
     fc.property(fc.array(step, { maxLength: 300 }), fc.integer({ min: 0, max: 8 }), (steps, limit) => {
       const m = new HalfOpenMonitor({ limit, quietMs: 1000, maxAgeMs: 20_000 });
       const live = new Map<string, number>(); // sock -> pid, our model of SYN_SENT
+      // sock -> the slot its events carry (few slots: sockets share them, some while both are half-open)
+      const slots = new Map<string, number | undefined>();
       let now = 0;
       let sockSeq = 0;
       let open: number | undefined;
@@ -45,14 +47,20 @@ test("monitor invariants hold for any event order", () => {
         if (s.kind === "connect") {
           const reuse = s.reuse && live.size > 0;
           const sk = reuse ? ([...live.keys()][0] as string) : `s${++sockSeq}`;
+          // A new attempt on a reused socket starts now: last in start order.
+          live.delete(sk);
           live.set(sk, s.pid);
-          onOutputs(m.handle({ type: "connect", time: now, sock: sk, pid: s.pid, family: 4, src: { address: "198.18.0.1", port: 0 }, dst: { address: "198.18.0.1", port: s.port }, process: proc(s.pid) }));
+          if (!reuse) slots.set(sk, s.slot);
+          const slot = slots.get(sk);
+          onOutputs(m.handle({ type: "connect", time: now, sock: sk, ...(slot === undefined ? {} : { slot }), pid: s.pid, family: 4, src: { address: "198.18.0.1", port: 0 }, dst: { address: "198.18.0.1", port: s.port }, process: proc(s.pid) }));
         } else if (s.kind === "leave") {
           const keys = [...live.keys()];
           const sk = keys.length > 0 ? (keys[s.pick % keys.length] as string) : "nope";
-          if (s.reset) m.handle({ type: "reset", time: now, sock: sk });
+          const slot = slots.get(sk);
+          const slotted = slot === undefined ? {} : { slot };
+          if (s.reset) m.handle({ type: "reset", time: now, sock: sk, ...slotted });
           live.delete(sk);
-          onOutputs(m.handle({ type: "leave", time: now, sock: sk, newState: s.state, inInterrupt: s.irq }));
+          onOutputs(m.handle({ type: "leave", time: now, sock: sk, ...slotted, newState: s.state, inInterrupt: s.irq }));
         } else if (s.kind === "exit") {
           onOutputs(m.handle({ type: "exit", time: now, pid: s.pid, name: "x" }));
         } else {
@@ -63,6 +71,11 @@ test("monitor invariants hold for any event order", () => {
           if (m.tracker.halfOpen !== before) for (const sk of [...live.keys()]) if (![...m.tracker.pending()].some((a) => a.sock === sk)) live.delete(sk);
         }
         assert.equal(m.tracker.halfOpen, live.size, "half-open count matches the model");
+        assert.deepEqual(
+          [...m.tracker.pending()].map((a) => a.sock),
+          [...live.keys()],
+          "the pending attempts, oldest first",
+        );
         assert.equal(
           m.tracker.perProcess().reduce((n, r) => n + r.halfOpen, 0),
           m.tracker.halfOpen,

@@ -234,13 +234,13 @@ export class HalfOpenMonitor {
         break;
       }
       case "reset":
-        this.tracker.reset(event.sock);
+        this.tracker.reset(event.sock, event.slot);
         break;
       case "drop":
-        this.tracker.dropped(event.sock, event.reason);
+        this.tracker.dropped(event.sock, event.reason, event.slot);
         break;
       case "retransmit": {
-        const attempt = this.tracker.retransmit(event.sock);
+        const attempt = this.tracker.retransmit(event.sock, event.slot);
         if (attempt?.via) {
           this.#rawSyns[attempt.via]++;
           const totals = this.#perProcess.get(attempt.processKey);

@@ -84,7 +84,9 @@ export class RecordEncoder {
   /** Lines for a batch of events: a process line before the first event that names a new (or changed) process. */
   events(batch: readonly ConnectionEvent[]): string[] {
     const out: string[] = [];
-    for (const e of batch) {
+    for (const event of batch) {
+      // A source's slot (ConnectEvent.slot) is a hint for its own run, not part of the record.
+      const e = "slot" in event ? withoutSlot(event) : event;
       if (e.type !== "connect") {
         out.push(JSON.stringify({ t: "e", e }));
         continue;
@@ -195,6 +197,12 @@ const isEndpoint = (v: unknown) => isObject(v) && typeof v.address === "string" 
 const optional = (v: unknown, check: (x: unknown) => boolean) => v === undefined || check(v);
 const isString = (v: unknown) => typeof v === "string";
 const isBool = (v: unknown) => typeof v === "boolean";
+
+function withoutSlot(e: ConnectionEvent): ConnectionEvent {
+  const copy = { ...e } as ConnectionEvent & { slot?: number };
+  delete copy.slot;
+  return copy;
+}
 
 /** Why an event's fields are not what its type needs; "unknown" for a type this version does not know (skipped). */
 function eventProblem(e: Record<string, unknown>): string | undefined {

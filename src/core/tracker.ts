@@ -29,9 +29,27 @@ export interface ProcessHalfOpen {
   halfOpen: number;
 }
 
+/** Slots above this are not believed (a replayed recording may hold anything): such events are found by `sock`. */
+const MAX_SLOT = 1 << 24;
+
+function slotOf(slot: number | undefined): number | undefined {
+  return slot !== undefined && Number.isInteger(slot) && slot >= 0 && slot < MAX_SLOT ? slot : undefined;
+}
+
 export class SynSentTracker {
   readonly maxAgeMs: number;
-  readonly #pending = new Map<string, Attempt>();
+  /** Pending attempts started without a slot, by sock. */
+  readonly #bySock = new Map<string, Attempt>();
+  /** Pending attempts started with a slot (ConnectEvent.slot), by slot: an array index, no hashing. */
+  readonly #bySlot: (Attempt | undefined)[] = [];
+  /**
+   * Attempts in start order from #head: the pending ones, and ended ones not yet dropped (skipped; the array is
+   * compacted once they are half of it, so it stays within twice the pending count).
+   */
+  #order: Attempt[] = [];
+  #head = 0;
+  #endedInOrder = 0;
+  #halfOpen = 0;
   /** Per process key, its count (an object changed in place: one lookup per attempt, none for the last process seen). */
   readonly #perProcess = new Map<string, { processKey: string; halfOpen: number }>();
   #last?: { processKey: string; halfOpen: number };
@@ -45,12 +63,16 @@ export class SynSentTracker {
 
   /** Host-wide number of attempts in SYN_SENT now. */
   get halfOpen(): number {
-    return this.#pending.size;
+    return this.#halfOpen;
   }
 
   /** Attempts in SYN_SENT now, oldest first. */
-  pending(): IterableIterator<Attempt> {
-    return this.#pending.values();
+  *pending(): IterableIterator<Attempt> {
+    const order = this.#order;
+    for (let i = this.#head; i < order.length; i++) {
+      const a = order[i] as Attempt;
+      if (a.outcome === "pending") yield a;
+    }
   }
 
   /** Half-open count of one process (by process key). */
@@ -75,13 +97,23 @@ export class SynSentTracker {
     return rows.sort((a, b) => b.halfOpen - a.halfOpen || a.pid - b.pid);
   }
 
+  /** The pending attempt of a socket: by its slot when the event has one (and it holds that sock), else by sock. */
+  #find(sock: string, slot: number | undefined): Attempt | undefined {
+    const s = slotOf(slot);
+    if (s !== undefined) {
+      const a = this.#bySlot[s];
+      if (a !== undefined && a.sock === sock) return a;
+    }
+    return this.#bySock.size > 0 ? this.#bySock.get(sock) : undefined;
+  }
+
   /**
    * Start an attempt. If the socket already had a pending attempt (its end
    * event was lost), that one is ended as "unknown" and returned in `ended`.
    */
   connect(e: ConnectEvent): { attempt: Attempt; ended?: Attempt } {
     let ended: Attempt | undefined;
-    const previous = this.#pending.get(e.sock);
+    const previous = this.#find(e.sock, e.slot);
     if (previous) ended = this.#end(previous, "unknown", e.time);
     const attempt: Attempt = {
       id: this.#nextId++,
@@ -99,7 +131,17 @@ export class SynSentTracker {
     };
     if (e.seenAtStart) attempt.seenAtStart = true;
     if (e.via) attempt.via = e.via;
-    this.#pending.set(e.sock, attempt);
+    const slot = slotOf(e.slot);
+    if (slot === undefined) this.#bySock.set(e.sock, attempt);
+    else {
+      // Another socket's attempt in this slot (a source that reused it too soon) stays findable by its sock.
+      const other = this.#bySlot[slot];
+      if (other !== undefined) this.#bySock.set(other.sock, other);
+      attempt.slot = slot;
+      this.#bySlot[slot] = attempt;
+    }
+    this.#order.push(attempt);
+    this.#halfOpen++;
     const count = this.#count(attempt.processKey);
     if (count) count.halfOpen++;
     else {
@@ -112,7 +154,7 @@ export class SynSentTracker {
 
   /** The socket left SYN_SENT; returns the ended attempt, or undefined if it was not tracked. */
   leave(e: LeaveEvent): Attempt | undefined {
-    const attempt = this.#pending.get(e.sock);
+    const attempt = this.#find(e.sock, e.slot);
     if (!attempt) {
       this.unmatched++;
       return undefined;
@@ -122,20 +164,20 @@ export class SynSentTracker {
   }
 
   /** This host dropped the socket's SYN. */
-  dropped(sock: string, reason: string): void {
-    const attempt = this.#pending.get(sock);
+  dropped(sock: string, reason: string, slot?: number): void {
+    const attempt = this.#find(sock, slot);
     if (attempt) attempt.dropReason = reason;
   }
 
   /** A RST arrived for the socket. */
-  reset(sock: string): void {
-    const attempt = this.#pending.get(sock);
+  reset(sock: string, slot?: number): void {
+    const attempt = this.#find(sock, slot);
     if (attempt) attempt.reset = true;
   }
 
   /** The SYN was retransmitted; returns the pending attempt, if any. */
-  retransmit(sock: string): Attempt | undefined {
-    const attempt = this.#pending.get(sock);
+  retransmit(sock: string, slot?: number): Attempt | undefined {
+    const attempt = this.#find(sock, slot);
     if (attempt) attempt.retransmits++;
     return attempt;
   }
@@ -143,8 +185,11 @@ export class SynSentTracker {
   /** End as "unknown" every attempt pending longer than `maxAgeMs`; returns them. */
   expire(now: number): Attempt[] {
     const expired: Attempt[] = [];
-    for (const attempt of this.#pending.values()) {
-      // Map iteration is insertion order, so the first young attempt ends the scan.
+    const order = this.#order;
+    for (let i = this.#head; i < order.length; i++) {
+      const attempt = order[i] as Attempt;
+      if (attempt.outcome !== "pending") continue;
+      // Start order: the first young attempt ends the scan.
       if (now - attempt.startedAt < this.maxAgeMs) break;
       expired.push(attempt);
     }
@@ -153,7 +198,10 @@ export class SynSentTracker {
   }
 
   #end(attempt: Attempt, outcome: Outcome, time: number): Attempt {
-    this.#pending.delete(attempt.sock);
+    const slot = attempt.slot;
+    if (slot !== undefined && this.#bySlot[slot] === attempt) this.#bySlot[slot] = undefined;
+    else if (this.#bySock.get(attempt.sock) === attempt) this.#bySock.delete(attempt.sock);
+    this.#halfOpen--;
     const count = this.#count(attempt.processKey);
     if (count && --count.halfOpen <= 0) {
       this.#perProcess.delete(attempt.processKey);
@@ -161,6 +209,30 @@ export class SynSentTracker {
     }
     attempt.outcome = outcome;
     attempt.endedAt = time;
+    this.#dropEnded();
     return attempt;
+  }
+
+  /** Drop the ended attempts at the head of the start order; compact once ended ones are half of what is kept. */
+  #dropEnded(): void {
+    this.#endedInOrder++;
+    const order = this.#order;
+    while (this.#head < order.length && (order[this.#head] as Attempt).outcome !== "pending") {
+      this.#head++;
+      this.#endedInOrder--;
+    }
+    const kept = order.length - this.#head;
+    if (kept === 0) {
+      this.#order = [];
+      this.#head = 0;
+      this.#endedInOrder = 0;
+    } else if (this.#endedInOrder > 64 && this.#endedInOrder * 2 > kept) {
+      this.#order = order.slice(this.#head).filter((a) => a.outcome === "pending");
+      this.#head = 0;
+      this.#endedInOrder = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > order.length) {
+      this.#order = order.slice(this.#head);
+      this.#head = 0;
+    }
   }
 }

@@ -181,7 +181,7 @@ export class TracefsSource implements ConnectionSource {
   #native?: NativeReader;
   #raw?: RawSenderTracer;
   /** Each thread's latest connect (its SYN may be dropped right after, in the same call); bounded. */
-  readonly #lastConnect = new Map<number, { sock: string; timeNs: number }>();
+  readonly #lastConnect = new Map<number, { sock: string; slot: number | undefined; timeNs: number }>();
   #dns?: DnsWatcher;
   /** What this kernel lets us see of raw senders (said at start). */
   rawSenders = "not traced";
@@ -309,16 +309,17 @@ export class TracefsSource implements ConnectionSource {
     }
   }
 
-  #noteConnect(tid: number, sock: string, timeNs: number): void {
+  #noteConnect(tid: number, sock: string, slot: number | undefined, timeNs: number): void {
     // A thread that connects again updates its entry in place (no object and no map churn per connect); the
     // oldest threads go first past 4096, and a drop joins only within DROP_JOIN_NS of its connect.
     const last = this.#lastConnect.get(tid);
     if (last) {
       last.sock = sock;
+      last.slot = slot;
       last.timeNs = timeNs;
       return;
     }
-    this.#lastConnect.set(tid, { sock, timeNs });
+    this.#lastConnect.set(tid, { sock, slot, timeNs });
     if (this.#lastConnect.size > 4096) this.#lastConnect.delete(this.#lastConnect.keys().next().value as number);
   }
 
@@ -704,7 +705,8 @@ export class TracefsSource implements ConnectionSource {
   readonly #emit = (i: number): void => {
     const cols = this.#columns;
     const rec = cols.extra.size > 0 ? cols.extra.get(i) : undefined;
-    const ev = rec ? this.#toEvent(rec) : this.#columnEvent(i);
+    // A socket id from the helper (0: none, the path without it) is the tracker's slot.
+    const ev = rec ? this.#toEvent(rec, cols.fields[i * STRIDE + 2] || undefined) : this.#columnEvent(i);
     if (ev) this.#out.push(ev);
   };
 
@@ -715,28 +717,36 @@ export class TracefsSource implements ConnectionSource {
     const at = i * STRIDE;
     const kind = (f[at] as number) & 0xff;
     const timestampNs = cols.ts[i] as number;
+    const id = f[at + 2] as number;
     if (kind === KIND_STATE) {
       const states = f[at + 3] as number;
       const ports = f[at + 4] as number;
-      return this.#stateEvent(timestampNs, f[at + 1] as number, this.#sockKey(f[at + 2] as number), states & 0xff, (states >>> 8) & 0xff, 4, this.#ipv4String(f[at + 5] as number), ports & 0xffff, this.#ipv4String(f[at + 6] as number), ports >>> 16, ((f[at] as number) & IN_INTERRUPT) !== 0);
+      return this.#stateEvent(timestampNs, f[at + 1] as number, this.#sockKey(id), id, states & 0xff, (states >>> 8) & 0xff, 4, this.#ipv4String(f[at + 5] as number), ports & 0xffff, this.#ipv4String(f[at + 6] as number), ports >>> 16, ((f[at] as number) & IN_INTERRUPT) !== 0);
     }
-    if (kind === KIND_RESET) return { type: "reset", time: timestampNs / 1e6, sock: this.#sockOf(this.#sockKey(f[at + 2] as number), undefined, false) };
-    if (kind === KIND_RETRANSMIT && (f[at + 3] as number) === TcpState.SYN_SENT) return { type: "retransmit", time: timestampNs / 1e6, sock: this.#sockOf(this.#sockKey(f[at + 2] as number), undefined, false) };
+    if (kind === KIND_RESET) return { type: "reset", time: timestampNs / 1e6, ...this.#keyed(this.#sockKey(id), id, undefined, false) };
+    if (kind === KIND_RETRANSMIT && (f[at + 3] as number) === TcpState.SYN_SENT) return { type: "retransmit", time: timestampNs / 1e6, ...this.#keyed(this.#sockKey(id), id, undefined, false) };
     return undefined;
   }
 
+  /** The sock key of an event (#sockOf) and its slot: the socket's id, unless the event is a seeded attempt's. */
+  #keyed(sock: string, slot: number | undefined, tuple: string | undefined, ending: boolean): { sock: string; slot: number | undefined } {
+    const key = this.#sockOf(sock, tuple, ending);
+    return { sock: key, slot: key === sock ? slot : undefined };
+  }
+
   /** A move into or out of SYN_SENT, from the columns or an object. */
-  #stateEvent(timestampNs: number, tid: number, sock: string, oldState: number, newState: number, family: IpFamily, saddr: string, sport: number, daddr: string, dport: number, inInterrupt: boolean): ConnectionEvent | undefined {
+  #stateEvent(timestampNs: number, tid: number, sock: string, slot: number | undefined, oldState: number, newState: number, family: IpFamily, saddr: string, sport: number, daddr: string, dport: number, inInterrupt: boolean): ConnectionEvent | undefined {
     const time = timestampNs / 1e6;
     if (newState === TcpState.SYN_SENT) {
       this.#raw?.kernelConnect(daddr, dport);
-      this.#noteConnect(tid, sock, timestampNs);
+      this.#noteConnect(tid, sock, slot, timestampNs);
       const process = this.#cache.resolve(tid);
       if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
       return {
         type: "connect",
         time,
         sock,
+        slot,
         pid: process.pid,
         tid,
         family,
@@ -749,20 +759,22 @@ export class TracefsSource implements ConnectionSource {
     if (oldState === TcpState.SYN_SENT) {
       this.#raw?.kernelLeave(daddr, dport, timestampNs);
       const tuple = this.#seeds.size > 0 ? socketTuple(saddr, sport, daddr, dport) : undefined;
-      return { type: "leave", time, sock: this.#sockOf(sock, tuple, true), newState, srcPort: sport, inInterrupt };
+      const key = this.#sockOf(sock, tuple, true);
+      return { type: "leave", time, sock: key, slot: key === sock ? slot : undefined, newState, srcPort: sport, inInterrupt };
     }
     return undefined;
   }
 
-  #toEvent(rec: TracefsRecord): ConnectionEvent | undefined {
+  /** The event of a record decoded as an object; `slot`: its socket's id, when the helper decoded it. */
+  #toEvent(rec: TracefsRecord, slot?: number): ConnectionEvent | undefined {
     const time = rec.timestampNs / 1e6;
     switch (rec.kind) {
       case "state":
-        return this.#stateEvent(rec.timestampNs, rec.tid, rec.sock, rec.oldState, rec.newState, rec.family, rec.saddr, rec.sport, rec.daddr, rec.dport, rec.inInterrupt);
+        return this.#stateEvent(rec.timestampNs, rec.tid, rec.sock, slot, rec.oldState, rec.newState, rec.family, rec.saddr, rec.sport, rec.daddr, rec.dport, rec.inInterrupt);
       case "reset":
-        return { type: "reset", time, sock: this.#sockOf(rec.sock, rec.tuple, false) };
+        return { type: "reset", time, ...this.#keyed(rec.sock, slot, rec.tuple, false) };
       case "retransmit":
-        return rec.state === TcpState.SYN_SENT ? { type: "retransmit", time, sock: this.#sockOf(rec.sock, rec.tuple, false) } : undefined;
+        return rec.state === TcpState.SYN_SENT ? { type: "retransmit", time, ...this.#keyed(rec.sock, slot, rec.tuple, false) } : undefined;
       case "exit": {
         // The process is gone when its leader thread (tid == pid) exits, or when
         // the last thread does (group_dead); that may be a thread we never saw.
@@ -781,7 +793,7 @@ export class TracefsSource implements ConnectionSource {
         const last = rec.inInterrupt ? undefined : this.#lastConnect.get(rec.tid);
         if (!last || rec.timestampNs - last.timeNs > DROP_JOIN_NS) return undefined;
         this.#lastConnect.delete(rec.tid);
-        return { type: "drop", time, sock: this.#sockOf(last.sock, undefined, false), reason: rec.reason };
+        return { type: "drop", time, ...this.#keyed(last.sock, last.slot, undefined, false), reason: rec.reason };
       }
     }
   }
