@@ -89,9 +89,13 @@ export class DnsWatcher {
 
   /** Watch the namespace `netns` (of process `pid`) if it is not yet. */
   ensure(netns: number, pid: number): void {
-    if (this.#captures.has(netns) || this.#failed.has(netns)) return;
-    this.#open(netns, `${this.#o.procRoot}/${pid}/ns/net`);
+    // Every connect asks: the namespace of the last one answers most of them without a lookup.
+    if (netns === this.#lastEnsured) return;
+    if (!this.#captures.has(netns) && !this.#failed.has(netns)) this.#open(netns, `${this.#o.procRoot}/${pid}/ns/net`);
+    if (this.#captures.has(netns) || this.#failed.has(netns)) this.#lastEnsured = netns;
   }
+
+  #lastEnsured?: number;
 
   #open(netns: number, path: string): void {
     if (this.#stopped || this.#captures.has(netns) || this.#failed.has(netns)) return;

@@ -173,24 +173,32 @@ export class RawJoin {
   }
 
   /** A connect() entered SYN_SENT (family 4 or 6): its SYN leaves through the same taps. */
-  kernelConnect(daddr: string, dport: number): void {
-    // The address's text tells the families apart (dots, colons).
+  /** The ports of an address (made when missing); the last address's kept at hand (a flood has few). */
+  #portsOf(daddr: string): Map<number, { inProgress: number; endedNs: number }> {
+    if (daddr === this.#lastAddress && this.#lastPorts) return this.#lastPorts;
     let ports = this.#kernel.get(daddr);
     if (ports === undefined) {
       ports = new Map();
       this.#kernel.set(daddr, ports);
     }
+    this.#lastAddress = daddr;
+    this.#lastPorts = ports;
+    return ports;
+  }
+
+  #lastAddress?: string;
+  #lastPorts?: Map<number, { inProgress: number; endedNs: number }>;
+
+  kernelConnect(daddr: string, dport: number): void {
+    // The address's text tells the families apart (dots, colons).
+    const ports = this.#portsOf(daddr);
     const d = ports.get(dport);
     if (d) d.inProgress++;
     else ports.set(dport, { inProgress: 1, endedNs: Number.NEGATIVE_INFINITY });
   }
 
   kernelLeave(daddr: string, dport: number, timeNs: number): void {
-    let ports = this.#kernel.get(daddr);
-    if (ports === undefined) {
-      ports = new Map();
-      this.#kernel.set(daddr, ports);
-    }
+    const ports = this.#portsOf(daddr);
     const d = ports.get(dport);
     if (d) {
       if (d.inProgress > 0) d.inProgress--;
@@ -344,6 +352,8 @@ export class RawJoin {
       for (const [port, d] of ports) if (d.inProgress === 0 && d.endedNs < nowNs - 1e9) ports.delete(port);
       if (ports.size === 0) this.#kernel.delete(address);
     }
+    this.#lastAddress = undefined;
+    this.#lastPorts = undefined;
   }
 
   #expire(nowNs: number, out: ConnectionEvent[]): void {

@@ -164,6 +164,8 @@ export class TracefsSource implements ConnectionSource {
   readonly #sockKeys: string[] = [];
   /** IPv4 addresses as strings, by their 32 bits as the kernel stores them. */
   readonly #ipv4 = new Map<number, string>();
+  #lastIpv4Bits = 0;
+  #lastIpv4 = "0.0.0.0";
   #timer?: NodeJS.Timeout;
   #statsTimer?: NodeJS.Timeout;
   #queue: ConnectionEvent[][] = [];
@@ -654,12 +656,16 @@ export class TracefsSource implements ConnectionSource {
   }
 
   #ipv4String(bits: number): string {
+    // A flood has few peers: the last address answers most calls without a lookup.
+    if (bits === this.#lastIpv4Bits) return this.#lastIpv4;
     let s = this.#ipv4.get(bits);
     if (s === undefined) {
       if (this.#ipv4.size >= 65_536) this.#ipv4.clear();
       s = `${bits & 0xff}.${(bits >>> 8) & 0xff}.${(bits >>> 16) & 0xff}.${bits >>> 24}`;
       this.#ipv4.set(bits, s);
     }
+    this.#lastIpv4Bits = bits;
+    this.#lastIpv4 = s;
     return s;
   }
 
