@@ -901,13 +901,14 @@ class StateDecoder {
     retransmitState_ = FieldAt{c[37], c[38], c[39] != 0};
   }
   size_t ids() const { return ids_.size(); }
+  size_t DataOffset() const { return static_cast<size_t>(dataOffset_); }
   static constexpr int kConfigLength = 40;
   static constexpr int kStride = 8;
 
   // Decodes one page of `len` bytes at `page` (its offset in the caller's buffer: `base`) into the columns from
   // record `n`; returns the new count, or -1 when the page is malformed, -2 when the columns are full. *lost: set
-  // when the page says events were lost before it.
-  int64_t Page(const uint8_t* page, size_t len, size_t base, double* ts, int32_t* f, int64_t n, int64_t cap, bool* lost) {
+  // when the page says events were lost before it; *data: the bytes of events it holds.
+  int64_t Page(const uint8_t* page, size_t len, size_t base, double* ts, int32_t* f, int64_t n, int64_t cap, bool* lost, size_t* data = nullptr) {
     if (len < static_cast<size_t>(dataOffset_)) return -1;
     uint64_t stamp;
     memcpy(&stamp, page + tsOffset_, 8);
@@ -923,6 +924,7 @@ class StateDecoder {
     const size_t size = commit & 0xfffff;
     const size_t end = dataOffset_ + size;
     if (end > len) return -1;
+    if (data) *data = size;
     if (commit & (3ULL << 30)) *lost = true;
     uint64_t t = stamp;
     size_t pos = dataOffset_;
@@ -1008,6 +1010,9 @@ class StateDecoder {
   }
 };
 
+// A page with more room left than this was not full: the writer was still on it.
+constexpr size_t kFullSlack = 256;
+
 struct DecodeOut {
   double* ts;
   int32_t* fields;
@@ -1081,9 +1086,13 @@ Napi::Value CreateStateDecoder(const Napi::CallbackInfo& info) {
         if (got < 0) return ThrowErrno(env, {errno, "read(trace_pipe_raw)"});
         if (got == 0) break;
         pages++;
-        const int64_t next = d->Page(buf.Data() + at, static_cast<size_t>(got), at, out.ts, out.fields, n, out.cap, &lost);
+        size_t data = 0;
+        const int64_t next = d->Page(buf.Data() + at, static_cast<size_t>(got), at, out.ts, out.fields, n, out.cap, &lost, &data);
         if (next < 0) return PageError(env, next, at);
         n = next;
+        // A page well short of full was the CPU's last one (the kernel hands over a page being written): what came
+        // since is read next time. Reading on until EAGAIN made a read per handful of events under a flood.
+        if (data + kFullSlack < static_cast<size_t>(page) - d->DataOffset()) break;
       }
     }
     out.meta[0] = static_cast<int32_t>(n);

@@ -101,6 +101,35 @@ function nativeDecode(decoder: ReturnType<NonNullable<typeof native>["createStat
   return { buf, ts, fields, meta };
 }
 
+const setState = formats.setState;
+const off = (n: string) => (setState.fields.get(n) as { offset: number }).offset;
+const RECORD = 72;
+/** Pages of set_state records [socket number, old state, new state] at `sec` seconds (each page's base time), full but the last. */
+const pages = (sec: number, records: [number, number, number][]) => {
+  const out: Buffer[] = [];
+  const perPage = Math.floor(layout.dataSize / (4 + RECORD));
+  for (let p = 0; p < records.length; p += perPage) {
+    const chunk = records.slice(p, p + perPage);
+    const b = Buffer.alloc(PAGE);
+    b.writeBigUInt64LE(BigInt(sec) * 1_000_000_000n, layout.timestampOffset);
+    b.writeBigUInt64LE(BigInt(chunk.length * (4 + RECORD)), layout.commitOffset);
+    let at = layout.dataOffset;
+    for (const [sk, old, next] of chunk) {
+      b.writeUInt32LE(RECORD / 4, at); // type_len 18, time delta 0
+      const payload = at + 4;
+      b.writeUInt16LE(setState.id, payload + off("common_type"));
+      b.writeInt32LE(4242, payload + off("common_pid"));
+      b.writeBigUInt64LE(0xffff888000000000n + BigInt(sk) * 0x900n, payload + off("skaddr"));
+      b.writeInt32LE(old, payload + off("oldstate"));
+      b.writeInt32LE(next, payload + off("newstate"));
+      b.writeUInt16LE(2, payload + off("family"));
+      at = payload + RECORD;
+    }
+    out.push(b);
+  }
+  return out;
+};
+
 describe("native state decoder (createStateDecoder)", { skip }, () => {
   it("decodes the captured page to what the JavaScript decoder makes of it, socket addresses as ids", () => {
     const h = native as NonNullable<typeof native>;
@@ -159,7 +188,7 @@ describe("native state decoder (createStateDecoder)", { skip }, () => {
     try {
       const decoder = h.createStateDecoder(stateDecoderConfig(formats, layout));
       const fds = Int32Array.from([r]);
-      const buf = Buffer.alloc(PAGE * 2);
+      const buf = Buffer.alloc(PAGE * 4);
       const meta = new Int32Array(4);
       writeSync(w, page);
       decoder.read(fds, buf, PAGE, 2, new Float64Array(PAGE / 8 - 1), new Int32Array(PAGE), meta);
@@ -172,6 +201,16 @@ describe("native state decoder (createStateDecoder)", { skip }, () => {
       assert.deepEqual([...fields.subarray(0, 11 * STRIDE)], [...expected.fields.subarray(0, 11 * STRIDE)]);
       decoder.read(fds, buf, PAGE, 2, ts, fields, meta);
       assert.deepEqual([...meta], [0, 0, 0, 0], "empty: nothing");
+      // A full page, then one being written (the capture's), then another: the read stops at the one not full.
+      const full = pages(1, Array.from({ length: 53 }, (_, k): [number, number, number] => [k, 7, 2]));
+      assert.equal(full.length, 1);
+      writeSync(w, full[0] as Buffer);
+      writeSync(w, page);
+      writeSync(w, page);
+      decoder.read(fds, buf, PAGE, 4, ts, fields, meta);
+      assert.deepEqual([...meta], [53 + 11, 2, 0, 0], "the full page and the next, not the third");
+      decoder.read(fds, buf, PAGE, 4, ts, fields, meta);
+      assert.deepEqual([...meta], [11, 1, 0, 0], "the third on the next read");
       assert.throws(() => decoder.read(fds, Buffer.alloc(10), PAGE, 2, ts, fields, meta), /read: buf must hold/);
     } finally {
       closeSync(r);
@@ -195,34 +234,6 @@ describe("native state decoder (createStateDecoder)", { skip }, () => {
   it("socket ids: stable while a socket may matter, reused only from sockets out of SYN_SENT for 10 s", () => {
     const h = native as NonNullable<typeof native>;
     const decoder = h.createStateDecoder(stateDecoderConfig(formats, layout));
-    const s = formats.setState;
-    const off = (n: string) => (s.fields.get(n) as { offset: number }).offset;
-    const RECORD = 72;
-    /** Pages of set_state records [socket number, old state, new state] at `sec` seconds (each page's base time). */
-    const pages = (sec: number, records: [number, number, number][]) => {
-      const out: Buffer[] = [];
-      const perPage = Math.floor(layout.dataSize / (4 + RECORD));
-      for (let p = 0; p < records.length; p += perPage) {
-        const chunk = records.slice(p, p + perPage);
-        const b = Buffer.alloc(PAGE);
-        b.writeBigUInt64LE(BigInt(sec) * 1_000_000_000n, layout.timestampOffset);
-        b.writeBigUInt64LE(BigInt(chunk.length * (4 + RECORD)), layout.commitOffset);
-        let at = layout.dataOffset;
-        for (const [sk, old, next] of chunk) {
-          b.writeUInt32LE(RECORD / 4, at); // type_len 18, time delta 0
-          const payload = at + 4;
-          b.writeUInt16LE(s.id, payload + off("common_type"));
-          b.writeInt32LE(4242, payload + off("common_pid"));
-          b.writeBigUInt64LE(0xffff888000000000n + BigInt(sk) * 0x900n, payload + off("skaddr"));
-          b.writeInt32LE(old, payload + off("oldstate"));
-          b.writeInt32LE(next, payload + off("newstate"));
-          b.writeUInt16LE(2, payload + off("family"));
-          at = payload + RECORD;
-        }
-        out.push(b);
-      }
-      return out;
-    };
     const ids = (sec: number, records: [number, number, number][]) => {
       const ps = pages(sec, records);
       const { fields, meta } = nativeDecode(decoder, ps);
