@@ -1070,6 +1070,7 @@ Napi::Value CreateStateDecoder(const Napi::CallbackInfo& info) {
     bool lost = false;
     bool full = false;
     for (size_t i = 0; i < fds.ElementLength() && !full; i++) {
+      int shortPages = 0;
       for (int64_t k = 0; k < max; k++) {
         // Room for a page of the smallest records (8 bytes each), or stop here: the caller grows the columns and calls again.
         if (out.cap - n < page / 8) {
@@ -1090,9 +1091,14 @@ Napi::Value CreateStateDecoder(const Napi::CallbackInfo& info) {
         const int64_t next = d->Page(buf.Data() + at, static_cast<size_t>(got), at, out.ts, out.fields, n, out.cap, &lost, &data);
         if (next < 0) return PageError(env, next, at);
         n = next;
-        // A page well short of full was the CPU's last one (the kernel hands over a page being written): what came
-        // since is read next time. Reading on until EAGAIN made a read per handful of events under a flood.
-        if (data + kFullSlack < static_cast<size_t>(page) - d->DataOffset()) break;
+        // Two pages well short of full in a row: the second was the one being written (the first can be the rest of a
+        // page read in part before, with full pages after it), so what came since is read next time. Reading on
+        // until EAGAIN made a read per handful of events under a flood.
+        if (data + kFullSlack < static_cast<size_t>(page) - d->DataOffset()) {
+          if (++shortPages == 2) break;
+        } else {
+          shortPages = 0;
+        }
       }
     }
     out.meta[0] = static_cast<int32_t>(n);

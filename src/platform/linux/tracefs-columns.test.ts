@@ -188,7 +188,7 @@ describe("native state decoder (createStateDecoder)", { skip }, () => {
     try {
       const decoder = h.createStateDecoder(stateDecoderConfig(formats, layout));
       const fds = Int32Array.from([r]);
-      const buf = Buffer.alloc(PAGE * 4);
+      const buf = Buffer.alloc(PAGE * 8);
       const meta = new Int32Array(4);
       writeSync(w, page);
       decoder.read(fds, buf, PAGE, 2, new Float64Array(PAGE / 8 - 1), new Int32Array(PAGE), meta);
@@ -201,16 +201,15 @@ describe("native state decoder (createStateDecoder)", { skip }, () => {
       assert.deepEqual([...fields.subarray(0, 11 * STRIDE)], [...expected.fields.subarray(0, 11 * STRIDE)]);
       decoder.read(fds, buf, PAGE, 2, ts, fields, meta);
       assert.deepEqual([...meta], [0, 0, 0, 0], "empty: nothing");
-      // A full page, then one being written (the capture's), then another: the read stops at the one not full.
+      // Short (the rest of a page read in part), full, then short pages (the capture's): the read stops at the second
+      // short page in a row, the one being written.
       const full = pages(1, Array.from({ length: 53 }, (_, k): [number, number, number] => [k, 7, 2]));
       assert.equal(full.length, 1);
-      writeSync(w, full[0] as Buffer);
-      writeSync(w, page);
-      writeSync(w, page);
-      decoder.read(fds, buf, PAGE, 4, ts, fields, meta);
-      assert.deepEqual([...meta], [53 + 11, 2, 0, 0], "the full page and the next, not the third");
-      decoder.read(fds, buf, PAGE, 4, ts, fields, meta);
-      assert.deepEqual([...meta], [11, 1, 0, 0], "the third on the next read");
+      for (const p of [page, full[0] as Buffer, page, page, page]) writeSync(w, p);
+      decoder.read(fds, buf, PAGE, 8, ts, fields, meta);
+      assert.deepEqual([...meta], [11 + 53 + 11 + 11, 4, 0, 0], "up to the second short page in a row, not the fifth");
+      decoder.read(fds, buf, PAGE, 8, ts, fields, meta);
+      assert.deepEqual([...meta], [11, 1, 0, 0], "the fifth on the next read");
       assert.throws(() => decoder.read(fds, Buffer.alloc(10), PAGE, 2, ts, fields, meta), /read: buf must hold/);
     } finally {
       closeSync(r);
