@@ -9,6 +9,7 @@ import type { VerdictSummary } from "./scan-detector.js";
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
 import { type Endpoint, endpointKey, formatEndpoint } from "./endpoint.js";
 import type { ProcessInfo } from "./events.js";
+import { RecentMap } from "./recent-map.js";
 import { INCIDENT_TEXT_BUDGET_BYTES, SHORT_CMDLINE_BYTES, argsBytes, capArgs } from "./process-text.js";
 
 /** Bounds that keep a long incident (a worm running for hours) in constant memory. */
@@ -157,7 +158,8 @@ export class IncidentRecorder {
   readonly osEvents: OsLimitRecord[] = [];
   osEventsDropped = 0;
   readonly outcomes: OutcomeCounts = emptyOutcomeCounts();
-  readonly #processes = new Map<string, ProcessEntry>();
+  /** By process key; the last one found kept at hand (a flood is mostly one process). */
+  readonly #processes = new RecentMap<string, ProcessEntry>();
   readonly #otherKeys = new Set<string>();
   /**
    * The newest attempt added (ids only grow): the attempts pending at the open come in start order, then each new one,
@@ -165,8 +167,6 @@ export class IncidentRecorder {
    * pending (it was pending at the open or started after): no set of pending ids, which a flood would churn.
    */
   #lastId = 0;
-  /** The last process entry found (a flood is mostly one process). */
-  #lastEntry?: ProcessEntry;
   readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number; name?: string }>();
   readonly #hosts = new Set<string>();
   #destinationsCapped = false;
@@ -234,7 +234,7 @@ export class IncidentRecorder {
     if (attempt.id > this.#lastId) return;
     this.outcomes.pending--;
     this.outcomes[attempt.outcome]++;
-    const entry = this.#entry(attempt.processKey);
+    const entry = this.#processes.get(attempt.processKey);
     if (!entry) return;
     entry.outcomes.pending--;
     entry.outcomes[attempt.outcome]++;
@@ -309,16 +309,8 @@ export class IncidentRecorder {
     else this.osEventsDropped++;
   }
 
-  #entry(processKey: string): ProcessEntry | undefined {
-    const last = this.#lastEntry;
-    if (last?.processKey === processKey) return last;
-    const entry = this.#processes.get(processKey);
-    if (entry) this.#lastEntry = entry;
-    return entry;
-  }
-
   #entryFor(attempt: Attempt): ProcessEntry | undefined {
-    let entry = this.#entry(attempt.processKey);
+    let entry = this.#processes.get(attempt.processKey);
     if (entry) {
       // Details read later (exe, cmdline) may fill in a partial record.
       if (entry.info.partial && !attempt.process.partial) entry.info = attempt.process;

@@ -41,6 +41,7 @@ import type { Attempt } from "./attempt.js";
 import { type Detector, NO_FINDINGS } from "./detector.js";
 import { endpointKey } from "./endpoint.js";
 import type { ContainerRef, PodRef, ProcessInfo } from "./events.js";
+import { RecentMap } from "./recent-map.js";
 import { REVERSE_DEFAULTS, ReverseSequentialTest, type SequentialTestParameters, TRW_DEFAULTS, ThresholdRandomWalk } from "./sequential-tests.js";
 import { VirusThrottle, type VirusThrottleOptions } from "./virus-throttle.js";
 
@@ -200,9 +201,8 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
   readonly #reverse: SequentialTestParameters;
   readonly #maxProcesses: number;
   readonly #maxDestinations: number;
-  readonly #processes = new Map<string, ProcessState>();
-  /** The state #find found last (cleared when a process is evicted). */
-  #last?: ProcessState;
+  /** By process key; the last one found kept at hand (a flood is mostly one process). */
+  readonly #processes = new RecentMap<string, ProcessState>();
   /** Processes with first contacts still pending. */
   readonly #waiting = new Set<ProcessState>();
   /** The newest process key of each pid, for exits. */
@@ -277,7 +277,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
   }
 
   ended(attempt: Attempt, time: number): readonly VerdictFinding[] {
-    const s = this.#find(attempt.processKey);
+    const s = this.#processes.get(attempt.processKey);
     if (!s) return NO_FINDINGS;
     s.ended++;
     if (attempt.outcome !== "established") s.failedEnds++;
@@ -285,7 +285,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
   }
 
   retransmitted(attempt: Attempt, time: number): readonly VerdictFinding[] {
-    const s = this.#find(attempt.processKey);
+    const s = this.#processes.get(attempt.processKey);
     return s ? this.#outcome(s, attempt.id, false, time) : NO_FINDINGS;
   }
 
@@ -418,17 +418,8 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     return f;
   }
 
-  /** The state of a process, if known; the last one found is kept (a flood is mostly one process). */
-  #find(processKey: string): ProcessState | undefined {
-    const last = this.#last;
-    if (last?.processKey === processKey) return last;
-    const s = this.#processes.get(processKey);
-    if (s) this.#last = s;
-    return s;
-  }
-
   #state(attempt: Attempt): ProcessState {
-    let s = this.#find(attempt.processKey);
+    let s = this.#processes.get(attempt.processKey);
     if (s) return s;
     this.#keyByPid.set(attempt.process.pid, attempt.processKey);
     if (this.#processes.size >= this.#maxProcesses) this.#evict();
@@ -460,7 +451,6 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
 
   /** Drop an exited process (the oldest), else the oldest. */
   #evict(): void {
-    this.#last = undefined;
     for (const [key, s] of this.#processes) {
       if (s.exited) {
         this.#processes.delete(key);

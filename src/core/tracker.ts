@@ -12,6 +12,7 @@
  */
 import { type Attempt, type Outcome, outcomeOnLeave, processKeyOf } from "./attempt.js";
 import type { ConnectEvent, LeaveEvent } from "./events.js";
+import { RecentMap } from "./recent-map.js";
 
 export interface SynSentTrackerOptions {
   /**
@@ -50,9 +51,8 @@ export class SynSentTracker {
   #head = 0;
   #endedInOrder = 0;
   #halfOpen = 0;
-  /** Per process key, its count (an object changed in place: one lookup per attempt, none for the last process seen). */
-  readonly #perProcess = new Map<string, { processKey: string; halfOpen: number }>();
-  #last?: { processKey: string; halfOpen: number };
+  /** Per process key, its count (an object changed in place: no lookup for the last process seen). */
+  readonly #perProcess = new RecentMap<string, { processKey: string; halfOpen: number }>();
   #nextId = 1;
   /** End events whose socket was not being tracked. */
   unmatched = 0;
@@ -77,15 +77,7 @@ export class SynSentTracker {
 
   /** Half-open count of one process (by process key). */
   halfOpenOf(processKey: string): number {
-    return this.#count(processKey)?.halfOpen ?? 0;
-  }
-
-  #count(processKey: string): { processKey: string; halfOpen: number } | undefined {
-    const last = this.#last;
-    if (last?.processKey === processKey) return last;
-    const c = this.#perProcess.get(processKey);
-    if (c) this.#last = c;
-    return c;
+    return this.#perProcess.get(processKey)?.halfOpen ?? 0;
   }
 
   /** Per-process half-open counts, largest first. */
@@ -142,13 +134,9 @@ export class SynSentTracker {
     }
     this.#order.push(attempt);
     this.#halfOpen++;
-    const count = this.#count(attempt.processKey);
+    const count = this.#perProcess.get(attempt.processKey);
     if (count) count.halfOpen++;
-    else {
-      const c = { processKey: attempt.processKey, halfOpen: 1 };
-      this.#perProcess.set(attempt.processKey, c);
-      this.#last = c;
-    }
+    else this.#perProcess.set(attempt.processKey, { processKey: attempt.processKey, halfOpen: 1 });
     return ended ? { attempt, ended } : { attempt };
   }
 
@@ -202,11 +190,8 @@ export class SynSentTracker {
     if (slot !== undefined && this.#bySlot[slot] === attempt) this.#bySlot[slot] = undefined;
     else if (this.#bySock.get(attempt.sock) === attempt) this.#bySock.delete(attempt.sock);
     this.#halfOpen--;
-    const count = this.#count(attempt.processKey);
-    if (count && --count.halfOpen <= 0) {
-      this.#perProcess.delete(attempt.processKey);
-      if (this.#last === count) this.#last = undefined;
-    }
+    const count = this.#perProcess.get(attempt.processKey);
+    if (count && --count.halfOpen <= 0) this.#perProcess.delete(attempt.processKey);
     attempt.outcome = outcome;
     attempt.endedAt = time;
     this.#dropEnded();
