@@ -10,6 +10,7 @@ import { makeRecordDecoder } from "./tracefs-decode.js";
 import { decodePage } from "./ring-buffer.js";
 import { parseHeaderPage } from "./tracefs-format.js";
 import { loadNative, nativeUnavailableReason } from "./native.js";
+import { HalfOpenError } from "../../errors.js";
 import { allTracefsFormats, fixture, fixtureText } from "../../../test/support/fixtures.js";
 
 describe("RecordColumns: the merge of the per-CPU ring buffers into one stream", () => {
@@ -75,6 +76,26 @@ describe("RecordColumns: the merge of the per-CPU ring buffers into one stream",
     });
     assert.deepEqual(tids, Array.from({ length: 50 }, (_, k) => 99 - k));
     assert.equal(cols.count, 50);
+  });
+});
+
+describe("stateDecoderConfig", () => {
+  it("takes the offsets from the format files; a field the kernel does not have is a BAD_FORMAT error", () => {
+    const all = allTracefsFormats();
+    const layout0 = parseHeaderPage(fixtureText("linux/tracefs/header_page"));
+    const config = stateDecoderConfig(all, layout0);
+    assert.equal(config.length, 40);
+    assert.deepEqual([...config.subarray(0, 4)], [layout0.timestampOffset, layout0.commitOffset, layout0.commitSize, layout0.dataOffset]);
+    assert.equal(config[7], all.setState.id);
+    assert.equal(config[8], all.setState.fields.get("skaddr")?.offset);
+    const fields = new Map(all.setState.fields);
+    fields.delete("skaddr");
+    assert.throws(
+      () => stateDecoderConfig({ ...all, setState: { ...all.setState, fields } }, layout0),
+      (e: unknown) => e instanceof HalfOpenError && e.code === "HALFOPEN_BAD_FORMAT" && /skaddr/.test(e.message),
+    );
+    const { receiveReset: _r, retransmit: _t, ...onlyState } = all;
+    assert.deepEqual([config[31] !== -1, stateDecoderConfig(onlyState, layout0)[31]], [true, -1], "no reset event: id -1");
   });
 });
 

@@ -31,6 +31,7 @@
  *   read: cpu0 [a3 a7]  cpu1 [b2 b9]  →  staged [a3 a7 b2 b9]
  *   release(watermark 8) → b2 a3 a7     staged [b9]  (b9 waits for the next read)
  */
+import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { EventField, PageLayout } from "./tracefs-format.js";
 import type { TracefsFormats } from "./tracefs-decode.js";
 
@@ -46,7 +47,7 @@ export function stateDecoderConfig(formats: TracefsFormats, layout: PageLayout):
   const s = formats.setState;
   const field = (name: string, f = s): EventField => {
     const x = f.fields.get(name);
-    if (!x) throw new Error(`format of ${f.name} has no field ${name}`);
+    if (!x) throw new HalfOpenError(ErrorCodes.BAD_FORMAT, `Cannot decode tracepoint "${f.name}": field "${name}" is missing`);
     return x;
   };
   const triple = (f: EventField) => [f.offset, f.size, f.signed ? 1 : 0];
