@@ -134,7 +134,7 @@ describeLab("halfopen watch (tracefs, netns lab)", { file: "integration/watch", 
   test("without the native helper (pages read every 10 ms and decoded in JavaScript): the same attempts, owners and outcomes, IPv4 and IPv6", async () => {
     labSysctl(lab, "net.ipv4.tcp_syn_retries", "1");
     const w = new WatchProcess(["--interval", "0", "--limit", "100", ...own()], undefined, { HALFOPEN_NATIVE: "0" });
-    let pid = 0;
+    let pid: number | undefined;
     try {
       const start = await w.waitFor((l) => l.type === "start");
       assert.match(JSON.stringify(start), /"wake":"timer"/, "the path without the helper");
