@@ -777,11 +777,12 @@ Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
 // ---- the tracefs records of watch's hot path, decoded here (createStateDecoder) ----
 
 // The ids of kernel socket addresses: one small integer per skaddr for as long as it may matter, so JavaScript keys
-// its tables by a short string made once per id instead of a hex string made (and hashed) per record. Open addressing
+// a socket by a short string made once per id instead of a hex string made (and hashed) per record, and the core's
+// tracker finds its attempt by array index (the events' `slot`). Open addressing
 // on the 64-bit address. An entry is live while its latest connect (CLOSE->SYN_SENT) is newer than its latest leave;
 // when the table is half full, entries that left more than kIdleNs ago and live ones silent for kStaleNs are evicted
-// (their ids reused), and it doubles if it is still more than 3/8 full. Mirrored in JavaScript by
-// src/platform/linux/socket-ids.ts (the path without the helper); the two must agree.
+// (their ids reused), and it doubles if it is still more than 3/8 full. The path without the helper keys sockets
+// by their address in hex instead (tracefs-decode.ts).
 class SocketIds {
  public:
   static constexpr uint64_t kIdleNs = 10'000'000'000ULL;

@@ -3,8 +3,9 @@
  * and per process, fed by the neutral event stream. Pure.
  *
  * Invariants:
- *   - an attempt is in `pending` exactly while its outcome is "pending";
- *   - `halfOpen` equals `pending.size`, and the per-process counts sum to it;
+ *   - an attempt is in the by-slot or the by-sock table exactly while its
+ *     outcome is "pending", and `pending()` lists those, oldest first;
+ *   - `halfOpen` equals their number, and the per-process counts sum to it;
  *   - every attempt ends exactly once (leave, superseded by a new connect on
  *     the same socket, or expired after `maxAgeMs` with no end event).
  * Events for sockets it never saw start (started before we did, or lost) are

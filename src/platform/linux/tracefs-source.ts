@@ -601,6 +601,7 @@ export class TracefsSource implements ConnectionSource {
     const size = this.#pageSize;
     const cols = this.#columns;
     for (let round = 0; round < MAX_PAGES_PER_CPU_PER_POLL / PAGES_PER_NATIVE_READ; round++) {
+      // Room for a few pages of the smallest records; the helper stops before a page it has no room for.
       cols.reserve((size / 8) * 4);
       const start = cols.count;
       try {
