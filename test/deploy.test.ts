@@ -55,11 +55,16 @@ function unitNodeOptions(): string {
   return options;
 }
 
+/** This process's environment with a deployment's NODE_OPTIONS added to its own. */
+function withNodeOptions(options: string): NodeJS.ProcessEnv {
+  return { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${options}`.trim() };
+}
+
 test("the unit's watch command line is one watch accepts, with the unit's NODE_OPTIONS", () => {
   const args = execArgs().map((a) => (a === "/var/log/halfopen/watch.jsonl" ? join(dir, "watch.jsonl") : a === "9465" ? "0" : a));
   assert.match(unitNodeOptions(), /--max-semi-space-size=\d+/);
   // Node refuses to start when NODE_OPTIONS holds a flag it does not allow there (most V8 flags): this runs it.
-  const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${unitNodeOptions()}`.trim() };
+  const env = withNodeOptions(unitNodeOptions());
   const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...args, "--source", "procfs", "--no-store", "--duration", "0.5"], { cwd: REPO, encoding: "utf8", timeout: 30_000, env });
   assert.equal(r.status, 0, r.stderr);
   assert.match(readFileSync(join(dir, "watch.jsonl"), "utf8"), /"type":"start"/);
@@ -68,7 +73,7 @@ test("the unit's watch command line is one watch accepts, with the unit's NODE_O
 /** Runs `watch` with a deployment's arguments for half a second (port 0, files in the temporary directory). */
 function runsWatch(args: string[], nodeOptions?: string): void {
   const fixed = args.map((a) => (a === "9465" ? "0" : a === "0.0.0.0" ? "127.0.0.1" : a === "/var/lib/halfopen/incidents.db" ? join(dir, "incidents.db") : a));
-  const env = nodeOptions === undefined ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${nodeOptions}`.trim() };
+  const env = nodeOptions === undefined ? process.env : withNodeOptions(nodeOptions);
   const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO, "src/cli/main.ts"), ...fixed, "--source", "procfs", "--duration", "0.5", "--json"], { cwd: REPO, encoding: "utf8", timeout: 30_000, env });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /"type":"start"/);

@@ -134,10 +134,6 @@ export class RecordColumns<X> {
     this.extra.set(i, x);
   }
 
-  kind(i: number): number {
-    return (this.fields[i * STRIDE] as number) & 0xff;
-  }
-
   /**
    * Visit the records at or before `watermark` in time order (Infinity: all, nothing held), then keep the rest. A
    * record `hold` returns true for stops the release while the watermark is less than `holdNs` past it. Returns how
