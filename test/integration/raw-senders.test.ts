@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, test } from "node:test";
 import { DROPPED_FROM, SCANNER_ADDRESS, TARGET_ADDRESS, TARGET_ADDRESS6, describeRawLab, synCounts, type RawLab, type SynCounts } from "./raw-lab.js";
-import { REPO, WatchProcess, type JsonLine } from "./watch-process.js";
+import { REPO, WatchProcess, runConnector, type JsonLine } from "./watch-process.js";
 import { replayIncidents } from "./replay-helpers.js";
 
 type ProcessTotals = { pid: number; name: string; attempts: number; syns?: number; via?: string; outcomes: Record<string, number> };
@@ -149,6 +149,24 @@ describeRawLab("raw and packet SYN senders (tracefs, two-namespace lab)", { file
     assert.ok(v.firstContacts <= 6);
     running.delete(w);
   }
+
+  test("hping3 -S while a connect() in another namespace (the target's own) is in progress to each same address and port: every raw SYN still named", async () => {
+    const w = await startWatch(lab);
+    // 500 connects from inside the target namespace to its own address, held half-open by its drop rule: the same
+    // destinations hping3 is about to send to, in a namespace hping3 is not in.
+    const ports = Array.from({ length: 500 }, (_, i) => DROPPED_FROM + i);
+    const kernel = await runConnector({ name: lab.target }, { title: "ho-rawns-k", host: TARGET_ADDRESS, ports, holdMs: 20_000 });
+    try {
+      const before = synCounts(lab);
+      const hping = inScanner(lab, "hping3", ["-S", "-p", `++${DROPPED_FROM}`, "-c", "500", "-i", "u1000", TARGET_ADDRESS]);
+      await finished(hping, [0, 1]);
+      const { p } = await totalsOf(w, hping.pid as number);
+      within1Percent(p.syns ?? 0, delta(before, synCounts(lab)).toTarget, "hping3 beside another namespace's connects");
+    } finally {
+      process.kill(kernel.pid, "SIGKILL");
+      await kernel.exited;
+    }
+  });
 
   test("two raw senders at once (nmap -sS and the test's IP_HDRINCL sender to random lab addresses) each get their own SYNs", async () => {
     const w = await startWatch(lab);

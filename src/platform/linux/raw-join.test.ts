@@ -59,24 +59,47 @@ describe("RawJoin (who sent each SYN without connect())", () => {
   it("skips the kernel's own SYNs: a connect() in progress (or just ended) to that address and port", () => {
     const j = new RawJoin();
     j.addHolder(holder(100));
-    j.kernelConnect("198.18.2.9", 443);
+    j.kernelConnect(NS, "198.18.2.9", 443);
     j.send({ timeNs: 1e9 + 1000, cpu: 0, tid: 100 });
     j.packets(NS, [syn(1e9, 0, "198.18.2.9", 50000, 443), syn(1e9 + 500, 0, "198.18.2.9", 50001, 444)]);
     assert.deepEqual(connects(j.release(2e9, 2e9)).map((e) => e.dst.port), [444]);
-    j.kernelLeave("198.18.2.9", 443, 2e9);
+    j.kernelLeave(NS, "198.18.2.9", 443, 2e9);
     j.send({ timeNs: 2.1e9 + 1000, cpu: 0, tid: 100 });
     j.packets(NS, [syn(2.1e9, 0, "198.18.2.9", 50000, 443)]);
     assert.deepEqual(connects(j.release(2.5e9, 2.5e9)), [], "a retransmission of an attempt that just ended");
   });
 
+  it("a kernel connect hides raw SYNs to its destination in its own namespace only; one of unknown namespace in all", () => {
+    const OTHER = NS + 1;
+    const j = new RawJoin();
+    j.addHolder(holder(100));
+    // A connect() to 198.18.2.9:443 in progress in another namespace (a container), and one to :444 here.
+    j.kernelConnect(OTHER, "198.18.2.9", 443);
+    j.kernelConnect(NS, "198.18.2.9", 444);
+    j.send({ timeNs: 1e9 + 1000, cpu: 0, tid: 100 });
+    j.send({ timeNs: 1e9 + 3000, cpu: 0, tid: 100 });
+    j.packets(NS, [syn(1e9, 0, "198.18.2.9", 50000, 443), syn(1e9 + 2000, 0, "198.18.2.9", 50001, 444)]);
+    assert.deepEqual(connects(j.release(2e9, 2e9)).map((e) => [e.pid, e.dst.port]), [[100, 443]], "the other namespace's connect hides nothing here");
+    // A connect whose process's namespace could not be read: its SYN may be any namespace's, so it hides the raw one.
+    j.kernelConnect(undefined, "198.18.2.10", 443);
+    j.send({ timeNs: 2.1e9 + 1000, cpu: 0, tid: 100 });
+    j.packets(NS, [syn(2.1e9, 0, "198.18.2.10", 50002, 443)]);
+    assert.deepEqual(connects(j.release(2.5e9, 2.5e9)), []);
+    j.kernelLeave(OTHER, "198.18.2.9", 443, 2.5e9);
+    j.kernelLeave(NS, "198.18.2.9", 444, 2.5e9);
+    j.kernelLeave(undefined, "198.18.2.10", 443, 2.5e9);
+    j.kernelLeave(NS, "198.18.2.11", 1, 5e9); // prunes what ended over a second ago
+    assert.equal(j.kernelDestinations, 1);
+  });
+
   it("keeps a kernel destination only while a connect to it is in progress or ended within a second, with no raw sender around", () => {
     const j = new RawJoin();
     // A connect scan of 20,000 ports over 10 s, each attempt ending 300 ms after it began; one attempt never ends.
-    j.kernelConnect("198.18.3.1", 1);
+    j.kernelConnect(NS, "198.18.3.1", 1);
     for (let i = 0; i < 20_000; i++) {
       const t = 1e9 + i * 5e5;
-      j.kernelConnect("198.18.3.2", 1000 + i);
-      if (i >= 600) j.kernelLeave("198.18.3.2", 1000 + i - 600, t);
+      j.kernelConnect(NS, "198.18.3.2", 1000 + i);
+      if (i >= 600) j.kernelLeave(NS, "198.18.3.2", 1000 + i - 600, t);
     }
     // In progress: 600; ended within the last second (plus up to the second between prunes): at most 4,000 more.
     assert.ok(j.kernelDestinations >= 601 && j.kernelDestinations <= 601 + 4000, `${j.kernelDestinations} destinations kept`);

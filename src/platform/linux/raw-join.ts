@@ -84,6 +84,14 @@ export interface RawSenderStats {
 
 const AF6 = 6;
 
+/** The namespace key of kernel connects whose namespace is not known (namespace ids are inode numbers: never -1). */
+const UNKNOWN_NETNS = -1;
+
+interface KernelDestination {
+  inProgress: number;
+  endedNs: number;
+}
+
 function tupleKey(netns: number, p: CapturedPacket, reverse: boolean): string {
   return reverse ? `${netns}|${p.daddr}|${p.dport}|${p.saddr}|${p.sport}` : `${netns}|${p.saddr}|${p.sport}|${p.daddr}|${p.dport}`;
 }
@@ -100,11 +108,13 @@ export class RawJoin {
   readonly #sends = new Map<number, TrackedSend[]>();
   #packets: PacketIn[] = [];
   /**
-   * Kernel connects by destination (address, then port): how many are in progress, and when one last ended (its SYN
-   * may still be waiting here). Kept while one is in progress or ended within a second. Two lookups of small maps per
-   * connect and per leave: every attempt on the host passes here.
+   * Kernel connects by network namespace, then destination (address, then port): how many are in progress, and when
+   * one last ended (its SYN may still be waiting here). Kept while one is in progress or ended within a second. A
+   * connect whose namespace is unknown (its process was gone before /proc could be read) is kept under
+   * UNKNOWN_NETNS and hides a raw SYN to its destination in every namespace. Small maps, the last one kept at hand:
+   * every attempt on the host passes here.
    */
-  readonly #kernel = new Map<string, Map<number, { inProgress: number; endedNs: number }>>();
+  readonly #kernel = new Map<number, Map<string, Map<number, KernelDestination>>>();
   #kernelPrunedNs = Number.NEGATIVE_INFINITY;
   readonly #pending = new Map<string, Pending>();
   readonly #stats = new Map<number, RawSenderStats>();
@@ -172,33 +182,43 @@ export class RawJoin {
     for (const p of packets) this.#packets.push({ netns, p });
   }
 
-  /** A connect() entered SYN_SENT (family 4 or 6): its SYN leaves through the same taps. */
-  /** The ports of an address (made when missing); the last address's kept at hand (a flood has few). */
-  #portsOf(daddr: string): Map<number, { inProgress: number; endedNs: number }> {
-    if (daddr === this.#lastAddress && this.#lastPorts) return this.#lastPorts;
-    let ports = this.#kernel.get(daddr);
+  /** The ports of an address in a namespace (made when missing); the last pair's kept at hand (a flood has few). */
+  #portsOf(netns: number, daddr: string): Map<number, KernelDestination> {
+    if (daddr === this.#lastAddress && netns === this.#lastNetns && this.#lastPorts) return this.#lastPorts;
+    let addresses = this.#kernel.get(netns);
+    if (addresses === undefined) {
+      addresses = new Map();
+      this.#kernel.set(netns, addresses);
+    }
+    let ports = addresses.get(daddr);
     if (ports === undefined) {
       ports = new Map();
-      this.#kernel.set(daddr, ports);
+      addresses.set(daddr, ports);
     }
+    this.#lastNetns = netns;
     this.#lastAddress = daddr;
     this.#lastPorts = ports;
     return ports;
   }
 
+  #lastNetns?: number;
   #lastAddress?: string;
-  #lastPorts?: Map<number, { inProgress: number; endedNs: number }>;
+  #lastPorts?: Map<number, KernelDestination>;
 
-  kernelConnect(daddr: string, dport: number): void {
-    // The address's text tells the families apart (dots, colons).
-    const ports = this.#portsOf(daddr);
+  /**
+   * A connect() entered SYN_SENT (family 4 or 6) in network namespace `netns` (undefined: not known): its SYN leaves
+   * through the same taps, and must not be taken for a raw sender's.
+   */
+  kernelConnect(netns: number | undefined, daddr: string, dport: number): void {
+    const ports = this.#portsOf(netns ?? UNKNOWN_NETNS, daddr);
     const d = ports.get(dport);
     if (d) d.inProgress++;
     else ports.set(dport, { inProgress: 1, endedNs: Number.NEGATIVE_INFINITY });
   }
 
-  kernelLeave(daddr: string, dport: number, timeNs: number): void {
-    const ports = this.#portsOf(daddr);
+  /** That connect left SYN_SENT; `netns` as its kernelConnect had it. */
+  kernelLeave(netns: number | undefined, daddr: string, dport: number, timeNs: number): void {
+    const ports = this.#portsOf(netns ?? UNKNOWN_NETNS, daddr);
     const d = ports.get(dport);
     if (d) {
       if (d.inProgress > 0) d.inProgress--;
@@ -209,10 +229,15 @@ export class RawJoin {
     if (timeNs - this.#kernelPrunedNs > 1e9) this.#pruneKernel(timeNs);
   }
 
+  /** Is a kernel connect to the packet's destination in progress (or just ended) in its namespace, or in an unknown one? */
+  #kernelSent(netns: number, p: CapturedPacket): boolean {
+    return this.#kernel.get(netns)?.get(p.daddr)?.has(p.dport) === true || this.#kernel.get(UNKNOWN_NETNS)?.get(p.daddr)?.has(p.dport) === true;
+  }
+
   /** Destinations of kernel connects kept (in progress or ended within a second). */
   get kernelDestinations(): number {
     let n = 0;
-    for (const ports of this.#kernel.values()) n += ports.size;
+    for (const addresses of this.#kernel.values()) for (const ports of addresses.values()) n += ports.size;
     return n;
   }
 
@@ -249,8 +274,8 @@ export class RawJoin {
 
   #outgoing({ netns, p }: PacketIn, out: ConnectionEvent[]): void {
     if ((p.flags & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return;
-    // A connect() in progress to the same address and port: the kernel's SYN (or its retransmission).
-    if (this.#kernel.get(p.daddr)?.has(p.dport)) return;
+    // A connect() in progress to the same address and port in this namespace: the kernel's SYN (or its retransmission).
+    if (this.#kernelSent(netns, p)) return;
     let holder = this.#claim(netns, p);
     let inferred = false;
     if (!holder) {
@@ -348,10 +373,14 @@ export class RawJoin {
 
   #pruneKernel(nowNs: number): void {
     this.#kernelPrunedNs = nowNs;
-    for (const [address, ports] of this.#kernel) {
-      for (const [port, d] of ports) if (d.inProgress === 0 && d.endedNs < nowNs - 1e9) ports.delete(port);
-      if (ports.size === 0) this.#kernel.delete(address);
+    for (const [netns, addresses] of this.#kernel) {
+      for (const [address, ports] of addresses) {
+        for (const [port, d] of ports) if (d.inProgress === 0 && d.endedNs < nowNs - 1e9) ports.delete(port);
+        if (ports.size === 0) addresses.delete(address);
+      }
+      if (addresses.size === 0) this.#kernel.delete(netns);
     }
+    this.#lastNetns = undefined;
     this.#lastAddress = undefined;
     this.#lastPorts = undefined;
   }

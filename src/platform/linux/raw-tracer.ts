@@ -368,12 +368,12 @@ export class RawSenderTracer {
   }
 
   /** Called for every connect() the main instance sees (its SYN passes our taps too). */
-  kernelConnect(daddr: string, dport: number): void {
-    this.#join.kernelConnect(daddr, dport);
+  kernelConnect(netns: number | undefined, daddr: string, dport: number): void {
+    this.#join.kernelConnect(netns, daddr, dport);
   }
 
-  kernelLeave(daddr: string, dport: number, timeNs: number): void {
-    this.#join.kernelLeave(daddr, dport, timeNs);
+  kernelLeave(netns: number | undefined, daddr: string, dport: number, timeNs: number): void {
+    this.#join.kernelLeave(netns, daddr, dport, timeNs);
   }
 
   /** A process exited: once no holder is left in a namespace its capture closes (after replies had time to come). */

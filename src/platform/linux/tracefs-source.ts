@@ -745,9 +745,9 @@ export class TracefsSource implements ConnectionSource {
   #stateEvent(timestampNs: number, tid: number, sock: string, slot: number | undefined, oldState: number, newState: number, family: IpFamily, saddr: string, sport: number, daddr: string, dport: number, inInterrupt: boolean): ConnectionEvent | undefined {
     const time = timestampNs / 1e6;
     if (newState === TcpState.SYN_SENT) {
-      this.#raw?.kernelConnect(daddr, dport);
       this.#noteConnect(tid, sock, slot, timestampNs);
       const process = this.#cache.resolve(tid);
+      if (this.#raw) this.#rawConnect(this.#raw, process.netns, sock, slot, daddr, dport);
       if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
       return {
         type: "connect",
@@ -764,12 +764,42 @@ export class TracefsSource implements ConnectionSource {
       };
     }
     if (oldState === TcpState.SYN_SENT) {
-      this.#raw?.kernelLeave(daddr, dport, timestampNs);
+      if (this.#raw) this.#rawLeave(this.#raw, sock, slot, daddr, dport, timestampNs);
       const tuple = this.#seeds.size > 0 ? socketTuple(saddr, sport, daddr, dport) : undefined;
       const key = this.#sockOf(sock, tuple, true);
       return { type: "leave", time, sock: key, slot: key === sock ? slot : undefined, newState, srcPort: sport, inInterrupt };
     }
     return undefined;
+  }
+
+  /**
+   * Each connect in progress's network namespace, for the raw join (a raw SYN in one namespace is not hidden by a
+   * connect to the same destination in another); the leave record runs in softirq, without the process, so the
+   * namespace is kept from the connect: by slot (the helper's socket id), else by sock.
+   */
+  readonly #netnsBySlot: (number | undefined)[] = [];
+  readonly #netnsBySock = new Map<string, number | undefined>();
+
+  #rawConnect(raw: RawSenderTracer, netns: number | undefined, sock: string, slot: number | undefined, daddr: string, dport: number): void {
+    raw.kernelConnect(netns, daddr, dport);
+    if (slot !== undefined) this.#netnsBySlot[slot] = netns;
+    else {
+      this.#netnsBySock.set(sock, netns);
+      // Leaves lost with the events of a full buffer would otherwise keep their entries.
+      if (this.#netnsBySock.size > 262_144) this.#netnsBySock.delete(this.#netnsBySock.keys().next().value as string);
+    }
+  }
+
+  #rawLeave(raw: RawSenderTracer, sock: string, slot: number | undefined, daddr: string, dport: number, timeNs: number): void {
+    let netns: number | undefined;
+    if (slot !== undefined) {
+      netns = this.#netnsBySlot[slot];
+      this.#netnsBySlot[slot] = undefined;
+    } else {
+      netns = this.#netnsBySock.get(sock);
+      this.#netnsBySock.delete(sock);
+    }
+    raw.kernelLeave(netns, daddr, dport, timeNs);
   }
 
   /** The event of a record decoded as an object; `slot`: its socket's id, when the helper decoded it. */
