@@ -15,6 +15,8 @@ export interface SourceStats {
   lostEvents: number;
   /** Raw records decoded. */
   records: number;
+  /** Reads of the kernel's buffers (each a look at every CPU's); tracefs only. */
+  reads?: number;
   /** Time the source was blind (tracing switched off under it), ms; tracefs only. */
   blindMs?: number;
   /** How many times it went blind. */

@@ -122,6 +122,7 @@ export class DnsWatcher {
       }),
     };
     this.#captures.set(netns, capture);
+    this.#all = undefined;
   }
 
   /**
@@ -130,15 +131,35 @@ export class DnsWatcher {
    * answer is already in our socket and goes out first.
    */
   drain(): void {
-    for (const c of this.#captures.values()) this.#read(c);
+    if (this.#captures.size === 0) return;
+    // One system call says which namespaces hold answers (usually none): a host with a hundred containers would
+    // otherwise pay a hundred reads at every read of the trace buffers.
+    let all = this.#all;
+    if (!all) {
+      const list = [...this.#captures.values()];
+      const fds = Int32Array.from(list.flatMap((c) => [...c.fds]));
+      all = { list, fds, ready: new Uint8Array(fds.length) };
+      this.#all = all;
+    }
+    if (this.#o.native.pollReadable(all.fds, all.ready) === 0) return;
+    let at = 0;
+    for (const c of all.list) {
+      let ready = false;
+      for (let i = 0; i < c.fds.length; i++) if (all.ready[at + i]) ready = true;
+      at += c.fds.length;
+      if (ready) this.#read(c);
+    }
   }
+
+  /** Every capture's sockets in one list, for drain(); made again when the captures change. */
+  #all?: { list: Capture[]; fds: Int32Array; ready: Uint8Array };
 
   #read(c: Capture): void {
     if (this.#stopped) return;
     const events: ConnectionEvent[] = [];
     for (let round = 0; round < 16; round++) {
       const buf = this.#o.native.captureRead(c.fds, 256, DNS_SNAP);
-      if (buf.length === 0) break;
+      if (!buf) break;
       for (const d of parseDatagrams(buf).datagrams) {
         if (d.sport !== 53) continue;
         for (const a of parseDnsResponse(d.payload) ?? []) {
@@ -165,5 +186,6 @@ export class DnsWatcher {
       }
     }
     this.#captures.clear();
+    this.#all = undefined;
   }
 }

@@ -221,6 +221,28 @@ describe("native helper: watchReadable (the tracefs reader's wake-up), on a pipe
     }
   });
 
+  test("pollReadable: which fds have data, in one call; bad arguments are TypeErrors", () => {
+    const [r1, w1] = pipeFds();
+    const [r2, w2] = pipeFds();
+    try {
+      const fds = Int32Array.from([r1, r2]);
+      const ready = new Uint8Array(2).fill(7);
+      assert.equal(native.pollReadable(fds, ready), 0);
+      assert.deepEqual([...ready], [0, 0]);
+      writeSync(w2, "x");
+      assert.equal(native.pollReadable(fds, ready), 1);
+      assert.deepEqual([...ready], [0, 1]);
+      writeSync(w1, "y");
+      assert.equal(native.pollReadable(fds, ready), 2);
+      assert.deepEqual([...ready], [1, 1]);
+      assert.equal(native.pollReadable(new Int32Array(0), new Uint8Array(0)), 0);
+      assert.throws(() => native.pollReadable(fds, new Uint8Array(1)), TypeError);
+      assert.throws(() => native.pollReadable([r1] as unknown as Int32Array, ready), TypeError);
+    } finally {
+      for (const fd of [r1, w1, r2, w2]) closeSync(fd);
+    }
+  });
+
   test("a callback that throws is an uncaught exception (the process says so and exits), not a silent stop", () => {
     const dir = mkdtempSync(join(tmpdir(), "halfopen-throw-"));
     try {

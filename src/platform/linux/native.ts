@@ -61,8 +61,10 @@ export interface NativeHelper {
   discover6(addresses: Uint8Array, options: DiscoverOptions): Promise<{ replies: Float64Array; mode: "raw" | "ping-socket" }>;
   /** Per-CPU capture sockets (PACKET_FANOUT_CPU) of the namespace of `netnsPath` ("" ours), kernel-filtered to outgoing SYNs and incoming SYN-ACKs and RSTs. */
   captureOpen(netnsPath: string, sockets: number, kind?: 0 | 1): Int32Array;
-  /** Up to maxPackets captured packets (raw-capture.ts parses them), each cut to `snap` bytes (default 128). */
-  captureRead(fds: Int32Array, maxPackets: number, snap?: number): Buffer;
+  /** Up to maxPackets captured packets (raw-capture.ts parses them), each cut to `snap` bytes (default 128); undefined when there were none. */
+  captureRead(fds: Int32Array, maxPackets: number, snap?: number): Buffer | undefined;
+  /** Which fds are readable now (one poll(2), no wait): ready[i] 1 or 0; returns how many are. */
+  pollReadable(fds: Int32Array, ready: Uint8Array): number;
   /** A socket that keeps the kernel's packet time stamping on while open (close the fd to release it). */
   holdTimestamps(): number;
   /** Packets the capture sockets dropped (receive buffer full) since the last call. */
@@ -101,7 +103,7 @@ export interface NfqPump {
 
 /** Where node-gyp puts the helper: build/Release at the package root (same depth from src/ and dist/). */
 const ADDON = "../../../build/Release/halfopen_native.node";
-const ABI = 8;
+const ABI = 9;
 
 let loaded: { helper?: NativeHelper; why?: string } | undefined;
 

@@ -315,7 +315,7 @@ export class RawSenderTracer {
     if (this.#stopped) return;
     for (let round = 0; round < 16; round++) {
       const buf = this.#o.native.captureRead(c.fds, 4096);
-      if (buf.length === 0) break;
+      if (!buf) break;
       const { packets } = parseCapture(buf);
       this.#join.packets(c.netns, packets);
     }

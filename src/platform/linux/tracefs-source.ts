@@ -8,7 +8,8 @@
  * SYN_SENT only); tcp_receive_reset, tcp_retransmit_skb and sched exit/exec
  * are enabled when present. Each CPU's trace_pipe_raw is read without
  * blocking when the event loop's epoll says one is readable (the native helper's uv_poll; the
- * instance's buffer_percent is 0: woken on the first event), or every 10 ms
+ * instance's buffer_percent is 0: woken on the first event) and then every 3 ms
+ * while events keep coming (busyReadMs), or every 10 ms
  * without the helper; pages are decoded with the kernel's own format offsets and merged
  * in timestamp order up to a watermark taken before the read, so an attempt's
  * end (often on another CPU, in softirq) never overtakes its start.
@@ -73,12 +74,16 @@ export interface TracefsSourceOptions {
   /** Events are released this long after their timestamp at the earliest, to merge CPUs in order. Default 1 ms. */
   reorderMs?: number;
   /**
-   * Woken on data, reads are at least this far apart: the first event after a
-   * quiet spell is read at once, a stream of them in batches (the kernel
-   * wakes the reader at every event; reading each alone cost a quarter of a
-   * core at 10,000 attempts/s). Default 5 ms.
+   * Woken on data: the first event after a quiet spell is read at once (its
+   * process's /proc is read while it is surely there), then the buffers are
+   * read every `busyReadMs` on a timer while they hold events, and the kernel
+   * wakes us again only once two reads in a row found nothing. A stream costs
+   * one timer per read, not a wake-up, a deferral and a re-arm of every CPU's
+   * file (the kernel wakes the reader at every event: reading each alone cost
+   * a quarter of a core at 10,000 attempts/s). An event waits at most
+   * `busyReadMs` + `reorderMs`. Default 3 ms.
    */
-  minReadGapMs?: number;
+  busyReadMs?: number;
   procRoot?: string;
   /**
    * Reads the attempts in SYN_SENT now, with their owners (the procfs reader:
@@ -145,9 +150,11 @@ export class TracefsSource implements ConnectionSource {
   #formats?: TracefsFormats;
   #waker?: { rearm(): void; stop(): void };
   #reorderTimer?: NodeJS.Timeout;
-  /** A read deferred to keep reads `minReadGapMs` apart. */
-  #gapTimer?: NodeJS.Timeout;
-  #lastPollMs = Number.NEGATIVE_INFINITY;
+  /** Reading on the busy timer (woken on data, and the buffers held events at a recent read). */
+  #busy = false;
+  #busyTimer?: NodeJS.Timeout;
+  /** Reads in a row, while busy, that found nothing. */
+  #emptyReads = 0;
   readonly #warnings = new NoteLog();
   /** Seeded attempts not yet matched to a socket: tuple -> our sock key. */
   readonly #seeds = new Map<string, string>();
@@ -173,6 +180,7 @@ export class TracefsSource implements ConnectionSource {
   #stopped = false;
   #lost = 0;
   #records = 0;
+  #reads = 0;
   #pageSize = 4096;
   #page: Buffer = Buffer.alloc(4096);
   /** Endpoint objects made once per address and port, frozen: an attempt keeps them for its life, never changed in place. */
@@ -204,6 +212,7 @@ export class TracefsSource implements ConnectionSource {
     return {
       lostEvents: this.#lost + (raw?.rawCaptureDrops ?? 0),
       records: this.#records,
+      reads: this.#reads,
       blindMs: Math.round(this.#blindMs),
       blindSpells: this.#blindSpells,
       ...(raw ? { rawCaptureDrops: raw.rawCaptureDrops, rawUnattributed: raw.rawUnattributed } : {}),
@@ -411,21 +420,11 @@ export class TracefsSource implements ConnectionSource {
     }
     if (helper?.watchReadable) {
       try {
-        const gap = this.#options.minReadGapMs ?? 5;
-        const readAndRearm = () => {
-          this.#poll();
-          this.#waker?.rearm();
-        };
-        const waker = helper.watchReadable(Int32Array.from((this.#instance?.cpus ?? []).map((f) => f.fd)), () => {
-          const since = performance.now() - this.#lastPollMs;
-          if (since >= gap) readAndRearm();
-          else
-            this.#gapTimer ??= setTimeout(() => {
-              this.#gapTimer = undefined;
-              readAndRearm();
-            }, gap - since);
+        // Woken (the watcher stops until rearmed): read now, then on the busy timer until the buffers stay empty.
+        this.#waker = helper.watchReadable(Int32Array.from((this.#instance?.cpus ?? []).map((f) => f.fd)), () => {
+          this.#emptyReads = 0;
+          this.#busyRead();
         });
-        this.#waker = waker;
         return;
       } catch (e) {
         this.caveats.push(`cannot wait for tracefs data (${(e as Error).message}); reading every ${this.#options.pollMs ?? 10} ms`);
@@ -464,6 +463,21 @@ export class TracefsSource implements ConnectionSource {
     this.#wakeReader();
   }
 
+  /** A read while busy; the next is planned, or, after two empty ones with nothing held, the kernel is to wake us. */
+  readonly #busyRead = (): void => {
+    this.#busyTimer = undefined;
+    if (this.#stopped) return;
+    this.#busy = true;
+    const before = this.#records + this.#columns.count;
+    this.#poll();
+    const read = this.#records + this.#columns.count - before;
+    this.#emptyReads = read > 0 ? 0 : this.#emptyReads + 1;
+    if (this.#emptyReads >= 2 && this.#columns.count === 0) {
+      this.#busy = false;
+      this.#waker?.rearm();
+    } else this.#busyTimer = setTimeout(this.#busyRead, this.#options.busyReadMs ?? 3);
+  };
+
   #wakeReader(): void {
     const wake = this.#wake;
     this.#wake = undefined;
@@ -495,7 +509,7 @@ export class TracefsSource implements ConnectionSource {
     clearInterval(this.#timer);
     clearInterval(this.#statsTimer);
     clearTimeout(this.#reorderTimer);
-    clearTimeout(this.#gapTimer);
+    clearTimeout(this.#busyTimer);
     this.#waker?.stop();
     this.#waker = undefined;
     this.#raw?.stop();
@@ -560,7 +574,7 @@ export class TracefsSource implements ConnectionSource {
   /** Read every CPU's pages; release events older than `watermark` (ns) in time order. */
   #poll(watermark = monotonicNs() - (this.#options.reorderMs ?? 1) * 1e6): void {
     if (this.#stopped || !this.#layout || !this.#decode) return;
-    this.#lastPollMs = performance.now();
+    this.#reads++;
     let sawLostFlag = false;
     if (this.#native) sawLostFlag = this.#readNative(this.#native);
     else
@@ -583,8 +597,8 @@ export class TracefsSource implements ConnectionSource {
     this.#dns?.drain();
     this.#release(watermark);
     // Events younger than the watermark wait for one more read; with no timer
-    // running (woken on data) nothing else would read them.
-    if (this.#waker && this.#columns.count > 0 && this.#reorderTimer === undefined) {
+    // running (woken on data, not busy) nothing else would read them.
+    if (this.#waker && !this.#busy && this.#columns.count > 0 && this.#reorderTimer === undefined) {
       this.#reorderTimer = setTimeout(() => {
         this.#reorderTimer = undefined;
         this.#poll();
