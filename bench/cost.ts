@@ -1,8 +1,9 @@
 /**
  * The always-on cost (issue 32; part `cost` of `npm run bench`, root and
- * bpftrace, ~5 minutes). What one monitor costs while a generator in a test
+ * bpftrace, ~25 minutes). What one monitor costs while a generator in a test
  * namespace (198.18.0.1, SYNs to 10000-19999 dropped by nftables) makes
- * connects at 10,000 and 20,000 a second, in rounds that alternate the order:
+ * connects at 10,000 and 20,000 a second (and 1,000, for watch, the anchor
+ * and bpftrace printing), in rounds that alternate the order:
  *
  *   - the generator alone (the baseline of the host's CPU);
  *   - `halfopen watch --json --no-store --interval 0` (this build), exact per attempt;
@@ -12,7 +13,10 @@
  *
  * For each: the tracer's own CPU (/proc/PID/stat, user + system) and the
  * host's CPU above the generator alone (/proc/stat: tracing cost charged in
- * the kernel shows up there), over the middle of each run; medians of the
+ * the kernel shows up there), over two windows of each run: "cold", from 2 s
+ * after the load began (a watch started just before it: V8 still compiling
+ * its hot path), and "warm", the last seconds of the same run (a watch that
+ * has run for a while, as the unit does); medians of the
  * rounds; and CPU per attempt made (a tracer that slows the generator, which
  * then fails attempts with EMFILE, is not credited for the attempts it did
  * not have to see). Then watch on an idle host (all threads' schedstat over
@@ -37,6 +41,12 @@ type Config = "generator alone" | "watch" | "watch (the service's NODE_OPTIONS)"
 /** Another build of watch measured in the same run (today's main, say): `HALFOPEN_ANCHOR_CLI=/path/to/dist/cli/main.js`. */
 const ANCHOR_CLI = process.env.HALFOPEN_ANCHOR_CLI;
 const CONFIGS: Config[] = ["generator alone", "watch", "watch (the service's NODE_OPTIONS)", ...(ANCHOR_CLI ? (["watch (anchor build)"] as const) : []), "bpftrace printing", "bpftrace counting"];
+
+/** The rates measured; at 1,000/s only watch, the anchor and bpftrace printing (and the generator alone, for the host). */
+const RATES = [1000, 10_000, 20_000];
+function configsAt(rate: number): Config[] {
+  return rate >= 10_000 ? CONFIGS : CONFIGS.filter((c) => c === "generator alone" || c === "watch" || c === "watch (anchor build)" || c === "bpftrace printing");
+}
 
 /** The V8 flags the systemd unit (and the image) run watch with: `Environment=NODE_OPTIONS=...` of deploy/halfopen.service. */
 const SERVICE_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(new URL("../deploy/halfopen.service", import.meta.url), "utf8"))?.[1] ?? "";
@@ -84,35 +94,46 @@ interface Sample {
   config: Config;
   rate: number;
   round: number;
-  /** The tracer's own CPU, % of one core. */
+  /** The tracer's own CPU, % of one core: in the cold window, and in the warm one. */
   ownCpu: number;
-  /** The host's busy CPU, % of one core (all cores summed). */
+  ownCpuWarm: number;
+  /** The host's busy CPU, % of one core (all cores summed), in each window. */
   hostCpu: number;
+  hostCpuWarm: number;
   attempts: number;
   lines: number;
 }
 
-async function measure(lab: Lab, config: Config, rate: number, round: number, durationMs: number): Promise<Sample> {
+/** The run's two windows: cold from 2 s after the load began, warm ending 1 s before it ends; `windowMs` each. */
+interface Windows {
+  durationMs: number;
+  windowMs: number;
+}
+
+async function measure(lab: Lab, config: Config, rate: number, round: number, w: Windows): Promise<Sample> {
   const tracer = await startTracer(config);
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
-  const gen = runGenerator(lab, { title: `cost-gen-${round}`, host: LAB_ADDRESS, ports: dropped, rate, durationMs, holdMs: 300 });
-  await sleep(2000);
+  const gen = runGenerator(lab, { title: `cost-gen-${round}`, host: LAB_ADDRESS, ports: dropped, rate, durationMs: w.durationMs, holdMs: 300 });
   const pid = tracer?.child.pid;
-  const a = pid === undefined ? undefined : procStat(pid);
-  const h0 = hostTicks();
-  const t0 = nowMs();
-  await sleep(durationMs - 3000);
-  const b = pid === undefined ? undefined : procStat(pid);
-  const h1 = hostTicks();
-  const t1 = nowMs();
+  const window = async (): Promise<{ own: number; host: number }> => {
+    const a = pid === undefined ? undefined : procStat(pid);
+    const h0 = hostTicks();
+    const t0 = nowMs();
+    await sleep(w.windowMs);
+    const b = pid === undefined ? undefined : procStat(pid);
+    const h1 = hostTicks();
+    const seconds = (nowMs() - t0) / 1000;
+    return { own: a && b ? ((b.cpuTicks - a.cpuTicks) / HZ / seconds) * 100 : 0, host: ((h1.busy - h0.busy) / HZ / seconds) * 100 };
+  };
+  await sleep(2000);
+  const cold = await window();
+  await sleep(w.durationMs - 2000 - 2 * w.windowMs - 1000);
+  const warm = await window();
   const g = await gen;
   const lines = tracer?.lines() ?? 0;
   await tracer?.stop();
-  const seconds = (t1 - t0) / 1000;
-  const ownCpu = a && b ? ((b.cpuTicks - a.cpuTicks) / HZ / seconds) * 100 : 0;
-  const hostCpu = ((h1.busy - h0.busy) / HZ / seconds) * 100;
-  log(`${config} at ${rate}/s, round ${round}: own ${ownCpu.toFixed(1)}%, host ${hostCpu.toFixed(1)}%, ${g.issued} attempts`);
-  return { config, rate, round, ownCpu, hostCpu, attempts: g.issued - g.localErrors, lines };
+  log(`${config} at ${rate}/s, round ${round}: own ${cold.own.toFixed(1)}% cold, ${warm.own.toFixed(1)}% warm; host ${cold.host.toFixed(1)}%, ${warm.host.toFixed(1)}%; ${g.issued} attempts`);
+  return { config, rate, round, ownCpu: cold.own, ownCpuWarm: warm.own, hostCpu: cold.host, hostCpuWarm: warm.host, attempts: g.issued - g.localErrors, lines };
 }
 
 const median = (xs: number[]) => {
@@ -163,14 +184,15 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
   labSysctl(lab, "net.ipv4.ip_local_port_range", "1024 65535");
   labSysctl(lab, "net.ipv4.tcp_tw_reuse", "1");
   const rounds = quick ? 1 : 3;
-  const durationMs = quick ? 6000 : 12_000;
+  const w: Windows = quick ? { durationMs: 10_000, windowMs: 3000 } : { durationMs: 21_000, windowMs: 8000 };
   const samples: Sample[] = [];
   try {
     for (let round = 1; round <= rounds; round++) {
-      for (const rate of [10_000, 20_000]) {
+      for (const rate of RATES) {
         // Alternate the order each round, so drift (other load, thermal) does not favour one.
-        const order = round % 2 === 1 ? CONFIGS : [...CONFIGS].reverse();
-        for (const config of order) samples.push(await measure(lab, config, rate, round, durationMs));
+        const configs = configsAt(rate);
+        const order = round % 2 === 1 ? configs : [...configs].reverse();
+        for (const config of order) samples.push(await measure(lab, config, rate, round, w));
       }
     }
     const idle = await idleWatch(quick ? 10 : 30);
@@ -190,31 +212,54 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
     const rss = { hwmMb: median(rssRuns.mine), rounds: rssRuns.mine };
     const serviceRss = { hwmMb: median(rssRuns.service), rounds: rssRuns.service, nodeOptions: SERVICE_NODE_OPTIONS };
     const anchorRss = ANCHOR_CLI ? { hwmMb: median(rssRuns.anchor), rounds: rssRuns.anchor } : undefined;
-    const rows = [10_000, 20_000].flatMap((rate) => {
+    const rows = RATES.flatMap((rate) => {
       const base = median(samples.filter((s) => s.config === "generator alone" && s.rate === rate).map((s) => s.hostCpu));
-      return CONFIGS.map((config) => {
+      const baseWarm = median(samples.filter((s) => s.config === "generator alone" && s.rate === rate).map((s) => s.hostCpuWarm));
+      return configsAt(rate).map((config) => {
         const mine = samples.filter((s) => s.config === config && s.rate === rate);
         // CPU per attempt made (the generator's own count, local errors left out): fair when a tracer slows the generator.
-        const perAttempt = mine.map((s) => (s.ownCpu / 100 / (s.attempts / (durationMs / 1000))) * 1e6);
-        return { rate, config, ownCpu: median(mine.map((s) => s.ownCpu)), ownCpuRounds: mine.map((s) => s.ownCpu), usPerAttempt: median(perAttempt), hostOverBase: median(mine.map((s) => s.hostCpu)) - base, hostCpu: median(mine.map((s) => s.hostCpu)), attempts: median(mine.map((s) => s.attempts)) };
+        const perAttempt = (cpu: (s: Sample) => number) => median(mine.map((s) => (cpu(s) / 100 / (s.attempts / (w.durationMs / 1000))) * 1e6));
+        return {
+          rate,
+          config,
+          ownCpu: median(mine.map((s) => s.ownCpu)),
+          ownCpuRounds: mine.map((s) => s.ownCpu),
+          usPerAttempt: perAttempt((s) => s.ownCpu),
+          ownCpuWarm: median(mine.map((s) => s.ownCpuWarm)),
+          ownCpuWarmRounds: mine.map((s) => s.ownCpuWarm),
+          usPerAttemptWarm: perAttempt((s) => s.ownCpuWarm),
+          hostOverBase: median(mine.map((s) => s.hostCpu)) - base,
+          hostOverBaseWarm: median(mine.map((s) => s.hostCpuWarm)) - baseWarm,
+          hostCpu: median(mine.map((s) => s.hostCpu)),
+          attempts: median(mine.map((s) => s.attempts)),
+        };
       });
     });
     const at = (rate: number, config: Config) => rows.find((r) => r.rate === rate && r.config === config);
-    const ratio = (rate: number, config: Config = "watch") => (at(rate, config)?.usPerAttempt ?? 0) / Math.max(0.001, at(rate, "bpftrace printing")?.usPerAttempt ?? 0);
+    const ratio = (rate: number, config: Config = "watch", warm = false) => {
+      const us = (c: Config) => (warm ? at(rate, c)?.usPerAttemptWarm : at(rate, c)?.usPerAttempt) ?? 0;
+      return us(config) / Math.max(0.001, us("bpftrace printing"));
+    };
+    const ratios = (config: Config) => `${ratio(10_000, config).toFixed(2)}× and ${ratio(20_000, config).toFixed(2)}× cold, ${ratio(10_000, config, true).toFixed(2)}× and ${ratio(20_000, config, true).toFixed(2)}× warm`;
     const when = new Date().toISOString();
     const fmt = (x: number) => x.toFixed(1);
+    const alone = (r: { config: Config }) => r.config === "generator alone";
     const markdown = [
       "## Always-on cost (`--only cost`)",
       "",
-      `Run ${when}, ${rounds} round(s) of ${durationMs / 1000} s per configuration and rate, the order alternating each round; a generator in a test namespace connects to dropped ports (each attempt held 300 ms). Own CPU: the tracer's user + system time over the middle ${(durationMs - 3000) / 1000} s (% of one core); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there). Medians of the rounds; the rounds' own CPU in their column.`,
+      `Run ${when}, ${rounds} round(s) of ${w.durationMs / 1000} s per configuration and rate, the order alternating each round; a generator in a test namespace connects to dropped ports (each attempt held 300 ms); each tracer starts just before its run. Own CPU: the tracer's user + system time (% of one core) over two ${w.windowMs / 1000} s windows of each run: **cold**, from 2 s after the load began (watch's V8 still compiling its hot path), and **warm**, ending 1 s before the load does (a watch that has been running, as the unit's does); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there), cold and warm. Medians of the rounds; the rounds' own CPU in their columns. At 1,000/s only watch, the anchor and bpftrace printing run: there a watch's fixed cost per read of the buffers shows.`,
       "",
-      "| rate | configuration | attempts made (median) | own CPU | rounds | CPU µs per attempt | host CPU over the generator alone |",
-      "|---:|---|---:|---:|---|---:|---:|",
-      ...rows.map((r) => `| ${r.rate}/s | ${r.config} | ${Math.round(r.attempts).toLocaleString("en")} | ${r.config === "generator alone" ? "-" : `${fmt(r.ownCpu)}%`} | ${r.config === "generator alone" ? "-" : r.ownCpuRounds.map(fmt).join(", ")} | ${r.config === "generator alone" ? "-" : r.usPerAttempt.toFixed(2)} | ${r.config === "generator alone" ? `(base ${fmt(r.hostCpu)}%)` : `${fmt(r.hostOverBase)}%`} |`),
+      "| rate | configuration | attempts made (median) | own CPU cold | rounds | µs per attempt cold | own CPU warm | rounds | µs per attempt warm | host CPU over the generator alone, cold / warm |",
+      "|---:|---|---:|---:|---|---:|---:|---|---:|---:|",
+      ...rows.map((r) =>
+        alone(r)
+          ? `| ${r.rate}/s | ${r.config} | ${Math.round(r.attempts).toLocaleString("en")} | - | - | - | - | - | - | (base ${fmt(r.hostCpu)}%) |`
+          : `| ${r.rate}/s | ${r.config} | ${Math.round(r.attempts).toLocaleString("en")} | ${fmt(r.ownCpu)}% | ${r.ownCpuRounds.map(fmt).join(", ")} | ${r.usPerAttempt.toFixed(2)} | ${fmt(r.ownCpuWarm)}% | ${r.ownCpuWarmRounds.map(fmt).join(", ")} | ${r.usPerAttemptWarm.toFixed(2)} | ${fmt(r.hostOverBase)}% / ${fmt(r.hostOverBaseWarm)}% |`,
+      ),
       "",
-      `watch's own CPU per attempt over bpftrace printing's: **${ratio(10_000).toFixed(2)}×** at 10,000/s, **${ratio(20_000).toFixed(2)}×** at 20,000/s (goal: at most 0.33× at 20,000/s), with the service's NODE_OPTIONS ${ratio(10_000, "watch (the service's NODE_OPTIONS)").toFixed(2)}× and ${ratio(20_000, "watch (the service's NODE_OPTIONS)").toFixed(2)}×${ANCHOR_CLI ? `; the ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}'s: ${ratio(10_000, "watch (anchor build)").toFixed(2)}× and ${ratio(20_000, "watch (anchor build)").toFixed(2)}×` : ""}. Idle (no load; all threads' CPU time from schedstat): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 20 : 60} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s (medians of ${rounds} alternating run(s)): **${rss.hwmMb.toFixed(1)} MB** as a user runs it (${rss.rounds.map((x) => x.toFixed(0)).join(", ")}), **${serviceRss.hwmMb.toFixed(1)} MB** as the systemd unit and the image run it (NODE_OPTIONS=${SERVICE_NODE_OPTIONS}; ${serviceRss.rounds.map((x) => x.toFixed(0)).join(", ")}) (goal < 100 MB).${anchorIdle && anchorRss ? ` The ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}, same run: idle ${anchorIdle.cpu.toFixed(2)}% and ${anchorIdle.steadyCpu.toFixed(2)}% settled, peak RSS ${anchorRss.hwmMb.toFixed(1)} MB (${anchorRss.rounds.map((x) => x.toFixed(0)).join(", ")}).` : ""}`,
+      `watch's own CPU per attempt over bpftrace printing's at 10,000/s and 20,000/s: **${ratios("watch")}** (goal: at most 0.33× at 20,000/s); with the service's NODE_OPTIONS ${ratios("watch (the service's NODE_OPTIONS)")}${ANCHOR_CLI ? `; the ${anchorLabel(ANCHOR_CLI)}'s: ${ratios("watch (anchor build)")}` : ""}; at 1,000/s: ${ratio(1000).toFixed(2)}× cold, ${ratio(1000, "watch", true).toFixed(2)}× warm${ANCHOR_CLI ? ` (the anchor's ${ratio(1000, "watch (anchor build)").toFixed(2)}× and ${ratio(1000, "watch (anchor build)", true).toFixed(2)}×)` : ""}. Idle (no load; all threads' CPU time from schedstat): **${idle.cpu.toFixed(2)}%** of one core over the ${quick ? 10 : 30} s after start, **${idle.steadyCpu.toFixed(2)}%** over ${quick ? 20 : 60} s from the second minute on (goal < 0.3%). Peak RSS at 20,000/s (medians of ${rounds} alternating run(s)): **${rss.hwmMb.toFixed(1)} MB** as a user runs it (${rss.rounds.map((x) => x.toFixed(0)).join(", ")}), **${serviceRss.hwmMb.toFixed(1)} MB** as the systemd unit and the image run it (NODE_OPTIONS=${SERVICE_NODE_OPTIONS}; ${serviceRss.rounds.map((x) => x.toFixed(0)).join(", ")}) (goal < 100 MB).${anchorIdle && anchorRss ? ` The ${ANCHOR_CLI ? anchorLabel(ANCHOR_CLI) : ""}, same run: idle ${anchorIdle.cpu.toFixed(2)}% and ${anchorIdle.steadyCpu.toFixed(2)}% settled, peak RSS ${anchorRss.hwmMb.toFixed(1)} MB (${anchorRss.rounds.map((x) => x.toFixed(0)).join(", ")}).` : ""}`,
     ].join("\n");
-    return { markdown, json: { when, rounds, durationMs, anchor: ANCHOR_CLI, samples, rows, idle, rss, serviceRss, anchorIdle, anchorRss } };
+    return { markdown, json: { when, rounds, windows: w, anchor: ANCHOR_CLI, samples, rows, idle, rss, serviceRss, anchorIdle, anchorRss } };
   } finally {
     destroyLab(lab);
   }

@@ -34,15 +34,37 @@ const QUIET_TICK_MS = 1000;
 /** A batch of events ticks the clock when the last tick is at least this old (source time). */
 const BATCH_TICK_MS = 10;
 
-/** The clock's tick: every TICK_MS, or QUIET_TICK_MS while `rest()` says nothing waits on time; `plan()` again after each batch. */
+/** The clock's tick: every TICK_MS, or QUIET_TICK_MS while `rest()` says nothing waits on time; `afterBatch()` after each batch. */
 class Ticker {
   #timer?: NodeJS.Timeout;
   #delay = 0;
   #stopped = false;
+  #last = Number.NEGATIVE_INFINITY;
   constructor(
-    readonly tick: () => void,
+    readonly onTick: (now: number) => void,
+    readonly clock: () => number,
     readonly rest: () => boolean,
   ) {}
+
+  tickAt(now: number): void {
+    this.#last = now;
+    this.onTick(now);
+  }
+
+  tick(): void {
+    this.tickAt(this.clock());
+  }
+
+  /**
+   * After a batch of events: a tick when the last is BATCH_TICK_MS old, so time-driven findings (an incident's quiet
+   * close, verdict deadlines) come within that of due (under a flood batches come every few ms, and a tick for each
+   * was a fixed cost per read); then the next tick is planned.
+   */
+  afterBatch(): void {
+    const now = this.clock();
+    if (now - this.#last >= BATCH_TICK_MS) this.tickAt(now);
+    this.plan();
+  }
 
   plan(): void {
     const delay = this.rest() ? QUIET_TICK_MS : TICK_MS;
@@ -182,16 +204,14 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       for (const finding of outputs) publish({ kind: "finding", finding, emittedAt });
     };
     /** The core's clock advances; then the sinks' (the recording writes the tick, the store saves). */
-    let lastTick = Number.NEGATIVE_INFINITY;
     const tick = (now: number) => {
-      lastTick = now;
       emit(monitor.tick(now));
       chain.tick(now);
     };
     const warnings = sourceNotes(source, publish);
 
     const mayRest = !opts.ui && !opts.record && !opts.replay && !enforce;
-    ticker = new Ticker(() => tick(source.now()), () => mayRest && monitor.quiet);
+    ticker = new Ticker(tick, () => source.now(), () => mayRest && monitor.quiet);
     ticker.plan();
     if (opts.interval > 0) {
       // Each summary covers the time since the previous one; the tick checkpoints the totals there.
@@ -199,7 +219,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       timers.push(
         setInterval(() => {
           const now = source.now();
-          tick(now);
+          ticker?.tickAt(now);
           const summary = monitor.summary(now, lastSummary);
           lastSummary = now;
           publish({ kind: "summary", summary });
@@ -211,11 +231,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     for await (const batch of source.events()) {
       chain.events(batch);
       for (const event of batch) emit(monitor.handle(event));
-      // Time-driven findings (an incident's quiet close, verdict deadlines) within BATCH_TICK_MS of due; under a flood
-      // batches come every few ms, and a tick for each was a fixed cost per read.
-      const now = source.now();
-      if (now - lastTick >= BATCH_TICK_MS) tick(now);
-      ticker.plan();
+      ticker.afterBatch();
       warnings();
     }
     warnings(); // what the source said after its last batch (a replay's torn last line)
