@@ -114,3 +114,12 @@ export function runInLab(lab: Lab, cmd: string, args: string[]): string {
 export function spawnInLab(lab: Lab, cmd: string, args: string[], options: SpawnOptions = {}): ChildProcess {
   return spawn("ip", ["netns", "exec", lab.name, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"], ...options });
 }
+
+/** Polls `check` every 50 ms until it holds, for at most `ms`; throws naming `what` when it never does. */
+export async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

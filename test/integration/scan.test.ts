@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { labSkipReason } from "./lab.js";
+import { labSkipReason, until } from "./lab.js";
 import { createScanLab, destroyScanLab, expectedOpen, FIREWALLED, LIVE_NO_OPEN, SCAN_PORTS, SSH_BANNER, V6_BLOCK, V6_CLOSED, V6_OPEN, type ScanLab } from "./scan-lab.js";
 import { CLI, REPO, WatchProcess } from "./watch-process.js";
 import { assertTimeFields, LEGACY_WALL_NAMES } from "../support/time-fields.js";
@@ -39,15 +39,6 @@ const PORTS = SCAN_PORTS.join(",");
 const tmp = mkdtempSync(join(tmpdir(), "halfopen-scan-"));
 // Scans are stored by default: in this test's own database, never the machine's.
 process.env.HALFOPEN_DB = join(tmp, "scans.db");
-
-/** Polls `check` every 50 ms until it holds, for at most `ms`. */
-async function until(what: string, check: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** `halfopen scan ...` in the scanner namespace, running: its output so far, and its end. */
 function startScan(lab: ScanLab, args: string[]) {

@@ -11,15 +11,8 @@ import { test } from "node:test";
 import type { ConnectionEvent } from "../../src/core/events.js";
 import { loadNative } from "../../src/platform/linux/native.js";
 import { TracefsSource } from "../../src/platform/linux/tracefs-source.js";
-import { describeLab, droppedPorts, LAB_ADDRESS } from "./lab.js";
+import { describeLab, droppedPorts, LAB_ADDRESS, until } from "./lab.js";
 import { runConnector } from "./watch-process.js";
-
-/** Wait (bounded) until `ok()`; fails with `what` if it never holds. */
-async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!ok() && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(ok(), what);
-}
 
 describeLab("tracefs source: a stream is read in batches", { file: "integration/tracefs-reads", prefix: "horeads", needs: () => (loadNative() ? undefined : "needs the native helper (npm run install)") }, (lab) => {
   test("2,000 connects are read in batches, far fewer reads than records; a burst after them is seen", async () => {
@@ -35,13 +28,13 @@ describeLab("tracefs source: a stream is read in batches", { file: "integration/
       assert.equal(source.wakeMode, "data");
       const r0 = source.stats().reads ?? 0;
       const first = await runConnector(lab, { title: "ho-reads-a", host: LAB_ADDRESS, ports: droppedPorts(2000), holdMs: 200 });
-      await until("every connect seen", () => connects.get(first.pid) === 2000);
+      await until("every connect seen", () => connects.get(first.pid) === 2000, 10_000);
       const burst = (source.stats().reads ?? 0) - r0;
       // Two records per attempt (into and out of SYN_SENT): reading each wake-up alone would be thousands of reads.
       assert.ok(burst < 1000, `${burst} reads for 4,000 records`);
       await first.exited;
       const second = await runConnector(lab, { title: "ho-reads-b", host: LAB_ADDRESS, ports: droppedPorts(20, 100), holdMs: 200 });
-      await until("the next burst is seen", () => connects.get(second.pid) === 20);
+      await until("the next burst is seen", () => connects.get(second.pid) === 20, 10_000);
       await second.exited;
     } finally {
       source.stop();
