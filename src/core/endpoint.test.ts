@@ -46,3 +46,23 @@ test("EndpointMemo makes each value once, and keeps at most max (then starts ove
   assert.notEqual(memo.get("198.18.0.1", 80), a, "made again after the restart");
   assert.equal(made, 5);
 });
+
+test("EndpointMemo answers right when addresses alternate (its last address kept at hand) and after it starts over", () => {
+  let made = 0;
+  const memo = new EndpointMemo((address, port) => ({ address, port, n: ++made }), 4);
+  const src = memo.get("198.18.0.1", 40000);
+  const dst = memo.get("198.18.0.2", 80);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(memo.get("198.18.0.1", 40000), src);
+    assert.equal(memo.get("198.18.0.2", 80), dst);
+  }
+  assert.deepEqual({ ...memo.get("198.18.0.2", 81), n: 0 }, { address: "198.18.0.2", port: 81, n: 0 });
+  assert.deepEqual({ ...memo.get("198.18.0.1", 81), n: 0 }, { address: "198.18.0.1", port: 81, n: 0 });
+  assert.equal(made, 4);
+  // Full: the next new one starts over, and the address kept at hand is the new map's, not the old one's.
+  const again = memo.get("198.18.0.1", 82);
+  assert.equal(again.port, 82);
+  assert.equal(memo.get("198.18.0.1", 82), again);
+  assert.notEqual(memo.get("198.18.0.1", 40000), src, "made again after the restart");
+  assert.equal(made, 6);
+});

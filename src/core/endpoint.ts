@@ -66,27 +66,40 @@ export function formatEndpoint(e: Endpoint): string {
 export class EndpointMemo<T> {
   readonly #byAddress = new Map<string, Map<number, T>>();
   #size = 0;
+  /** The last address asked for and its ports: a flood repeats one address (a scan of ports, a storm at one server). */
+  #lastAddress?: string;
+  #lastPorts?: Map<number, T>;
   constructor(
     readonly make: (address: string, port: number) => T,
     readonly max = 65_536,
   ) {}
 
   get(address: string, port: number): T {
-    const found = this.#byAddress.get(address)?.get(port);
+    let ports = this.#lastPorts;
+    if (address !== this.#lastAddress || ports === undefined) ports = this.#portsOf(address);
+    const found = ports.get(port);
     if (found !== undefined) return found;
     if (this.#size >= this.max) {
       this.#byAddress.clear();
       this.#size = 0;
-    }
-    let ports = this.#byAddress.get(address);
-    if (ports === undefined) {
-      ports = new Map();
-      this.#byAddress.set(address, ports);
+      ports = this.#portsOf(address);
     }
     const value = this.make(address, port);
     ports.set(port, value);
     this.#size++;
     return value;
+  }
+
+  /** The ports of an address (made when missing), kept at hand as the last. */
+  #portsOf(address: string): Map<number, T> {
+    let ports = this.#byAddress.get(address);
+    if (ports === undefined) {
+      ports = new Map();
+      this.#byAddress.set(address, ports);
+    }
+    this.#lastAddress = address;
+    this.#lastPorts = ports;
+    return ports;
   }
 }
 

@@ -167,7 +167,8 @@ export class IncidentRecorder {
    * pending (it was pending at the open or started after): no set of pending ids, which a flood would churn.
    */
   #lastId = 0;
-  readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number; name?: string }>();
+  /** By endpoint key; `lastEntry`: the process that made the last attempt counted here, once it has its own set. */
+  readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number; name?: string; lastEntry?: ProcessEntry }>();
   readonly #hosts = new Set<string>();
   #destinationsCapped = false;
 
@@ -207,6 +208,7 @@ export class IncidentRecorder {
     this.attempts++;
     this.outcomes[attempt.outcome]++;
     const dstKey = endpointKey(attempt.dst.address, attempt.dst.port);
+    const entry = this.#entryFor(attempt);
     const dst = this.#destinations.get(dstKey);
     if (dst) {
       dst.attempts++;
@@ -218,14 +220,15 @@ export class IncidentRecorder {
       // A known destination's host is known: only a new destination can bring a new host.
       if (this.#hosts.size < this.bounds.maxDestinations) this.#hosts.add(attempt.dst.address);
     }
-    const entry = this.#entryFor(attempt);
     if (!entry) return;
     entry.attempts++;
     if (attempt.via) entry.via ??= attempt.via;
     entry.outcomes[attempt.outcome]++;
     if (attempt.outcome === "pending") entry.halfOpen++;
     entry.peakHalfOpen = Math.max(entry.peakHalfOpen, processHalfOpen);
-    if (entry.destinations.size < this.bounds.maxDestinations) entry.destinations.add(dstKey);
+    // A destination last counted for this very process is in its set already (a flood is mostly one process): no lookup.
+    if (dst?.lastEntry !== entry && entry.destinations.size < this.bounds.maxDestinations) entry.destinations.add(dstKey);
+    if (dst) dst.lastEntry = entry;
     if (entry.sample.length < this.bounds.samplesPerProcess) entry.sample.push(attempt);
   }
 

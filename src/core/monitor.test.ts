@@ -301,3 +301,51 @@ test("quiet: only while nothing waits on time (no attempt half-open, no incident
   waiting = false;
   assert.equal(d.quiet, true);
 });
+
+test("an incident counts each process's distinct destinations, whatever the order of the processes and destinations", () => {
+  // Two processes in turn, over destinations they share in part: each one's count is its own (the hot path skips
+  // a lookup when a destination was last counted for the same process).
+  const m = new HalfOpenMonitor({ limit: 2, quietMs: 1000 });
+  const a = proc(10, "a");
+  const b = proc(20, "b");
+  const dst = (port: number) => ({ address: "198.18.0.9", port });
+  const events: ConnectionEvent[] = [];
+  const seen = new Map<number, Set<number>>([
+    [10, new Set()],
+    [20, new Set()],
+  ]);
+  for (let i = 0; i < 60; i++) {
+    const p = i % 3 === 0 ? b : a;
+    const port = p === a ? i % 7 : (i * 5) % 11;
+    seen.get(p.pid)?.add(port);
+    events.push(connect(i, p, sock(), dst(port)));
+  }
+  const out = run(m, events).concat(m.flush(100));
+  const last = incidents(out).at(-1) as IncidentReport;
+  assert.equal(last.attempts, 60, "every attempt: all are still pending");
+  for (const p of last.processes) assert.equal(p.distinctDestinations, seen.get(p.pid)?.size, `process ${p.pid}`);
+  assert.equal(last.distinctDestinations, new Set([...(seen.get(10) ?? []), ...(seen.get(20) ?? [])]).size);
+});
+
+test("run totals follow each process across floods of others and its exit", () => {
+  const m = new HalfOpenMonitor({ limit: 1000 });
+  const a = proc(10, "a");
+  const b = proc(20, "b");
+  const events: ConnectionEvent[] = [];
+  for (let i = 0; i < 5; i++) events.push(connect(i, a));
+  events.push(connect(5, b), connect(6, b));
+  events.push({ type: "exit", time: 7, pid: 10, name: "a" });
+  events.push(connect(8, b));
+  // A thread of a left behind by its leader connects once more, then goes too: its exit is the one kept.
+  events.push(connect(9, a), { type: "exit", time: 10, pid: 10, name: "a" });
+  events.push(connect(11, a), { type: "exit", time: 12, pid: 10, name: "a" });
+  const ends = events.flatMap((e) => (e.type === "connect" ? [closed(20 + e.time, e.sock, true)] : []));
+  run(m, [...events, ...ends]);
+  const rows = new Map(m.totals().processes.map((p) => [p.pid, p]));
+  assert.equal(rows.get(10)?.attempts, 7);
+  assert.equal(rows.get(10)?.outcomes.timeout, 7);
+  assert.equal(rows.get(10)?.exitedAt, 12);
+  assert.equal(rows.get(20)?.attempts, 3);
+  assert.equal(rows.get(20)?.outcomes.timeout, 3);
+  assert.equal(rows.get(20)?.exitedAt, undefined);
+});

@@ -149,6 +149,9 @@ export class HalfOpenMonitor {
   readonly #infoByKey = new Map<string, ProcessInfo>();
   /** The newest process key of each live pid, to apply exit events. */
   readonly #lastKeyByPid = new Map<number, string>();
+  /** The process #countProcess counted last, and its totals (entries of #perProcess are never removed). */
+  #lastTotalsKey?: string;
+  #lastTotals?: ProcessTotals;
   #otherAttempts = 0;
   /** Checkpoints of the totals at each tick: summaries of any period are pure reads. */
   readonly #history = new PeriodHistory();
@@ -253,6 +256,7 @@ export class HalfOpenMonitor {
         const key = this.#lastKeyByPid.get(event.pid);
         if (key !== undefined) {
           this.#lastKeyByPid.delete(event.pid);
+          if (key === this.#lastTotalsKey) this.#lastTotalsKey = this.#lastTotals = undefined;
           const totals = this.#perProcess.get(key);
           if (totals) totals.exitedAt = event.time;
         }
@@ -418,29 +422,42 @@ export class HalfOpenMonitor {
 
   #ended(attempt: Attempt, time: number, out: MonitorOutput[]): void {
     this.#outcomes[attempt.outcome]++;
-    const totals = this.#perProcess.get(attempt.processKey);
+    const totals = this.#totalsOf(attempt.processKey);
     if (totals) totals.outcomes[attempt.outcome]++;
     for (const d of this.detectors) collect(out, d.ended?.(attempt, time, this.#ctx));
   }
 
+  /** The run totals of a process key; the last process counted answers without a lookup (a flood is mostly one). */
+  #totalsOf(key: string): ProcessTotals | undefined {
+    if (key === this.#lastTotalsKey) return this.#lastTotals;
+    return this.#perProcess.get(key);
+  }
+
   #countProcess(attempt: Attempt): void {
     if (attempt.via) this.#rawSyns[attempt.via]++;
-    let totals = this.#perProcess.get(attempt.processKey);
+    const key = attempt.processKey;
+    let totals = key === this.#lastTotalsKey ? this.#lastTotals : undefined;
     if (!totals) {
-      if (this.#perProcess.size >= this.#maxTotals) {
-        this.#otherAttempts++;
-        return;
+      totals = this.#perProcess.get(key);
+      if (!totals) {
+        if (this.#perProcess.size >= this.#maxTotals) {
+          this.#otherAttempts++;
+          return;
+        }
+        const p = attempt.process;
+        totals = { pid: p.pid, name: p.name, processKey: key, attempts: 0, outcomes: emptyOutcomeCounts() };
+        if (p.unit !== undefined) totals.unit = p.unit;
+        if (p.container) totals.container = p.container;
+        if (p.pod) totals.pod = p.pod;
+        if (p.netnsName !== undefined) totals.netnsName = p.netnsName;
+        this.#perProcess.set(key, totals);
+        this.#infoByKey.set(key, attempt.process);
       }
-      const p = attempt.process;
-      totals = { pid: p.pid, name: p.name, processKey: attempt.processKey, attempts: 0, outcomes: emptyOutcomeCounts() };
-      if (p.unit !== undefined) totals.unit = p.unit;
-      if (p.container) totals.container = p.container;
-      if (p.pod) totals.pod = p.pod;
-      if (p.netnsName !== undefined) totals.netnsName = p.netnsName;
-      this.#perProcess.set(attempt.processKey, totals);
-      this.#infoByKey.set(attempt.processKey, attempt.process);
+      // Set while the key is not the last one counted: an exit forgets the last one (see "exit").
+      this.#lastKeyByPid.set(attempt.process.pid, key);
+      this.#lastTotalsKey = key;
+      this.#lastTotals = totals;
     }
-    this.#lastKeyByPid.set(attempt.process.pid, attempt.processKey);
     totals.attempts++;
     if (attempt.via) {
       totals.via ??= attempt.via;

@@ -16,6 +16,7 @@
 import { closeSync, openSync, readFileSync, readSync, readlinkSync } from "node:fs";
 import type { ProcessInfo } from "../../core/events.js";
 import { MAX_PROCESS_TEXT_BYTES } from "../../core/process-text.js";
+import { RecentMap } from "../../core/recent-map.js";
 import { attributeCgroup } from "./cgroup-parse.js";
 import { NetnsNames } from "./netns-names.js";
 import { parseCmdline, parseNamespaceLink, parsePasswd, parseProcStatStartTime, parseProcStatus } from "./procfs-parse.js";
@@ -86,7 +87,8 @@ export class ProcessInfoCache {
   readonly #passwdPath: string;
   readonly #max: number;
   readonly #netnsNames: NetnsNames;
-  readonly #byTid = new Map<number, ProcessInfo>();
+  /** By thread; a flood asks for the same thread at every record, and the last one found answers without a lookup. */
+  readonly #byTid = new RecentMap<number, ProcessInfo>();
   readonly #byPid = new Map<number, ProcessInfo>();
   #users?: Map<number, string>;
   /** Reads that failed for lack of descriptors since the last warning. */

@@ -41,6 +41,7 @@ import { readFileSync, readSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { ConnectionEvent } from "../../core/events.js";
 import { NoteLog, type NoteRead } from "../../core/note-log.js";
+import { RecentMap } from "../../core/recent-map.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ConnectionSource, SourceStats } from "../types.js";
@@ -173,6 +174,8 @@ export class TracefsSource implements ConnectionSource {
   readonly #ipv4 = new Map<number, string>();
   #lastIpv4Bits = 0;
   #lastIpv4 = "0.0.0.0";
+  #prevIpv4Bits = 0;
+  #prevIpv4 = "0.0.0.0";
   #timer?: NodeJS.Timeout;
   #statsTimer?: NodeJS.Timeout;
   #queue: ConnectionEvent[][] = [];
@@ -183,15 +186,19 @@ export class TracefsSource implements ConnectionSource {
   #reads = 0;
   #pageSize = 4096;
   #page: Buffer = Buffer.alloc(4096);
-  /** Endpoint objects made once per address and port, frozen: an attempt keeps them for its life, never changed in place. */
-  readonly #endpoints = new EndpointMemo<Endpoint>((address, port) => Object.freeze({ address, port }));
+  /**
+   * Endpoint objects made once per address and port, frozen: an attempt keeps them for its life, never changed in
+   * place. Sources and destinations apart: each memo keeps its last address at hand, and a flood has one of each.
+   */
+  readonly #srcEndpoints = new EndpointMemo<Endpoint>((address, port) => Object.freeze({ address, port }));
+  readonly #dstEndpoints = new EndpointMemo<Endpoint>((address, port) => Object.freeze({ address, port }));
   /** The page being decoded (#stage reads its records from it). */
   #current: Buffer = this.#page;
   /** The helper's reader and decoder: one call per poll, no exception per empty buffer, no object per record. */
   #native?: NativeReader;
   #raw?: RawSenderTracer;
-  /** Each thread's latest connect (its SYN may be dropped right after, in the same call); bounded. */
-  readonly #lastConnect = new Map<number, { sock: string; slot: number | undefined; timeNs: number }>();
+  /** Each thread's latest connect (its SYN may be dropped right after, in the same call); bounded; a flood's thread kept at hand. */
+  readonly #lastConnect = new RecentMap<number, { sock: string; slot: number | undefined; timeNs: number }>();
   #dns?: DnsWatcher;
   /** What this kernel lets us see of raw senders (said at start). */
   rawSenders = "not traced";
@@ -671,14 +678,25 @@ export class TracefsSource implements ConnectionSource {
   }
 
   #ipv4String(bits: number): string {
-    // A flood has few peers: the last address answers most calls without a lookup.
+    // A flood has few peers: the last two addresses (its source and its destination, asked for in turn) answer most
+    // calls without a lookup.
     if (bits === this.#lastIpv4Bits) return this.#lastIpv4;
+    if (bits === this.#prevIpv4Bits) {
+      const s = this.#prevIpv4;
+      this.#prevIpv4Bits = this.#lastIpv4Bits;
+      this.#prevIpv4 = this.#lastIpv4;
+      this.#lastIpv4Bits = bits;
+      this.#lastIpv4 = s;
+      return s;
+    }
     let s = this.#ipv4.get(bits);
     if (s === undefined) {
       if (this.#ipv4.size >= 65_536) this.#ipv4.clear();
       s = `${bits & 0xff}.${(bits >>> 8) & 0xff}.${(bits >>> 16) & 0xff}.${bits >>> 24}`;
       this.#ipv4.set(bits, s);
     }
+    this.#prevIpv4Bits = this.#lastIpv4Bits;
+    this.#prevIpv4 = this.#lastIpv4;
     this.#lastIpv4Bits = bits;
     this.#lastIpv4 = s;
     return s;
@@ -772,8 +790,8 @@ export class TracefsSource implements ConnectionSource {
         tid,
         family,
         // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
-        src: this.#endpoints.get(saddr, sport),
-        dst: this.#endpoints.get(daddr, dport),
+        src: this.#srcEndpoints.get(saddr, sport),
+        dst: this.#dstEndpoints.get(daddr, dport),
         process,
       };
     }
