@@ -409,7 +409,8 @@ export class HalfOpenMonitor {
 
   #connect(event: ConnectEvent, out: MonitorOutput[]): void {
     if (this.#filter && !this.#filter(event.process)) return;
-    const { attempt, ended } = this.tracker.connect(event);
+    const attempt = this.tracker.start(event);
+    const ended = this.tracker.superseded;
     const name = this.names.size > 0 ? this.names.lookup(nameKey(event.process.netns, event.dst.address), event.time) : undefined;
     if (name !== undefined) attempt.dstName = name;
     if (ended) this.#ended(ended, event.time, out);

@@ -79,3 +79,24 @@ test("an attempt whose SYN this host dropped ends dropped-locally, whether the k
   const end = (sock: string, inInterrupt: boolean) => t.leave({ type: "leave", time: 3000, sock, newState: TcpState.CLOSE, inInterrupt });
   assert.deepEqual([end("a", true)?.outcome, end("b", false)?.outcome, end("c", true)?.outcome, end("d", true)?.outcome], ["dropped-locally", "dropped-locally", "refused", "timeout"]);
 });
+
+test("start (the hot path) says in superseded which attempt a socket's new connect ended, and connect the same", () => {
+  const t = new SynSentTracker();
+  const s = sock();
+  const first = t.start({ ...connect(0, proc(1), s), slot: 7 });
+  assert.equal(t.superseded, undefined);
+  assert.equal(first.slot, 7);
+  assert.equal(first.endedAt, undefined);
+  const second = t.start({ ...connect(5, proc(1), s), slot: 7 });
+  assert.equal(t.superseded, first, "its end was lost: the new connect ends it");
+  assert.equal(first.outcome, "unknown");
+  assert.equal(first.endedAt, 5);
+  assert.equal(t.halfOpen, 1);
+  const other = t.start(connect(6, proc(2)));
+  assert.equal(t.superseded, undefined, "reset by each start");
+  assert.equal(other.slot, undefined);
+  const { attempt, ended } = t.connect({ ...connect(9, proc(1), s), slot: 7 });
+  assert.equal(ended, second);
+  assert.equal(attempt.startedAt, 9);
+  assert.deepEqual([...t.pending()].map((a) => a.startedAt), [6, 9]);
+});

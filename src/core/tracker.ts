@@ -105,12 +105,28 @@ export class SynSentTracker {
    * event was lost), that one is ended as "unknown" and returned in `ended`.
    */
   connect(e: ConnectEvent): { attempt: Attempt; ended?: Attempt } {
-    let ended: Attempt | undefined;
+    const attempt = this.start(e);
+    const ended = this.superseded;
+    return ended ? { attempt, ended } : { attempt };
+  }
+
+  /**
+   * The attempt a `start` ended because its socket connected again (its end event was lost; ended "unknown"), if
+   * any; set by each `start`.
+   */
+  superseded: Attempt | undefined;
+
+  /** `connect` without a result object (the hot path): the ended attempt, if any, is in `superseded`. */
+  start(e: ConnectEvent): Attempt {
     const previous = this.#find(e.sock, e.slot);
-    if (previous) ended = this.#end(previous, "unknown", e.time);
+    this.superseded = previous ? this.#end(previous, "unknown", e.time) : undefined;
+    const slot = slotOf(e.slot);
+    // The fields every attempt gets (slot and endedAt too, undefined until set) in the literal: setting them later is
+    // a store, not a new hidden class and a property array per attempt. The rare ones are added when set.
     const attempt: Attempt = {
       id: this.#nextId++,
       sock: e.sock,
+      slot,
       process: e.process,
       processKey: processKeyOf(e.process),
       family: e.family,
@@ -118,19 +134,18 @@ export class SynSentTracker {
       src: e.src,
       dst: e.dst,
       startedAt: e.time,
+      endedAt: undefined,
       outcome: "pending",
       retransmits: 0,
       reset: false,
     };
     if (e.seenAtStart) attempt.seenAtStart = true;
     if (e.via) attempt.via = e.via;
-    const slot = slotOf(e.slot);
     if (slot === undefined) this.#bySock.set(e.sock, attempt);
     else {
       // Another socket's attempt in this slot (a source that reused it too soon) stays findable by its sock.
       const other = this.#bySlot[slot];
       if (other !== undefined) this.#bySock.set(other.sock, other);
-      attempt.slot = slot;
       this.#bySlot[slot] = attempt;
     }
     this.#order.push(attempt);
@@ -138,7 +153,7 @@ export class SynSentTracker {
     const count = this.#perProcess.get(attempt.processKey);
     if (count) count.halfOpen++;
     else this.#perProcess.set(attempt.processKey, { processKey: attempt.processKey, halfOpen: 1 });
-    return ended ? { attempt, ended } : { attempt };
+    return attempt;
   }
 
   /** The socket left SYN_SENT; returns the ended attempt, or undefined if it was not tracked. */
