@@ -349,3 +349,27 @@ test("run totals follow each process across floods of others and its exit", () =
   assert.equal(rows.get(20)?.outcomes.timeout, 3);
   assert.equal(rows.get(20)?.exitedAt, undefined);
 });
+
+test("summaries of long periods stay exact under a flood that ticks the clock a hundred times a second", () => {
+  // watch --interval 300 under a flood: a summary every 5 minutes, a batch tick every 10 ms in between.
+  const m = new HalfOpenMonitor({ limit: 1_000_000 });
+  const p = proc(7, "flood");
+  let made = 0;
+  let since: number | undefined;
+  const counts: number[] = [];
+  for (let t = 0; t < 15 * 60_000; t += 10) {
+    const s = sock();
+    m.handle(connect(t, p, s));
+    m.handle(closed(t + 5, s, false));
+    made++;
+    m.tick(t + 5);
+    if ((t + 10) % 300_000 === 0) {
+      const now = t + 5;
+      m.tick(now);
+      counts.push(m.summary(now, since).attempts);
+      since = now;
+    }
+  }
+  assert.equal(made, 90_000);
+  assert.deepEqual(counts, [30_000, 30_000, 30_000]);
+});

@@ -312,14 +312,17 @@ export class HalfOpenMonitor {
   }
 
   /**
-   * What happened in the period (since, now], and the table now. A pure read:
+   * What happened in the period (since, now], and the table now. A read:
    * any number of readers can ask for their own periods. `since` defaults to
    * the first event; it is exact when it is the time of a tick (call
-   * `tick(now)` before a summary that the next one will start from).
+   * `tick(now)` before a summary that the next one will start from: the
+   * tick's checkpoint at `now` is then kept for it, however long the period
+   * and however many ticks a flood makes meanwhile).
    */
   summary(now: number, since?: number): MonitorSummary {
     const from = since ?? this.#firstTime ?? now;
     const p = this.#history.period(from, this.#runTotals(), this.tracker.halfOpen);
+    this.#history.keep(now);
     const top = this.tracker.perProcess()[0];
     let topRow: MonitorSummary["top"];
     if (top) {

@@ -29,3 +29,46 @@ test("history is bounded: a period reaching past the oldest kept checkpoint star
   for (let t = 0; t < 100; t++) small.checkpoint(t, totals(t), 0);
   assert.equal(small.period(0, totals(100), 0).start, 95, "at most maxEntries are kept");
 });
+
+test("a flood's ticks (100 a second) for two hours: memory stays bounded, a kept boundary stays exact, maxima are not lost", () => {
+  const h = new PeriodHistory();
+  let attempts = 0;
+  let boundary = -1;
+  let peakAt = -1;
+  for (let t = 0; t <= 2 * 3_600_000; t += 10) {
+    attempts += 2;
+    // One high count, 80 minutes in (40 before the end): its checkpoint is thinned away later, and its maximum must move on.
+    const halfOpen = t === 4_800_010 ? 900 : 40;
+    if (halfOpen === 900) peakAt = t;
+    h.observe(halfOpen);
+    h.checkpoint(t, totals(attempts), 40);
+    // A reader's period boundary 25 minutes before the end, a moment that is not a whole second.
+    if (t === 2 * 3_600_000 - 25 * 60_000 + 370) {
+      boundary = t;
+      h.keep(t);
+    }
+  }
+  assert.ok(peakAt > 0 && boundary > 0);
+  assert.ok(h.size < 6000 + 3600 + 10, `checkpoints kept: ${h.size} (a minute of all of them, then one a second)`);
+  const now = totals(attempts);
+  const p = h.period(boundary, now, 40);
+  assert.equal(p.start, boundary, "the kept boundary is still there, 25 minutes later");
+  assert.equal(p.attempts, (2 * 3_600_000 - boundary) / 10 * 2, "exactly the attempts after it");
+  assert.equal(p.maxHalfOpen, 40);
+  // A period over the peak: its checkpoint is gone (thinned), its maximum is not.
+  const q = h.period(peakAt - 10_000.5, now, 40);
+  assert.equal(q.maxHalfOpen, 900);
+  assert.ok(q.start <= peakAt - 10_000.5 && q.start > peakAt - 11_001, `starts at the checkpoint kept before (${q.start})`);
+  assert.equal(q.attempts, now.attempts - (q.start / 10 + 1) * 2, "counted from where it says it starts");
+  // Older than an hour: dropped; a period from the start begins at the oldest kept.
+  assert.ok(h.period(0, now, 40).start >= 3_600_000);
+});
+
+test("thinning keeps the first checkpoint of each second beyond the recent minute, and every recent one", () => {
+  const h = new PeriodHistory({ fineMs: 1000, coarseMs: 100 });
+  for (let t = 0; t <= 5000; t += 10) h.checkpoint(t, totals(t), 0);
+  // Recent (after 4000): every 10 ms; before: one per 100 ms.
+  assert.equal(h.period(4550, totals(5000), 0).start, 4550);
+  assert.equal(h.period(3550, totals(5000), 0).start, 3500, "thinned: the first of its 100 ms");
+  assert.equal(h.size, 40 + 101);
+});
