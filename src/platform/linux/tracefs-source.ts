@@ -681,15 +681,7 @@ export class TracefsSource implements ConnectionSource {
     // A flood has few peers: the last two addresses (its source and its destination, asked for in turn) answer most
     // calls without a lookup.
     if (bits === this.#lastIpv4Bits) return this.#lastIpv4;
-    if (bits === this.#prevIpv4Bits) {
-      const s = this.#prevIpv4;
-      this.#prevIpv4Bits = this.#lastIpv4Bits;
-      this.#prevIpv4 = this.#lastIpv4;
-      this.#lastIpv4Bits = bits;
-      this.#lastIpv4 = s;
-      return s;
-    }
-    let s = this.#ipv4.get(bits);
+    let s = bits === this.#prevIpv4Bits ? this.#prevIpv4 : this.#ipv4.get(bits);
     if (s === undefined) {
       if (this.#ipv4.size >= 65_536) this.#ipv4.clear();
       s = `${bits & 0xff}.${(bits >>> 8) & 0xff}.${(bits >>> 16) & 0xff}.${bits >>> 24}`;
