@@ -5,7 +5,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RecordEncoder } from "../src/core/record-format.js";
 import { spawnSync } from "node:child_process";
 import { CLI, REPO, type JsonLine } from "./integration/watch-process.js";
 import { comparable, replayIncidents } from "./integration/replay-helpers.js";
@@ -99,4 +102,21 @@ test("the verdicts lab capture replays to the verdicts the live run printed: thr
   assert.deepEqual(got, live);
   const scanners = new Set(got.filter((v) => v[2] === "scanner").map((v) => v[0]));
   assert.deepEqual([...scanners].sort(), ["nmap", "wl-slowscan", "wl-worm"]);
+});
+
+test("a replay ticks at every recorded tick, also one less than 10 ms after another: an incident closes when it did live", () => {
+  // Live, a batch tick and a timer tick can come a few ms apart; the quiet close due between them came at the second.
+  const enc = new RecordEncoder({ source: "tracefs", exact: true, startedAtWall: 0, wallOffsetMs: 0 });
+  const p = { pid: 4242, name: "burst" };
+  const dst = (port: number) => ({ address: "198.18.0.1", port });
+  const connects = Array.from({ length: 11 }, (_, i) => ({ type: "connect" as const, time: 1000, sock: `s${i}`, pid: 4242, family: 4 as const, src: { address: "198.18.0.2", port: 40000 + i }, dst: dst(9000 + i), process: p }));
+  const leaves = connects.map((c) => ({ type: "leave" as const, time: 1001, sock: c.sock, newState: 7, srcPort: c.src.port, inInterrupt: false }));
+  // Quiet 100 ms: due at 1101. Ticks at 1095 and 1103 (8 ms apart), then 1150.
+  const lines = [enc.header(), ...enc.events(connects), enc.tick(1000), ...enc.events(leaves), enc.tick(1001), enc.tick(1095), enc.tick(1103), enc.tick(1150), enc.end(1150)];
+  const file = join(mkdtempSync(join(tmpdir(), "halfopen-ticks-")), "ticks.jsonl");
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return replayIncidents(file, ["--interval", "0", "--quiet", "0.1", "--no-store"]).then((incidents) => {
+    assert.equal(incidents.length, 1);
+    assert.equal(incidents[0]?.endedAt, 1103, "closed at the first tick past due, as live");
+  });
 });

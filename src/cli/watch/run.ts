@@ -44,6 +44,8 @@ class Ticker {
     readonly onTick: (now: number) => void,
     readonly clock: () => number,
     readonly rest: () => boolean,
+    /** How old the last tick must be for a batch to tick: BATCH_TICK_MS, or 0 for a replay (each batch is a recorded tick). */
+    readonly batchTickMs = BATCH_TICK_MS,
   ) {}
 
   tickAt(now: number): void {
@@ -62,7 +64,7 @@ class Ticker {
    */
   afterBatch(): void {
     const now = this.clock();
-    if (now - this.#last >= BATCH_TICK_MS) this.tickAt(now);
+    if (now - this.#last >= this.batchTickMs) this.tickAt(now);
     this.plan();
   }
 
@@ -211,7 +213,8 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     const warnings = sourceNotes(source, publish);
 
     const mayRest = !opts.ui && !opts.record && !opts.replay && !enforce;
-    ticker = new Ticker(tick, () => source.now(), () => mayRest && monitor.quiet);
+    // A replay's batches are the recorded ticks: each one ticks, so the clock advances as it did live.
+    ticker = new Ticker(tick, () => source.now(), () => mayRest && monitor.quiet, opts.replay ? 0 : BATCH_TICK_MS);
     ticker.plan();
     if (opts.interval > 0) {
       // Each summary covers the time since the previous one; the tick checkpoints the totals there.
