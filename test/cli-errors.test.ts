@@ -49,7 +49,7 @@ const db = join(tmp, "incidents.db");
   store.close();
 }
 
-for (const args of [["ls"], ["incidents", "--db", db], ["incidents", "show", "1", "--db", db]]) {
+for (const args of [["ls"], ["incidents", "--db", db], ["incidents", "show", "1", "--db", db], ["watch", "--help"]]) {
   test(`${args.slice(0, 2).join(" ")} into a closed pipe: one line, exit 1, no stack trace`, async () => {
     const r = await intoClosedPipe(...args);
     assert.equal(r.code, 1, r.stderr);

@@ -119,8 +119,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const program = baseProgram();
-  // `watch` handles a failed stdout itself (it stops cleanly and says so); the other commands stop at once.
-  if (argv[2] !== "watch") process.stdout.on("error", stdoutFailed);
+  // `watch` handles a failed stdout itself (it stops cleanly and says so); the other commands, and its help, stop at once.
+  if (argv[2] !== "watch" || argv.slice(3).some((a) => a === "--help" || a === "-h")) process.stdout.on("error", stdoutFailed);
   // `halfopen ls ...` needs only ls's options; anything else (--help, a typo) gets every command.
   const named = COMMANDS.filter(([names]) => names.includes(argv[2] ?? ""));
   for (const [, load] of named.length > 0 ? named : COMMANDS) (await load())(program);
