@@ -3,7 +3,10 @@
  * bpftrace, ~25 minutes). What one monitor costs while a generator in a test
  * namespace (198.18.0.1, SYNs to 10000-19999 dropped by nftables) makes
  * connects at 10,000 and 20,000 a second (and 1,000, for watch, the anchor
- * and bpftrace printing), in rounds that alternate the order:
+ * and bpftrace printing), in rounds that alternate the order. The generator is
+ * bench/connect-gen.c, built with the host's cc: it holds 20,000/s steady at
+ * about a third of a core, where generator.mjs took a whole one and fell
+ * behind beside a tracer on 2 cores (without cc the bench uses it, and says so):
  *
  *   - the generator alone (the baseline of the host's CPU);
  *   - `halfopen watch --json --no-store --interval 0` (this build), exact per attempt;
@@ -30,7 +33,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { createLab, destroyLab, labSkipReason, labSysctl, LAB_ADDRESS, DROPPED_RANGE, type Lab } from "../test/integration/lab.js";
-import { anchorLabel, procStat, runGenerator, startWatch, stopChild } from "./monitor.js";
+import { anchorLabel, connectGenBinary, procStat, runConnectGenerator, startWatch, stopChild } from "./monitor.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -113,7 +116,7 @@ interface Windows {
 async function measure(lab: Lab, config: Config, rate: number, round: number, w: Windows): Promise<Sample> {
   const tracer = await startTracer(config);
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
-  const gen = runGenerator(lab, { title: `cost-gen-${round}`, host: LAB_ADDRESS, ports: dropped, rate, durationMs: w.durationMs, holdMs: 300 });
+  const gen = runConnectGenerator(lab, { title: `cost-gen-${round}`, host: LAB_ADDRESS, ports: dropped, rate, durationMs: w.durationMs, holdMs: 300 });
   const pid = tracer?.child.pid;
   const window = async (): Promise<{ own: number; host: number }> => {
     const a = pid === undefined ? undefined : procStat(pid);
@@ -169,7 +172,7 @@ async function peakRss(lab: Lab, rate: number, durationMs: number, cli?: string,
   await w.started;
   const pid = w.child.pid as number;
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
-  await runGenerator(lab, { title: "cost-rss", host: LAB_ADDRESS, ports: dropped, rate, durationMs, holdMs: 300 });
+  await runConnectGenerator(lab, { title: "cost-rss", host: LAB_ADDRESS, ports: dropped, rate, durationMs, holdMs: 300 });
   const s = procStat(pid);
   await stopChild(w.child);
   return { hwmMb: s.hwmKb / 1024 };
@@ -247,7 +250,7 @@ export async function runCostBench(quick: boolean): Promise<{ markdown: string; 
     const markdown = [
       "## Always-on cost (`--only cost`)",
       "",
-      `Run ${when}, ${rounds} round(s) of ${w.durationMs / 1000} s per configuration and rate, the order alternating each round; a generator in a test namespace connects to dropped ports (each attempt held 300 ms); each tracer starts just before its run. Own CPU: the tracer's user + system time (% of one core) over two ${w.windowMs / 1000} s windows of each run: **cold**, from 2 s after the load began (watch's V8 still compiling its hot path), and **warm**, ending 1 s before the load does (a watch that has been running, as the unit's does); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there), cold and warm. Medians of the rounds; the rounds' own CPU in their columns. At 1,000/s only watch, the anchor and bpftrace printing run: there a watch's fixed cost per read of the buffers shows.`,
+      `Run ${when}, ${rounds} round(s) of ${w.durationMs / 1000} s per configuration and rate, the order alternating each round; ${connectGenBinary() ? "a generator in C (bench/connect-gen.c)" : "the Node generator (bench/generator.mjs; no cc to build bench/connect-gen.c)"} in a test namespace connects to dropped ports (each attempt held 300 ms); each tracer starts just before its run. Own CPU: the tracer's user + system time (% of one core) over two ${w.windowMs / 1000} s windows of each run: **cold**, from 2 s after the load began (watch's V8 still compiling its hot path), and **warm**, ending 1 s before the load does (a watch that has been running, as the unit's does); host: all cores' busy time above the generator alone (tracing work charged in the kernel shows there), cold and warm. Medians of the rounds; the rounds' own CPU in their columns. At 1,000/s only watch, the anchor and bpftrace printing run: there a watch's fixed cost per read of the buffers shows.`,
       "",
       "| rate | configuration | attempts made (median) | own CPU cold | rounds | µs per attempt cold | own CPU warm | rounds | µs per attempt warm | host CPU over the generator alone, cold / warm |",
       "|---:|---|---:|---:|---|---:|---:|---|---:|---:|",

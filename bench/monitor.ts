@@ -142,6 +142,37 @@ export function runGenerator(lab: Lab, spec: Record<string, unknown>): Promise<G
   });
 }
 
+let connectGen: string | null | undefined;
+/**
+ * bench/connect-gen.c built with the host's cc (once a run, into bench/out): the cost bench's generator, a few
+ * percent of a core at 20,000 connects/s where generator.mjs takes a whole one. Undefined (said once) without cc.
+ */
+export function connectGenBinary(): string | undefined {
+  if (connectGen !== undefined) return connectGen ?? undefined;
+  const out = `${REPO}bench/out/connect-gen`;
+  mkdirSync(`${REPO}bench/out`, { recursive: true });
+  const cc = spawnSync("cc", ["-O2", "-Wall", "-o", out, `${REPO}bench/connect-gen.c`], { encoding: "utf8" });
+  if (cc.status !== 0) process.stderr.write(`bench: cannot build bench/connect-gen.c (${cc.error?.message ?? cc.stderr.trim()}); the Node generator is used\n`);
+  connectGen = cc.status === 0 ? out : null;
+  return connectGen ?? undefined;
+}
+
+/** Dropped-target connects from the C generator (connectGenBinary), else from generator.mjs: the same spec and result. */
+export function runConnectGenerator(lab: Lab, spec: { title: string; host: string; ports: number[]; rate: number; durationMs: number; holdMs: number }): Promise<GenResult> {
+  const bin = connectGenBinary();
+  const first = spec.ports[0] ?? 0;
+  if (!bin || spec.ports.some((p, i) => p !== first + i)) return runGenerator(lab, spec);
+  const args = [bin, spec.title, spec.host, String(first), String(spec.ports.length), String(spec.rate), String(spec.durationMs), String(spec.holdMs)];
+  const child = mayRaiseNofile() ? spawnInLab(lab, "prlimit", [`--nofile=${GENERATOR_NOFILE}:${GENERATOR_NOFILE}`, ...args]) : spawnInLab(lab, bin, args.slice(1));
+  return new Promise((resolve, reject) => {
+    let result: GenResult | undefined;
+    lines(child, (l) => {
+      result = JSON.parse(l) as GenResult;
+    });
+    child.on("exit", () => (result ? resolve(result) : reject(new Error(`generator ${spec.title} gave no result`))));
+  });
+}
+
 export function startServers(lab: Lab): ChildProcess {
   const code = `const net=require("net");for(const p of ${JSON.stringify(OPEN_PORTS)})net.createServer(c=>{c.on("error",()=>{});c.destroy()}).listen({port:p,host:"${LAB_ADDRESS}",backlog:4096});`;
   return spawnInLab(lab, process.execPath, ["-e", code]);

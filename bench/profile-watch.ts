@@ -12,7 +12,7 @@ import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createLab, destroyLab, labSysctl, LAB_ADDRESS, DROPPED_RANGE } from "../test/integration/lab.js";
-import { runGenerator, stopChild } from "./monitor.js";
+import { runConnectGenerator, stopChild } from "./monitor.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const [rate = 20_000, seconds = 10] = process.argv.slice(2, 4).map(Number);
@@ -24,7 +24,7 @@ try {
   const child = spawn(process.execPath, [...(process.env.PROFILE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--cpu-prof", "--cpu-prof-dir", out, process.env.HALFOPEN_ANCHOR_CLI ?? `${REPO}dist/cli/main.js`, "watch", "--json", "--no-store", "--interval", "0", "--buffer-kb", "16384"], { stdio: ["ignore", "pipe", "inherit"] });
   await new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on("line", (l) => l.includes('"type":"start"') && resolve()));
   const dropped = Array.from({ length: 1000 }, (_, i) => DROPPED_RANGE[0] + i);
-  const g = await runGenerator(lab, { title: "prof-gen", host: LAB_ADDRESS, ports: dropped, rate, durationMs: seconds * 1000, holdMs: 300 });
+  const g = await runConnectGenerator(lab, { title: "prof-gen", host: LAB_ADDRESS, ports: dropped, rate, durationMs: seconds * 1000, holdMs: 300 });
   await stopChild(child);
   const file = readdirSync(out).filter((f) => f.endsWith(".cpuprofile")).sort().pop() as string;
   const prof = JSON.parse(readFileSync(`${out}/${file}`, "utf8")) as { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] };
