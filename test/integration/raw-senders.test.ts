@@ -168,6 +168,40 @@ describeRawLab("raw and packet SYN senders (tracefs, two-namespace lab)", { file
     }
   });
 
+  test("connects already half-open when a packet-socket holder starts beside them: their retransmitted SYNs are not the holder's, nor unattributed", async () => {
+    // Until a capture opens, the source only keeps its connects (the join is not told: every attempt would pay);
+    // the first capture is told the ones in progress. 100 connects from the scanner's namespace, held half-open by
+    // the target's drop rule; then a packet-socket holder there that sends no SYN, for longer than the connects'
+    // first SYN retransmission (1 s): the capture sees those SYNs, and must know they are the kernel's.
+    const w = await startWatch(lab);
+    const ports = Array.from({ length: 100 }, (_, i) => DROPPED_FROM + 1000 + i);
+    const kernel = await runConnector({ name: lab.scanner }, { title: "ho-rawpre-k", host: TARGET_ADDRESS, ports, holdMs: 20_000 });
+    try {
+      await w.waitFor((l) => l.type === "incident-open");
+      const before = synCounts(lab);
+      const holder = inScanner(lab, "python3", [
+        "-c",
+        [
+          "import socket,struct,time",
+          "s=socket.socket(socket.AF_PACKET,socket.SOCK_DGRAM,socket.htons(0x0800))",
+          "udp=struct.pack('!HHHH',68,67,8+240,0)+bytes(240)",
+          "ip=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(udp),1,0,64,17,0,bytes(4),bytes([255]*4))",
+          "[ (s.sendto(ip+udp,('v0',0x0800,0,0,b'\\xff'*6)), time.sleep(0.01)) for i in range(250) ]",
+        ].join("\n"),
+      ]);
+      await finished(holder);
+      const retransmitted = delta(before, synCounts(lab)).toTarget;
+      assert.ok(retransmitted >= 100, `the connects' SYNs were retransmitted while the holder ran (${retransmitted} SYNs)`);
+      assert.equal(await w.stop(), 0, w.stderr);
+      const stop = await w.waitFor((l) => l.type === "stop");
+      assert.deepEqual((stop.processes as ProcessTotals[]).filter((p) => p.pid === holder.pid), [], "no attempts of the holder's");
+      assert.equal((stop.source as { rawUnattributed?: number }).rawUnattributed, 0, "no SYN left unattributed");
+    } finally {
+      process.kill(kernel.pid, "SIGKILL");
+      await kernel.exited;
+    }
+  });
+
   test("two raw senders at once (nmap -sS and the test's IP_HDRINCL sender to random lab addresses) each get their own SYNs", async () => {
     const w = await startWatch(lab);
     const before = synCounts(lab);

@@ -229,6 +229,14 @@ export class RawJoin {
     if (timeNs - this.#kernelPrunedNs > 1e9) this.#pruneKernel(timeNs);
   }
 
+  /** Forget every kernel connect (before they are told again from the start: RawSenderTracer, when a capture opens). */
+  clearKernel(): void {
+    this.#kernel.clear();
+    this.#lastNetns = undefined;
+    this.#lastAddress = undefined;
+    this.#lastPorts = undefined;
+  }
+
   /** Is a kernel connect to the packet's destination in progress (or just ended) in its namespace, or in an unknown one? */
   #kernelSent(netns: number, p: CapturedPacket): boolean {
     return this.#kernel.get(netns)?.get(p.daddr)?.has(p.dport) === true || this.#kernel.get(UNKNOWN_NETNS)?.get(p.daddr)?.has(p.dport) === true;

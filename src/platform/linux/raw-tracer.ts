@@ -58,6 +58,13 @@ export interface RawTracerOptions {
   emit: (events: ConnectionEvent[]) => void;
   now: () => number;
   answerMs?: number;
+  /**
+   * The kernel connects the caller knows of that are in progress (`leftNs` undefined) or left SYN_SENT within the
+   * last second (`leftNs`): told to the join when the first capture opens. While no capture is open, the caller
+   * need not call kernelConnect and kernelLeave (`capturing`): nothing reads them, and every attempt on the host
+   * would pay for them.
+   */
+  kernelConnects?: (visit: (netns: number | undefined, daddr: string, dport: number, leftNs?: number) => void) => void;
 }
 
 const AF_PACKET = 17;
@@ -308,7 +315,17 @@ export class RawSenderTracer {
       this.#readCapture(capture);
       capture.waker?.rearm();
     });
+    if (this.#captures.size === 0 && this.#o.kernelConnects) {
+      // The caller stopped telling kernel connects while nothing captured: the ones that matter now, from the start.
+      this.#join.clearKernel();
+      this.#o.kernelConnects((n, daddr, dport, leftNs) => (leftNs === undefined ? this.#join.kernelConnect(n, daddr, dport) : this.#join.kernelLeave(n, daddr, dport, leftNs)));
+    }
     this.#captures.set(netns, capture);
+  }
+
+  /** Is a capture open (in any namespace)? Only then are kernel connects needed (kernelConnect, kernelLeave). */
+  get capturing(): boolean {
+    return this.#captures.size > 0;
   }
 
   #readCapture(c: Capture): void {
@@ -367,7 +384,7 @@ export class RawSenderTracer {
     };
   }
 
-  /** Called for every connect() the main instance sees (its SYN passes our taps too). */
+  /** Called for every connect() the main instance sees (its SYN passes our taps too), while `capturing` at least. */
   kernelConnect(netns: number | undefined, daddr: string, dport: number): void {
     this.#join.kernelConnect(netns, daddr, dport);
   }

@@ -313,6 +313,7 @@ export class TracefsSource implements ConnectionSource {
         this.#queue.push(events);
         this.#wakeReader();
       },
+      kernelConnects: this.#kernelConnects,
       ...(this.#options.rawAnswerMs === undefined ? {} : { answerMs: this.#options.rawAnswerMs }),
     });
     try {
@@ -771,7 +772,9 @@ export class TracefsSource implements ConnectionSource {
     if (newState === TcpState.SYN_SENT) {
       this.#noteConnect(tid, sock, slot, timestampNs);
       const process = this.#cache.resolve(tid);
-      if (this.#raw) this.#rawConnect(this.#raw, process.netns, sock, slot, daddr, dport);
+      // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
+      const dst = this.#dstEndpoints.get(daddr, dport);
+      if (this.#raw) this.#rawConnect(this.#raw, process.netns, sock, slot, dst);
       if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
       return {
         type: "connect",
@@ -781,9 +784,8 @@ export class TracefsSource implements ConnectionSource {
         pid: process.pid,
         tid,
         family,
-        // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
         src: this.#srcEndpoints.get(saddr, sport),
-        dst: this.#dstEndpoints.get(daddr, dport),
+        dst,
         process,
       };
     }
@@ -797,34 +799,61 @@ export class TracefsSource implements ConnectionSource {
   }
 
   /**
-   * Each connect in progress's network namespace, for the raw join (a raw SYN in one namespace is not hidden by a
-   * connect to the same destination in another); the leave record runs in softirq, without the process, so the
-   * namespace is kept from the connect: by slot (the helper's socket id), else by sock.
+   * Each connect's network namespace and destination, and when it left SYN_SENT (-1: not yet), by slot (the helper's
+   * socket id), for the raw join: a raw SYN in one namespace is not hidden by a connect to the same destination in
+   * another, and the leave record runs in softirq, without the process, so the namespace is kept from the connect.
+   * The join needs them only while a capture is open (RawSenderTracer.capturing); until then they are only kept
+   * here (array stores, where the join's maps cost every attempt on the host two lookups), and told to it when a
+   * capture opens (#kernelConnects). Without a slot, by sock, and told at once.
    */
   readonly #netnsBySlot: (number | undefined)[] = [];
+  readonly #dstBySlot: (Endpoint | undefined)[] = [];
+  readonly #leftBySlot: number[] = [];
   readonly #netnsBySock = new Map<string, number | undefined>();
 
-  #rawConnect(raw: RawSenderTracer, netns: number | undefined, sock: string, slot: number | undefined, daddr: string, dport: number): void {
-    raw.kernelConnect(netns, daddr, dport);
-    if (slot !== undefined) this.#netnsBySlot[slot] = netns;
-    else {
-      this.#netnsBySock.set(sock, netns);
-      // Leaves lost with the events of a full buffer would otherwise keep their entries.
-      if (this.#netnsBySock.size > 262_144) this.#netnsBySock.delete(this.#netnsBySock.keys().next().value as string);
+  #rawConnect(raw: RawSenderTracer, netns: number | undefined, sock: string, slot: number | undefined, dst: Endpoint): void {
+    if (slot !== undefined) {
+      this.#netnsBySlot[slot] = netns;
+      this.#dstBySlot[slot] = dst;
+      this.#leftBySlot[slot] = -1;
+      if (raw.capturing) raw.kernelConnect(netns, dst.address, dst.port);
+      return;
     }
+    raw.kernelConnect(netns, dst.address, dst.port);
+    this.#netnsBySock.set(sock, netns);
+    // Leaves lost with the events of a full buffer would otherwise keep their entries.
+    if (this.#netnsBySock.size > 262_144) this.#netnsBySock.delete(this.#netnsBySock.keys().next().value as string);
   }
 
   #rawLeave(raw: RawSenderTracer, sock: string, slot: number | undefined, daddr: string, dport: number, timeNs: number): void {
     let netns: number | undefined;
     if (slot !== undefined) {
-      netns = this.#netnsBySlot[slot];
-      this.#netnsBySlot[slot] = undefined;
+      // A leave with no connect since the slot's last leave (its connect came before we started): namespace unknown.
+      if (this.#leftBySlot[slot] === -1) netns = this.#netnsBySlot[slot];
+      else {
+        this.#netnsBySlot[slot] = undefined;
+        this.#dstBySlot[slot] = this.#dstEndpoints.get(daddr, dport);
+      }
+      this.#leftBySlot[slot] = timeNs;
+      if (!raw.capturing) return;
     } else {
       netns = this.#netnsBySock.get(sock);
       this.#netnsBySock.delete(sock);
     }
     raw.kernelLeave(netns, daddr, dport, timeNs);
   }
+
+  /** The raw join's kernelConnects: each slot's connect in progress, or that left SYN_SENT within the last second. */
+  readonly #kernelConnects = (visit: (netns: number | undefined, daddr: string, dport: number, leftNs?: number) => void): void => {
+    const recent = monotonicNs() - 1e9;
+    for (let slot = 0; slot < this.#dstBySlot.length; slot++) {
+      const dst = this.#dstBySlot[slot];
+      const left = this.#leftBySlot[slot];
+      if (dst === undefined || left === undefined) continue;
+      if (left === -1) visit(this.#netnsBySlot[slot], dst.address, dst.port);
+      else if (left >= recent) visit(this.#netnsBySlot[slot], dst.address, dst.port, left);
+    }
+  };
 
   /** The event of a record decoded as an object; `slot`: its socket's id, when the helper decoded it. */
   #toEvent(rec: TracefsRecord, slot?: number): ConnectionEvent | undefined {
