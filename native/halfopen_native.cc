@@ -1050,7 +1050,7 @@ Napi::Value PageError(Napi::Env env, int64_t why, size_t offset) {
   return env.Undefined();
 }
 
-// createStateDecoder(config) -> { read(fds, buf, pageSize, maxPagesPerFd, ts, fields, meta), decode(buf, lengths,
+// createStateDecoder(config) -> { read(fds, buf, pageSize, maxPagesPerFd, ts, fields, meta, ready?), decode(buf, lengths,
 // pageSize, ts, fields, meta), ids() }: see the header of this file. Records go to ts[i] and fields[i*8 .. i*8+7]
 // from i = 0; meta: [records, pages, a page said events were lost (1), stopped for room in the columns (1)].
 Napi::Value CreateStateDecoder(const Napi::CallbackInfo& info) {
@@ -1073,11 +1073,20 @@ Napi::Value CreateStateDecoder(const Napi::CallbackInfo& info) {
     if (page <= 0 || max <= 0 || static_cast<uint64_t>(page) * static_cast<uint64_t>(max) * fds.ElementLength() > buf.Length()) {
       return BadArgument(env, "read: buf must hold maxPagesPerFd pages of pageSize for every fd");
     }
+    // ready (optional): fd i is read only when ready[i] is set (pollReadable said so): an idle CPU costs no read.
+    const uint8_t* ready = nullptr;
+    if (info.Length() > 7 && !info[7].IsUndefined()) {
+      if (!info[7].IsTypedArray() || info[7].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || info[7].As<Napi::Uint8Array>().ElementLength() < fds.ElementLength()) {
+        return BadArgument(env, "read: ready must be a Uint8Array of at least fds.length");
+      }
+      ready = info[7].As<Napi::Uint8Array>().Data();
+    }
     int64_t n = 0;
     int32_t pages = 0;
     bool lost = false;
     bool full = false;
     for (size_t i = 0; i < fds.ElementLength() && !full; i++) {
+      if (ready && !ready[i]) continue;
       int shortPages = 0;
       for (int64_t k = 0; k < max; k++) {
         // Room for a page of the smallest records (8 bytes each), or stop here: the caller grows the columns and calls again.

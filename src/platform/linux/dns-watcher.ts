@@ -131,24 +131,41 @@ export class DnsWatcher {
    * answer is already in our socket and goes out first.
    */
   drain(): void {
-    if (this.#captures.size === 0) return;
+    const all = this.#allOf();
     // One system call says which namespaces hold answers (usually none): a host with a hundred containers would
     // otherwise pay a hundred reads at every read of the trace buffers.
-    let all = this.#all;
-    if (!all) {
+    if (all && this.#o.native.pollReadable(all.fds, all.ready) > 0) this.drainReady(all.ready, 0);
+  }
+
+  /**
+   * Every capture's sockets, in one array (a new one when the captures change; undefined while there are none): a
+   * caller that polls them with its own descriptors, in one system call, then calls drainReady instead of drain.
+   */
+  get fds(): Int32Array | undefined {
+    return this.#allOf()?.fds;
+  }
+
+  /** drain() with the poll done by the caller: `ready[offset + i]` says whether `fds[i]` is readable. */
+  drainReady(ready: Uint8Array, offset: number): void {
+    const all = this.#all;
+    if (!all) return;
+    let at = offset;
+    for (const c of all.list) {
+      let any = false;
+      for (let i = 0; i < c.fds.length; i++) if (ready[at + i]) any = true;
+      at += c.fds.length;
+      if (any) this.#read(c);
+    }
+  }
+
+  #allOf(): { list: Capture[]; fds: Int32Array; ready: Uint8Array } | undefined {
+    if (this.#captures.size === 0) return undefined;
+    if (!this.#all) {
       const list = [...this.#captures.values()];
       const fds = Int32Array.from(list.flatMap((c) => [...c.fds]));
-      all = { list, fds, ready: new Uint8Array(fds.length) };
-      this.#all = all;
+      this.#all = { list, fds, ready: new Uint8Array(fds.length) };
     }
-    if (this.#o.native.pollReadable(all.fds, all.ready) === 0) return;
-    let at = 0;
-    for (const c of all.list) {
-      let ready = false;
-      for (let i = 0; i < c.fds.length; i++) if (all.ready[at + i]) ready = true;
-      at += c.fds.length;
-      if (ready) this.#read(c);
-    }
+    return this.#all;
   }
 
   /** Every capture's sockets in one list, for drain(); made again when the captures change. */

@@ -84,8 +84,8 @@ export interface NativeHelper {
  * malformed page throws with code EBADPAGE.
  */
 export interface StateDecoder {
-  /** Every page the fds have now, at most maxPagesPerFd each, read into buf (pageSize slots) and decoded. */
-  read(fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number, ts: Float64Array, fields: Int32Array, meta: Int32Array): void;
+  /** Every page the fds have now (those with ready[i] set, when ready is given), at most maxPagesPerFd each, read into buf (pageSize slots) and decoded. */
+  read(fds: Int32Array, buf: Buffer, pageSize: number, maxPagesPerFd: number, ts: Float64Array, fields: Int32Array, meta: Int32Array, ready?: Uint8Array): void;
   /** Pages already in buf (slot i holds lengths[i] bytes) decoded. */
   decode(buf: Buffer, lengths: Int32Array, pageSize: number, ts: Float64Array, fields: Int32Array, meta: Int32Array): void;
   /** Socket addresses that have an id now. */

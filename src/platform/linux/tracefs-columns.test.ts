@@ -238,6 +238,43 @@ describe("native state decoder (createStateDecoder)", { skip }, () => {
     }
   });
 
+  it("read with `ready` (pollReadable's answer): only the fds it marks are read", () => {
+    const h = native as NonNullable<typeof native>;
+    const page = fixture("linux/tracefs/cpu1-page0.bin");
+    const dir = mkdtempSync(join(tmpdir(), "halfopen-pages-"));
+    const ends = ["a", "b"].map((name) => {
+      execFileSync("mkfifo", [join(dir, name)]);
+      const r = openSync(join(dir, name), constants.O_RDONLY | constants.O_NONBLOCK);
+      return { r, w: openSync(join(dir, name), constants.O_WRONLY | constants.O_NONBLOCK) };
+    });
+    rmSync(dir, { recursive: true });
+    try {
+      const decoder = h.createStateDecoder(stateDecoderConfig(formats, layout));
+      const fds = Int32Array.from(ends.map((e) => e.r));
+      const buf = Buffer.alloc(PAGE * 8);
+      const meta = new Int32Array(4);
+      const ts = new Float64Array(PAGE / 4);
+      const fields = new Int32Array((PAGE / 4) * STRIDE);
+      writeSync(ends[1]!.w, page);
+      const ready = new Uint8Array(2);
+      assert.equal(h.pollReadable(fds, ready), 1);
+      assert.deepEqual([...ready], [0, 1]);
+      writeSync(ends[0]!.w, page); // data after the poll: not read until a poll says so
+      decoder.read(fds, buf, PAGE, 2, ts, fields, meta, ready);
+      assert.deepEqual([...meta], [11, 1, 0, 0], "the ready fd's page only");
+      assert.equal(h.pollReadable(fds, ready), 1);
+      assert.deepEqual([...ready], [1, 0]);
+      decoder.read(fds, buf, PAGE, 2, ts, fields, meta, ready);
+      assert.deepEqual([...meta], [11, 1, 0, 0], "then the other's");
+      assert.throws(() => decoder.read(fds, buf, PAGE, 2, ts, fields, meta, new Uint8Array(1)), /read: ready must be a Uint8Array/);
+    } finally {
+      for (const e of ends) {
+        closeSync(e.r);
+        closeSync(e.w);
+      }
+    }
+  });
+
   it("a malformed page throws EBADPAGE; a page after lost events says so", () => {
     const h = native as NonNullable<typeof native>;
     const decoder = h.createStateDecoder(stateDecoderConfig(formats, layout));

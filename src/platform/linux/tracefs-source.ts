@@ -45,7 +45,7 @@ import { RecentMap } from "../../core/recent-map.js";
 import { TcpState } from "../../core/tcp-state.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
 import type { ConnectionSource, SourceStats } from "../types.js";
-import { loadNative, type StateDecoder } from "./native.js";
+import { loadNative, type NativeHelper, type StateDecoder } from "./native.js";
 import { ProcessInfoCache } from "./process-info.js";
 import { visitPage } from "./ring-buffer.js";
 import { type Endpoint, EndpointMemo, type IpFamily } from "../../core/endpoint.js";
@@ -117,12 +117,19 @@ export interface SynSentSocket {
 
 const MAX_PAGES_PER_CPU_PER_POLL = 1024;
 
-/** The helper's page reader and decoder (createStateDecoder), its page buffer, the CPUs' fds and its meta slots. */
+/**
+ * The helper's page reader and decoder (createStateDecoder), its page buffer, the CPUs' fds and its meta slots; and
+ * what one poll() asks before each read: the CPUs' fds, then the DNS captures' (`dnsFds`), and which are readable.
+ */
 interface NativeReader {
+  helper: NativeHelper;
   decoder: StateDecoder;
   buf: Buffer;
   fds: Int32Array;
   meta: Int32Array;
+  dnsFds: Int32Array | undefined;
+  pollFds: Int32Array;
+  ready: Uint8Array;
 }
 /** Pages per CPU the native helper reads in one call (its buffer: this many pages per CPU). */
 const PAGES_PER_NATIVE_READ = 16;
@@ -419,11 +426,16 @@ export class TracefsSource implements ConnectionSource {
     const helper = wake === "data" ? loadNative() : undefined;
     const cpus = this.#instance?.cpus ?? [];
     if (helper && typeof helper.createStateDecoder === "function" && cpus.length > 0 && this.#formats && this.#layout) {
+      const fds = Int32Array.from(cpus.map((c) => c.fd));
       this.#native = {
+        helper,
         decoder: helper.createStateDecoder(stateDecoderConfig(this.#formats, this.#layout)),
         buf: Buffer.alloc(this.#pageSize * PAGES_PER_NATIVE_READ * cpus.length),
-        fds: Int32Array.from(cpus.map((c) => c.fd)),
+        fds,
         meta: new Int32Array(4),
+        dnsFds: undefined,
+        pollFds: fds,
+        ready: new Uint8Array(fds.length),
       };
     }
     if (helper?.watchReadable) {
@@ -601,8 +613,12 @@ export class TracefsSource implements ConnectionSource {
         }
       }
     if (sawLostFlag) this.#checkLost();
-    // Answers before connects: each connect's DNS answer, if any, arrived before it.
-    this.#dns?.drain();
+    // Answers before connects: each connect's DNS answer, if any, arrived before it (the poll before the read said
+    // which captures hold one).
+    const n = this.#native;
+    if (n) {
+      if (n.dnsFds) this.#dns?.drainReady(n.ready, n.fds.length);
+    } else this.#dns?.drain();
     this.#release(watermark);
     // Events younger than the watermark wait for one more read; with no timer
     // running (woken on data, not busy) nothing else would read them.
@@ -622,12 +638,24 @@ export class TracefsSource implements ConnectionSource {
     let lost = false;
     const size = this.#pageSize;
     const cols = this.#columns;
+    // One poll() says which CPUs hold events and which DNS captures hold answers: an idle CPU costs no read (a host
+    // with 64 CPUs made 64 reads at every read of the buffers, most of them EAGAIN), and the answers no poll of their own.
+    const dnsFds = this.#dns?.fds;
+    if (dnsFds !== n.dnsFds) {
+      n.dnsFds = dnsFds;
+      n.pollFds = dnsFds ? Int32Array.from([...n.fds, ...dnsFds]) : n.fds;
+      n.ready = new Uint8Array(n.pollFds.length);
+    }
+    if (n.helper.pollReadable(n.pollFds, n.ready) === 0) return false;
+    let cpusReady = false;
+    for (let i = 0; i < n.fds.length; i++) if (n.ready[i]) cpusReady = true;
+    if (!cpusReady) return false;
     for (let round = 0; round < MAX_PAGES_PER_CPU_PER_POLL / PAGES_PER_NATIVE_READ; round++) {
       // Room for a few pages of the smallest records; the helper stops before a page it has no room for.
       cols.reserve((size / 8) * 4);
       const start = cols.count;
       try {
-        n.decoder.read(n.fds, n.buf, size, PAGES_PER_NATIVE_READ, cols.ts.subarray(start), cols.fields.subarray(start * STRIDE), n.meta);
+        n.decoder.read(n.fds, n.buf, size, PAGES_PER_NATIVE_READ, cols.ts.subarray(start), cols.fields.subarray(start * STRIDE), n.meta, n.ready);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EBADPAGE") throw new HalfOpenError(ErrorCodes.BAD_PAGE, `Cannot decode ring-buffer page: ${(e as Error).message}`);
         throw e;
