@@ -2,10 +2,10 @@
  * A connect() load generator in C for the cost bench (bench/cost.ts): the
  * same attempts as bench/generator.mjs with dropped targets (non-blocking
  * connect to HOST:PORT, PORT cycling over COUNT ports from FIRST, each
- * socket closed HOLD_MS later), at a steady RATE a second for DURATION_MS,
- * at a few percent of a core where Node's net.connect takes a core for
- * 12,000 a second: the Node generator could not hold 20,000/s on these 2-core
- * machines beside a tracer, so every configuration saw a different load.
+ * socket closed HOLD_MS later), at a steady RATE a second for DURATION_MS:
+ * 20,000 a second take about a third of a core here, all in, where Node's
+ * net.connect took a core for 12,000 and could not hold 20,000/s on these
+ * 2-core machines beside a tracer, so every configuration saw a different load.
  *
  *   connect-gen TITLE HOST FIRST COUNT RATE DURATION_MS HOLD_MS
  *

@@ -144,8 +144,9 @@ export function runGenerator(lab: Lab, spec: Record<string, unknown>): Promise<G
 
 let connectGen: string | null | undefined;
 /**
- * bench/connect-gen.c built with the host's cc (once a run, into bench/out): the cost bench's generator, a few
- * percent of a core at 20,000 connects/s where generator.mjs takes a whole one. Undefined (said once) without cc.
+ * bench/connect-gen.c built with the host's cc (once a run, into bench/out): the cost bench's generator, which
+ * holds 20,000 connects/s at about a third of a core (all in, the kernel's work included) where generator.mjs took
+ * more than a whole one and fell behind. Undefined (said once) without cc.
  */
 export function connectGenBinary(): string | undefined {
   if (connectGen !== undefined) return connectGen ?? undefined;
