@@ -47,13 +47,41 @@ describe("RawJoin (who sent each SYN without connect())", () => {
     const j = new RawJoin({ windowNs: 1e6 });
     j.addHolder(holder(100));
     j.addHolder(holder(300, "raw", 999));
-    j.send({ timeNs: 1e9 + 2e6, cpu: 0, tid: 100 }); // 2 ms later: too late
+    j.send({ timeNs: 1e9 + 20e6, cpu: 0, tid: 100 }); // 20 ms later: too late, even for a preempted sender
     j.send({ timeNs: 1e9 + 1000, cpu: 0, tid: 300 }); // other namespace
     j.send({ timeNs: 1e9 + 2000, cpu: 0, tid: 555 }); // not a holder's thread
     j.packets(NS, [syn(1e9, 0, "198.18.2.1")]);
     assert.deepEqual(connects(j.release(3e9, 3e9)), []);
     assert.deepEqual(j.takeUnattributed(), [{ netns: NS, count: 1, candidates: [100] }]);
     assert.deepEqual(j.takeUnattributed(), [], "taken once");
+  });
+
+  it("a sender preempted between the tap and its send's return (a busy host): its send later than the window, or on another CPU, claims the SYN when that holder alone sent then", () => {
+    const one = new RawJoin({ windowNs: 1e6 });
+    one.addHolder(holder(100));
+    one.packets(NS, [syn(1e9, 0, "198.18.2.1"), syn(1.1e9, 0, "198.18.2.2")]);
+    one.send({ timeNs: 1e9 + 3e6, cpu: 0, tid: 100 }); // returned 3 ms after the tap, same CPU
+    one.send({ timeNs: 1.1e9 + 2e6, cpu: 1, tid: 100 }); // migrated: returned on CPU 1
+    assert.deepEqual(connects(one.release(3e9, 3e9)).map((e) => [e.pid, e.dst.address]), [[100, "198.18.2.1"], [100, "198.18.2.2"]]);
+    assert.deepEqual(one.stats().map((s) => [s.pid, s.syns, s.inferred]), [[100, 2, 0]]);
+    assert.deepEqual(one.takeUnattributed(), []);
+    // Two holders there sent within 10 ms: no telling which; unattributed, as before.
+    const two = new RawJoin({ windowNs: 1e6 });
+    two.addHolder(holder(100));
+    two.addHolder(holder(200));
+    two.packets(NS, [syn(1e9, 0, "198.18.2.1")]);
+    two.send({ timeNs: 1e9 + 3e6, cpu: 1, tid: 100 });
+    two.send({ timeNs: 1e9 - 4e6, cpu: 1, tid: 200 });
+    assert.deepEqual(connects(two.release(3e9, 3e9)), []);
+    assert.deepEqual(two.takeUnattributed(), [{ netns: NS, count: 1, candidates: [100, 200] }]);
+    // A holder in its untraced first moments: another holder's send nearby does not claim the SYN (it may be the new one's).
+    const fresh = new RawJoin({ windowNs: 1e6 });
+    fresh.addHolder(holder(100));
+    fresh.addHolder(holder(200));
+    fresh.inferable = (pid) => pid === 200;
+    fresh.packets(NS, [syn(1e9, 0, "198.18.2.1")]);
+    fresh.send({ timeNs: 1e9 + 3e6, cpu: 1, tid: 100 });
+    assert.deepEqual(connects(fresh.release(3e9, 3e9)).map((e) => e.pid), [200], "the single-new-holder rule, inferred");
   });
 
   it("skips the kernel's own SYNs: a connect() in progress (or just ended) to that address and port", () => {

@@ -17,7 +17,11 @@
  * kernel's own (a connect() in progress to that address and port: skipped),
  * or, when it was tapped in the first moments of exactly one holder in that
  * namespace (before that holder's threads were traced: `inferable`), that
- * one's (`inferred`); otherwise it is counted as unattributed, with the
+ * one's (`inferred`). Else, when every holder there is traced, a sender
+ * preempted between the tap and its send's return (on a busy host it can
+ * return more than `windowNs` later, or on another CPU) is found by its send
+ * on any CPU within LATE_NS either side, when exactly one holder there sent
+ * anything then. Otherwise it is counted as unattributed, with the
  * candidates, and never given to anyone.
  *
  * An attributed SYN is an attempt (a ConnectEvent with `via`); the same
@@ -31,6 +35,9 @@ import { TcpState } from "../../core/tcp-state.js";
 import { type CapturedPacket, TCP_ACK, TCP_RST, TCP_SYN } from "./raw-capture.js";
 
 export type RawVia = "raw" | "packet";
+
+/** A SYN no send on its CPU claimed is its holder's when that holder alone sent anything this close to it, on any CPU. */
+const LATE_NS = 10e6;
 
 /** A process holding a raw or packet socket that can send TCP. */
 export interface RawHolder {
@@ -292,7 +299,8 @@ export class RawJoin {
       if (able.length === 1) {
         holder = able[0];
         inferred = true;
-      } else {
+      } else if (able.length === 0) holder = this.#lateClaim(netns, p);
+      if (!holder) {
         const u = this.#unattributed.get(netns) ?? { netns, count: 0, candidates: here.map((h) => h.process.pid).sort((a, b) => a - b) };
         u.count++;
         this.#unattributed.set(netns, u);
@@ -352,6 +360,23 @@ export class RawJoin {
     return undefined;
   }
 
+  /** The one holder in `netns` whose threads sent anything within LATE_NS of the packet, on any CPU; undefined when none or several did. */
+  #lateClaim(netns: number, p: CapturedPacket): RawHolder | undefined {
+    let found: RawHolder | undefined;
+    for (const list of this.#sends.values()) {
+      for (const s of list) {
+        if (s.timeNs < p.timeNs - LATE_NS) continue;
+        if (s.timeNs > p.timeNs + LATE_NS) break;
+        const pid = this.#threads.get(s.tid);
+        const holder = pid === undefined ? undefined : this.#holders.get(pid);
+        if (!holder || holder.netns !== netns) continue;
+        if (found && found !== holder) return undefined;
+        found = holder;
+      }
+    }
+    return found;
+  }
+
   #incoming({ netns, p }: PacketIn, out: ConnectionEvent[]): void {
     const key = tupleKey(netns, p, true);
     const attempt = this.#pending.get(key);
@@ -372,7 +397,7 @@ export class RawJoin {
     const oldest = this.#packets.reduce((m, x) => Math.min(m, x.p.timeNs), watermarkNs);
     for (const [cpu, list] of this.#sends) {
       let i = 0;
-      while (i < list.length && list[i]!.timeNs < oldest - this.windowNs) i++;
+      while (i < list.length && list[i]!.timeNs < oldest - Math.max(this.windowNs, LATE_NS)) i++;
       if (i === list.length) this.#sends.delete(cpu);
       else if (i > 0) list.splice(0, i);
     }
