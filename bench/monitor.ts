@@ -132,13 +132,17 @@ export function runGenerator(lab: Lab, spec: Record<string, unknown>): Promise<G
   // sharing its cores can hold more than a shell's 20,000 and fail attempts with EMFILE (counted as local errors:
   // the cost bench charges CPU per attempt made). Raised where the limit may be raised (CAP_SYS_RESOURCE).
   const args = [`${REPO}bench/generator.mjs`, JSON.stringify(spec)];
-  const child = mayRaiseNofile() ? spawnInLab(lab, "prlimit", [`--nofile=${GENERATOR_NOFILE}:${GENERATOR_NOFILE}`, process.execPath, ...args]) : spawnInLab(lab, process.execPath, args);
+  return generatorResult(mayRaiseNofile() ? spawnInLab(lab, "prlimit", [`--nofile=${GENERATOR_NOFILE}:${GENERATOR_NOFILE}`, process.execPath, ...args]) : spawnInLab(lab, process.execPath, args), String(spec.title));
+}
+
+/** A generator's JSON line (its last), once it exited. */
+function generatorResult(child: ChildProcess, title: string): Promise<GenResult> {
   return new Promise((resolve, reject) => {
     let result: GenResult | undefined;
     lines(child, (l) => {
       result = JSON.parse(l) as GenResult;
     });
-    child.on("exit", () => (result ? resolve(result) : reject(new Error(`generator ${String(spec.title)} gave no result`))));
+    child.on("exit", () => (result ? resolve(result) : reject(new Error(`generator ${title} gave no result`))));
   });
 }
 
@@ -164,14 +168,7 @@ export function runConnectGenerator(lab: Lab, spec: { title: string; host: strin
   const first = spec.ports[0] ?? 0;
   if (!bin || spec.ports.some((p, i) => p !== first + i)) return runGenerator(lab, spec);
   const args = [bin, spec.title, spec.host, String(first), String(spec.ports.length), String(spec.rate), String(spec.durationMs), String(spec.holdMs)];
-  const child = mayRaiseNofile() ? spawnInLab(lab, "prlimit", [`--nofile=${GENERATOR_NOFILE}:${GENERATOR_NOFILE}`, ...args]) : spawnInLab(lab, bin, args.slice(1));
-  return new Promise((resolve, reject) => {
-    let result: GenResult | undefined;
-    lines(child, (l) => {
-      result = JSON.parse(l) as GenResult;
-    });
-    child.on("exit", () => (result ? resolve(result) : reject(new Error(`generator ${spec.title} gave no result`))));
-  });
+  return generatorResult(mayRaiseNofile() ? spawnInLab(lab, "prlimit", [`--nofile=${GENERATOR_NOFILE}:${GENERATOR_NOFILE}`, ...args]) : spawnInLab(lab, bin, args.slice(1)), spec.title);
 }
 
 export function startServers(lab: Lab): ChildProcess {

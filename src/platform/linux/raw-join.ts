@@ -353,11 +353,17 @@ export class RawJoin {
     for (let i = lo; i < list.length; i++) {
       const s = list[i]!;
       if (s.timeNs - p.timeNs > this.windowNs) break;
-      const pid = this.#threads.get(s.tid);
-      const holder = pid === undefined ? undefined : this.#holders.get(pid);
-      if (holder && holder.netns === netns) return holder;
+      const holder = this.#holderIn(netns, s.tid);
+      if (holder) return holder;
     }
     return undefined;
+  }
+
+  /** The holder in `netns` whose thread `tid` is, if any. */
+  #holderIn(netns: number, tid: number): RawHolder | undefined {
+    const pid = this.#threads.get(tid);
+    const holder = pid === undefined ? undefined : this.#holders.get(pid);
+    return holder?.netns === netns ? holder : undefined;
   }
 
   /** The one holder in `netns` whose threads sent anything within LATE_NS of the packet, on any CPU; undefined when none or several did. */
@@ -367,9 +373,8 @@ export class RawJoin {
       for (const s of list) {
         if (s.timeNs < p.timeNs - LATE_NS) continue;
         if (s.timeNs > p.timeNs + LATE_NS) break;
-        const pid = this.#threads.get(s.tid);
-        const holder = pid === undefined ? undefined : this.#holders.get(pid);
-        if (!holder || holder.netns !== netns) continue;
+        const holder = this.#holderIn(netns, s.tid);
+        if (!holder) continue;
         if (found && found !== holder) return undefined;
         found = holder;
       }
