@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { EndpointMemo, endpointKey, formatEndpoint, formatIPv4, formatIPv6 } from "./endpoint.js";
+import { EndpointMemo, endpointKey, formatEndpoint, formatIPv4, formatIPv6, keyOf, keyedEndpoint } from "./endpoint.js";
 
 test("formatIPv6 follows RFC 5952", () => {
   const b = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
@@ -65,4 +65,18 @@ test("EndpointMemo answers right when addresses alternate (its last address kept
   assert.equal(memo.get("198.18.0.1", 82), again);
   assert.notEqual(memo.get("198.18.0.1", 40000), src, "made again after the restart");
   assert.equal(made, 6);
+});
+
+test("keyedEndpoint carries its endpointKey, and only keyOf sees it: not JSON, not a spread, not deepEqual", () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), fc.integer({ min: 0, max: 65535 }), (address, port) => {
+      const keyed = keyedEndpoint(address, port);
+      assert.equal(keyOf(keyed), formatEndpoint({ address, port }));
+      assert.equal(keyOf({ address, port }), keyOf(keyed), "a plain endpoint's key comes from the memo, the same");
+      assert.equal(JSON.stringify(keyed), JSON.stringify({ address, port }));
+      assert.deepEqual({ ...keyed }, { address, port });
+      assert.deepEqual(keyed, { address, port });
+      assert.ok(Object.isFrozen(keyed));
+    }),
+  );
 });

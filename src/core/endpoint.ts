@@ -109,3 +109,21 @@ const keys = new EndpointMemo((address, port) => formatEndpoint({ address, port 
 export function endpointKey(address: string, port: number): string {
   return keys.get(address, port);
 }
+
+const KEY = Symbol("endpointKey");
+
+/**
+ * A frozen endpoint that carries its endpointKey, for a source's memo of the endpoints it hands out: the key is made
+ * once per endpoint, where endpointKey costs each attempt a lookup in each detector that counts destinations. The key
+ * is not enumerable: JSON and object spread leave it out, so a copy is a plain endpoint.
+ */
+export function keyedEndpoint(address: string, port: number): Endpoint {
+  const e = { address, port };
+  Object.defineProperty(e, KEY, { value: formatEndpoint(e) });
+  return Object.freeze(e);
+}
+
+/** The endpointKey of an endpoint: its own when keyedEndpoint made it, else from the memo. */
+export function keyOf(e: Endpoint): string {
+  return (e as { [KEY]?: string })[KEY] ?? keys.get(e.address, e.port);
+}

@@ -7,7 +7,7 @@
 import type { HeldSummary } from "./enforce/types.js";
 import type { VerdictSummary } from "./scan-detector.js";
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
-import { type Endpoint, endpointKey, formatEndpoint } from "./endpoint.js";
+import { type Endpoint, formatEndpoint, keyOf } from "./endpoint.js";
 import type { ProcessInfo } from "./events.js";
 import { RecentMap } from "./recent-map.js";
 import { INCIDENT_TEXT_BUDGET_BYTES, SHORT_CMDLINE_BYTES, argsBytes, capArgs } from "./process-text.js";
@@ -207,7 +207,7 @@ export class IncidentRecorder {
     this.#lastId = attempt.id;
     this.attempts++;
     this.outcomes[attempt.outcome]++;
-    const dstKey = endpointKey(attempt.dst.address, attempt.dst.port);
+    const dstKey = keyOf(attempt.dst);
     const entry = this.#entryFor(attempt);
     const dst = this.#destinations.get(dstKey);
     if (dst) {

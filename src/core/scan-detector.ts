@@ -39,7 +39,7 @@
  */
 import type { Attempt } from "./attempt.js";
 import { type Detector, NO_FINDINGS } from "./detector.js";
-import { endpointKey } from "./endpoint.js";
+import { keyOf } from "./endpoint.js";
 import type { ContainerRef, PodRef, ProcessInfo } from "./events.js";
 import { RecentMap } from "./recent-map.js";
 import { REVERSE_DEFAULTS, ReverseSequentialTest, type SequentialTestParameters, TRW_DEFAULTS, ThresholdRandomWalk } from "./sequential-tests.js";
@@ -259,7 +259,7 @@ export class ScanVerdictDetector implements Detector<VerdictFinding> {
     const out = this.#due(s, attempt.startedAt);
     s.attempts++;
     s.throttle.connect(attempt.dst.address, attempt.startedAt);
-    const key = this.#o.firstContactBy === "host" ? attempt.dst.address : endpointKey(attempt.dst.address, attempt.dst.port);
+    const key = this.#o.firstContactBy === "host" ? attempt.dst.address : keyOf(attempt.dst);
     if (s.contacted.has(key)) return out ?? NO_FINDINGS;
     if (s.contacted.size >= this.#maxDestinations) s.contacted.delete(s.contacted.values().next().value as string);
     s.contacted.add(key);

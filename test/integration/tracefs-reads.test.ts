@@ -41,4 +41,42 @@ describeLab("tracefs source: a stream is read in batches", { file: "integration/
       await consumed;
     }
   });
+
+  test("at the relaxed pace (an incident open) the same stream is read whole in far fewer reads", async () => {
+    const source = new TracefsSource({ raw: false, dns: false });
+    await source.start();
+    const connects = new Map<number, number>();
+    const consumed = (async () => {
+      for await (const batch of source.events() as AsyncIterable<ConnectionEvent[]>) {
+        for (const e of batch) if (e.type === "connect") connects.set(e.pid, (connects.get(e.pid) ?? 0) + 1);
+      }
+    })();
+    // The same stream of 2,000 connects over a second, held until 300 ms after the last, read at the prompt pace and
+    // then at the relaxed one: reads from the first connect until every connect is seen and the connector has closed
+    // them all (their ends read too).
+    const stream = async (title: string): Promise<number> => {
+      const r0 = source.stats().reads ?? 0;
+      const c = await runConnector(lab, { title, host: LAB_ADDRESS, ports: droppedPorts(2000), holdMs: 300, spreadMs: 1000 });
+      await until(`every connect of ${title} seen`, () => connects.get(c.pid) === 2000, 10_000);
+      await c.exited;
+      return (source.stats().reads ?? 0) - r0;
+    };
+    try {
+      const prompt = await stream("ho-reads-prompt");
+      assert.equal(source.stats().relaxedReads, 0);
+      source.setPace("relaxed");
+      const relaxed = await stream("ho-reads-relaxed");
+      assert.ok((source.stats().relaxedReads ?? 0) > 0, "reads were made at the relaxed pace");
+      // 2 ms against 20 ms between reads while the stream runs: about a tenth as many; a third is the bound (a slow
+      // host stretches the prompt timer more than the relaxed one).
+      assert.ok(relaxed * 3 < prompt, `relaxed ${relaxed} reads, prompt ${prompt}`);
+      source.setPace("prompt");
+      const after = await runConnector(lab, { title: "ho-reads-after", host: LAB_ADDRESS, ports: droppedPorts(20, 100), holdMs: 200 });
+      await until("a burst after the pace is prompt again is seen", () => connects.get(after.pid) === 20, 10_000);
+      await after.exited;
+    } finally {
+      source.stop();
+      await consumed;
+    }
+  });
 });

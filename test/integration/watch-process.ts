@@ -96,6 +96,8 @@ export interface ConnectorSpec {
   ports: number[];
   holdMs: number;
   listen?: number;
+  /** Issue the connects in chunks every 5 ms over this long (a stream), not all at once. */
+  spreadMs?: number;
 }
 
 export interface Connector {

@@ -53,6 +53,9 @@ describeLab("halfopen watch (tracefs, netns lab)", { file: "integration/watch", 
     assert.equal(named.attempts, 50);
     assert.equal(named.peakHalfOpen, 50);
     assert.equal(named.outcomes.aborted, 50, "the process closed them itself");
+    // While the incident was open the source read at the relaxed pace (its ends, 800 ms later, were read so).
+    const stop = w.lines.find((l) => l.type === "stop") as JsonLine;
+    assert.ok(((stop.source as { relaxedReads?: number }).relaxedReads ?? 0) > 0, `relaxed reads: ${JSON.stringify(stop.source)}`);
   });
 
   test("a process making 5 attempts raises no incident", async () => {
@@ -66,6 +69,7 @@ describeLab("halfopen watch (tracefs, netns lab)", { file: "integration/watch", 
     const stop = w.lines.find((l) => l.type === "stop") as JsonLine;
     const mine = (stop.processes as Proc[]).find((p) => p.name === "ho-five");
     assert.equal(mine?.attempts, 5, "the attempts were seen, just not above the limit");
+    assert.equal((stop.source as { relaxedReads?: number }).relaxedReads, 0, "no incident: every read at the prompt pace");
   });
 
   test("a process that exits before the incident closes is still named, as exited", async () => {

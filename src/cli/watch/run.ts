@@ -10,6 +10,7 @@ import type { ConnectionSource } from "../../core/source.js";
 import { attributionFilter } from "../../core/attribution.js";
 import { parseDuration } from "../../core/duration.js";
 import type { ProcessInfo } from "../../core/events.js";
+import type { Detector } from "../../core/detector.js";
 import { HalfOpenMonitor, type MonitorOutput } from "../../core/monitor.js";
 import { ScanVerdictDetector, trustList } from "../../core/scan-detector.js";
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
@@ -134,6 +135,11 @@ async function enforceSink(opts: WatchOptions, source: ConnectionSource, publish
   return new EnforceSink({ opts, now: () => source.now(), publish, ...(trusted ? { trusted } : {}) });
 }
 
+/** The monitor, with watch's limit, quiet time, age limit and filter, and its detectors after the limit detector. */
+function watchMonitor(opts: WatchOptions, wallOffsetMs: number, filter: ((p: ProcessInfo) => boolean) | undefined, detectors: Detector[]): HalfOpenMonitor {
+  return new HalfOpenMonitor({ limit: opts.limit, quietMs: opts.quiet * 1000, maxAgeMs: opts.maxAge * 1000, wallOffsetMs, ...(filter ? { filter } : {}), detectors });
+}
+
 /** Run the monitor until SIGINT/SIGTERM, `--duration`, the end of a replay, or a closed stdout. */
 export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}): Promise<void> {
   const retainMs = opts.retain === undefined ? DEFAULT_RETAIN_MS : parseDuration("--retain", opts.retain);
@@ -151,14 +157,7 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   const verdicts = new ScanVerdictDetector({ firstContactBy: opts.firstContactBy, ...(trusted ? { trusted } : {}) });
   const publish = (item: WatchItem) => chain.publish(item);
   const enforce = await enforceSink(opts, source, publish, trusted);
-  const monitor = new HalfOpenMonitor({
-    limit: opts.limit,
-    quietMs: opts.quiet * 1000,
-    maxAgeMs: opts.maxAge * 1000,
-    wallOffsetMs,
-    ...(filter ? { filter } : {}),
-    detectors: [verdicts, ...(enforce ? [enforce.enforcer] : [])],
-  });
+  const monitor = watchMonitor(opts, wallOffsetMs, filter, [verdicts, ...(enforce ? [enforce.enforcer] : [])]);
   const sinks = [...watchSinks({ opts, source, monitor, verdicts, wallOffsetMs, retainMs, out, publish, ...(filter ? { filter } : {}), ...(enforce ? { enforcer: enforce.enforcer } : {}) }), ...(enforce ? [enforce] : []), ...(extras.sinks ?? [])];
   const chain = new SinkChain(sinks);
   let facts: StartFacts;
@@ -231,9 +230,11 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     }
     if (opts.duration !== undefined) timers.push(setTimeout(stop, opts.duration * 1000));
 
+    const pace = pacer(source, monitor, enforce !== undefined);
     for await (const batch of source.events()) {
       chain.events(batch);
       for (const event of batch) emit(monitor.handle(event));
+      pace();
       ticker.afterBatch();
       warnings();
     }
@@ -253,6 +254,16 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
   }
 
   throwIfLost(out, sinks);
+}
+
+/**
+ * After each batch, the source's pace (ConnectionSource.setPace): relaxed while an incident is open (nothing waits
+ * on the next events but counts), prompt otherwise. --enforce holds SYNs until their attempts are read: always prompt.
+ */
+function pacer(source: ConnectionSource, monitor: HalfOpenMonitor, enforcing: boolean): () => void {
+  const setPace = enforcing ? undefined : source.setPace?.bind(source);
+  if (!setPace) return () => {};
+  return () => setPace(monitor.limitDetector.openId === undefined ? "prompt" : "relaxed");
 }
 
 /** What the source said since the last call, as note lines (a replay's torn last line, a fallback). */
