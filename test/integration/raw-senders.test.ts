@@ -168,7 +168,7 @@ describeRawLab("raw and packet SYN senders (tracefs, two-namespace lab)", { file
     }
   });
 
-  test("connects already half-open when a packet-socket holder starts beside them: their retransmitted SYNs are not the holder's, nor unattributed", async () => {
+  test("connects already half-open when a packet-socket holder starts beside them, and new ones while it runs: their SYNs are not the holder's, nor unattributed", async () => {
     // Until a capture opens, the source only keeps its connects (the join is not told: every attempt would pay);
     // the first capture is told the ones in progress. 100 connects from the scanner's namespace, held half-open by
     // the target's drop rule; then a packet-socket holder there that sends no SYN, for longer than the connects'
@@ -189,13 +189,20 @@ describeRawLab("raw and packet SYN senders (tracefs, two-namespace lab)", { file
           "[ (s.sendto(ip+udp,('v0',0x0800,0,0,b'\\xff'*6)), time.sleep(0.01)) for i in range(250) ]",
         ].join("\n"),
       ]);
+      // New connects while the capture is open and the incident too (the main buffers read at the relaxed pace):
+      // their first SYNs are tapped before their connect records are read, and are still the kernel's.
+      const fresh = await runConnector({ name: lab.scanner }, { title: "ho-rawpre-k2", host: TARGET_ADDRESS, ports: ports.map((p) => p + 100), holdMs: 20_000, spreadMs: 1000 });
       await finished(holder);
       const retransmitted = delta(before, synCounts(lab)).toTarget;
-      assert.ok(retransmitted >= 100, `the connects' SYNs were retransmitted while the holder ran (${retransmitted} SYNs)`);
+      assert.ok(retransmitted >= 200, `the connects' SYNs were retransmitted while the holder ran, and the new ones sent (${retransmitted} SYNs)`);
       assert.equal(await w.stop(), 0, w.stderr);
       const stop = await w.waitFor((l) => l.type === "stop");
       assert.deepEqual((stop.processes as ProcessTotals[]).filter((p) => p.pid === holder.pid), [], "no attempts of the holder's");
+      assert.equal((stop.processes as ProcessTotals[]).find((p) => p.pid === fresh.pid)?.attempts, 100, "the new connects are their process's");
       assert.equal((stop.source as { rawUnattributed?: number }).rawUnattributed, 0, "no SYN left unattributed");
+      assert.ok(((stop.source as { relaxedReads?: number }).relaxedReads ?? 0) > 0, "read at the relaxed pace meanwhile");
+      process.kill(fresh.pid, "SIGKILL");
+      await fresh.exited;
     } finally {
       process.kill(kernel.pid, "SIGKILL");
       await kernel.exited;

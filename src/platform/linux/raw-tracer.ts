@@ -65,13 +65,22 @@ export interface RawTracerOptions {
    * would pay for them.
    */
   kernelConnects?: (visit: (netns: number | undefined, daddr: string, dport: number, leftNs?: number) => void) => void;
+  /**
+   * The time (ns) up to which the caller has told every kernel connect it read: packets are joined no later than
+   * that, so a kernel SYN is never taken for a raw one because the main buffers were read late (the caller reads them
+   * every 20 ms while an incident is open, and a loaded host's timers slip). Infinity when the caller is not behind.
+   */
+  kernelReadNs?: () => number;
 }
 
 const AF_PACKET = 17;
 /** sys_enter_socket: packet sockets, and raw IPv4/IPv6 sockets (SOCK_RAW with or without SOCK_NONBLOCK and SOCK_CLOEXEC) but ICMP and ICMPv6 ones. */
 const SOCKET_FILTER = "family == 17 || ((family == 2 || family == 10) && (type == 3 || type == 2051 || type == 524291 || type == 526339) && protocol != 1 && protocol != 58)";
 const SEND_SYSCALLS = ["sendto", "sendmsg", "sendmmsg", "write"];
-/** Packets are joined this long after they were tapped: every send event (read at most every few ms) is in by then. */
+/**
+ * Packets are joined this long after they were tapped: every send event (read at most every few ms) is in by then;
+ * and no sooner than the main buffers were read past them (kernelReadNs).
+ */
 const REORDER_MS = 30;
 
 interface Capture {
@@ -365,7 +374,7 @@ export class RawSenderTracer {
   }
 
   #release(nowMs: number, flush = false): void {
-    const watermark = flush ? Number.POSITIVE_INFINITY : (nowMs - REORDER_MS) * 1e6;
+    const watermark = flush ? Number.POSITIVE_INFINITY : Math.min((nowMs - REORDER_MS) * 1e6, this.#o.kernelReadNs?.() ?? Number.POSITIVE_INFINITY);
     // Packets wait for the sends that may claim them; the single-holder rule applies to a holder's first moments only.
     this.#applyInferenceWindow(nowMs);
     const events = this.#join.release(watermark, nowMs * 1e6);

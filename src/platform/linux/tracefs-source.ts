@@ -332,6 +332,9 @@ export class TracefsSource implements ConnectionSource {
         this.#wakeReader();
       },
       kernelConnects: this.#kernelConnects,
+      // Reading on the busy timer, the records up to the last release's watermark are told; idle (the kernel wakes
+      // us on the next record), nothing is behind.
+      kernelReadNs: () => (this.#busy ? this.#releasedNs : Number.POSITIVE_INFINITY),
       ...(this.#options.rawAnswerMs === undefined ? {} : { answerMs: this.#options.rawAnswerMs }),
     });
     try {
@@ -760,7 +763,11 @@ export class TracefsSource implements ConnectionSource {
     this.#columns.push(timestampNs, KIND_OTHER, 0, 0, 0, rec);
   };
 
+  /** The watermark (ns) of the last release: every record stamped before it that was read by then is released. */
+  #releasedNs = 0;
+
   #release(watermark: number): void {
+    this.#releasedNs = watermark;
     const out = this.#out;
     for (const l of this.#lostPending) out.push({ type: "lost", time: this.now(), count: l.count, cpu: l.cpu });
     this.#lostPending = [];
