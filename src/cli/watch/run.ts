@@ -205,9 +205,12 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       for (const finding of outputs) publish({ kind: "finding", finding, emittedAt });
     };
     /** The core's clock advances; then the sinks' (the recording writes the tick, the store saves). */
+    // The pace after each batch and each tick: an incident that closes on a tick makes the next reads prompt at once.
+    const pace = pacer(source, monitor, enforce !== undefined);
     const tick = (now: number) => {
       emit(monitor.tick(now));
       chain.tick(now);
+      pace();
     };
     const warnings = sourceNotes(source, publish);
 
@@ -230,7 +233,6 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
     }
     if (opts.duration !== undefined) timers.push(setTimeout(stop, opts.duration * 1000));
 
-    const pace = pacer(source, monitor, enforce !== undefined);
     for await (const batch of source.events()) {
       chain.events(batch);
       for (const event of batch) emit(monitor.handle(event));
