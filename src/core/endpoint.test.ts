@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { EndpointMemo, endpointKey, formatEndpoint, formatIPv4, formatIPv6, keyOf, keyedEndpoint } from "./endpoint.js";
+import { EndpointCache, EndpointMemo, endpointKey, formatEndpoint, formatIPv4, formatIPv6, keyOf, keyedEndpoint } from "./endpoint.js";
 
 test("formatIPv6 follows RFC 5952", () => {
   const b = (...groups: number[]) => new Uint8Array(groups.flatMap((g) => [g >> 8, g & 0xff]));
@@ -79,4 +79,22 @@ test("keyedEndpoint carries its endpointKey, and only keyOf sees it: not JSON, n
       assert.ok(Object.isFrozen(keyed));
     }),
   );
+});
+
+test("EndpointCache: a keyed endpoint's value until another takes its slot; a plain endpoint is never cached", () => {
+  const cache = new EndpointCache<number>(2);
+  const [a, b, c] = [keyedEndpoint("198.18.0.1", 1), keyedEndpoint("198.18.0.1", 2), keyedEndpoint("198.18.0.1", 3)];
+  cache.set(a, 1);
+  cache.set(b, 2);
+  assert.equal(cache.get(a), 1);
+  assert.equal(cache.get(b), 2);
+  cache.set(c, 3); // two slots: c takes a's (consecutive ids)
+  assert.equal(cache.get(c), 3);
+  assert.equal(cache.get(a), undefined);
+  assert.equal(cache.get(b), 2);
+  const plain = { address: "198.18.0.1", port: 2 };
+  cache.set(plain, 9);
+  assert.equal(cache.get(plain), undefined);
+  assert.equal(cache.get(b), 2, "a plain endpoint equal to b is not b");
+  assert.throws(() => new EndpointCache(3), RangeError);
 });

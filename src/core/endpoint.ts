@@ -111,6 +111,8 @@ export function endpointKey(address: string, port: number): string {
 }
 
 const KEY = Symbol("endpointKey");
+const ID = Symbol("endpointId");
+let nextId = 0;
 
 /**
  * A frozen endpoint that carries its endpointKey, for a source's memo of the endpoints it hands out: the key is made
@@ -120,7 +122,41 @@ const KEY = Symbol("endpointKey");
 export function keyedEndpoint(address: string, port: number): Endpoint {
   const e = { address, port };
   Object.defineProperty(e, KEY, { value: formatEndpoint(e) });
+  Object.defineProperty(e, ID, { value: nextId++ & 0x3fff_ffff });
   return Object.freeze(e);
+}
+
+/**
+ * A direct-mapped cache in front of a map the caller keeps, for the endpoints keyedEndpoint made (each carries a
+ * small number: its slot here): a hit is an array load and one comparison, where the map costs a hash lookup. Other
+ * endpoints always miss. The caller sets an endpoint's value again whenever its map's value changes (a map whose
+ * values are objects changed in place never needs to).
+ */
+export class EndpointCache<V> {
+  readonly #endpoints: (Endpoint | undefined)[];
+  readonly #values: (V | undefined)[];
+  readonly #mask: number;
+  constructor(slots = 4096) {
+    if (!Number.isInteger(Math.log2(slots))) throw new RangeError(`EndpointCache slots must be a power of two, not ${slots}`);
+    this.#endpoints = new Array<Endpoint | undefined>(slots).fill(undefined);
+    this.#values = new Array<V | undefined>(slots).fill(undefined);
+    this.#mask = slots - 1;
+  }
+
+  get(e: Endpoint): V | undefined {
+    const id = (e as { [ID]?: number })[ID];
+    if (id === undefined) return undefined;
+    const i = id & this.#mask;
+    return this.#endpoints[i] === e ? this.#values[i] : undefined;
+  }
+
+  set(e: Endpoint, value: V): void {
+    const id = (e as { [ID]?: number })[ID];
+    if (id === undefined) return;
+    const i = id & this.#mask;
+    this.#endpoints[i] = e;
+    this.#values[i] = value;
+  }
 }
 
 /** The endpointKey of an endpoint: its own when keyedEndpoint made it, else from the memo. */

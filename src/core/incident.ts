@@ -7,7 +7,7 @@
 import type { HeldSummary } from "./enforce/types.js";
 import type { VerdictSummary } from "./scan-detector.js";
 import { type Attempt, type Outcome, type OutcomeCounts, emptyOutcomeCounts } from "./attempt.js";
-import { type Endpoint, formatEndpoint, keyOf } from "./endpoint.js";
+import { type Endpoint, EndpointCache, formatEndpoint, keyOf } from "./endpoint.js";
 import type { ProcessInfo } from "./events.js";
 import { RecentMap } from "./recent-map.js";
 import { INCIDENT_TEXT_BUDGET_BYTES, SHORT_CMDLINE_BYTES, argsBytes, capArgs } from "./process-text.js";
@@ -138,6 +138,14 @@ interface ProcessEntry {
   sample: Attempt[];
 }
 
+/** A destination of an incident, counted. `lastEntry`: the process that made the last attempt counted here, once it has its own set. */
+interface DestinationEntry {
+  endpoint: Endpoint;
+  attempts: number;
+  name?: string;
+  lastEntry?: ProcessEntry;
+}
+
 /** Records one incident. */
 export class IncidentRecorder {
   readonly id: number;
@@ -168,7 +176,9 @@ export class IncidentRecorder {
    */
   #lastId = 0;
   /** By endpoint key; `lastEntry`: the process that made the last attempt counted here, once it has its own set. */
-  readonly #destinations = new Map<string, { endpoint: Endpoint; attempts: number; name?: string; lastEntry?: ProcessEntry }>();
+  readonly #destinations = new Map<string, DestinationEntry>();
+  /** The entries of #destinations by a source's keyed endpoint (an entry is changed in place, never replaced). */
+  readonly #dstCache = new EndpointCache<DestinationEntry>();
   readonly #hosts = new Set<string>();
   #destinationsCapped = false;
 
@@ -209,7 +219,11 @@ export class IncidentRecorder {
     this.outcomes[attempt.outcome]++;
     const dstKey = keyOf(attempt.dst);
     const entry = this.#entryFor(attempt);
-    const dst = this.#destinations.get(dstKey);
+    let dst = this.#dstCache.get(attempt.dst);
+    if (dst === undefined) {
+      dst = this.#destinations.get(dstKey);
+      if (dst) this.#dstCache.set(attempt.dst, dst);
+    }
     if (dst) {
       dst.attempts++;
       if (attempt.dstName !== undefined) dst.name = attempt.dstName;

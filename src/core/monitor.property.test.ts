@@ -5,6 +5,7 @@ import { isOutput, HalfOpenMonitor, type MonitorOutput } from "./monitor.js";
 import type { IncidentReport } from "./incident.js";
 import { TcpState } from "./tcp-state.js";
 import { proc } from "../../test/support/events.js";
+import { type Endpoint, EndpointMemo, keyedEndpoint } from "./endpoint.js";
 
 type Step =
   | { kind: "connect"; pid: number; port: number; reuse: boolean; slot: number | undefined }
@@ -106,4 +107,39 @@ test("monitor invariants hold for any event order", () => {
     }),
     { numRuns: 300 },
   );
+});
+
+test("an incident counts destinations the same whether a source's endpoints carry their key and cache slot or are plain objects", () => {
+  // Ports beyond the incident's 4096 cache slots: keyed endpoints collide there (their ids are global), and a miss
+  // falls back to the map.
+  const attempt = fc.record({ pid: fc.integer({ min: 1, max: 3 }), port: fc.integer({ min: 1, max: 6000 }), end: fc.boolean() });
+  fc.assert(
+    fc.property(fc.array(attempt, { minLength: 1, maxLength: 400 }), (attempts) => {
+      const memo = new EndpointMemo<Endpoint>(keyedEndpoint);
+      const run = (keyed: boolean) => {
+        const m = new HalfOpenMonitor({ limit: 0, quietMs: 1000 });
+        let opened: IncidentReport | undefined;
+        attempts.forEach((a, i) => {
+          const dst = keyed ? memo.get("198.18.0.1", a.port) : { address: "198.18.0.1", port: a.port };
+          m.handle({ type: "connect", time: i, sock: `s${i}`, pid: a.pid, family: 4, src: { address: "198.18.0.2", port: 1000 + i }, dst, process: proc(a.pid) });
+          if (a.end) m.handle({ type: "leave", time: i + 0.5, sock: `s${i}`, newState: TcpState.CLOSE, inInterrupt: false });
+        });
+        for (const o of m.flush(attempts.length)) if (isOutput(o, "incident")) opened = o.incident;
+        return opened;
+      };
+      const plain = run(false);
+      assert.ok(plain);
+      assert.deepEqual(run(true), plain);
+    }),
+    { numRuns: 50 },
+  );
+  // More distinct destinations than the cache has slots, each met again later: slots are shared and overwritten.
+  const many = Array.from({ length: 12_000 }, (_, i) => ({ pid: 1 + (i % 2), port: 1 + ((i * 7919) % 5000), end: i % 3 === 0 }));
+  const memo = new EndpointMemo<Endpoint>(keyedEndpoint);
+  const report = (keyed: boolean) => {
+    const m = new HalfOpenMonitor({ limit: 0, quietMs: 1000 });
+    many.forEach((a, i) => m.handle({ type: "connect", time: i, sock: `s${i}`, pid: a.pid, family: 4, src: { address: "198.18.0.2", port: 1 }, dst: keyed ? memo.get("198.18.0.1", a.port) : { address: "198.18.0.1", port: a.port }, process: proc(a.pid) }));
+    return m.flush(many.length).find((o) => isOutput(o, "incident"));
+  };
+  assert.deepEqual(report(true), report(false));
 });

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { IN_INTERRUPT, KIND_OTHER, KIND_RESET, KIND_RETRANSMIT, KIND_STATE, RecordColumns, STRIDE, stateDecoderConfig } from "./tracefs-columns.js";
+import { IN_INTERRUPT, Ipv4Endpoints, KIND_OTHER, KIND_RESET, KIND_RETRANSMIT, KIND_STATE, RecordColumns, STRIDE, stateDecoderConfig } from "./tracefs-columns.js";
+import { type Endpoint, EndpointMemo, keyedEndpoint } from "../../core/endpoint.js";
 import { makeRecordDecoder } from "./tracefs-decode.js";
 import { decodePage } from "./ring-buffer.js";
 import { parseHeaderPage } from "./tracefs-format.js";
@@ -315,5 +316,36 @@ describe("native state decoder (createStateDecoder)", { skip }, () => {
     // The sockets still half-open keep their ids when they finally leave, and so do the new ones.
     assert.deepEqual(ids(21, range(1500, 1500).map((k) => [k, SYN_SENT, CLOSE])), first.slice(1500));
     assert.deepEqual(ids(21, range(10_000, 3000).map((k) => [k, SYN_SENT, CLOSE])), later);
+  });
+});
+
+describe("Ipv4Endpoints (a direct-mapped cache of endpoints by address bits and port)", () => {
+  const ipv4 = (bits: number) => `${bits & 0xff}.${(bits >>> 8) & 0xff}.${(bits >>> 16) & 0xff}.${bits >>> 24}`;
+
+  it("answers the memo's own endpoint for any address and port, whatever shares its slot", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(0x010012c6, 0x020012c6, -0x3f57ff40, 0x0100007f), fc.integer({ min: 0, max: 65535 })), { maxLength: 300 }), fc.constantFrom(1, 16, 4096), (asks, slots) => {
+        const memo = new EndpointMemo<Endpoint>(keyedEndpoint);
+        const cache = new Ipv4Endpoints((bits, port) => memo.get(ipv4(bits), port), slots);
+        for (const [bits, port] of asks) {
+          const e = cache.get(bits, port);
+          assert.equal(e, memo.get(ipv4(bits), port));
+          assert.deepEqual(e, { address: ipv4(bits), port });
+        }
+      }),
+    );
+  });
+
+  it("with 65,536 slots every port of one address keeps its own: a second pass over all of them makes nothing", () => {
+    let made = 0;
+    const cache = new Ipv4Endpoints((bits, port) => {
+      made++;
+      return { address: ipv4(bits), port };
+    }, 65_536);
+    for (let port = 0; port < 65_536; port++) cache.get(0x010012c6, port);
+    assert.equal(made, 65_536);
+    for (let port = 0; port < 65_536; port++) assert.equal(cache.get(0x010012c6, port).port, port);
+    assert.equal(made, 65_536);
+    assert.throws(() => new Ipv4Endpoints(() => ({ address: "", port: 0 }), 1000), RangeError);
   });
 });

@@ -32,6 +32,7 @@
  *   release(watermark 8) → b2 a3 a7     staged [b9]  (b9 waits for the next read)
  */
 import { ErrorCodes, HalfOpenError } from "../../errors.js";
+import type { Endpoint } from "../../core/endpoint.js";
 import type { EventField, PageLayout } from "./tracefs-format.js";
 import type { TracefsFormats } from "./tracefs-decode.js";
 
@@ -192,5 +193,40 @@ export class RecordColumns<X> {
       this.extra = extra;
     }
     this.count = left;
+  }
+}
+
+/**
+ * IPv4 endpoints by the address's 32 bits (as the kernel stores them) and the port: a direct-mapped cache of
+ * `slots` (a power of two) in front of `make`, the source's memo that makes each endpoint once. A hit makes no
+ * address string and looks nothing up; a miss asks `make` and takes the slot. Ports of one address never collide
+ * while `slots` is 65536.
+ */
+export class Ipv4Endpoints {
+  readonly #bits: Int32Array;
+  readonly #ports: Int32Array;
+  readonly #values: (Endpoint | undefined)[];
+  readonly #mask: number;
+
+  constructor(
+    readonly make: (bits: number, port: number) => Endpoint,
+    slots: number,
+  ) {
+    if (!Number.isInteger(Math.log2(slots))) throw new RangeError(`Ipv4Endpoints slots must be a power of two, not ${slots}`);
+    this.#bits = new Int32Array(slots);
+    this.#ports = new Int32Array(slots).fill(-1);
+    this.#values = new Array<Endpoint | undefined>(slots).fill(undefined);
+    this.#mask = slots - 1;
+  }
+
+  get(bits: number, port: number): Endpoint {
+    // The port in the low bits (a flood's ports are consecutive), the address mixed into all of them.
+    const i = (port ^ (Math.imul(bits, 0x9e3779b1) >>> 16)) & this.#mask;
+    if (this.#ports[i] === port && this.#bits[i] === (bits | 0)) return this.#values[i] as Endpoint;
+    const e = this.make(bits, port);
+    this.#bits[i] = bits;
+    this.#ports[i] = port;
+    this.#values[i] = e;
+    return e;
   }
 }

@@ -53,7 +53,7 @@ import type { ProcessInfo } from "../../core/events.js";
 import { type TracefsFormats, type TracefsRecord, makeRecordDecoder, socketTuple } from "./tracefs-decode.js";
 import { type EventFormat, type PageLayout, parseEventFormat, parseHeaderPage, parseSymbols } from "./tracefs-format.js";
 import { INSTANCE_PREFIX, TracefsInstance, ensureTracefs, removeStaleInstances, type StaleCleanup } from "./tracefs-instance.js";
-import { IN_INTERRUPT, KIND_OTHER, KIND_RESET, KIND_RETRANSMIT, KIND_STATE, RecordColumns, STRIDE, stateDecoderConfig } from "./tracefs-columns.js";
+import { IN_INTERRUPT, Ipv4Endpoints, KIND_OTHER, KIND_RESET, KIND_RETRANSMIT, KIND_STATE, RecordColumns, STRIDE, stateDecoderConfig } from "./tracefs-columns.js";
 import { type InitialHolder, RawSenderTracer } from "./raw-tracer.js";
 import { DnsWatcher } from "./dns-watcher.js";
 
@@ -209,6 +209,12 @@ export class TracefsSource implements ConnectionSource {
    */
   readonly #srcEndpoints = new EndpointMemo<Endpoint>((address, port) => Object.freeze({ address, port }));
   readonly #dstEndpoints = new EndpointMemo<Endpoint>(keyedEndpoint);
+  /**
+   * The same endpoints by the address's bits and the port, for the records the helper decoded into columns: every
+   * source port of an address has its own slot (a flood cycles through all of them), destinations 8192.
+   */
+  readonly #srcCache = new Ipv4Endpoints((bits, port) => this.#srcEndpoints.get(this.#ipv4String(bits), port), 65_536);
+  readonly #dstCache = new Ipv4Endpoints((bits, port) => this.#dstEndpoints.get(this.#ipv4String(bits), port), 8192);
   /** The page being decoded (#stage reads its records from it). */
   #current: Buffer = this.#page;
   /** The helper's reader and decoder: one call per poll, no exception per empty buffer, no object per record. */
@@ -811,7 +817,12 @@ export class TracefsSource implements ConnectionSource {
     if (kind === KIND_STATE) {
       const states = f[at + 3] as number;
       const ports = f[at + 4] as number;
-      return this.#stateEvent(timestampNs, f[at + 1] as number, this.#sockKey(id), id, states & 0xff, (states >>> 8) & 0xff, 4, this.#ipv4String(f[at + 5] as number), ports & 0xffff, this.#ipv4String(f[at + 6] as number), ports >>> 16, ((f[at] as number) & IN_INTERRUPT) !== 0);
+      const newState = (states >>> 8) & 0xff;
+      // Endpoints from the direct-mapped caches: a hit makes no address string and looks nothing up.
+      const dst = this.#dstCache.get(f[at + 6] as number, ports >>> 16);
+      if (newState === TcpState.SYN_SENT) return this.#connectEvent(timestampNs, f[at + 1] as number, this.#sockKey(id), id, 4, this.#srcCache.get(f[at + 5] as number, ports & 0xffff), dst);
+      if ((states & 0xff) !== TcpState.SYN_SENT) return undefined;
+      return this.#leaveEvent(timestampNs, this.#sockKey(id), id, newState, ((f[at] as number) & IN_INTERRUPT) !== 0, ports & 0xffff, dst, this.#seeds.size > 0 ? this.#ipv4String(f[at + 5] as number) : undefined);
     }
     if (kind === KIND_RESET) return { type: "reset", time: timestampNs / 1e6, ...this.#keyed(this.#sockKey(id), id, undefined, false) };
     if (kind === KIND_RETRANSMIT && (f[at + 3] as number) === TcpState.SYN_SENT) return { type: "retransmit", time: timestampNs / 1e6, ...this.#keyed(this.#sockKey(id), id, undefined, false) };
@@ -824,36 +835,28 @@ export class TracefsSource implements ConnectionSource {
     return { sock: key, slot: key === sock ? slot : undefined };
   }
 
-  /** A move into or out of SYN_SENT, from the columns or an object. */
+  /** A move into or out of SYN_SENT, decoded as an object (IPv6, the path without the helper, seeded sockets). */
   #stateEvent(timestampNs: number, tid: number, sock: string, slot: number | undefined, oldState: number, newState: number, family: IpFamily, saddr: string, sport: number, daddr: string, dport: number, inInterrupt: boolean): ConnectionEvent | undefined {
-    const time = timestampNs / 1e6;
-    if (newState === TcpState.SYN_SENT) {
-      this.#noteConnect(tid, sock, slot, timestampNs);
-      const process = this.#cache.resolve(tid);
-      // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
-      const dst = this.#dstEndpoints.get(daddr, dport);
-      if (this.#raw) this.#rawConnect(this.#raw, process.netns, sock, slot, dst);
-      if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
-      return {
-        type: "connect",
-        time,
-        sock,
-        slot,
-        pid: process.pid,
-        tid,
-        family,
-        src: this.#srcEndpoints.get(saddr, sport),
-        dst,
-        process,
-      };
-    }
-    if (oldState === TcpState.SYN_SENT) {
-      if (this.#raw) this.#rawLeave(this.#raw, sock, slot, daddr, dport, timestampNs);
-      const tuple = this.#seeds.size > 0 ? socketTuple(saddr, sport, daddr, dport) : undefined;
-      const key = this.#sockOf(sock, tuple, true);
-      return { type: "leave", time, sock: key, slot: key === sock ? slot : undefined, newState, srcPort: sport, inInterrupt };
-    }
+    // Shared, frozen endpoints: an attempt keeps them for its life, and a flood has few distinct ones.
+    if (newState === TcpState.SYN_SENT) return this.#connectEvent(timestampNs, tid, sock, slot, family, this.#srcEndpoints.get(saddr, sport), this.#dstEndpoints.get(daddr, dport));
+    if (oldState === TcpState.SYN_SENT) return this.#leaveEvent(timestampNs, sock, slot, newState, inInterrupt, sport, this.#dstEndpoints.get(daddr, dport), saddr);
     return undefined;
+  }
+
+  #connectEvent(timestampNs: number, tid: number, sock: string, slot: number | undefined, family: IpFamily, src: Endpoint, dst: Endpoint): ConnectionEvent {
+    this.#noteConnect(tid, sock, slot, timestampNs);
+    const process = this.#cache.resolve(tid);
+    if (this.#raw) this.#rawConnect(this.#raw, process.netns, sock, slot, dst);
+    if (this.#dns && process.netns !== undefined) this.#dns.ensure(process.netns, process.pid);
+    return { type: "connect", time: timestampNs / 1e6, sock, slot, pid: process.pid, tid, family, src, dst, process };
+  }
+
+  /** `saddr`: the source address, needed only while seeded attempts wait for their sockets (undefined otherwise). */
+  #leaveEvent(timestampNs: number, sock: string, slot: number | undefined, newState: number, inInterrupt: boolean, sport: number, dst: Endpoint, saddr: string | undefined): ConnectionEvent {
+    if (this.#raw) this.#rawLeave(this.#raw, sock, slot, dst, timestampNs);
+    const tuple = this.#seeds.size > 0 && saddr !== undefined ? socketTuple(saddr, sport, dst.address, dst.port) : undefined;
+    const key = this.#sockOf(sock, tuple, true);
+    return { type: "leave", time: timestampNs / 1e6, sock: key, slot: key === sock ? slot : undefined, newState, srcPort: sport, inInterrupt };
   }
 
   /**
@@ -883,14 +886,14 @@ export class TracefsSource implements ConnectionSource {
     if (this.#netnsBySock.size > 262_144) this.#netnsBySock.delete(this.#netnsBySock.keys().next().value as string);
   }
 
-  #rawLeave(raw: RawSenderTracer, sock: string, slot: number | undefined, daddr: string, dport: number, timeNs: number): void {
+  #rawLeave(raw: RawSenderTracer, sock: string, slot: number | undefined, dst: Endpoint, timeNs: number): void {
     let netns: number | undefined;
     if (slot !== undefined) {
       // A leave with no connect since the slot's last leave (its connect came before we started): namespace unknown.
       if (this.#leftBySlot[slot] === -1) netns = this.#netnsBySlot[slot];
       else {
         this.#netnsBySlot[slot] = undefined;
-        this.#dstBySlot[slot] = this.#dstEndpoints.get(daddr, dport);
+        this.#dstBySlot[slot] = dst;
       }
       this.#leftBySlot[slot] = timeNs;
       if (!raw.capturing) return;
@@ -898,7 +901,7 @@ export class TracefsSource implements ConnectionSource {
       netns = this.#netnsBySock.get(sock);
       this.#netnsBySock.delete(sock);
     }
-    raw.kernelLeave(netns, daddr, dport, timeNs);
+    raw.kernelLeave(netns, dst.address, dst.port, timeNs);
   }
 
   /** The raw join's kernelConnects: each slot's connect in progress, or that left SYN_SENT within the last second. */
