@@ -60,7 +60,7 @@ export interface ConnectionSource {
   /**
    * "relaxed" while nothing waits on the next events but counts (the host is above the limit: the incident line is
    * out, and the next one cannot come before it closes); "prompt" otherwise. A source that wakes on data may then read
-   * less often while busy: a wake-up costs far more than an event (about 45 µs on a VM here).
+   * less often while busy: a wake-up costs far more than an event (about 42 µs of CPU on the VMs measured).
    */
   setPace?(pace: "prompt" | "relaxed"): void;
 }

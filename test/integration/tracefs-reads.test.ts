@@ -14,16 +14,22 @@ import { TracefsSource } from "../../src/platform/linux/tracefs-source.js";
 import { describeLab, droppedPorts, LAB_ADDRESS, until } from "./lab.js";
 import { runConnector } from "./watch-process.js";
 
+/** A started source (no raw senders, no DNS) and its connects counted per pid as they are read. */
+async function counting(): Promise<{ source: TracefsSource; connects: Map<number, number>; consumed: Promise<void> }> {
+  const source = new TracefsSource({ raw: false, dns: false });
+  await source.start();
+  const connects = new Map<number, number>();
+  const consumed = (async () => {
+    for await (const batch of source.events() as AsyncIterable<ConnectionEvent[]>) {
+      for (const e of batch) if (e.type === "connect") connects.set(e.pid, (connects.get(e.pid) ?? 0) + 1);
+    }
+  })();
+  return { source, connects, consumed };
+}
+
 describeLab("tracefs source: a stream is read in batches", { file: "integration/tracefs-reads", prefix: "horeads", needs: () => (loadNative() ? undefined : "needs the native helper (npm run install)") }, (lab) => {
   test("2,000 connects are read in batches, far fewer reads than records; a burst after them is seen", async () => {
-    const source = new TracefsSource({ raw: false, dns: false });
-    await source.start();
-    const connects = new Map<number, number>();
-    const consumed = (async () => {
-      for await (const batch of source.events() as AsyncIterable<ConnectionEvent[]>) {
-        for (const e of batch) if (e.type === "connect") connects.set(e.pid, (connects.get(e.pid) ?? 0) + 1);
-      }
-    })();
+    const { source, connects, consumed } = await counting();
     try {
       assert.equal(source.wakeMode, "data");
       const r0 = source.stats().reads ?? 0;
@@ -43,14 +49,7 @@ describeLab("tracefs source: a stream is read in batches", { file: "integration/
   });
 
   test("at the relaxed pace (an incident open) the same stream is read whole in far fewer reads", async () => {
-    const source = new TracefsSource({ raw: false, dns: false });
-    await source.start();
-    const connects = new Map<number, number>();
-    const consumed = (async () => {
-      for await (const batch of source.events() as AsyncIterable<ConnectionEvent[]>) {
-        for (const e of batch) if (e.type === "connect") connects.set(e.pid, (connects.get(e.pid) ?? 0) + 1);
-      }
-    })();
+    const { source, connects, consumed } = await counting();
     // The same stream of 2,000 connects over a second, held until 300 ms after the last, read at the prompt pace and
     // then at the relaxed one: reads from the first connect until every connect is seen and the connector has closed
     // them all (their ends read too).

@@ -204,9 +204,9 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
       const emittedAt = source.now();
       for (const finding of outputs) publish({ kind: "finding", finding, emittedAt });
     };
-    /** The core's clock advances; then the sinks' (the recording writes the tick, the store saves). */
     // The pace after each batch and each tick: an incident that closes on a tick makes the next reads prompt at once.
     const pace = pacer(source, monitor, enforce !== undefined);
+    /** The core's clock advances; then the sinks' (the recording writes the tick, the store saves); then the pace. */
     const tick = (now: number) => {
       emit(monitor.tick(now));
       chain.tick(now);
@@ -259,8 +259,9 @@ export async function runWatch(opts: WatchOptions, extras: RunWatchExtras = {}):
 }
 
 /**
- * After each batch, the source's pace (ConnectionSource.setPace): relaxed while an incident is open (nothing waits
- * on the next events but counts), prompt otherwise. --enforce holds SYNs until their attempts are read: always prompt.
+ * The source's pace (ConnectionSource.setPace), set after each batch and each tick: relaxed while an incident is open
+ * (nothing waits on the next events but counts), prompt otherwise. --enforce holds SYNs until their attempts are read:
+ * always prompt.
  */
 function pacer(source: ConnectionSource, monitor: HalfOpenMonitor, enforcing: boolean): () => void {
   const setPace = enforcing ? undefined : source.setPace?.bind(source);

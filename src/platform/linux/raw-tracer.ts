@@ -66,9 +66,9 @@ export interface RawTracerOptions {
    */
   kernelConnects?: (visit: (netns: number | undefined, daddr: string, dport: number, leftNs?: number) => void) => void;
   /**
-   * The time (ns) up to which the caller has told every kernel connect it read: packets are joined no later than
-   * that, so a kernel SYN is never taken for a raw one because the main buffers were read late (the caller reads them
-   * every 20 ms while an incident is open, and a loaded host's timers slip). Infinity when the caller is not behind.
+   * The time (ns) up to which the caller has told every kernel connect it read: packets tapped after it wait, so a
+   * kernel SYN is never taken for a raw one because the main buffers were read late (the caller reads them every
+   * 20 ms while an incident is open, and a loaded host's timers slip). Infinity when the caller is not behind.
    */
   kernelReadNs?: () => number;
 }

@@ -203,19 +203,17 @@ export class RecordColumns<X> {
  * while `slots` is 65536.
  */
 export class Ipv4Endpoints {
-  readonly #bits: Int32Array;
-  readonly #ports: Int32Array;
-  readonly #values: (Endpoint | undefined)[];
+  // Empty until the first miss: a watch on an idle host allocates nothing here.
+  #bits = new Int32Array(0);
+  #ports = new Int32Array(0);
+  #values: (Endpoint | undefined)[] = [];
   readonly #mask: number;
 
   constructor(
     readonly make: (bits: number, port: number) => Endpoint,
-    slots: number,
+    readonly slots: number,
   ) {
     if (!Number.isInteger(Math.log2(slots))) throw new RangeError(`Ipv4Endpoints slots must be a power of two, not ${slots}`);
-    this.#bits = new Int32Array(slots);
-    this.#ports = new Int32Array(slots).fill(-1);
-    this.#values = new Array<Endpoint | undefined>(slots).fill(undefined);
     this.#mask = slots - 1;
   }
 
@@ -223,6 +221,11 @@ export class Ipv4Endpoints {
     // The port in the low bits (a flood's ports are consecutive), the address mixed into all of them.
     const i = (port ^ (Math.imul(bits, 0x9e3779b1) >>> 16)) & this.#mask;
     if (this.#ports[i] === port && this.#bits[i] === (bits | 0)) return this.#values[i] as Endpoint;
+    if (this.#ports.length === 0) {
+      this.#bits = new Int32Array(this.slots);
+      this.#ports = new Int32Array(this.slots).fill(-1);
+      this.#values = new Array<Endpoint | undefined>(this.slots).fill(undefined);
+    }
     const e = this.make(bits, port);
     this.#bits[i] = bits;
     this.#ports[i] = port;
